@@ -1,0 +1,29 @@
+# Two commands matter: `make demo` (replay the bundled sample) and `make test` (the whole suite).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint bench clean
+
+$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps -e .
+	touch $@
+
+demo: $(STAMP)
+	$(BIN)/python -m detectors replay samples/contoso-sample.jsonl.gz --out alerts.jsonl --show
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check detectors tests benchmarks function_app.py
+	$(BIN)/mypy
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/replay_throughput.py
+
+clean:
+	rm -rf $(VENV) alerts.jsonl .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,143 @@
+"""The immutable observation model every source normalises into.
+
+Nothing here does I/O, reads a clock or imports an Azure SDK.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+
+class SourceTable(enum.StrEnum):
+    """The Log Analytics tables the detector reads."""
+
+    AZURE_ACTIVITY = "AzureActivity"
+    APP_SERVICE_AUDIT = "AppServiceAuditLogs"
+    APP_SERVICE_FILE_AUDIT = "AppServiceFileAuditLogs"
+
+
+class PrincipalType(enum.StrEnum):
+    """Who acted: an Entra user, an app, a managed identity, a site's publishing user."""
+
+    USER = "user"
+    SERVICE_PRINCIPAL = "servicePrincipal"
+    MANAGED_IDENTITY = "managedIdentity"
+    PUBLISHING_USER = "publishingUser"
+    UNKNOWN = "unknown"
+
+
+class ClientTool(enum.StrEnum):
+    """The client application behind a call, from the token's `appid` claim."""
+
+    AZURE_CLI = "azureCli"
+    AZURE_POWERSHELL = "azurePowerShell"
+    PORTAL = "portal"
+    VISUAL_STUDIO = "visualStudio"
+    VS_CODE = "vsCode"
+    CLOUD_SHELL = "cloudShell"
+    APP_SERVICE_PLATFORM = "appServicePlatform"
+    KUDU = "kudu"
+    FTP = "ftp"
+    WEB_DEPLOY = "webDeploy"
+    OTHER = "other"
+    UNKNOWN = "unknown"
+
+
+class OperationFamily(enum.StrEnum):
+    """What an operation means for the detections, whatever its exact name."""
+
+    CREDENTIAL_READ = "credentialRead"
+    CONFIG_READ = "configRead"
+    CREDENTIAL_CHANGE = "credentialChange"
+    CONFIG_CHANGE = "configChange"
+    BASIC_AUTH_POLICY = "basicAuthPolicy"
+    FUNCTION_KEYS_READ = "functionKeysRead"
+    FUNCTION_KEYS_CHANGE = "functionKeysChange"
+    WEBJOB_RUN = "webjobRun"
+    WEBJOB_START = "webjobStart"
+    WEBJOB_STOP = "webjobStop"
+    WEBJOB_DELETE = "webjobDelete"
+    WEBJOB_FILE_CHANGE = "webjobFileChange"
+    SCM_LOGIN = "scmLogin"
+    SITE_EXTENSION = "siteExtension"
+    DEPLOYMENT = "deployment"
+
+
+class Status(enum.StrEnum):
+    """Outcome of an operation, with the legacy and new vocabularies folded together."""
+
+    STARTED = "started"
+    ACCEPTED = "accepted"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Principal:
+    """The identity that acted."""
+
+    id: str
+    name: str
+    type: PrincipalType
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ResourceRef:
+    """The App Service site (and slot) an operation touched."""
+
+    id: str
+    subscription_id: str
+    resource_group: str
+    site: str
+    slot: str | None = None
+
+    @property
+    def site_key(self) -> str:
+        """A stable lower-case key for the site or slot, across subscriptions."""
+        base = f"{self.subscription_id}/{self.resource_group}/{self.site}".lower()
+        return f"{base}/{self.slot.lower()}" if self.slot else base
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Observation:
+    """One counted operation: a single action, login or file change."""
+
+    event_id: str
+    action_key: str
+    time: datetime
+    table: SourceTable
+    operation: str
+    family: OperationFamily
+    status: Status
+    principal: Principal
+    app_id: str | None
+    tool: ClientTool
+    source_ip: str | None
+    resource: ResourceRef
+    config_suffix: str | None = None
+    webjob: str | None = None
+    detail: str | None = None
+    http_status: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class RawRow:
+    """One row as a source read it: Log Analytics column names, values untouched."""
+
+    source: str
+    line: int
+    table: SourceTable | None
+    fields: Mapping[str, Any] = field(repr=False)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class RejectedRow:
+    """A row that could not be used, with where it was and why."""
+
+    source: str
+    line: int
+    reason: str
