@@ -1,0 +1,223 @@
+"""Per-principal baselines: what each identity did before, and how that memory ages.
+
+A baseline is a plain value. `learn` folds a window's observations into it and returns a
+new one; nothing here touches storage or reads a clock.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from functools import lru_cache
+
+from detectors.model import Observation, OperationFamily, PrincipalType, Status
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+# Dimensions kept as {value: last day seen}; their names are the operator-facing property names.
+DIMENSIONS = (
+    "families",
+    "config_suffixes",
+    "sites",
+    "subscriptions",
+    "tools",
+    "app_ids",
+    "ips",
+    "networks",
+    "webjobs",
+)
+
+
+def day_number(moment: datetime) -> int:
+    """Days since 1970-01-01 UTC: the unit baselines age in."""
+    return (moment - _EPOCH).days
+
+
+def hour_number(moment: datetime) -> int:
+    """Hours since 1970-01-01 UTC."""
+    return int((moment - _EPOCH).total_seconds() // 3600)
+
+
+@lru_cache(maxsize=65_536)
+def network_of(ip: str) -> str:
+    """The network an address belongs to for novelty: /24 for IPv4, /48 for IPv6."""
+    address = ipaddress.ip_address(ip)
+    prefix = 24 if address.version == 4 else 48
+    return str(ipaddress.ip_network(f"{ip}/{prefix}", strict=False))
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class PrincipalBaseline:
+    """What one principal has done, with the last day each thing was seen."""
+
+    principal_id: str
+    principal_type: PrincipalType
+    name: str
+    first_seen: datetime
+    last_seen: datetime
+    active_days: int = 0
+    last_active_day: int = -1
+    operations: int = 0
+    failures: int = 0
+    families: Mapping[str, int] = field(default_factory=dict)
+    config_suffixes: Mapping[str, int] = field(default_factory=dict)
+    sites: Mapping[str, int] = field(default_factory=dict)
+    subscriptions: Mapping[str, int] = field(default_factory=dict)
+    tools: Mapping[str, int] = field(default_factory=dict)
+    app_ids: Mapping[str, int] = field(default_factory=dict)
+    ips: Mapping[str, int] = field(default_factory=dict)
+    networks: Mapping[str, int] = field(default_factory=dict)
+    webjobs: Mapping[str, int] = field(default_factory=dict)
+    hours: tuple[int, ...] = (0,) * 24
+    weekdays: tuple[int, ...] = (0,) * 7
+    last_hour_slot: int = -1
+    credential_reads_per_day: Mapping[int, int] = field(default_factory=dict)
+    webjob_runs_peak_hour: Mapping[int, int] = field(default_factory=dict)
+    current_hour_runs: int = 0
+
+    def knows(self, dimension: str, value: str, today: int, max_age_days: int) -> bool:
+        """Whether `value` was seen in `dimension` within the last `max_age_days`."""
+        seen: Mapping[str, int] = getattr(self, dimension)
+        last = seen.get(value)
+        return last is not None and today - last <= max_age_days
+
+    def known_count(self, dimension: str, today: int, max_age_days: int) -> int:
+        """How many values of a dimension still count as known."""
+        seen: Mapping[str, int] = getattr(self, dimension)
+        return sum(1 for last in seen.values() if today - last <= max_age_days)
+
+    def history_days(self, today: int) -> int:
+        """Days on which the principal was active before `today`."""
+        return self.active_days - (1 if self.last_active_day == today else 0)
+
+    def hour_share(self, hour: int) -> float:
+        """Share of the principal's active hours that fell in this hour of day."""
+        total = sum(self.hours)
+        return self.hours[hour] / total if total else 0.0
+
+    def peak_credential_reads(self, today: int) -> int:
+        """Most credential reads on any earlier day still remembered."""
+        return max(
+            (n for day, n in self.credential_reads_per_day.items() if day != today), default=0
+        )
+
+    def peak_webjob_runs_per_hour(self, today: int) -> int:
+        """Most WebJob runs in one hour on any earlier day still remembered."""
+        return max((n for day, n in self.webjob_runs_peak_hour.items() if day != today), default=0)
+
+
+_CREDENTIAL_FAMILIES = frozenset(
+    {
+        OperationFamily.CREDENTIAL_READ,
+        OperationFamily.FUNCTION_KEYS_READ,
+    }
+)
+
+
+def learn(
+    baseline: PrincipalBaseline | None,
+    observations: Iterable[Observation],
+    *,
+    max_age_days: int,
+    max_values: int,
+) -> PrincipalBaseline | None:
+    """The baseline after also having seen these observations (time-ordered, one principal)."""
+    items = list(observations)
+    if not items:
+        return baseline
+    first = items[0]
+    if baseline is None:
+        baseline = PrincipalBaseline(
+            principal_id=first.principal.id,
+            principal_type=first.principal.type,
+            name=first.principal.name,
+            first_seen=first.time,
+            last_seen=first.time,
+        )
+    dims: dict[str, dict[str, int]] = {name: dict(getattr(baseline, name)) for name in DIMENSIONS}
+    hours = list(baseline.hours)
+    weekdays = list(baseline.weekdays)
+    credential_reads = dict(baseline.credential_reads_per_day)
+    run_peaks = dict(baseline.webjob_runs_peak_hour)
+    active_days, last_active_day = baseline.active_days, baseline.last_active_day
+    last_hour_slot, current_hour_runs = baseline.last_hour_slot, baseline.current_hour_runs
+    operations, failures = baseline.operations, baseline.failures
+    last_seen = baseline.last_seen
+
+    for obs in items:
+        today = day_number(obs.time)
+        slot = hour_number(obs.time)
+        if today != last_active_day:
+            active_days += 1
+            last_active_day = today
+        if slot != last_hour_slot:
+            hours[obs.time.hour] += 1
+            weekdays[obs.time.weekday()] += 1
+            last_hour_slot = slot
+            current_hour_runs = 0
+        operations += 1
+        if obs.status is Status.FAILED:
+            failures += 1
+            # A failure proves an attempt, not a capability: it teaches nothing else.
+            continue
+        dims["families"][obs.family.value] = today
+        if obs.config_suffix:
+            dims["config_suffixes"][obs.config_suffix] = today
+        dims["sites"][obs.resource.site_key] = today
+        dims["subscriptions"][obs.resource.subscription_id] = today
+        dims["tools"][obs.tool.value] = today
+        if obs.app_id:
+            dims["app_ids"][obs.app_id] = today
+        if obs.source_ip:
+            dims["ips"][obs.source_ip] = today
+            dims["networks"][network_of(obs.source_ip)] = today
+        if obs.webjob:
+            dims["webjobs"][f"{obs.resource.site_key}/{obs.webjob}"] = today
+        if obs.family in _CREDENTIAL_FAMILIES:
+            credential_reads[today] = credential_reads.get(today, 0) + 1
+        if obs.family is OperationFamily.WEBJOB_RUN:
+            current_hour_runs += 1
+            run_peaks[today] = max(run_peaks.get(today, 0), current_hour_runs)
+        last_seen = max(last_seen, obs.time)
+
+    horizon = day_number(last_seen) - max_age_days
+    kept = {name: _recent(values, horizon, max_values) for name, values in dims.items()}
+    return replace(
+        baseline,
+        name=first.principal.name or baseline.name,
+        last_seen=last_seen,
+        active_days=active_days,
+        last_active_day=last_active_day,
+        operations=operations,
+        failures=failures,
+        hours=tuple(hours),
+        weekdays=tuple(weekdays),
+        last_hour_slot=last_hour_slot,
+        current_hour_runs=current_hour_runs,
+        credential_reads_per_day=_recent_days(credential_reads, horizon),
+        webjob_runs_peak_hour=_recent_days(run_peaks, horizon),
+        families=kept["families"],
+        config_suffixes=kept["config_suffixes"],
+        sites=kept["sites"],
+        subscriptions=kept["subscriptions"],
+        tools=kept["tools"],
+        app_ids=kept["app_ids"],
+        ips=kept["ips"],
+        networks=kept["networks"],
+        webjobs=kept["webjobs"],
+    )
+
+
+def _recent(values: dict[str, int], horizon: int, limit: int) -> dict[str, int]:
+    """Values last seen on or after `horizon`, at most `limit` of them, the most recent kept."""
+    kept = {value: day for value, day in values.items() if day >= horizon}
+    if len(kept) > limit:
+        kept = dict(sorted(kept.items(), key=lambda item: (item[1], item[0]))[-limit:])
+    return kept
+
+
+def _recent_days(per_day: dict[int, int], horizon: int) -> dict[int, int]:
+    """Per-day counters for days on or after `horizon`."""
+    return {day: count for day, count in per_day.items() if day >= horizon}

@@ -1,0 +1,302 @@
+"""The `detector` command line: one entry point, a subcommand per job."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import re
+import sys
+import time
+import unicodedata
+from collections.abc import Sequence
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, TextIO
+
+import orjson
+
+from detectors.engine import Engine
+from detectors.errors import DetectorError, InputError
+from detectors.replay import Progress, ReplayStats, replay
+from detectors.settings import DetectionSettings
+from detectors.stores import BaselineStore
+from detectors.stores.sqlite import SqliteStore
+
+EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
+_DURATION = re.compile(r"^\s*(\d+)\s*(s|sec|m|min|h|hr|d)?\s*$", re.IGNORECASE)
+_UNITS = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "hr": 3600, "d": 86400}
+
+
+def duration(text: str) -> timedelta:
+    """`15m`, `1h`, `900s` or a number of minutes, as a timedelta."""
+    match = _DURATION.match(text)
+    if not match:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a duration like 15m, 1h or 900s")
+    amount, unit = int(match.group(1)), (match.group(2) or "m").lower()
+    value = timedelta(seconds=amount * _UNITS[unit])
+    if not timedelta(minutes=1) <= value <= timedelta(days=1):
+        raise argparse.ArgumentTypeError(f"{text!r} must be between 1m and 1d")
+    return value
+
+
+def open_store(spec: str | None) -> BaselineStore:
+    """A store from `sqlite:FILE` (or nothing: a fresh in-memory one)."""
+    if spec is None:
+        return SqliteStore()
+    kind, _, target = spec.partition(":")
+    if kind != "sqlite" or not target:
+        raise DetectorError(f"--store {spec!r}: expected sqlite:FILE")
+    return SqliteStore(path=target)
+
+
+def printable(text: str) -> str:
+    """Attacker-controlled text made safe for a terminal: no control or format characters."""
+    return "".join(ch if unicodedata.category(ch)[0] != "C" else f"\\u{ord(ch):04x}" for ch in text)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every subcommand."""
+    parser = argparse.ArgumentParser(
+        prog="detector",
+        description="Detects suspicious App Service credential downloads and WebJob activity.",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug details")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    rep = commands.add_parser(
+        "replay",
+        help="run the detector over exported logs",
+        description="Replay exported Log Analytics rows (JSON, NDJSON or CSV, gzip or not) "
+        "window by window through the same engine the timer runs.",
+    )
+    rep.add_argument("paths", nargs="+", metavar="PATH", help="exported rows")
+    rep.add_argument("--out", required=True, type=Path, help="write alerts here (JSON lines)")
+    rep.add_argument(
+        "--learning-days",
+        type=int,
+        default=14,
+        help="days at the start of the input that only train baselines (default 14)",
+    )
+    rep.add_argument(
+        "--window", type=duration, default=timedelta(minutes=15), help="window (default 15m)"
+    )
+    rep.add_argument("--store", help="baseline store, sqlite:FILE (default: fresh, in memory)")
+    rep.add_argument("--show", action="store_true", help="also print each alert readably")
+    rep.add_argument("--quiet", action="store_true", help="no progress, only the summary")
+    rep.set_defaults(handler=_replay)
+
+    sim = commands.add_parser(
+        "simulate",
+        help="write a realistic, labelled activity dataset",
+        description="Generate an organisation's activity with labelled attacks, "
+        "in the Log Analytics export format (NDJSON).",
+    )
+    sim.add_argument("--out", required=True, type=Path, help="rows (.jsonl or .jsonl.gz)")
+    sim.add_argument("--labels", type=Path, help="labels file (default: OUT with .labels.json)")
+    sim.add_argument("--seed", type=int, default=7)
+    sim.add_argument("--days", type=int, default=21)
+    sim.add_argument("--start", default="2026-10-01", help="first day, UTC (YYYY-MM-DD)")
+    sim.add_argument("--developers", type=int, default=8)
+    sim.add_argument("--pipelines", type=int, default=4)
+    sim.add_argument("--sites", type=int, default=12)
+    sim.set_defaults(handler=_simulate)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        code: int = args.handler(args)
+    except DetectorError as err:
+        print(f"detector: error: {err}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("detector: interrupted; nothing was written", file=sys.stderr)
+        return 130
+    return code
+
+
+def _replay(args: argparse.Namespace) -> int:
+    if args.learning_days < 0:
+        raise DetectorError("--learning-days must be 0 or more")
+    for path in args.paths:
+        if not Path(path).is_file():
+            raise InputError(f"{path}: no such file")
+    settings = DetectionSettings.from_env(os.environ)
+    store = open_store(args.store)
+    started = time.monotonic()
+    tmp = args.out.with_name(args.out.name + ".partial")
+    show = _AlertPrinter(sys.stdout) if args.show else None
+    try:
+        with tmp.open("wb") as out:
+
+            def sink(alert: dict[str, Any]) -> None:
+                out.write(orjson.dumps(alert) + b"\n")
+                if show is not None:
+                    show.print(alert)
+
+            reporter = None if args.quiet else _ProgressReporter(sys.stderr)
+            stats = replay(
+                args.paths,
+                engine=Engine(store=store, settings=settings),
+                sink=sink,
+                window=args.window,
+                learning_days=args.learning_days,
+                progress=reporter,
+            )
+            if reporter is not None:
+                reporter.finish()
+        if stats.rows and stats.observations == 0 and stats.rejected == stats.rows:
+            raise InputError(
+                f"no usable rows: all {stats.rows:,} rows were rejected "
+                f"(first: {_first_rejection(stats)})"
+            )
+        tmp.replace(args.out)
+    finally:
+        tmp.unlink(missing_ok=True)
+        store.close()
+    _summary(stats, args.out, time.monotonic() - started, sys.stderr)
+    return EXIT_OK
+
+
+def _first_rejection(stats: ReplayStats) -> str:
+    if not stats.rejection_examples:
+        return "none"
+    row = stats.rejection_examples[0]
+    return f"{row.source}:{row.line}: {row.reason}"
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime  # noqa: PLC0415 - only this command needs them
+
+    from detectors.simulation import OrgProfile, write_dataset  # noqa: PLC0415
+
+    try:
+        start = datetime.fromisoformat(args.start).replace(tzinfo=UTC)
+    except ValueError as err:
+        raise DetectorError(f"--start {args.start!r} is not a date (YYYY-MM-DD)") from err
+    profile = OrgProfile(
+        seed=args.seed,
+        start=start,
+        days=args.days,
+        developers=args.developers,
+        pipelines=args.pipelines,
+        sites=args.sites,
+    )
+    labels = args.labels or args.out.with_name(
+        args.out.name.removesuffix(".gz").removesuffix(".jsonl") + ".labels.json"
+    )
+    rows = write_dataset(profile, args.out, labels)
+    print(f"wrote {rows:,} rows to {args.out} and labels to {labels}", file=sys.stderr)
+    return EXIT_OK
+
+
+class _ProgressReporter:
+    """Progress on stderr: a live line on a terminal, a line every 10 s otherwise."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.live = stream.isatty()
+        self.every = 0.5 if self.live else 10.0
+        self.started = time.monotonic()
+        self.last = self.started
+        self.shown = False
+
+    def __call__(self, progress: Progress) -> None:
+        now = time.monotonic()
+        if now - self.last < self.every:
+            return
+        self.last = now
+        share = progress.done / progress.total if progress.total else 0.0
+        rate = progress.rows / max(now - self.started, 1e-9)
+        line = f"{progress.phase}: {share:6.1%}  {progress.rows:,} rows  {rate:,.0f} rows/s"
+        if self.live:
+            self.stream.write("\r" + line.ljust(70))
+        else:
+            self.stream.write(line + "\n")
+        self.stream.flush()
+        self.shown = True
+
+    def finish(self) -> None:
+        if self.live and self.shown:
+            self.stream.write("\r" + " " * 70 + "\r")
+            self.stream.flush()
+
+
+def _summary(stats: ReplayStats, out: Path, seconds: float, stream: TextIO) -> None:
+    """The human summary of a replay."""
+    w = stream.write
+    mb = stats.bytes / 1_000_000
+    w(f"read {stats.rows:,} rows ({mb:,.1f} MB) from {stats.files} file(s) in {seconds:,.1f} s")
+    w(f" ({stats.rows / max(seconds, 1e-9):,.0f} rows/s)\n")
+    if stats.first and stats.last:
+        w(f"activity from {stats.first:%Y-%m-%d %H:%M} to {stats.last:%Y-%m-%d %H:%M} UTC; ")
+        w(f"learning until {stats.learning_until:%Y-%m-%d %H:%M} UTC\n")
+    w(f"observations: {stats.observations:,} ({stats.duplicates:,} duplicate rows of one action)")
+    w(f"; principals: {len(stats.principals):,}; windows: {stats.windows:,}\n")
+    if stats.skipped:
+        skipped = ", ".join(f"{n:,} {reason}" for reason, n in stats.skipped.most_common())
+        w(f"not relevant: {skipped}\n")
+    if stats.rejected:
+        w(f"rejected {stats.rejected:,} rows:\n")
+        for reason, n in stats.rejection_reasons.most_common(10):
+            w(f"  {n:>8,}  {printable(reason)}\n")
+        w("  first ones:\n")
+        for row in stats.rejection_examples[:10]:
+            w(f"    {printable(row.source)}:{row.line}: {printable(row.reason)}\n")
+    total = sum(stats.alerts.values())
+    w(f"alerts: {total:,}")
+    if total:
+        parts = ", ".join(
+            f"{n} {severity} {detection}"
+            for (detection, severity), n in sorted(stats.alerts.items())
+        )
+        w(f" ({parts})")
+    w(f"; {stats.suppressed:,} more fell in the learning days\n")
+    w(f"alerts written to {out}\n")
+
+
+class _AlertPrinter:
+    """Alerts as an analyst reads them first: who, what, where, why, what next."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+
+    def print(self, alert: dict[str, Any]) -> None:
+        p, r = alert["principal"], alert["resource"]
+        sites = [x["site"] + (f"/{x['slot']}" if x["slot"] else "") for x in alert["resources"]]
+        ops = "; ".join(f"{o['name']} x{o['count']} {o['status']}" for o in alert["operations"])
+        lines = [
+            f"[{alert['severity'].upper()} {alert['score']:.0f}] {alert['title']}",
+            f"  who    {p['name']} ({p['type']}, {p['id']})",
+            f"  when   {alert['firstSeen']} .. {alert['lastSeen']}",
+            f"  where  {', '.join(sites[:6])}{' ...' if len(sites) > 6 else ''}"
+            f"  [subscription {r['subscriptionId']}, group {r['resourceGroup']}]",
+            f"  how    {', '.join(alert['tools']) or 'unknown tool'}"
+            f" from {', '.join(alert['sourceIps'][:5]) or 'no address'}",
+            f"  what   {ops}",
+            "  why",
+            *[f"    - {x['message']} (+{x['weight']:g})" for x in alert["reasons"]],
+            f"  usual  {_usual(alert['history'])}",
+            f"  next   {alert['investigation']['steps'][0]}",
+            f"  id     {alert['id']}  (KQL for the follow-up is in the alert JSON)",
+            "",
+        ]
+        self.stream.write("\n".join(printable(line) for line in lines) + "\n")
+
+
+def _usual(history: dict[str, Any]) -> str:
+    if not history.get("known"):
+        return "no history for this principal"
+    return (
+        f"active {history['activeDays']} day(s) since {history['firstSeen'][:10]}; "
+        f"{history['sites']} site(s); tools {', '.join(history['tools']) or 'none'}; "
+        f"{history['networks']} network(s)"
+    )

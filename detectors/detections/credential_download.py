@@ -1,0 +1,235 @@
+"""Suspicious App Service credential download: who took deployment credentials or secrets."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+
+from detectors.baseline import PrincipalBaseline
+from detectors.detections.spec import DetectionSpec, Finding, Technique
+from detectors.evidence import Context, Scorer, listing
+from detectors.model import Observation, OperationFamily, PrincipalType, SourceTable, Status
+from detectors.operations import DEPLOYMENT_CREDENTIAL_SUFFIXES
+from detectors.reasons import ReasonCode
+from detectors.settings import DetectionSettings
+
+F = OperationFamily
+
+SPEC = DetectionSpec(
+    id="appservice-credential-download",
+    title="Suspicious App Service credential download",
+    description=(
+        "Unusual retrieval or change of App Service deployment credentials (publish profiles, "
+        "publishing credentials), app secrets and function keys, or of the basic-auth policy "
+        "that makes a stolen publish profile usable, judged against the principal's own history."
+    ),
+    tables=(SourceTable.AZURE_ACTIVITY, SourceTable.APP_SERVICE_AUDIT),
+    families=frozenset(
+        {
+            F.CREDENTIAL_READ,
+            F.CREDENTIAL_CHANGE,
+            F.BASIC_AUTH_POLICY,
+            F.FUNCTION_KEYS_READ,
+            F.FUNCTION_KEYS_CHANGE,
+            F.CONFIG_READ,
+            F.CONFIG_CHANGE,
+            F.SCM_LOGIN,
+        }
+    ),
+    mitre=(
+        Technique(id="T1552.001", name="Unsecured Credentials: Credentials In Files"),
+        Technique(id="T1528", name="Steal Application Access Token"),
+        Technique(id="T1098", name="Account Manipulation"),
+        Technique(id="T1078.004", name="Valid Accounts: Cloud Accounts"),
+    ),
+    severity_rules=(
+        "high: credentials taken in a way that differs from the principal's history on several "
+        "counts at once (new sites in a burst, a new scripting tool, a new network, odd hours), "
+        "or a basic-auth re-enable or password reset by an unusual principal",
+        "medium: a credential read or change with two or more strong novelties",
+        "low: a credential read with one strong novelty, or a principal without history",
+    ),
+    benign_causes=(
+        "`az webapp show` and `az functionapp show` download the publish profile to fill in "
+        "the FTP URL: routine CLI use on one's own sites",
+        "The portal's Configuration blade lists app settings and connection strings on every open",
+        "CI/CD pipelines fetch publishing credentials or the publish profile before each deploy, "
+        "from changing agent addresses",
+        "Developers debugging, administrators in maintenance windows, inventory scripts",
+    ),
+    investigation=(
+        "Confirm with the principal's owner (or the pipeline's owner) that the activity was "
+        "theirs; for a user, check the sign-in logs for the same address and client.",
+        "Review the Activity Log for the principal around the alert: what else did it do?",
+        "If a publish profile or publishing credentials were taken, look in AppServiceAuditLogs "
+        "for `$<site>` logins from new addresses and rotate the credentials (reset the publish "
+        "profile, or better, disable basic authentication).",
+        "If function keys were listed, rotate them and review the functions' recent invocations.",
+        "Check the site's configuration and role assignments for changes made by the principal.",
+    ),
+)
+
+_SENSITIVE = frozenset(
+    {
+        F.CREDENTIAL_READ,
+        F.CREDENTIAL_CHANGE,
+        F.BASIC_AUTH_POLICY,
+        F.FUNCTION_KEYS_READ,
+        F.FUNCTION_KEYS_CHANGE,
+    }
+)
+_OPERATION_NAMES = {
+    F.CREDENTIAL_CHANGE: "changing deployment credentials",
+    F.BASIC_AUTH_POLICY: "changing the basic-auth publishing policy",
+    F.FUNCTION_KEYS_READ: "listing function keys",
+    F.FUNCTION_KEYS_CHANGE: "changing function keys",
+    F.CREDENTIAL_READ: "reading credentials",
+}
+
+
+def evaluate(
+    observations: Sequence[Observation],
+    baseline: PrincipalBaseline | None,
+    settings: DetectionSettings,
+) -> Finding | None:
+    """Score one principal's burst of activity; None when it holds nothing for this detection."""
+    relevant = [o for o in observations if o.family in SPEC.families]
+    if not relevant:
+        return None
+    principal = relevant[0].principal
+    logins = [o for o in relevant if o.family is F.SCM_LOGIN]
+    sensitive = [o for o in relevant if o.family in _SENSITIVE]
+    basic_auth_logins = principal.type is PrincipalType.PUBLISHING_USER and logins
+    if not sensitive and not basic_auth_logins:
+        return None
+    ctx = Context(principal=principal, observations=relevant, baseline=baseline, settings=settings)
+    scorer = Scorer(ctx)
+    s = settings
+    scorer.no_history()
+    core = sensitive or logins
+
+    deployment = [o for o in sensitive if _is_deployment_credential(o)]
+    if deployment:
+        sites = sorted({o.resource.site for o in deployment})
+        scorer.add(
+            ReasonCode.DEPLOYMENT_CREDENTIALS,
+            s.weight_deployment_credentials,
+            f"Took deployment credentials (publish profile or publishing credentials) of "
+            f"{len(sites)} site(s): {listing(sites)}.",
+        )
+    secrets = sorted(
+        {o.config_suffix for o in sensitive if o.config_suffix and not _is_deployment_credential(o)}
+    )
+    if secrets:
+        scorer.add(
+            ReasonCode.APP_SECRETS,
+            s.weight_app_secrets,
+            f"Read secret-bearing configuration: {listing(secrets)}.",
+        )
+    for family, code, weight in (
+        (F.CREDENTIAL_CHANGE, ReasonCode.CREDENTIAL_CHANGE, s.weight_credential_change),
+        (F.BASIC_AUTH_POLICY, ReasonCode.BASIC_AUTH_POLICY, s.weight_basic_auth_policy),
+    ):
+        changed = [o for o in sensitive if o.family is family and o.status is not Status.FAILED]
+        if changed:
+            sites = sorted({o.resource.site for o in changed})
+            scorer.add(
+                code, weight, f"{_OPERATION_NAMES[family].capitalize()} on {listing(sites)}."
+            )
+
+    _site_evidence(scorer, core)
+    _new_operations(scorer, sensitive)
+    _failures(scorer, sensitive)
+    _rate(scorer, sensitive)
+    sites_known = ctx.has_history and all(ctx.knows("sites", o.resource.site_key) for o in core)
+    scorer.novelty(core, sites_known=sites_known)
+    return scorer.finding(SPEC, relevant)
+
+
+def _is_deployment_credential(obs: Observation) -> bool:
+    if obs.family is not F.CREDENTIAL_READ:
+        return False
+    return obs.config_suffix is None or obs.config_suffix in DEPLOYMENT_CREDENTIAL_SUFFIXES
+
+
+def _site_evidence(scorer: Scorer, core: Sequence[Observation]) -> None:
+    ctx, s = scorer.ctx, scorer.ctx.settings
+    touched = sorted({o.resource.site_key for o in core if o.status is not Status.FAILED})
+    if ctx.has_history:
+        new = [key for key in touched if not ctx.knows("sites", key)]
+        if new:
+            names = listing([key.rsplit("/", 1)[-1] if "/" in key else key for key in new])
+            weight = s.weight_new_site + s.weight_new_site_extra * min(len(new) - 1, 5)
+            scorer.add(
+                ReasonCode.NEW_SITE,
+                weight,
+                f"Touched {len(new)} site(s) it never worked on before: {names}.",
+            )
+    else:
+        new = touched
+    if len(touched) >= s.burst_sites and len(new) * 2 >= len(touched):
+        scorer.add(
+            ReasonCode.SITE_BURST,
+            s.weight_site_burst,
+            f"Took credentials of {len(touched)} sites in one burst, "
+            f"{len(new)} of them new to it: a harvesting pattern.",
+        )
+
+
+def _new_operations(scorer: Scorer, sensitive: Sequence[Observation]) -> None:
+    ctx = scorer.ctx
+    if not ctx.has_history:
+        return
+    new = sorted(
+        {
+            o.family
+            for o in sensitive
+            if o.status is not Status.FAILED and not ctx.knows("families", o.family.value)
+        }
+    )
+    if new:
+        scorer.add(
+            ReasonCode.NEW_OPERATION,
+            ctx.settings.weight_new_operation,
+            f"First time this principal was seen {listing([_OPERATION_NAMES[f] for f in new])}.",
+        )
+
+
+def _failures(scorer: Scorer, sensitive: Sequence[Observation]) -> None:
+    s = scorer.ctx.settings
+    failed = [o for o in sensitive if o.status is Status.FAILED]
+    if len(failed) < s.failure_burst:
+        return
+    statuses = Counter(o.http_status or "failed" for o in failed)
+    detail = ", ".join(f"{n} {status}" for status, n in sorted(statuses.items()))
+    sites = sorted({o.resource.site for o in failed})
+    scorer.add(
+        ReasonCode.FAILURES,
+        s.weight_failures,
+        f"{len(failed)} failed credential operations ({detail}) on {len(sites)} site(s).",
+    )
+    first_failure = min(o.time for o in failed)
+    if any(o.status is Status.SUCCEEDED and o.time > first_failure for o in sensitive):
+        scorer.add(
+            ReasonCode.FAILURES_THEN_SUCCESS,
+            s.weight_failures_then_success,
+            "Succeeded after the failures: the probing found something it could read.",
+        )
+
+
+def _rate(scorer: Scorer, sensitive: Sequence[Observation]) -> None:
+    ctx, s = scorer.ctx, scorer.ctx.settings
+    if not ctx.has_history or ctx.baseline is None:
+        return
+    reads = [
+        o
+        for o in sensitive
+        if o.family in (F.CREDENTIAL_READ, F.FUNCTION_KEYS_READ) and o.status is not Status.FAILED
+    ]
+    peak = ctx.baseline.peak_credential_reads(ctx.today)
+    if len(reads) >= s.min_rate_credential_reads and len(reads) > s.rate_factor * peak:
+        scorer.add(
+            ReasonCode.RATE_SPIKE,
+            s.weight_rate_spike,
+            f"{len(reads)} credential reads in this burst; its busiest day before had {peak}.",
+        )

@@ -1,0 +1,186 @@
+"""The engine: one window of observations in, alerts out, baselines learned.
+
+The engine is the one piece both the timer function and `replay` run. It owns no I/O of
+its own: baselines come from a store behind the `BaselineStore` protocol.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from detectors.alerts import render
+from detectors.baseline import learn
+from detectors.detections import DETECTIONS, Detection
+from detectors.errors import ConflictError
+from detectors.model import (
+    ClientTool,
+    Observation,
+    OperationFamily,
+    Principal,
+    PrincipalType,
+    SourceTable,
+    Status,
+)
+from detectors.settings import DetectionSettings
+from detectors.stores import BaselineStore, StoredBaseline
+
+log = logging.getLogger(__name__)
+
+_STATUS_RANK = {Status.ACCEPTED: 0, Status.SUCCEEDED: 1, Status.FAILED: 2}
+_DEDUP_HORIZON = timedelta(hours=2)
+_SAVE_ATTEMPTS = 5
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class _Login:
+    principal: Principal
+    time: datetime
+    ip: str | None
+    tool: ClientTool
+
+
+@dataclass(kw_only=True, slots=True)
+class WindowResult:
+    """What one window produced."""
+
+    alerts: list[dict[str, Any]] = field(default_factory=list)
+    suppressed: int = 0
+    """Findings that scored as alerts but fell in the learning period."""
+    observations: int = 0
+    duplicates: int = 0
+    principals: int = 0
+
+
+class Engine:
+    """Scores windows of observations against per-principal baselines."""
+
+    def __init__(
+        self,
+        *,
+        store: BaselineStore,
+        settings: DetectionSettings,
+        detections: Sequence[Detection] = DETECTIONS,
+    ) -> None:
+        self.store = store
+        self.settings = settings
+        self.detections = tuple(detections)
+        self._recent_actions: dict[str, tuple[datetime, Status]] = {}
+        self._last_login: dict[str, _Login] = {}
+
+    def process(self, observations: Iterable[Observation], *, emit: bool) -> WindowResult:
+        """Score a window and learn from it; alerts are only returned when `emit` is true."""
+        result = WindowResult()
+        window = self._deduplicate(observations, result)
+        result.observations = len(window)
+        if not window:
+            return result
+        window = self._attribute_file_changes(window)
+        groups: dict[str, list[Observation]] = defaultdict(list)
+        for obs in window:
+            groups[obs.principal.id].append(obs)
+        result.principals = len(groups)
+        stored = self.store.load(groups.keys())
+
+        for principal_id in sorted(groups):
+            held = stored.get(principal_id)
+            baseline = held.baseline if held else None
+            for detection in self.detections:
+                finding = detection.evaluate(groups[principal_id], baseline, self.settings)
+                if finding is None or finding.severity is None:
+                    continue
+                if emit:
+                    result.alerts.append(render(finding, baseline, self.settings))
+                else:
+                    result.suppressed += 1
+        self._learn(groups, stored)
+        result.alerts.sort(key=lambda a: (a["firstSeen"], a["detection"], a["id"]))
+        return result
+
+    def _deduplicate(
+        self, observations: Iterable[Observation], result: WindowResult
+    ) -> list[Observation]:
+        """One observation per action: an Accept and a later Success of one request count once."""
+        kept: dict[str, Observation] = {}
+        latest: datetime | None = None
+        for obs in observations:
+            latest = obs.time if latest is None or obs.time > latest else latest
+            seen = self._recent_actions.get(obs.action_key)
+            if seen is not None:
+                result.duplicates += 1
+                continue
+            current = kept.get(obs.action_key)
+            if current is not None:
+                result.duplicates += 1
+                if _STATUS_RANK[obs.status] <= _STATUS_RANK[current.status]:
+                    continue
+            kept[obs.action_key] = obs
+        for key, obs in kept.items():
+            self._recent_actions[key] = (obs.time, obs.status)
+        if latest is not None:
+            horizon = latest - _DEDUP_HORIZON
+            self._recent_actions = {
+                k: v for k, v in self._recent_actions.items() if v[0] >= horizon
+            }
+        return sorted(kept.values(), key=lambda o: (o.time, o.event_id))
+
+    def _attribute_file_changes(self, window: list[Observation]) -> list[Observation]:
+        """Tie each WebJob file change to the last Kudu/FTP login on its site, if recent."""
+        limit = timedelta(minutes=self.settings.login_attribution_minutes)
+        out: list[Observation] = []
+        for obs in window:
+            site = obs.resource.site_key
+            if obs.family is OperationFamily.SCM_LOGIN:
+                self._last_login[site] = _Login(
+                    principal=obs.principal, time=obs.time, ip=obs.source_ip, tool=obs.tool
+                )
+            elif obs.table is SourceTable.APP_SERVICE_FILE_AUDIT:
+                login = self._last_login.get(site)
+                if login is not None and timedelta(0) <= obs.time - login.time <= limit:
+                    out.append(
+                        replace(obs, principal=login.principal, source_ip=login.ip, tool=login.tool)
+                    )
+                else:
+                    out.append(replace(obs, principal=_unattributed(obs)))
+                continue
+            out.append(obs)
+        return out
+
+    def _learn(
+        self, groups: dict[str, list[Observation]], stored: dict[str, StoredBaseline]
+    ) -> None:
+        """Fold the window into the baselines; on a lost race, re-read and fold again."""
+        pending = dict(groups)
+        for _attempt in range(_SAVE_ATTEMPTS):
+            updates = []
+            for principal_id, obs in sorted(pending.items()):
+                held = stored.get(principal_id)
+                new = learn(
+                    held.baseline if held else None,
+                    obs,
+                    max_age_days=self.settings.baseline_max_age_days,
+                    max_values=self.settings.baseline_max_values,
+                )
+                if new is not None:
+                    updates.append(StoredBaseline(baseline=new, etag=held.etag if held else None))
+            try:
+                self.store.save(updates)
+            except ConflictError as err:
+                log.warning("baseline write lost a race, re-reading: %s", err)
+                stored = self.store.load(pending.keys())
+                continue
+            return
+        raise ConflictError(f"baselines kept changing under this run ({_SAVE_ATTEMPTS} attempts)")
+
+
+def _unattributed(obs: Observation) -> Principal:
+    """A stand-in principal for file changes no login explains: one per site."""
+    return Principal(
+        id=f"unattributed:{obs.resource.site_key}",
+        name=f"(no login found) {obs.resource.site}",
+        type=PrincipalType.UNKNOWN,
+    )

@@ -1,0 +1,189 @@
+"""Evidence shared by both detections: how a burst of activity differs from a baseline."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from detectors.baseline import PrincipalBaseline, day_number, network_of
+from detectors.detections.spec import DetectionSpec, Finding, Severity
+from detectors.model import ClientTool, Observation, Principal, Status
+from detectors.operations import SCRIPTING_TOOLS
+from detectors.reasons import Reason, ReasonCode
+from detectors.settings import DetectionSettings
+
+_TOOL_NAMES = {
+    ClientTool.AZURE_CLI: "Azure CLI",
+    ClientTool.AZURE_POWERSHELL: "Azure PowerShell",
+    ClientTool.PORTAL: "the Azure portal",
+    ClientTool.VISUAL_STUDIO: "Visual Studio",
+    ClientTool.VS_CODE: "VS Code",
+    ClientTool.CLOUD_SHELL: "Cloud Shell",
+    ClientTool.APP_SERVICE_PLATFORM: "the App Service platform",
+    ClientTool.KUDU: "Kudu (SCM)",
+    ClientTool.FTP: "FTP",
+    ClientTool.WEB_DEPLOY: "Web Deploy",
+    ClientTool.OTHER: "an unlisted client application",
+    ClientTool.UNKNOWN: "an unknown client",
+}
+
+
+def tool_name(tool: ClientTool) -> str:
+    """How an analyst calls a client tool."""
+    return _TOOL_NAMES[tool]
+
+
+def listing(values: Sequence[str], limit: int = 5) -> str:
+    """`a, b, c and 4 more`: a short, stable list for messages."""
+    shown = ", ".join(values[:limit])
+    return f"{shown} and {len(values) - limit} more" if len(values) > limit else shown
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Context:
+    """One principal's burst, its baseline and the settings: what every evidence check needs."""
+
+    principal: Principal
+    observations: Sequence[Observation]
+    baseline: PrincipalBaseline | None
+    settings: DetectionSettings
+
+    @property
+    def today(self) -> int:
+        """Day number of the burst's first observation."""
+        return day_number(self.observations[0].time)
+
+    @property
+    def has_history(self) -> bool:
+        """Whether the principal was active on enough earlier days to compare against."""
+        return (
+            self.baseline is not None
+            and self.baseline.history_days(self.today) >= self.settings.min_history_days
+        )
+
+    def knows(self, dimension: str, value: str) -> bool:
+        """Whether the baseline still remembers this value."""
+        return self.baseline is not None and self.baseline.knows(
+            dimension, value, self.today, self.settings.baseline_max_age_days
+        )
+
+
+class Scorer:
+    """Collects reasons for one finding; novelty is only judged against a real history."""
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self.reasons: list[Reason] = []
+
+    def add(self, code: ReasonCode, weight: float, message: str) -> None:
+        """Record one reason."""
+        self.reasons.append(Reason(code=code, message=message, weight=round(weight, 1)))
+
+    def no_history(self) -> bool:
+        """Add NO_HISTORY when the principal has too little history; True if it did."""
+        ctx = self.ctx
+        if ctx.has_history:
+            return False
+        if ctx.baseline is None:
+            message = "No earlier activity of this principal is on record."
+        else:
+            days = ctx.baseline.history_days(ctx.today)
+            message = (
+                f"Little history: active on {days} earlier day(s) since "
+                f"{ctx.baseline.first_seen:%Y-%m-%d}."
+            )
+        self.add(ReasonCode.NO_HISTORY, ctx.settings.weight_no_history, message)
+        return True
+
+    def novelty(self, observations: Sequence[Observation], *, sites_known: bool) -> None:
+        """New tools, networks and hours of day, damped when every site is familiar."""
+        ctx, s = self.ctx, self.ctx.settings
+        baseline = ctx.baseline
+        if baseline is None or not ctx.has_history:
+            return
+        damp = s.known_sites_factor if sites_known else 1.0
+        succeeded = [o for o in observations if o.status is not Status.FAILED] or observations
+        new_tools = sorted({o.tool for o in succeeded if not ctx.knows("tools", o.tool.value)})
+        known_tools = sorted(
+            tool_name(ClientTool(t))
+            for t in baseline.tools
+            if ctx.knows("tools", t) and t in ClientTool._value2member_map_
+        )
+        before = f" (before: {listing(known_tools)})" if known_tools else ""
+        scripting = [t for t in new_tools if t in SCRIPTING_TOOLS]
+        if scripting:
+            names = listing([tool_name(t) for t in scripting])
+            self.add(
+                ReasonCode.NEW_SCRIPTING_TOOL,
+                s.weight_new_scripting_tool * damp,
+                f"First use of {names} by this principal{before}.",
+            )
+        others = [t for t in new_tools if t not in SCRIPTING_TOOLS and t is not ClientTool.UNKNOWN]
+        if others:
+            names = listing([tool_name(t) for t in others])
+            self.add(
+                ReasonCode.NEW_TOOL,
+                s.weight_new_tool * damp,
+                f"First use of {names} by this principal{before}.",
+            )
+
+        new_ips = sorted(
+            {
+                o.source_ip
+                for o in observations
+                if o.source_ip and not ctx.knows("networks", network_of(o.source_ip))
+            }
+        )
+        if new_ips:
+            known_networks = baseline.known_count("networks", ctx.today, s.baseline_max_age_days)
+            roams = known_networks >= s.roaming_networks
+            weight = s.weight_new_network * (s.roaming_factor if roams else 1.0) * damp
+            habit = (
+                f"it roams ({known_networks} networks known), so this weighs less"
+                if roams
+                else f"{known_networks} network(s) known"
+            )
+            nets = listing([f"{ip} ({network_of(ip)})" for ip in new_ips])
+            self.add(
+                ReasonCode.NEW_NETWORK,
+                weight,
+                f"From a network never seen for it: {nets}; {habit}.",
+            )
+
+        total_hours = sum(baseline.hours)
+        if total_hours >= s.min_hour_history:
+            odd = sorted(
+                {
+                    o.time.hour
+                    for o in observations
+                    if baseline.hour_share(o.time.hour) < s.unusual_hour_share
+                }
+            )
+            if odd:
+                hours = ", ".join(f"{h:02d}:00" for h in odd)
+                self.add(
+                    ReasonCode.UNUSUAL_HOUR,
+                    s.weight_unusual_hour * damp,
+                    f"Active at {hours} UTC, hours in which it has rarely or never acted "
+                    f"({total_hours} active hours on record).",
+                )
+
+    def finding(self, spec: DetectionSpec, observations: Sequence[Observation]) -> Finding:
+        """The finding these reasons add up to."""
+        s = self.ctx.settings
+        score = round(max(0.0, sum(r.weight for r in self.reasons)), 1)
+        severity: Severity | None = None
+        if score >= s.high_threshold:
+            severity = Severity.HIGH
+        elif score >= s.medium_threshold:
+            severity = Severity.MEDIUM
+        elif score >= s.alert_threshold:
+            severity = Severity.LOW
+        return Finding(
+            detection=spec,
+            principal=self.ctx.principal,
+            observations=tuple(observations),
+            reasons=tuple(self.reasons),
+            score=score,
+            severity=severity,
+        )

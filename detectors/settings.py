@@ -1,0 +1,110 @@
+"""Thresholds and weights of the detections: one documented value each, no literals in code.
+
+Every field can be overridden from the environment as `DETECTOR_<FIELD>` (upper case),
+which is how the Function App's app settings reach it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Self
+
+from detectors.errors import ConfigurationError
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class DetectionSettings:
+    """How baselines learn and how evidence turns into a score and a severity."""
+
+    # How baselines learn and age.
+    baseline_max_age_days: int = 45
+    """A value not seen for this many days stops counting as known."""
+    baseline_max_values: int = 256
+    """At most this many values are kept per baseline dimension (the most recent win)."""
+    min_history_days: int = 3
+    """A principal active on fewer earlier days than this is scored as having no history."""
+    roaming_networks: int = 6
+    """A principal seen from at least this many networks roams: a new network weighs less."""
+    min_hour_history: int = 20
+    """Active hours needed before an unusual hour of day counts as evidence."""
+    unusual_hour_share: float = 0.02
+    """An hour of day holding less than this share of the principal's activity is unusual."""
+    login_attribution_minutes: int = 30
+    """A WebJob file change is tied to the last Kudu/FTP login on its site within this time."""
+
+    # Thresholds.
+    burst_sites: int = 4
+    """Credential reads on at least this many sites in one burst are a harvesting pattern."""
+    failure_burst: int = 3
+    """At least this many failed attempts in one burst count as probing."""
+    rate_factor: float = 3.0
+    """Activity above this multiple of the principal's own busiest earlier period is a spike."""
+    min_rate_credential_reads: int = 10
+    """Credential reads in one burst below this count never make a rate spike."""
+    min_rate_webjob_runs: int = 6
+    """WebJob runs in one hour below this count never make a rate spike."""
+
+    # Weights: each reason adds its weight to the finding's score.
+    weight_no_history: float = 20
+    weight_deployment_credentials: float = 12
+    weight_app_secrets: float = 5
+    weight_credential_change: float = 15
+    weight_basic_auth_policy: float = 25
+    weight_new_site: float = 15
+    weight_new_site_extra: float = 5
+    weight_site_burst: float = 25
+    weight_new_scripting_tool: float = 20
+    weight_new_tool: float = 8
+    weight_new_network: float = 20
+    roaming_factor: float = 0.25
+    """Multiplies the new-network weight for principals that roam (pipelines' agents)."""
+    weight_unusual_hour: float = 10
+    weight_rate_spike: float = 20
+    weight_failures: float = 15
+    weight_failures_then_success: float = 15
+    weight_new_operation: float = 15
+    weight_new_webjob: float = 25
+    weight_job_files_changed: float = 15
+    weight_unattributed_job_change: float = 20
+    weight_job_stopped_or_deleted: float = 10
+    weight_repetitive_runs: float = 25
+    known_sites_factor: float = 0.5
+    """Multiplies tool and network novelty when every site touched is one the principal knows."""
+
+    # Severity bands.
+    alert_threshold: float = 35
+    """Findings scoring below this are not alerts."""
+    medium_threshold: float = 50
+    high_threshold: float = 75
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> Self:
+        """Defaults overridden by `DETECTOR_<FIELD>` variables; every bad value reported at once."""
+        values: dict[str, Any] = {}
+        problems: list[str] = []
+        for spec in dataclasses.fields(cls):
+            name = f"DETECTOR_{spec.name.upper()}"
+            raw = environ.get(name)
+            if raw is None or raw == "":
+                continue
+            kind = int if spec.type in ("int", int) else float
+            try:
+                value = kind(raw)
+            except ValueError:
+                problems.append(f"{name}={raw!r} is not a {kind.__name__}")
+                continue
+            if value < 0:
+                problems.append(f"{name}={raw!r} must not be negative")
+                continue
+            values[spec.name] = value
+        if problems:
+            raise ConfigurationError("invalid detection settings: " + "; ".join(problems))
+        settings = cls(**values)
+        if not settings.alert_threshold <= settings.medium_threshold <= settings.high_threshold:
+            raise ConfigurationError(
+                "invalid detection settings: DETECTOR_ALERT_THRESHOLD <= "
+                "DETECTOR_MEDIUM_THRESHOLD <= DETECTOR_HIGH_THRESHOLD must hold"
+            )
+        return settings

@@ -1,0 +1,47 @@
+"""Shared fixtures: run rows in the real export format through the real replay path."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from detectors.engine import Engine
+from detectors.replay import ReplayStats, replay
+from detectors.settings import DetectionSettings
+from detectors.stores.sqlite import SqliteStore
+from tests.rowkit import write_ndjson
+
+Replayer = Callable[..., tuple[list[dict[str, Any]], ReplayStats]]
+
+
+@pytest.fixture
+def run_rows(tmp_path: Path) -> Replayer:
+    """Write rows as an NDJSON export and replay them; returns (alerts, stats)."""
+
+    def run(
+        rows: Iterable[dict[str, Any]],
+        *,
+        learning_days: int = 14,
+        settings: DetectionSettings | None = None,
+        window: timedelta = timedelta(minutes=15),
+    ) -> tuple[list[dict[str, Any]], ReplayStats]:
+        path = write_ndjson(tmp_path / f"rows-{len(list(tmp_path.iterdir()))}.jsonl", rows)
+        alerts: list[dict[str, Any]] = []
+        store = SqliteStore()
+        try:
+            stats = replay(
+                [str(path)],
+                engine=Engine(store=store, settings=settings or DetectionSettings()),
+                sink=alerts.append,
+                window=window,
+                learning_days=learning_days,
+            )
+        finally:
+            store.close()
+        return alerts, stats
+
+    return run
