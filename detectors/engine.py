@@ -18,6 +18,7 @@ from detectors.baseline import learn
 from detectors.detections import DETECTIONS, Detection
 from detectors.errors import ConflictError
 from detectors.model import (
+    UNATTRIBUTED_PREFIX,
     ClientTool,
     Observation,
     OperationFamily,
@@ -180,7 +181,7 @@ class Engine:
 def _unattributed(obs: Observation) -> Principal:
     """A stand-in principal for file changes no login explains: one per site."""
     return Principal(
-        id=f"unattributed:{obs.resource.site_key}",
+        id=f"{UNATTRIBUTED_PREFIX}{obs.resource.site_key}",
         name=f"(no login found) {obs.resource.site}",
         type=PrincipalType.UNKNOWN,
     )

@@ -84,6 +84,14 @@ class Principal:
     name: str
     type: PrincipalType
 
+    @property
+    def unattributed(self) -> bool:
+        """Whether this stands in for an unknown actor (a file change no login explains)."""
+        return self.id.startswith(UNATTRIBUTED_PREFIX)
+
+
+UNATTRIBUTED_PREFIX = "unattributed:"
+
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class ResourceRef:

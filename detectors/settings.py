@@ -69,7 +69,7 @@ class DetectionSettings:
     weight_job_files_changed: float = 15
     weight_unattributed_job_change: float = 20
     weight_job_stopped_or_deleted: float = 10
-    weight_repetitive_runs: float = 25
+    weight_repetitive_runs: float = 30
     known_sites_factor: float = 0.5
     """Multiplies tool and network novelty when every site touched is one the principal knows."""
 

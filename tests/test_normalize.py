@@ -36,22 +36,74 @@ def end_row(operation: str, resource: str, actor: Actor = JANE, **kw) -> dict:
 FAMILIES = [
     ("MICROSOFT.WEB/SITES/PUBLISHXML/ACTION", "", OperationFamily.CREDENTIAL_READ),
     ("microsoft.web/sites/slots/publishxml/action", "", OperationFamily.CREDENTIAL_READ),
-    ("MICROSOFT.WEB/SITES/CONFIG/LIST/ACTION", "/config/publishingcredentials", OperationFamily.CREDENTIAL_READ),
-    ("MICROSOFT.WEB/SITES/CONFIG/LIST/ACTION", "/config/appsettings", OperationFamily.CREDENTIAL_READ),
+    (
+        "MICROSOFT.WEB/SITES/CONFIG/LIST/ACTION",
+        "/config/publishingcredentials",
+        OperationFamily.CREDENTIAL_READ,
+    ),
+    (
+        "MICROSOFT.WEB/SITES/CONFIG/LIST/ACTION",
+        "/config/appsettings",
+        OperationFamily.CREDENTIAL_READ,
+    ),
     ("MICROSOFT.WEB/SITES/CONFIG/LIST/ACTION", "/config/metadata", OperationFamily.CONFIG_READ),
-    ("MICROSOFT.WEB/SITES/CONFIG/SNAPSHOTS/LISTSECRETS/ACTION", "/config/web/snapshots/1", OperationFamily.CREDENTIAL_READ),
+    (
+        "MICROSOFT.WEB/SITES/CONFIG/SNAPSHOTS/LISTSECRETS/ACTION",
+        "/config/web/snapshots/1",
+        OperationFamily.CREDENTIAL_READ,
+    ),
     ("MICROSOFT.WEB/SITES/NEWPASSWORD/ACTION", "", OperationFamily.CREDENTIAL_CHANGE),
-    ("Microsoft.Web/sites/basicPublishingCredentialsPolicies/scm/write", "/basicpublishingcredentialspolicies/scm", OperationFamily.BASIC_AUTH_POLICY),
-    ("MICROSOFT.WEB/SITES/BASICPUBLISHINGCREDENTIALSPOLICIES/WRITE", "", OperationFamily.BASIC_AUTH_POLICY),
+    (
+        "Microsoft.Web/sites/basicPublishingCredentialsPolicies/scm/write",
+        "/basicpublishingcredentialspolicies/scm",
+        OperationFamily.BASIC_AUTH_POLICY,
+    ),
+    (
+        "MICROSOFT.WEB/SITES/BASICPUBLISHINGCREDENTIALSPOLICIES/WRITE",
+        "",
+        OperationFamily.BASIC_AUTH_POLICY,
+    ),
     ("MICROSOFT.WEB/SITES/CONFIG/WRITE", "/config/web", OperationFamily.CONFIG_CHANGE),
-    ("MICROSOFT.WEB/SITES/HOST/LISTKEYS/ACTION", "/host/default", OperationFamily.FUNCTION_KEYS_READ),
-    ("MICROSOFT.WEB/SITES/FUNCTIONS/LISTSECRETS/ACTION", "/functions/f1", OperationFamily.FUNCTION_KEYS_READ),
-    ("MICROSOFT.WEB/SITES/HOST/FUNCTIONKEYS/WRITE", "/host/default/functionkeys/k", OperationFamily.FUNCTION_KEYS_CHANGE),
-    ("MICROSOFT.WEB/SITES/TRIGGEREDWEBJOBS/RUN/ACTION", "/triggeredwebjobs/cleanup", OperationFamily.WEBJOB_RUN),
-    ("MICROSOFT.WEB/SITES/CONTINUOUSWEBJOBS/START/ACTION", "/continuouswebjobs/sync", OperationFamily.WEBJOB_START),
-    ("MICROSOFT.WEB/SITES/CONTINUOUSWEBJOBS/STOP/ACTION", "/continuouswebjobs/sync", OperationFamily.WEBJOB_STOP),
-    ("MICROSOFT.WEB/SITES/TRIGGEREDWEBJOBS/DELETE", "/triggeredwebjobs/cleanup", OperationFamily.WEBJOB_DELETE),
-    ("MICROSOFT.WEB/SITES/SITEEXTENSIONS/WRITE", "/siteextensions/x", OperationFamily.SITE_EXTENSION),
+    (
+        "MICROSOFT.WEB/SITES/HOST/LISTKEYS/ACTION",
+        "/host/default",
+        OperationFamily.FUNCTION_KEYS_READ,
+    ),
+    (
+        "MICROSOFT.WEB/SITES/FUNCTIONS/LISTSECRETS/ACTION",
+        "/functions/f1",
+        OperationFamily.FUNCTION_KEYS_READ,
+    ),
+    (
+        "MICROSOFT.WEB/SITES/HOST/FUNCTIONKEYS/WRITE",
+        "/host/default/functionkeys/k",
+        OperationFamily.FUNCTION_KEYS_CHANGE,
+    ),
+    (
+        "MICROSOFT.WEB/SITES/TRIGGEREDWEBJOBS/RUN/ACTION",
+        "/triggeredwebjobs/cleanup",
+        OperationFamily.WEBJOB_RUN,
+    ),
+    (
+        "MICROSOFT.WEB/SITES/CONTINUOUSWEBJOBS/START/ACTION",
+        "/continuouswebjobs/sync",
+        OperationFamily.WEBJOB_START,
+    ),
+    (
+        "MICROSOFT.WEB/SITES/CONTINUOUSWEBJOBS/STOP/ACTION",
+        "/continuouswebjobs/sync",
+        OperationFamily.WEBJOB_STOP,
+    ),
+    (
+        "MICROSOFT.WEB/SITES/TRIGGEREDWEBJOBS/DELETE",
+        "/triggeredwebjobs/cleanup",
+        OperationFamily.WEBJOB_DELETE,
+    ),
+    (
+        "MICROSOFT.WEB/SITES/SITEEXTENSIONS/WRITE",
+        "/siteextensions/x",
+        OperationFamily.SITE_EXTENSION,
+    ),
     ("MICROSOFT.WEB/SITES/DEPLOYMENTS/WRITE", "/deployments/1", OperationFamily.DEPLOYMENT),
 ]
 
@@ -73,15 +125,23 @@ def test_config_list_keeps_the_config_suffix_and_site():
 
 
 def test_slot_is_parsed_from_the_resource_id():
-    obs = norm(end_row("MICROSOFT.WEB/SITES/SLOTS/PUBLISHXML/ACTION", site_id("app1", slot="staging")))
+    obs = norm(
+        end_row("MICROSOFT.WEB/SITES/SLOTS/PUBLISHXML/ACTION", site_id("app1", slot="staging"))
+    )
     assert isinstance(obs, Observation)
     assert (obs.resource.site, obs.resource.slot) == ("app1", "staging")
 
 
 @pytest.mark.parametrize(
     ("status", "expected"),
-    [("Success", Status.SUCCEEDED), ("Succeeded", Status.SUCCEEDED), ("Failure", Status.FAILED),
-     ("Failed", Status.FAILED), ("Accept", Status.ACCEPTED), ("Accepted", Status.ACCEPTED)],
+    [
+        ("Success", Status.SUCCEEDED),
+        ("Succeeded", Status.SUCCEEDED),
+        ("Failure", Status.FAILED),
+        ("Failed", Status.FAILED),
+        ("Accept", Status.ACCEPTED),
+        ("Accepted", Status.ACCEPTED),
+    ],
 )
 def test_both_status_vocabularies_are_folded(status, expected):
     obs = norm(end_row(rowkit.PUBLISHXML, site_id("a"), status=status))
@@ -108,7 +168,11 @@ def test_user_principal_tool_and_address_come_from_caller_and_claims():
 
 
 def test_service_principal_caller_is_an_object_id():
-    sp = Actor(caller="3f2b1c4d-aaaa-4bbb-8ccc-123456789abc", app_id="11111111-2222-3333-4444-555555555555", kind="app")
+    sp = Actor(
+        caller="3f2b1c4d-aaaa-4bbb-8ccc-123456789abc",
+        app_id="11111111-2222-3333-4444-555555555555",
+        kind="app",
+    )
     obs = norm(end_row(rowkit.PUBLISHXML, site_id("a"), actor=sp))
     assert isinstance(obs, Observation)
     assert obs.principal.type is PrincipalType.SERVICE_PRINCIPAL
@@ -116,14 +180,20 @@ def test_service_principal_caller_is_an_object_id():
 
 
 def test_managed_identity_is_told_apart_by_its_token():
-    mi = Actor(caller="5e2b1c4d-aaaa-4bbb-8ccc-123456789abc", app_id="99999999-2222-3333-4444-555555555555", kind="mi")
+    mi = Actor(
+        caller="5e2b1c4d-aaaa-4bbb-8ccc-123456789abc",
+        app_id="99999999-2222-3333-4444-555555555555",
+        kind="mi",
+    )
     obs = norm(end_row(rowkit.PUBLISHXML, site_id("a"), actor=mi))
     assert isinstance(obs, Observation)
     assert obs.principal.type is PrincipalType.MANAGED_IDENTITY
 
 
 def test_dynamic_columns_may_be_objects_instead_of_json_text():
-    row = end_row(rowkit.PUBLISHXML, site_id("a"), actor=Actor(caller="x@contoso.com", app_id=POWERSHELL))
+    row = end_row(
+        rowkit.PUBLISHXML, site_id("a"), actor=Actor(caller="x@contoso.com", app_id=POWERSHELL)
+    )
     row["Claims"] = json.loads(row["Claims"])
     row["Authorization"] = json.loads(row["Authorization"])
     obs = norm(row)
@@ -132,7 +202,9 @@ def test_dynamic_columns_may_be_objects_instead_of_json_text():
 
 
 def test_claims_d_twin_is_used_when_claims_is_empty():
-    row = end_row(rowkit.PUBLISHXML, site_id("a"), actor=Actor(caller="x@contoso.com", app_id=POWERSHELL))
+    row = end_row(
+        rowkit.PUBLISHXML, site_id("a"), actor=Actor(caller="x@contoso.com", app_id=POWERSHELL)
+    )
     row["Claims_d"], row["Claims"] = row["Claims"], ""
     obs = norm(row)
     assert isinstance(obs, Observation)
@@ -157,13 +229,26 @@ def test_unrelated_operations_are_skipped_not_rejected():
     ("mutate", "message"),
     [
         (lambda r: r.update(Caller="", Claims="{}"), "Caller is empty"),
-        (lambda r: r.update(TimeGenerated="yesterday"), "TimeGenerated 'yesterday' is not a timestamp"),
+        (
+            lambda r: r.update(TimeGenerated="yesterday"),
+            "TimeGenerated 'yesterday' is not a timestamp",
+        ),
         (lambda r: r.pop("TimeGenerated"), "TimeGenerated is missing"),
-        (lambda r: r.update(ActivityStatusValue="Maybe"), "ActivityStatusValue 'Maybe' is not a known status"),
+        (
+            lambda r: r.update(ActivityStatusValue="Maybe"),
+            "ActivityStatusValue 'Maybe' is not a known status",
+        ),
         (lambda r: r.update(Claims="{not json"), "Claims is not valid JSON"),
         (lambda r: r.update(Caller=["a"]), "Caller should be text, got list"),
         (lambda r: r.update(Caller="x" * 5000), "Caller is 5,000 characters, over the 1,024 limit"),
-        (lambda r: r.update(_ResourceId="/subscriptions/x/resourcegroups/y/providers/microsoft.compute/vm/z", ResourceId="", Authorization="{}"), "is not an App Service site"),
+        (
+            lambda r: r.update(
+                _ResourceId="/subscriptions/x/resourcegroups/y/providers/microsoft.compute/vm/z",
+                ResourceId="",
+                Authorization="{}",
+            ),
+            "is not an App Service site",
+        ),
         (lambda r: r.pop("OperationNameValue"), "OperationNameValue is missing"),
     ],
 )
@@ -193,7 +278,10 @@ def test_unicode_site_and_caller_survive():
 
 
 def test_publishing_user_login_is_a_basic_auth_principal():
-    obs = norm(login("$shop-api", WHEN, site_id("shop-api"), "203.0.113.50", "FTP"), SourceTable.APP_SERVICE_AUDIT)
+    obs = norm(
+        login("$shop-api", WHEN, site_id("shop-api"), "203.0.113.50", "FTP"),
+        SourceTable.APP_SERVICE_AUDIT,
+    )
     assert isinstance(obs, Observation)
     assert obs.family is OperationFamily.SCM_LOGIN
     assert obs.principal.type is PrincipalType.PUBLISHING_USER
@@ -212,7 +300,10 @@ def test_entra_login_maps_to_the_same_principal_as_the_activity_log():
 @pytest.mark.parametrize(
     ("path", "job"),
     [
-        ("D:\\home\\site\\wwwroot\\App_Data\\jobs\\triggered\\Cleanup\\run.cmd", "triggered/cleanup"),
+        (
+            "D:\\home\\site\\wwwroot\\App_Data\\jobs\\triggered\\Cleanup\\run.cmd",
+            "triggered/cleanup",
+        ),
         ("/home/site/wwwroot/app_data/jobs/continuous/sync/run.py", "continuous/sync"),
     ],
 )
@@ -225,7 +316,9 @@ def test_webjob_file_changes_are_recognised_in_windows_and_linux_paths(path, job
 
 def test_other_file_changes_are_skipped():
     row = file_change(WHEN, site_id("a"), "D:\\home\\site\\wwwroot\\index.html")
-    assert norm(row, SourceTable.APP_SERVICE_FILE_AUDIT) == Skipped(reason=SkipReason.UNRELATED_FILE)
+    assert norm(row, SourceTable.APP_SERVICE_FILE_AUDIT) == Skipped(
+        reason=SkipReason.UNRELATED_FILE
+    )
 
 
 def test_rows_of_an_unknown_table_are_rejected():

@@ -111,7 +111,7 @@ def evaluate(
     files = [o for o in done if o.family is F.WEBJOB_FILE_CHANGE]
     if files:
         names = sorted({(o.detail or "").replace("\\", "/").rsplit("/", 1)[-1] for o in files})
-        if ctx.principal.id:
+        if not ctx.principal.unattributed:
             scorer.add(
                 ReasonCode.JOB_FILES_CHANGED,
                 s.weight_job_files_changed,
