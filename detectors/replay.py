@@ -151,7 +151,7 @@ def replay(
         if spool.first is None or spool.last is None:
             return stats
         stats.first = spool.first.time
-        stats.learning_until = stats.first + timedelta(days=learning_days)
+        stats.learning_until = window_start(stats.first + timedelta(days=learning_days), window)
         span = max(int((spool.last.time - stats.first).total_seconds()), 1)
         for start, batch in windows(spool, window):
             result = engine.process(batch, emit=start >= stats.learning_until)

@@ -1,0 +1,174 @@
+"""Baselines learn and age; both stores keep them readable and never lose a concurrent update."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from detectors.baseline import PrincipalBaseline, day_number, learn, network_of
+from detectors.errors import ConflictError, StoreError
+from detectors.model import (
+    ClientTool,
+    Observation,
+    OperationFamily,
+    Principal,
+    PrincipalType,
+    ResourceRef,
+    SourceTable,
+    Status,
+)
+from detectors.stores import StoredBaseline
+from detectors.stores.codec import from_properties, to_properties
+from detectors.stores.sqlite import SqliteStore
+
+T0 = datetime(2026, 10, 1, 9, tzinfo=UTC)
+JANE = Principal(id="jane@contoso.com", name="Jane", type=PrincipalType.USER)
+
+
+def obs(
+    when: datetime,
+    *,
+    site: str = "app1",
+    ip: str = "198.51.100.7",
+    tool=ClientTool.PORTAL,
+    family=OperationFamily.CREDENTIAL_READ,
+    status=Status.SUCCEEDED,
+    n: int = 0,
+) -> Observation:
+    return Observation(
+        event_id=f"e{when.isoformat()}{n}",
+        action_key=f"a{when.isoformat()}{n}",
+        time=when,
+        table=SourceTable.AZURE_ACTIVITY,
+        operation="MICROSOFT.WEB/SITES/PUBLISHXML/ACTION",
+        family=family,
+        status=status,
+        principal=JANE,
+        app_id=None,
+        tool=tool,
+        source_ip=ip,
+        resource=ResourceRef(
+            id=f"/x/{site}", subscription_id="sub", resource_group="rg", site=site
+        ),
+    )
+
+
+def teach(
+    *items: Observation, baseline: PrincipalBaseline | None = None, max_age: int = 45
+) -> PrincipalBaseline:
+    result = learn(baseline, items, max_age_days=max_age, max_values=256)
+    assert result is not None
+    return result
+
+
+def test_learning_records_sites_tools_networks_and_active_days():
+    b = teach(
+        obs(T0),
+        obs(T0 + timedelta(days=1), site="app2", tool=ClientTool.AZURE_CLI, ip="203.0.113.4"),
+    )
+    today = day_number(T0 + timedelta(days=2))
+    assert b.knows("sites", "sub/rg/app1", today, 45)
+    assert b.knows("sites", "sub/rg/app2", today, 45)
+    assert b.knows("tools", "azureCli", today, 45)
+    assert b.knows("networks", "203.0.113.0/24", today, 45)
+    assert b.active_days == 2
+    assert b.history_days(today) == 2
+    assert b.history_days(day_number(T0 + timedelta(days=1))) == 1
+
+
+def test_what_was_not_seen_for_longer_than_the_age_limit_is_forgotten():
+    b = teach(obs(T0, site="old"), max_age=10)
+    b = teach(obs(T0 + timedelta(days=11), site="new"), baseline=b, max_age=10)
+    assert "sub/rg/old" not in b.sites
+    assert "sub/rg/new" in b.sites
+    assert not b.knows("sites", "sub/rg/old", day_number(T0 + timedelta(days=11)), 10)
+
+
+def test_failures_are_counted_but_teach_no_capability():
+    b = teach(obs(T0, site="secret", status=Status.FAILED))
+    assert b.failures == 1 and b.operations == 1
+    assert "sub/rg/secret" not in b.sites
+
+
+def test_dimensions_are_capped_keeping_the_most_recent():
+    items = [obs(T0 + timedelta(hours=h), ip=f"10.0.{h}.1", n=h) for h in range(40)]
+    b = learn(None, items, max_age_days=45, max_values=8)
+    assert b is not None
+    assert len(b.ips) == 8
+    assert "10.0.39.1" in b.ips
+
+
+def test_network_of_uses_a_24_for_ipv4_and_a_48_for_ipv6():
+    assert network_of("203.0.113.77") == "203.0.113.0/24"
+    assert network_of("2001:db8:abcd:12::1") == "2001:db8:abcd::/48"
+
+
+def test_codec_round_trips_and_writes_plain_named_properties():
+    b = teach(obs(T0), obs(T0 + timedelta(days=3), family=OperationFamily.WEBJOB_RUN))
+    props = to_properties(b)
+    assert props["PrincipalId"] == "jane@contoso.com"
+    assert props["Sites"] == '{"sub/rg/app1":"2026-10-04"}'
+    assert all(isinstance(v, str | int) for v in props.values())
+    assert from_properties(props) == b
+
+
+def test_a_damaged_stored_baseline_is_a_clear_store_error():
+    props = to_properties(teach(obs(T0)))
+    props["HoursUtc"] = "[1, 2]"
+    with pytest.raises(StoreError, match="jane@contoso.com.*24 counters"):
+        from_properties(props)
+
+
+@pytest.fixture
+def store(tmp_path):
+    s = SqliteStore(path=tmp_path / "baselines.db")
+    yield s
+    s.close()
+
+
+def test_store_round_trips_baselines_and_state(store):
+    b = teach(obs(T0))
+    etags = store.save([StoredBaseline(baseline=b, etag=None)])
+    loaded = store.load(["jane@contoso.com", "nobody"])
+    assert list(loaded) == ["jane@contoso.com"]
+    assert loaded["jane@contoso.com"].baseline == b
+    assert loaded["jane@contoso.com"].etag == etags["jane@contoso.com"]
+    store.put_state("checkpoint", {"watermark": "2026-10-01T00:00:00Z"})
+    assert store.get_state("checkpoint") == {"watermark": "2026-10-01T00:00:00Z"}
+    assert store.get_state("other") is None
+
+
+def test_a_stale_write_is_refused_and_writes_nothing(store):
+    b = teach(obs(T0))
+    store.save([StoredBaseline(baseline=b, etag=None)])
+    first = store.load(["jane@contoso.com"])["jane@contoso.com"]
+    second = store.load(["jane@contoso.com"])["jane@contoso.com"]
+    newer = teach(obs(T0 + timedelta(days=1), site="app9"), baseline=first.baseline)
+    store.save([StoredBaseline(baseline=newer, etag=first.etag)])
+    other = teach(obs(T0 + timedelta(days=1), site="app7"), baseline=second.baseline)
+    with pytest.raises(ConflictError, match="jane@contoso.com"):
+        store.save([StoredBaseline(baseline=other, etag=second.etag)])
+    assert "sub/rg/app9" in store.load(["jane@contoso.com"])["jane@contoso.com"].baseline.sites
+
+
+def test_two_creators_of_the_same_principal_do_not_both_win(store):
+    b = teach(obs(T0))
+    store.save([StoredBaseline(baseline=b, etag=None)])
+    with pytest.raises(ConflictError):
+        store.save([StoredBaseline(baseline=b, etag=None)])
+
+
+def test_an_unopenable_store_path_is_a_store_error(tmp_path):
+    with pytest.raises(StoreError, match="cannot open"):
+        SqliteStore(path=tmp_path / "missing-dir" / "x.db")
+
+
+def test_baselines_persist_across_store_instances(tmp_path):
+    path = tmp_path / "b.db"
+    s1 = SqliteStore(path=path)
+    s1.save([StoredBaseline(baseline=teach(obs(T0)), etag=None)])
+    s1.close()
+    s2 = SqliteStore(path=path)
+    assert "jane@contoso.com" in s2.load(["jane@contoso.com"])
+    s2.close()

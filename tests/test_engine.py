@@ -1,0 +1,92 @@
+"""The engine counts each action once, across windows, and orders time with bounded memory."""
+
+from __future__ import annotations
+
+import random
+from datetime import timedelta
+
+from detectors.engine import Engine
+from detectors.model import Observation, RawRow, SourceTable
+from detectors.normalize import Normalizer
+from detectors.settings import DetectionSettings
+from detectors.spool import ObservationSpool
+from detectors.stores.sqlite import SqliteStore
+from tests.rowkit import CLI, PUBLISHXML, START, Actor, activity, site_id
+
+ACTOR = Actor(caller="dev@contoso.com", app_id=CLI)
+
+
+def observations(rows) -> list[Observation]:
+    normalizer = Normalizer()
+    out = []
+    for n, row in enumerate(rows):
+        result = normalizer.normalize(
+            RawRow(source="t", line=n, table=SourceTable.AZURE_ACTIVITY, fields=row)
+        )
+        if isinstance(result, Observation):
+            out.append(result)
+    return out
+
+
+def engine() -> Engine:
+    return Engine(store=SqliteStore(), settings=DetectionSettings())
+
+
+def test_accept_and_success_rows_of_one_request_count_once():
+    rows = activity(ACTOR, START, PUBLISHXML, site_id("a"), status="Accept")
+    rows += activity(ACTOR, START, PUBLISHXML, site_id("a"), correlation=rows[0]["CorrelationId"])
+    obs = observations(rows)
+    assert len(obs) == 2
+    result = engine().process(obs, emit=True)
+    assert (result.observations, result.duplicates) == (1, 1)
+
+
+def test_the_end_row_of_an_action_arriving_in_a_later_window_is_not_counted_again():
+    e = engine()
+    rows = activity(ACTOR, START, PUBLISHXML, site_id("a"), status="Accept")
+    late = activity(
+        ACTOR,
+        START + timedelta(minutes=20),
+        PUBLISHXML,
+        site_id("a"),
+        correlation=rows[0]["CorrelationId"],
+    )
+    first = e.process(observations(rows), emit=True)
+    second = e.process(observations(late), emit=True)
+    assert first.observations == 1
+    assert (second.observations, second.duplicates) == (0, 1)
+
+
+def test_a_failure_wins_over_an_accept_of_the_same_request():
+    rows = activity(ACTOR, START, PUBLISHXML, site_id("a"), status="Accept")
+    rows += activity(
+        ACTOR,
+        START,
+        PUBLISHXML,
+        site_id("a"),
+        status="Failure",
+        correlation=rows[0]["CorrelationId"],
+    )
+    e = engine()
+    result = e.process(observations(rows), emit=True)
+    assert (result.observations, result.duplicates) == (1, 1)
+    baseline = e.store.load(["dev@contoso.com"])["dev@contoso.com"].baseline
+    assert (baseline.operations, baseline.failures) == (1, 1)
+
+
+def test_the_spool_gives_back_time_order_from_any_input_order_even_when_spilling(tmp_path):
+    rows = []
+    for n in range(300):
+        rows += activity(ACTOR, START + timedelta(seconds=37 * n), PUBLISHXML, site_id(f"s{n % 7}"))
+    obs = observations(rows)
+    random.Random(4).shuffle(obs)
+    spool = ObservationSpool(memory_limit=50, directory=str(tmp_path))
+    for o in obs:
+        spool.add(o)
+    assert spool.spilled_runs >= 5
+    ordered = list(spool)
+    spool.close()
+    assert [o.event_id for o in ordered] == [
+        o.event_id for o in sorted(obs, key=lambda o: (o.time, o.event_id))
+    ]
+    assert len(ordered) == len(obs)

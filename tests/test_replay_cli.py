@@ -1,0 +1,235 @@
+"""`detector replay` end to end: files in, alert JSON lines out, a summary an engineer can read."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from detectors.cli import main
+from tests.rowkit import POWERSHELL, START, Actor, activity, site_id, write_ndjson
+from tests.test_detections import AFTER, jane_history
+
+THIEF = Actor(caller="jane@contoso.com", app_id=POWERSHELL, ip="203.0.113.66", name="Jane Doe")
+
+
+def attack_rows() -> list[dict]:
+    rows = jane_history()
+    for n, site in enumerate(["app1", "pay", "billing", "hr", "crm"]):
+        rows += activity(
+            THIEF,
+            AFTER.replace(hour=3) + timedelta(minutes=n),
+            "MICROSOFT.WEB/SITES/PUBLISHXML/ACTION",
+            site_id(site),
+        )
+    return rows
+
+
+def run(*args: str) -> int:
+    return main(["replay", *args])
+
+
+def test_replay_writes_alerts_and_a_summary(tmp_path, capsys):
+    src = write_ndjson(tmp_path / "export.jsonl", attack_rows())
+    out = tmp_path / "alerts.jsonl"
+    assert run(str(src), "--out", str(out), "--quiet") == 0
+    alerts = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [a["detection"] for a in alerts] == ["appservice-credential-download"]
+    err = capsys.readouterr().err
+    assert "rows" in err and "alerts: 1 (1 high appservice-credential-download)" in err
+    assert "not relevant:" in err and "start row" in err
+
+
+def test_the_same_input_replayed_twice_gives_byte_identical_alerts(tmp_path):
+    src = write_ndjson(tmp_path / "export.jsonl", attack_rows())
+    a, b = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+    assert run(str(src), "--out", str(a), "--quiet") == 0
+    assert run(str(src), "--out", str(b), "--quiet") == 0
+    assert a.read_bytes() == b.read_bytes()
+    assert a.read_bytes()
+
+
+def test_input_order_and_compression_do_not_change_the_alerts(tmp_path):
+    rows = sorted(attack_rows(), key=lambda r: r["TimeGenerated"])
+    sorted_file = write_ndjson(tmp_path / "asc.jsonl", rows)
+    reversed_gz = tmp_path / "desc.bin"
+    reversed_gz.write_bytes(
+        gzip.compress("".join(json.dumps(r) + "\n" for r in reversed(rows)).encode())
+    )
+    a, b = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+    assert run(str(sorted_file), "--out", str(a), "--quiet") == 0
+    assert run(str(reversed_gz), "--out", str(b), "--quiet") == 0
+    assert a.read_bytes() == b.read_bytes()
+
+
+def test_malformed_rows_are_reported_with_file_and_line_and_valid_rows_still_count(
+    tmp_path, capsys
+):
+    good = tmp_path / "good.jsonl"
+    write_ndjson(good, attack_rows())
+    lines = good.read_text().splitlines()
+    lines.insert(3, "{this is not json")
+    lines.insert(
+        7,
+        json.dumps(
+            {
+                "Type": "AzureActivity",
+                "OperationNameValue": "MICROSOFT.WEB/SITES/PUBLISHXML/ACTION",
+                "ActivityStatusValue": "Success",
+                "Caller": "",
+                "TimeGenerated": "2026-10-02T00:00:00Z",
+                "_ResourceId": site_id("a"),
+            }
+        ),
+    )
+    lines.insert(
+        9,
+        json.dumps(
+            {
+                "Type": "AzureActivity",
+                "Caller": "x\u0000\u202e",
+                "TimeGenerated": "nonsense",
+                "OperationNameValue": "MICROSOFT.WEB/SITES/PUBLISHXML/ACTION",
+                "ActivityStatusValue": "Success",
+                "_ResourceId": site_id("a"),
+            }
+        ),
+    )
+    bad = tmp_path / "mixed.jsonl"
+    bad.write_text("\n".join(lines) + "\n")
+    out_good, out_bad = tmp_path / "g.jsonl", tmp_path / "b.jsonl"
+    assert run(str(good), "--out", str(out_good), "--quiet") == 0
+    capsys.readouterr()
+    assert run(str(bad), "--out", str(out_bad), "--quiet") == 0
+    err = capsys.readouterr().err
+    assert "rejected 3 rows" in err
+    assert f"{bad}:4: invalid JSON" in err
+    assert f"{bad}:8: Caller is empty" in err
+    assert f"{bad}:10: TimeGenerated 'nonsense' is not a timestamp" in err
+    assert out_bad.read_bytes() == out_good.read_bytes()
+
+
+def test_a_file_with_no_usable_rows_fails_clearly_and_writes_nothing(tmp_path, capsys):
+    src = tmp_path / "junk.jsonl"
+    src.write_text('{"a": 1}\n{"b": 2}\n')
+    out = tmp_path / "alerts.jsonl"
+    assert run(str(src), "--out", str(out), "--quiet") == 1
+    err = capsys.readouterr().err
+    assert "no usable rows: all 2 rows were rejected" in err
+    assert f"{src}:1:" in err
+    assert not out.exists()
+
+
+def test_a_missing_file_is_a_one_line_error(tmp_path, capsys):
+    assert run(str(tmp_path / "nope.jsonl"), "--out", str(tmp_path / "o.jsonl")) == 1
+    assert "nope.jsonl: no such file" in capsys.readouterr().err
+
+
+def test_a_bad_window_is_a_usage_error(tmp_path, capsys):
+    src = write_ndjson(tmp_path / "e.jsonl", attack_rows())
+    with pytest.raises(SystemExit) as exit_info:
+        run(str(src), "--out", str(tmp_path / "o.jsonl"), "--window", "fortnight")
+    assert exit_info.value.code == 2
+    assert "is not a duration" in capsys.readouterr().err
+
+
+def test_a_persistent_store_carries_baselines_into_the_next_replay(tmp_path):
+    history = write_ndjson(tmp_path / "history.jsonl", jane_history())
+    attack = write_ndjson(
+        tmp_path / "attack.jsonl",
+        [r for r in attack_rows() if r["Caller"] == THIEF.caller and "66" in r["CallerIpAddress"]],
+    )
+    store = f"sqlite:{tmp_path / 'b.db'}"
+    out = tmp_path / "o.jsonl"
+    assert run(str(history), "--out", str(out), "--store", store, "--quiet") == 0
+    assert (
+        run(str(attack), "--out", str(out), "--store", store, "--learning-days", "0", "--quiet")
+        == 0
+    )
+    [alert] = [json.loads(line) for line in out.read_text().splitlines()]
+    assert alert["history"]["known"] is True
+    assert "NEW_SCRIPTING_TOOL" in {r["code"] for r in alert["reasons"]}
+
+
+def test_show_prints_alerts_readably_and_escapes_control_characters(tmp_path, capsys):
+    rows = attack_rows()
+    for row in rows:
+        row["Claims"] = row["Claims"].replace("Jane Doe", "Jane \\u001b[2J Doe")
+    src = write_ndjson(tmp_path / "e.jsonl", rows)
+    assert run(str(src), "--out", str(tmp_path / "o.jsonl"), "--show", "--quiet") == 0
+    shown = capsys.readouterr().out
+    assert "[HIGH" in shown and "who    Jane" in shown and "why" in shown
+    assert "\x1b" not in shown
+
+
+def test_alert_document_has_the_documented_fields(tmp_path):
+    src = write_ndjson(tmp_path / "e.jsonl", attack_rows())
+    out = tmp_path / "o.jsonl"
+    assert run(str(src), "--out", str(out), "--quiet") == 0
+    alert = json.loads(out.read_text().splitlines()[0])
+    assert list(alert) == [
+        "schemaVersion",
+        "id",
+        "detection",
+        "title",
+        "severity",
+        "score",
+        "summary",
+        "principal",
+        "resource",
+        "resources",
+        "firstSeen",
+        "lastSeen",
+        "operations",
+        "sourceIps",
+        "tools",
+        "reasons",
+        "history",
+        "mitre",
+        "investigation",
+        "eventIds",
+    ]
+    assert set(alert["principal"]) == {"id", "name", "type", "appId", "tool"}
+    assert set(alert["resource"]) == {"id", "subscriptionId", "resourceGroup", "site", "slot"}
+    assert alert["firstSeen"].endswith("Z") and alert["lastSeen"] >= alert["firstSeen"]
+    assert {"id": "T1552.001", "name": "Unsecured Credentials: Credentials In Files"} in alert[
+        "mitre"
+    ]
+    first_query = alert["investigation"]["queries"][0]["query"]
+    assert 'Caller =~ "jane@contoso.com"' in first_query
+    assert len(alert["id"]) == 32
+    assert START.isoformat()[:4] in alert["firstSeen"]
+
+
+def test_progress_is_reported_on_long_inputs(tmp_path, capsys, monkeypatch):
+    from detectors import cli
+
+    monkeypatch.setattr(
+        cli._ProgressReporter,
+        "__init__",
+        lambda self, stream: (  # noqa: SLF001
+            setattr(self, "stream", stream),
+            setattr(self, "live", False),
+            setattr(self, "every", 0.0),
+            setattr(self, "started", 0.0),
+            setattr(self, "last", -1.0),
+            setattr(self, "shown", False),
+        )[-1],
+    )
+    rows = []
+    for day in range(30):
+        for n in range(800):
+            rows += activity(
+                THIEF,
+                START + timedelta(days=day, seconds=n * 90),
+                "MICROSOFT.WEB/SITES/CONFIG/LIST/ACTION",
+                site_id("app1") + "/config/metadata",
+                with_start=False,
+            )
+    src = write_ndjson(tmp_path / "big.jsonl", rows)
+    assert run(str(src), "--out", str(tmp_path / "o.jsonl")) == 0
+    err = capsys.readouterr().err
+    assert "reading:" in err and "scoring:" in err
