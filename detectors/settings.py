@@ -93,7 +93,8 @@ class DetectionSettings:
             try:
                 value = kind(raw)
             except ValueError:
-                problems.append(f"{name}={raw!r} is not a {kind.__name__}")
+                article = "an integer" if kind is int else "a number"
+                problems.append(f"{name}={raw!r} is not {article}")
                 continue
             if value < 0:
                 problems.append(f"{name}={raw!r} must not be negative")

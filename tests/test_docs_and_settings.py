@@ -1,0 +1,52 @@
+"""Docs that promise something about the code stay true to it."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from pathlib import Path
+
+import pytest
+
+from detectors.errors import ConfigurationError
+from detectors.reasons import ReasonCode
+from detectors.settings import DetectionSettings
+
+DOCS = Path(__file__).resolve().parent.parent / "docs"
+
+
+def test_every_setting_is_documented_with_its_default():
+    text = (DOCS / "settings.md").read_text()
+    for field in dataclasses.fields(DetectionSettings):
+        name = f"DETECTOR_{field.name.upper()}"
+        row = re.search(rf"^\| `{name}` \| ([^|]+) \|", text, re.MULTILINE)
+        assert row, f"{name} is not in docs/settings.md"
+        assert row.group(1).strip().split()[0] == f"{field.default:g}", name
+
+
+def test_every_reason_code_is_documented():
+    text = (DOCS / "reasons.md").read_text()
+    for code in ReasonCode:
+        assert f"| `{code.value}` |" in text, code
+
+
+def test_settings_come_from_the_environment():
+    settings = DetectionSettings.from_env(
+        {"DETECTOR_ALERT_THRESHOLD": "40", "DETECTOR_BURST_SITES": "6"}
+    )
+    assert settings.alert_threshold == 40.0
+    assert settings.burst_sites == 6
+
+
+def test_every_bad_setting_is_reported_at_once():
+    with pytest.raises(ConfigurationError) as err:
+        DetectionSettings.from_env(
+            {"DETECTOR_BURST_SITES": "many", "DETECTOR_WEIGHT_NEW_SITE": "-3"}
+        )
+    assert "DETECTOR_BURST_SITES='many' is not an integer" in str(err.value)
+    assert "DETECTOR_WEIGHT_NEW_SITE='-3' must not be negative" in str(err.value)
+
+
+def test_severity_bands_must_be_ordered():
+    with pytest.raises(ConfigurationError, match="THRESHOLD"):
+        DetectionSettings.from_env({"DETECTOR_HIGH_THRESHOLD": "10"})
