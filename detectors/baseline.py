@@ -136,7 +136,8 @@ def learn(
             first_seen=first.time,
             last_seen=first.time,
         )
-    dims: dict[str, dict[str, int]] = {name: dict(getattr(baseline, name)) for name in DIMENSIONS}
+    # Only what changes is copied: most windows repeat what the principal did an hour ago.
+    seen: dict[str, dict[str, int]] = {name: {} for name in DIMENSIONS}
     hours = list(baseline.hours)
     weekdays = list(baseline.weekdays)
     credential_reads = dict(baseline.credential_reads_per_day)
@@ -162,19 +163,19 @@ def learn(
             failures += 1
             # A failure proves an attempt, not a capability: it teaches nothing else.
             continue
-        dims["families"][obs.family.value] = today
+        seen["families"][obs.family.value] = today
         if obs.config_suffix:
-            dims["config_suffixes"][obs.config_suffix] = today
-        dims["sites"][obs.resource.site_key] = today
-        dims["subscriptions"][obs.resource.subscription_id] = today
-        dims["tools"][obs.tool.value] = today
+            seen["config_suffixes"][obs.config_suffix] = today
+        seen["sites"][obs.resource.site_key] = today
+        seen["subscriptions"][obs.resource.subscription_id] = today
+        seen["tools"][obs.tool.value] = today
         if obs.app_id:
-            dims["app_ids"][obs.app_id] = today
+            seen["app_ids"][obs.app_id] = today
         if obs.source_ip:
-            dims["ips"][obs.source_ip] = today
-            dims["networks"][network_of(obs.source_ip)] = today
+            seen["ips"][obs.source_ip] = today
+            seen["networks"][network_of(obs.source_ip)] = today
         if obs.webjob:
-            dims["webjobs"][f"{obs.resource.site_key}/{obs.webjob}"] = today
+            seen["webjobs"][f"{obs.resource.site_key}/{obs.webjob}"] = today
         if obs.family in _CREDENTIAL_FAMILIES:
             credential_reads[today] = credential_reads.get(today, 0) + 1
         if obs.family is OperationFamily.WEBJOB_RUN:
@@ -183,7 +184,11 @@ def learn(
         last_seen = max(last_seen, obs.time)
 
     horizon = day_number(last_seen) - max_age_days
-    kept = {name: _recent(values, horizon, max_values) for name, values in dims.items()}
+    moved = day_number(last_seen) != day_number(baseline.last_seen)
+    kept = {
+        name: _merge(getattr(baseline, name), seen[name], horizon, max_values, prune=moved)
+        for name in DIMENSIONS
+    }
     return replace(
         baseline,
         name=first.principal.name or baseline.name,
@@ -208,6 +213,20 @@ def learn(
         networks=kept["networks"],
         webjobs=kept["webjobs"],
     )
+
+
+def _merge(
+    old: Mapping[str, int], new: dict[str, int], horizon: int, limit: int, *, prune: bool
+) -> Mapping[str, int]:
+    """`old` updated with `new`, sharing `old` when nothing changed; pruned when the day moved."""
+    changed = {value: day for value, day in new.items() if old.get(value) != day}
+    if not changed and not prune:
+        return old
+    merged = dict(old)
+    merged.update(changed)
+    if prune or len(merged) > limit:
+        return _recent(merged, horizon, limit)
+    return merged
 
 
 def _recent(values: dict[str, int], horizon: int, limit: int) -> dict[str, int]:

@@ -22,6 +22,7 @@ from detectors.replay import Progress, ReplayStats, replay
 from detectors.settings import DetectionSettings
 from detectors.stores import BaselineStore
 from detectors.stores.sqlite import SqliteStore
+from detectors.stores.write_behind import WriteBehindStore
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
 _DURATION = re.compile(r"^\s*(\d+)\s*(s|sec|m|min|h|hr|d)?\s*$", re.IGNORECASE)
@@ -130,7 +131,9 @@ def _replay(args: argparse.Namespace) -> int:
         if not Path(path).is_file():
             raise InputError(f"{path}: no such file")
     settings = DetectionSettings.from_env(os.environ)
-    store = open_store(args.store)
+    # Baselines stay in memory between windows and reach the store only if the run succeeds.
+    store = WriteBehindStore(open_store(args.store))
+    succeeded = False
     started = time.monotonic()
     tmp = args.out.with_name(args.out.name + ".partial")
     show = _AlertPrinter(sys.stdout) if args.show else None
@@ -159,9 +162,10 @@ def _replay(args: argparse.Namespace) -> int:
                 f"(first: {_first_rejection(stats)})"
             )
         tmp.replace(args.out)
+        succeeded = True
     finally:
         tmp.unlink(missing_ok=True)
-        store.close()
+        store.close(flush=succeeded)
     _summary(stats, args.out, time.monotonic() - started, sys.stderr)
     return EXIT_OK
 

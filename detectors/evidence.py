@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from detectors.baseline import PrincipalBaseline, day_number, network_of
 from detectors.detections.spec import DetectionSpec, Finding, Severity
@@ -39,27 +38,32 @@ def listing(values: Sequence[str], limit: int = 5) -> str:
     return f"{shown} and {len(values) - limit} more" if len(values) > limit else shown
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
 class Context:
     """One principal's burst, its baseline and the settings: what every evidence check needs."""
 
-    principal: Principal
-    observations: Sequence[Observation]
-    baseline: PrincipalBaseline | None
-    settings: DetectionSettings
+    __slots__ = ("baseline", "has_history", "observations", "principal", "settings", "today")
 
-    @property
-    def today(self) -> int:
+    def __init__(
+        self,
+        *,
+        principal: Principal,
+        observations: Sequence[Observation],
+        baseline: PrincipalBaseline | None,
+        settings: DetectionSettings,
+    ) -> None:
+        self.principal = principal
+        self.observations = observations
+        self.baseline = baseline
+        self.settings = settings
+        self.today = day_number(observations[0].time)
         """Day number of the burst's first observation."""
-        return day_number(self.observations[0].time)
-
-    @property
-    def has_history(self) -> bool:
-        """Whether the principal was active on enough earlier days to compare against."""
-        return (
-            self.baseline is not None
-            and self.baseline.history_days(self.today) >= self.settings.min_history_days
+        # Failures teach a baseline nothing, so a principal that only ever failed has none.
+        self.has_history = (
+            baseline is not None
+            and baseline.operations > baseline.failures
+            and baseline.history_days(self.today) >= settings.min_history_days
         )
+        """Whether the principal was active on enough earlier days to compare against."""
 
     def knows(self, dimension: str, value: str) -> bool:
         """Whether the baseline still remembers this value."""

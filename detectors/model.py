@@ -102,12 +102,13 @@ class ResourceRef:
     resource_group: str
     site: str
     slot: str | None = None
+    site_key: str = field(init=False, repr=False, compare=False)
+    """A stable lower-case key for the site or slot, across subscriptions."""
 
-    @property
-    def site_key(self) -> str:
-        """A stable lower-case key for the site or slot, across subscriptions."""
+    def __post_init__(self) -> None:
         base = f"{self.subscription_id}/{self.resource_group}/{self.site}".lower()
-        return f"{base}/{self.slot.lower()}" if self.slot else base
+        key = f"{base}/{self.slot.lower()}" if self.slot else base
+        object.__setattr__(self, "site_key", key)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -43,7 +43,9 @@ _UPN_CLAIMS = (
     "unique_name",
     "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/name",
 )
-_JOB_PATH = re.compile(r"app_data/jobs/(continuous|triggered)/([^/]+)(?:/(.*))?$")
+_JOB_PATH = re.compile(
+    r"app_data[\\/]+jobs[\\/]+(continuous|triggered)[\\/]+([^\\/]+)", re.IGNORECASE
+)
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
@@ -125,16 +127,19 @@ _PORTAL_TIME = re.compile(
 
 def parse_time(value: Any, field: str = "TimeGenerated") -> datetime:
     """An aware UTC datetime from ISO 8601 or the portal's CSV format; naive means UTC."""
-    if isinstance(value, datetime):
-        parsed = value
-    elif isinstance(value, str) and value:
+    if isinstance(value, str) and value:
         try:
             parsed = datetime.fromisoformat(value)
         except ValueError:
             parsed = _parse_portal_time(value, field)
+    elif isinstance(value, datetime):
+        parsed = value
     else:
         raise RowError(f"{field} is missing")
-    if parsed.tzinfo is None:
+    tz = parsed.tzinfo
+    if tz is UTC:
+        return parsed
+    if tz is None:
         return parsed.replace(tzinfo=UTC)
     return parsed.astimezone(UTC)
 
@@ -225,17 +230,18 @@ class Normalizer:
         if status is Status.STARTED:
             return _SKIPS[SkipReason.START_ROW]
 
-        authorization = _dynamic(fields, "Authorization")
         resource_text = _text(
             fields.get("_ResourceId") or fields.get("ResourceId"),
             "_ResourceId",
             MAX_RESOURCE_ID_CHARS,
         )
-        if not resource_text and isinstance(authorization.get("scope"), str):
-            resource_text = authorization["scope"][:MAX_RESOURCE_ID_CHARS]
         parsed = self._resource(resource_text)
-        if parsed is None and isinstance(authorization.get("scope"), str):
-            parsed = self._resource(authorization["scope"][:MAX_RESOURCE_ID_CHARS])
+        if parsed is None:
+            # The scope of the authorization names the resource too; parsed only when needed.
+            scope = _dynamic(fields, "Authorization").get("scope")
+            if isinstance(scope, str):
+                parsed = self._resource(scope[:MAX_RESOURCE_ID_CHARS])
+                resource_text = resource_text or scope[:MAX_RESOURCE_ID_CHARS]
         if parsed is None:
             raise RowError(f"_ResourceId {resource_text[:80]!r} is not an App Service site")
         suffix = parsed.tail[1] if len(parsed.tail) >= 2 and parsed.tail[0] == "config" else None
@@ -250,7 +256,7 @@ class Normalizer:
         time = parse_time(fields.get("TimeGenerated"))
         token = self._token(fields)
         caller = _text(fields.get("Caller"), "Caller", MAX_ID_CHARS)
-        principal = self._activity_principal(caller, token, authorization)
+        principal = self._activity_principal(caller, token, fields)
         ip = self._ip(_text(fields.get("CallerIpAddress"), "CallerIpAddress", 256))
         if ip is None:
             http = _dynamic(fields, "HTTPRequest")
@@ -284,27 +290,33 @@ class Normalizer:
         )
 
     def _activity_principal(
-        self, caller: str, token: _Token, authorization: Mapping[str, Any]
+        self, caller: str, token: _Token, fields: Mapping[str, Any]
     ) -> Principal:
         principal_id = caller or token.object_id or ""
         if not principal_id:
             raise RowError("Caller is empty and the claims carry no object id")
-        evidence = authorization.get("evidence")
-        evidence_type = evidence.get("principalType") if isinstance(evidence, dict) else None
         if token.managed_identity:
             kind = PrincipalType.MANAGED_IDENTITY
-        elif "@" in principal_id or token.id_type == "user" or evidence_type == "User":
+        elif "@" in principal_id or token.id_type == "user":
             kind = PrincipalType.USER
-        elif (
-            token.id_type == "app" or evidence_type == "ServicePrincipal" or _is_guid(principal_id)
-        ):
+        elif token.id_type == "app":
             kind = PrincipalType.SERVICE_PRINCIPAL
         else:
-            kind = PrincipalType.UNKNOWN
-        name = _clean_name(token.name or principal_id)
+            kind = self._kind_from_evidence(principal_id, fields)
+        name = token.name or principal_id
         if "@" in principal_id:
             principal_id = principal_id.lower()
         return self._principal(principal_id, name, kind)
+
+    def _kind_from_evidence(self, principal_id: str, fields: Mapping[str, Any]) -> PrincipalType:
+        """Principal type from the authorization evidence, for tokens that do not say."""
+        evidence = _dynamic(fields, "Authorization").get("evidence")
+        evidence_type = evidence.get("principalType") if isinstance(evidence, dict) else None
+        if evidence_type == "User":
+            return PrincipalType.USER
+        if evidence_type == "ServicePrincipal" or _is_guid(principal_id):
+            return PrincipalType.SERVICE_PRINCIPAL
+        return PrincipalType.UNKNOWN
 
     # -- AppServiceAuditLogs -------------------------------------------------------------
 
@@ -320,15 +332,11 @@ class Normalizer:
             raise RowError(f"_ResourceId {resource_text[:80]!r} is not an App Service site")
         protocol = _text(fields.get("Protocol"), "Protocol", 64)
         if user.startswith("$"):
-            principal = self._principal(
-                user.lower(), _clean_name(user), PrincipalType.PUBLISHING_USER
-            )
+            principal = self._principal(user.lower(), user, PrincipalType.PUBLISHING_USER)
         elif "@" in display:
-            principal = self._principal(display.lower(), _clean_name(display), PrincipalType.USER)
+            principal = self._principal(display.lower(), display, PrincipalType.USER)
         else:
-            principal = self._principal(
-                user or display, _clean_name(display or user), PrincipalType.UNKNOWN
-            )
+            principal = self._principal(user or display, display or user, PrincipalType.UNKNOWN)
         address = _text(fields.get("UserAddress"), "UserAddress", 256)
         event_id = _digest("login", str(time), user, display, address, resource_text, protocol)
         return Observation(
@@ -353,7 +361,7 @@ class Normalizer:
         path = _text(fields.get("Path"), "Path", 4096)
         if not path:
             raise RowError("Path is missing")
-        match = _JOB_PATH.search(path.replace("\\", "/").lower())
+        match = _JOB_PATH.search(path)
         if match is None:
             return _SKIPS[SkipReason.UNRELATED_FILE]
         time = parse_time(fields.get("TimeGenerated"))
@@ -377,7 +385,7 @@ class Normalizer:
             tool=ClientTool.UNKNOWN,
             source_ip=None,
             resource=parsed.ref,
-            webjob=f"{match.group(1)}/{match.group(2)}",
+            webjob=f"{match.group(1)}/{match.group(2)}".lower(),
             detail=_clean_name(path),
         )
 
@@ -387,7 +395,9 @@ class Normalizer:
         key = (principal_id, name, kind)
         found = self._principals.get(key)
         if found is None:
-            found = self._principals.remember(key, Principal(id=principal_id, name=name, type=kind))
+            found = self._principals.remember(
+                key, Principal(id=principal_id, name=_clean_name(name), type=kind)
+            )
         return found
 
     def _resource(self, resource_id: str) -> _ParsedResource | None:

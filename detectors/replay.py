@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from detectors.engine import Engine
-from detectors.model import Observation, RejectedRow
+from detectors.model import Observation, RawRow, RejectedRow
 from detectors.normalize import Normalizer, Skipped
 from detectors.sources.files import FileSource
 from detectors.spool import ObservationSpool
@@ -77,26 +77,20 @@ def read_observations(
     done_before = 0
     for source in sources:
         stats.files += 1
-        for number, item in enumerate(source, 1):
+        add, normalize = spool.add, normalizer.normalize
+        next_report = 20_000
+        for item in source:
             stats.rows += 1
-            if progress is not None and number % 20_000 == 0:
-                progress(
-                    Progress(
-                        phase="reading",
-                        done=done_before + source.bytes_read,
-                        total=total,
-                        rows=stats.rows,
-                    )
-                )
-            if isinstance(item, RejectedRow):
-                _reject(stats, item)
-                continue
-            result = normalizer.normalize(item)
-            if isinstance(result, Observation):
-                spool.add(result)
-            elif isinstance(result, Skipped):
-                stats.skipped[result.reason.value] += 1
-            else:
+            if stats.rows >= next_report and progress is not None:
+                next_report += 20_000
+                done = done_before + source.bytes_read
+                progress(Progress(phase="reading", done=done, total=total, rows=stats.rows))
+            result = normalize(item) if type(item) is RawRow else item
+            if type(result) is Observation:
+                add(result)
+            elif type(result) is Skipped:
+                stats.skipped[result.reason] += 1
+            elif isinstance(result, RejectedRow):
                 _reject(stats, result)
         done_before += source.total_bytes
     stats.bytes = total

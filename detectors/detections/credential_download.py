@@ -196,17 +196,24 @@ def _new_operations(scorer: Scorer, sensitive: Sequence[Observation]) -> None:
 
 
 def _failures(scorer: Scorer, sensitive: Sequence[Observation]) -> None:
-    s = scorer.ctx.settings
+    ctx, s = scorer.ctx, scorer.ctx.settings
     failed = [o for o in sensitive if o.status is Status.FAILED]
     if len(failed) < s.failure_burst:
         return
+    share = len(failed) / len(sensitive)
+    usual = (
+        ctx.baseline.failures / ctx.baseline.operations if ctx.baseline and ctx.has_history else 0.0
+    )
+    if usual and share <= s.rate_factor * usual:
+        return  # this principal fails this often anyway (missing roles, a flaky script)
     statuses = Counter(o.http_status or "failed" for o in failed)
     detail = ", ".join(f"{n} {status}" for status, n in sorted(statuses.items()))
     sites = sorted({o.resource.site for o in failed})
+    habit = f"; it usually fails {usual:.0%} of the time" if ctx.has_history else ""
     scorer.add(
         ReasonCode.FAILURES,
         s.weight_failures,
-        f"{len(failed)} failed credential operations ({detail}) on {len(sites)} site(s).",
+        f"{len(failed)} failed credential operations ({detail}) on {len(sites)} site(s){habit}.",
     )
     first_failure = min(o.time for o in failed)
     if any(o.status is Status.SUCCEEDED and o.time > first_failure for o in sensitive):

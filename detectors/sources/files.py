@@ -246,8 +246,14 @@ def _has_value(fields: Mapping[str, Any], name: str) -> bool:
     return value is not None and value != ""
 
 
+_TABLE_EXACT: Final = {table.value: table for table in SourceTable}
+
+
 def _table_of(fields: Mapping[str, Any]) -> SourceTable | None:
     declared = fields.get("Type")
+    exact = _TABLE_EXACT.get(declared) if isinstance(declared, str) else None
+    if exact is not None:
+        return exact
     if isinstance(declared, str) and declared.strip():
         return _TABLE_BY_NAME.get(declared.strip().lower())
     return infer_table(fields)
@@ -255,6 +261,9 @@ def _table_of(fields: Mapping[str, Any]) -> SourceTable | None:
 
 def _row(source: str, line: int, value: Any) -> RawRow | RejectedRow:
     """Turns one decoded JSON value into a row, or rejects it if it is not an object."""
+    if type(value) is dict and "Type" in value:
+        # The common case, a Log Analytics row: skip the activity-log-list checks.
+        return RawRow(source=source, line=line, table=_table_of(value), fields=value)
     if not isinstance(value, dict):
         return RejectedRow(
             source=source, line=line, reason=f"expected a JSON object, found {_kind(value)}"
