@@ -163,6 +163,8 @@ def _replay(args: argparse.Namespace) -> int:
             )
         tmp.replace(args.out)
         succeeded = True
+    except OSError as err:
+        raise DetectorError(f"cannot write alerts to {args.out}: {err.strerror or err}") from err
     finally:
         tmp.unlink(missing_ok=True)
         store.close(flush=succeeded)

@@ -172,3 +172,53 @@ def test_baselines_persist_across_store_instances(tmp_path):
     s2 = SqliteStore(path=path)
     assert "jane@contoso.com" in s2.load(["jane@contoso.com"])
     s2.close()
+
+
+def test_write_behind_cache_writes_through_only_on_flush_and_keeps_etag_semantics(tmp_path):
+    from detectors.stores.write_behind import WriteBehindStore
+
+    inner = SqliteStore(path=tmp_path / "b.db")
+    cache = WriteBehindStore(inner)
+    b = teach(obs(T0))
+    assert cache.load(["jane@contoso.com"]) == {}
+    cache.save([StoredBaseline(baseline=b, etag=None)])
+    assert inner.load(["jane@contoso.com"]) == {}  # not yet written
+    held = cache.load(["jane@contoso.com"])["jane@contoso.com"]
+    newer = teach(obs(T0 + timedelta(days=1), site="app2"), baseline=held.baseline)
+    cache.save([StoredBaseline(baseline=newer, etag=held.etag)])
+    with pytest.raises(ConflictError):
+        cache.save([StoredBaseline(baseline=newer, etag=held.etag)])  # stale etag
+    assert cache.flush() == 1
+    assert inner.load(["jane@contoso.com"])["jane@contoso.com"].baseline == newer
+    assert cache.flush() == 0
+
+
+def test_write_behind_cache_closed_after_a_failed_run_writes_nothing(tmp_path):
+    from detectors.stores.write_behind import WriteBehindStore
+
+    cache = WriteBehindStore(SqliteStore(path=tmp_path / "b.db"))
+    cache.save([StoredBaseline(baseline=teach(obs(T0)), etag=None)])
+    cache.close(flush=False)
+    reopened = SqliteStore(path=tmp_path / "b.db")
+    assert reopened.load(["jane@contoso.com"]) == {}
+    reopened.close()
+
+
+def test_write_behind_cache_evicts_when_full_without_losing_updates(tmp_path):
+    from detectors.stores.write_behind import WriteBehindStore
+
+    cache = WriteBehindStore(SqliteStore(path=tmp_path / "b.db"), max_cached=2)
+    for n in range(5):
+        p = Principal(id=f"p{n}@contoso.com", name="P", type=PrincipalType.USER)
+        item = replace_principal(obs(T0), p)
+        cache.load([p.id])
+        cache.save([StoredBaseline(baseline=teach(item), etag=None)])
+    cache.flush()
+    ids = [f"p{n}@contoso.com" for n in range(5)]
+    assert sorted(cache.inner.load(ids)) == ids
+
+
+def replace_principal(o: Observation, p: Principal) -> Observation:
+    from dataclasses import replace
+
+    return replace(o, principal=p)

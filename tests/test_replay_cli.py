@@ -233,3 +233,15 @@ def test_progress_is_reported_on_long_inputs(tmp_path, capsys, monkeypatch):
     assert run(str(src), "--out", str(tmp_path / "o.jsonl")) == 0
     err = capsys.readouterr().err
     assert "reading:" in err and "scoring:" in err
+
+
+def test_a_failed_replay_teaches_the_persistent_store_nothing(tmp_path):
+    from detectors.stores.sqlite import SqliteStore
+
+    good = write_ndjson(tmp_path / "good.jsonl", jane_history())
+    store_path = tmp_path / "b.db"
+    missing_dir = tmp_path / "no-such-dir" / "alerts.jsonl"
+    assert run(str(good), "--out", str(missing_dir), "--store", f"sqlite:{store_path}", "--quiet") == 1
+    store = SqliteStore(path=store_path)
+    assert store.load(["jane@contoso.com"]) == {}
+    store.close()
