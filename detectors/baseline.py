@@ -26,6 +26,8 @@ DIMENSIONS = (
     "app_ids",
     "ips",
     "networks",
+    "wide_networks",
+    "credential_sites",
     "webjobs",
 )
 
@@ -45,6 +47,14 @@ def network_of(ip: str) -> str:
     """The network an address belongs to for novelty: /24 for IPv4, /48 for IPv6."""
     address = ipaddress.ip_address(ip)
     prefix = 24 if address.version == 4 else 48
+    return str(ipaddress.ip_network(f"{ip}/{prefix}", strict=False))
+
+
+@lru_cache(maxsize=65_536)
+def wide_network_of(ip: str) -> str:
+    """The wider network of an address: /16 for IPv4, /32 for IPv6 (a provider's block)."""
+    address = ipaddress.ip_address(ip)
+    prefix = 16 if address.version == 4 else 32
     return str(ipaddress.ip_network(f"{ip}/{prefix}", strict=False))
 
 
@@ -69,6 +79,9 @@ class PrincipalBaseline:
     app_ids: Mapping[str, int] = field(default_factory=dict)
     ips: Mapping[str, int] = field(default_factory=dict)
     networks: Mapping[str, int] = field(default_factory=dict)
+    wide_networks: Mapping[str, int] = field(default_factory=dict)
+    credential_sites: Mapping[str, int] = field(default_factory=dict)
+    """Sites whose credentials, secrets or keys the principal read or changed."""
     webjobs: Mapping[str, int] = field(default_factory=dict)
     hours: tuple[int, ...] = (0,) * 24
     weekdays: tuple[int, ...] = (0,) * 7
@@ -107,6 +120,17 @@ class PrincipalBaseline:
         """Most WebJob runs in one hour on any earlier day still remembered."""
         return max((n for day, n in self.webjob_runs_peak_hour.items() if day != today), default=0)
 
+
+SENSITIVE_FAMILIES = frozenset(
+    {
+        OperationFamily.CREDENTIAL_READ,
+        OperationFamily.CREDENTIAL_CHANGE,
+        OperationFamily.BASIC_AUTH_POLICY,
+        OperationFamily.FUNCTION_KEYS_READ,
+        OperationFamily.FUNCTION_KEYS_CHANGE,
+    }
+)
+"""Operations that read or change credentials, secrets or keys."""
 
 _CREDENTIAL_FAMILIES = frozenset(
     {
@@ -174,8 +198,11 @@ def learn(
         if obs.source_ip:
             seen["ips"][obs.source_ip] = today
             seen["networks"][network_of(obs.source_ip)] = today
+            seen["wide_networks"][wide_network_of(obs.source_ip)] = today
         if obs.webjob:
             seen["webjobs"][f"{obs.resource.site_key}/{obs.webjob}"] = today
+        if obs.family in SENSITIVE_FAMILIES:
+            seen["credential_sites"][obs.resource.site_key] = today
         if obs.family in _CREDENTIAL_FAMILIES:
             credential_reads[today] = credential_reads.get(today, 0) + 1
         if obs.family is OperationFamily.WEBJOB_RUN:
@@ -211,6 +238,8 @@ def learn(
         app_ids=kept["app_ids"],
         ips=kept["ips"],
         networks=kept["networks"],
+        wide_networks=kept["wide_networks"],
+        credential_sites=kept["credential_sites"],
         webjobs=kept["webjobs"],
     )
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from detectors.baseline import PrincipalBaseline, day_number, network_of
+from detectors.baseline import PrincipalBaseline, day_number, network_of, wide_network_of
 from detectors.detections.spec import DetectionSpec, Finding, Severity
 from detectors.model import ClientTool, Observation, Principal, Status
 from detectors.operations import SCRIPTING_TOOLS
@@ -41,7 +41,16 @@ def listing(values: Sequence[str], limit: int = 5) -> str:
 class Context:
     """One principal's burst, its baseline and the settings: what every evidence check needs."""
 
-    __slots__ = ("baseline", "has_history", "observations", "principal", "settings", "today")
+    __slots__ = (
+        "baseline",
+        "has_history",
+        "history_days",
+        "novelty_scale",
+        "observations",
+        "principal",
+        "settings",
+        "today",
+    )
 
     def __init__(
         self,
@@ -64,6 +73,11 @@ class Context:
             and baseline.history_days(self.today) >= settings.min_history_days
         )
         """Whether the principal was active on enough earlier days to compare against."""
+        history = baseline.history_days(self.today) if baseline is not None else 0
+        self.history_days = history
+        maturity = min(1.0, history / max(settings.mature_history_days, 1))
+        self.novelty_scale = settings.immature_factor + (1 - settings.immature_factor) * maturity
+        """How much novelty counts: a short history makes everything look new."""
 
     def knows(self, dimension: str, value: str) -> bool:
         """Whether the baseline still remembers this value."""
@@ -82,6 +96,13 @@ class Scorer:
     def add(self, code: ReasonCode, weight: float, message: str) -> None:
         """Record one reason."""
         self.reasons.append(Reason(code=code, message=message, weight=round(weight, 1)))
+
+    def novel(self, code: ReasonCode, weight: float, message: str) -> None:
+        """Record a reason judged against history, weighed by how much history there is."""
+        scale = self.ctx.novelty_scale
+        if scale < 1:
+            message += f" (only {self.ctx.history_days} days of history: weighs less)"
+        self.add(code, weight * scale, message)
 
     def no_history(self) -> bool:
         """Add NO_HISTORY when the principal has too little history; True if it did."""
@@ -117,7 +138,7 @@ class Scorer:
         scripting = [t for t in new_tools if t in SCRIPTING_TOOLS]
         if scripting:
             names = listing([tool_name(t) for t in scripting])
-            self.add(
+            self.novel(
                 ReasonCode.NEW_SCRIPTING_TOOL,
                 s.weight_new_scripting_tool * damp,
                 f"First use of {names} by this principal{before}.",
@@ -125,34 +146,13 @@ class Scorer:
         others = [t for t in new_tools if t not in SCRIPTING_TOOLS and t is not ClientTool.UNKNOWN]
         if others:
             names = listing([tool_name(t) for t in others])
-            self.add(
+            self.novel(
                 ReasonCode.NEW_TOOL,
                 s.weight_new_tool * damp,
                 f"First use of {names} by this principal{before}.",
             )
 
-        new_ips = sorted(
-            {
-                o.source_ip
-                for o in observations
-                if o.source_ip and not ctx.knows("networks", network_of(o.source_ip))
-            }
-        )
-        if new_ips:
-            known_networks = baseline.known_count("networks", ctx.today, s.baseline_max_age_days)
-            roams = known_networks >= s.roaming_networks
-            weight = s.weight_new_network * (s.roaming_factor if roams else 1.0) * damp
-            habit = (
-                f"it roams ({known_networks} networks known), so this weighs less"
-                if roams
-                else f"{known_networks} network(s) known"
-            )
-            nets = listing([f"{ip} ({network_of(ip)})" for ip in new_ips])
-            self.add(
-                ReasonCode.NEW_NETWORK,
-                weight,
-                f"From a network never seen for it: {nets}; {habit}.",
-            )
+        self._networks(observations, baseline, damp)
 
         total_hours = sum(baseline.hours)
         if total_hours >= s.min_hour_history:
@@ -165,12 +165,48 @@ class Scorer:
             )
             if odd:
                 hours = ", ".join(f"{h:02d}:00" for h in odd)
-                self.add(
+                self.novel(
                     ReasonCode.UNUSUAL_HOUR,
                     s.weight_unusual_hour * damp,
                     f"Active at {hours} UTC, hours in which it has rarely or never acted "
                     f"({total_hours} active hours on record).",
                 )
+
+    def _networks(
+        self, observations: Sequence[Observation], baseline: PrincipalBaseline, damp: float
+    ) -> None:
+        """NEW_NETWORK, weighed by how far the address is from what the principal uses.
+
+        A new /24 inside a known /16 (another egress of the same proxy or provider) weighs
+        little; a new /16 weighs fully, unless the principal roams across many of them.
+        """
+        ctx, s = self.ctx, self.ctx.settings
+        new_ips = sorted(
+            {
+                o.source_ip
+                for o in observations
+                if o.source_ip and not ctx.knows("networks", network_of(o.source_ip))
+            }
+        )
+        if not new_ips:
+            return
+        far = [ip for ip in new_ips if not ctx.knows("wide_networks", wide_network_of(ip))]
+        known = baseline.known_count("wide_networks", ctx.today, s.baseline_max_age_days)
+        if far:
+            roams = known >= s.roaming_networks
+            weight = s.weight_new_network * (s.roaming_factor if roams else 1.0) * damp
+            habit = (
+                f"it roams ({known} such blocks known), so this weighs less"
+                if roams
+                else f"{known} such block(s) known"
+            )
+            nets = listing([f"{ip} ({wide_network_of(ip)})" for ip in far])
+            message = f"From an address block never seen for it: {nets}; {habit}."
+        else:
+            weight = s.weight_new_network * s.roaming_factor * damp
+            nets = listing([f"{ip} ({network_of(ip)})" for ip in new_ips])
+            message = f"From a new network inside blocks it already uses: {nets}."
+        self.novel(ReasonCode.NEW_NETWORK, weight, message)
 
     def finding(self, spec: DetectionSpec, observations: Sequence[Observation]) -> Finding:
         """The finding these reasons add up to."""

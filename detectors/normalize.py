@@ -338,7 +338,7 @@ class Normalizer:
         else:
             principal = self._principal(user or display, display or user, PrincipalType.UNKNOWN)
         address = _text(fields.get("UserAddress"), "UserAddress", 256)
-        event_id = _digest("login", str(time), user, display, address, resource_text, protocol)
+        event_id = _login_id(time, user, display, address, resource_text, protocol)
         return Observation(
             event_id=event_id,
             action_key=event_id,
@@ -371,7 +371,7 @@ class Normalizer:
             raise RowError(f"_ResourceId {resource_text[:80]!r} is not an App Service site")
         operation = _text(fields.get("OperationName"), "OperationName", 128) or "Modify"
         process = _text(fields.get("Process"), "Process", 256)
-        event_id = _digest("file", str(time), path, operation, process, resource_text)
+        event_id = _file_id(time, path, operation, process, resource_text)
         return Observation(
             event_id=event_id,
             action_key=event_id,
@@ -525,6 +525,47 @@ def _is_guid(text: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def row_event_id(table: SourceTable, fields: Mapping[str, Any]) -> str:
+    """The id the detector gives a row: `EventDataId`, or for the App Service tables, which
+    have no id column, a digest of the columns that identify the row in any export format.
+
+    Raises RowError when the columns it needs are unusable.
+    """
+    time = parse_time(fields.get("TimeGenerated"))
+    resource = _text(fields.get("_ResourceId"), "_ResourceId", MAX_RESOURCE_ID_CHARS)
+    if table is SourceTable.APP_SERVICE_AUDIT:
+        return _login_id(
+            time,
+            _text(fields.get("User"), "User", MAX_ID_CHARS),
+            _text(fields.get("UserDisplayName"), "UserDisplayName", MAX_ID_CHARS),
+            _text(fields.get("UserAddress"), "UserAddress", 256),
+            resource,
+            _text(fields.get("Protocol"), "Protocol", 64),
+        )
+    if table is SourceTable.APP_SERVICE_FILE_AUDIT:
+        return _file_id(
+            time,
+            _text(fields.get("Path"), "Path", 4096),
+            _text(fields.get("OperationName"), "OperationName", 128) or "Modify",
+            _text(fields.get("Process"), "Process", 256),
+            resource,
+        )
+    event_id = _text(fields.get("EventDataId"), "EventDataId", 256)
+    if not event_id:
+        raise RowError("EventDataId is missing")
+    return event_id
+
+
+def _login_id(  # noqa: PLR0917 - the identifying columns, in one fixed order
+    time: datetime, user: str, display: str, address: str, resource: str, protocol: str
+) -> str:
+    return _digest("login", time.isoformat(), user, display, address, resource.lower(), protocol)
+
+
+def _file_id(time: datetime, path: str, operation: str, process: str, resource: str) -> str:
+    return _digest("file", time.isoformat(), path, operation, process, resource.lower())
 
 
 def _digest(*parts: str) -> str:

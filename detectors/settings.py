@@ -25,6 +25,10 @@ class DetectionSettings:
     """At most this many values are kept per baseline dimension (the most recent win)."""
     min_history_days: int = 3
     """A principal active on fewer earlier days than this is scored as having no history."""
+    mature_history_days: int = 10
+    """History needed before novelty counts fully; below it, novelty weighs less."""
+    immature_factor: float = 0.3
+    """What novelty weighs for a principal just past `min_history_days` (rising to 1)."""
     roaming_networks: int = 6
     """A principal seen from at least this many networks roams: a new network weighs less."""
     min_hour_history: int = 20
@@ -47,9 +51,10 @@ class DetectionSettings:
     """WebJob runs in one hour below this count never make a rate spike."""
 
     # Weights: each reason adds its weight to the finding's score.
-    weight_no_history: float = 20
+    weight_no_history: float = 15
     weight_deployment_credentials: float = 12
     weight_app_secrets: float = 5
+    weight_function_keys: float = 12
     weight_credential_change: float = 15
     weight_basic_auth_policy: float = 25
     weight_new_site: float = 15
@@ -70,6 +75,8 @@ class DetectionSettings:
     weight_unattributed_job_change: float = 20
     weight_job_stopped_or_deleted: float = 10
     weight_repetitive_runs: float = 30
+    routine_factor: float = 0.4
+    """Multiplies credential-change weights for principals that routinely make such changes."""
     known_sites_factor: float = 0.5
     """Multiplies tool and network novelty when every site touched is one the principal knows."""
 

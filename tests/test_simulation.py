@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import itertools
+import re
 from collections import Counter, defaultdict
 from collections.abc import Iterator
 from dataclasses import replace
@@ -321,6 +322,15 @@ def test_the_bundled_sample_is_what_its_profile_generates_today(tmp_path: Path) 
         bundled_rows.read_bytes())
     assert (tmp_path / "labels.json").read_bytes() == bundled_labels.read_bytes()
     assert bundled_rows.stat().st_size < 4_200_000
+
+
+def test_the_samples_readme_shows_the_call_that_made_the_sample() -> None:
+    readme = (SAMPLES / "README.md").read_text(encoding="utf-8")
+    call = re.search(r"write_dataset\(\n    (OrgProfile\(.*?\)),\n", readme, re.DOTALL)
+
+    assert call is not None
+    documented = eval(call.group(1), {"OrgProfile": OrgProfile, "datetime": datetime, "UTC": UTC})
+    assert documented == read_profile(SAMPLES / "contoso-sample.labels.json")
 
 
 def _time(row: dict[str, Any]) -> datetime:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 
-from detectors.baseline import PrincipalBaseline
+from detectors.baseline import SENSITIVE_FAMILIES, PrincipalBaseline
 from detectors.detections.spec import DetectionSpec, Finding, Technique
 from detectors.evidence import Context, Scorer, listing
 from detectors.model import Observation, OperationFamily, PrincipalType, SourceTable, Status
@@ -69,15 +69,6 @@ SPEC = DetectionSpec(
     ),
 )
 
-_SENSITIVE = frozenset(
-    {
-        F.CREDENTIAL_READ,
-        F.CREDENTIAL_CHANGE,
-        F.BASIC_AUTH_POLICY,
-        F.FUNCTION_KEYS_READ,
-        F.FUNCTION_KEYS_CHANGE,
-    }
-)
 _OPERATION_NAMES = {
     F.CREDENTIAL_CHANGE: "changing deployment credentials",
     F.BASIC_AUTH_POLICY: "changing the basic-auth publishing policy",
@@ -98,7 +89,7 @@ def evaluate(
         return None
     principal = relevant[0].principal
     logins = [o for o in relevant if o.family is F.SCM_LOGIN]
-    sensitive = [o for o in relevant if o.family in _SENSITIVE]
+    sensitive = [o for o in relevant if o.family in SENSITIVE_FAMILIES]
     basic_auth_logins = principal.type is PrincipalType.PUBLISHING_USER and logins
     if not sensitive and not basic_auth_logins:
         return None
@@ -126,6 +117,13 @@ def evaluate(
             s.weight_app_secrets,
             f"Read secret-bearing configuration: {listing(secrets)}.",
         )
+    keys = sorted({o.resource.site for o in sensitive if o.family is F.FUNCTION_KEYS_READ})
+    if keys:
+        scorer.add(
+            ReasonCode.FUNCTION_KEYS,
+            s.weight_function_keys,
+            f"Listed function keys or secrets of {len(keys)} app(s): {listing(keys)}.",
+        )
     for family, code, weight in (
         (F.CREDENTIAL_CHANGE, ReasonCode.CREDENTIAL_CHANGE, s.weight_credential_change),
         (F.BASIC_AUTH_POLICY, ReasonCode.BASIC_AUTH_POLICY, s.weight_basic_auth_policy),
@@ -133,15 +131,20 @@ def evaluate(
         changed = [o for o in sensitive if o.family is family and o.status is not Status.FAILED]
         if changed:
             sites = sorted({o.resource.site for o in changed})
-            scorer.add(
-                code, weight, f"{_OPERATION_NAMES[family].capitalize()} on {listing(sites)}."
-            )
+            message = f"{_OPERATION_NAMES[family].capitalize()} on {listing(sites)}"
+            factor = 1.0
+            if ctx.knows("families", family.value):
+                # An administrator's routine: still worth listing, worth less.
+                factor = s.routine_factor
+                message += ", which this principal does routinely"
+            scorer.add(code, weight * factor, message + ".")
 
-    _site_evidence(scorer, core)
+    dimension = "credential_sites" if sensitive else "sites"
+    _site_evidence(scorer, core, dimension)
     _new_operations(scorer, sensitive)
     _failures(scorer, sensitive)
     _rate(scorer, sensitive)
-    sites_known = ctx.has_history and all(ctx.knows("sites", o.resource.site_key) for o in core)
+    sites_known = ctx.has_history and all(ctx.knows(dimension, o.resource.site_key) for o in core)
     scorer.novelty(core, sites_known=sites_known)
     return scorer.finding(SPEC, relevant)
 
@@ -152,18 +155,21 @@ def _is_deployment_credential(obs: Observation) -> bool:
     return obs.config_suffix is None or obs.config_suffix in DEPLOYMENT_CREDENTIAL_SUFFIXES
 
 
-def _site_evidence(scorer: Scorer, core: Sequence[Observation]) -> None:
+def _site_evidence(scorer: Scorer, core: Sequence[Observation], dimension: str) -> None:
     ctx, s = scorer.ctx, scorer.ctx.settings
     touched = sorted({o.resource.site_key for o in core if o.status is not Status.FAILED})
     if ctx.has_history:
-        new = [key for key in touched if not ctx.knows("sites", key)]
+        new = [key for key in touched if not ctx.knows(dimension, key)]
         if new:
-            names = listing([key.rsplit("/", 1)[-1] if "/" in key else key for key in new])
+            names = listing([_site_name(key) for key in new])
             weight = s.weight_new_site + s.weight_new_site_extra * min(len(new) - 1, 5)
-            scorer.add(
+            scorer.novel(
                 ReasonCode.NEW_SITE,
                 weight,
-                f"Touched {len(new)} site(s) it never worked on before: {names}.",
+                f"Took credentials of {len(new)} site(s) it never took credentials of before: "
+                f"{names}."
+                if dimension == "credential_sites"
+                else f"Logged in to {len(new)} site(s) it never logged in to before: {names}.",
             )
     else:
         new = touched
@@ -174,6 +180,11 @@ def _site_evidence(scorer: Scorer, core: Sequence[Observation]) -> None:
             f"Took credentials of {len(touched)} sites in one burst, "
             f"{len(new)} of them new to it: a harvesting pattern.",
         )
+
+
+def _site_name(site_key: str) -> str:
+    """`site` or `site/slot` from a site key (subscription/group/site[/slot])."""
+    return "/".join(site_key.split("/")[2:])
 
 
 def _new_operations(scorer: Scorer, sensitive: Sequence[Observation]) -> None:
@@ -188,7 +199,7 @@ def _new_operations(scorer: Scorer, sensitive: Sequence[Observation]) -> None:
         }
     )
     if new:
-        scorer.add(
+        scorer.novel(
             ReasonCode.NEW_OPERATION,
             ctx.settings.weight_new_operation,
             f"First time this principal was seen {listing([_OPERATION_NAMES[f] for f in new])}.",
@@ -198,26 +209,27 @@ def _new_operations(scorer: Scorer, sensitive: Sequence[Observation]) -> None:
 def _failures(scorer: Scorer, sensitive: Sequence[Observation]) -> None:
     ctx, s = scorer.ctx, scorer.ctx.settings
     failed = [o for o in sensitive if o.status is Status.FAILED]
-    if len(failed) < s.failure_burst:
+    sites = sorted({o.resource.site for o in failed})
+    # Probing is broad: 403s on one site are more likely a missing role assignment.
+    if len(failed) < s.failure_burst or len(sites) < 2:
         return
     share = len(failed) / len(sensitive)
-    usual = (
-        ctx.baseline.failures / ctx.baseline.operations if ctx.baseline and ctx.has_history else 0.0
-    )
+    baseline = ctx.baseline
+    usual = baseline.failures / baseline.operations if baseline and ctx.has_history else 0.0
     if usual and share <= s.rate_factor * usual:
         return  # this principal fails this often anyway (missing roles, a flaky script)
     statuses = Counter(o.http_status or "failed" for o in failed)
     detail = ", ".join(f"{n} {status}" for status, n in sorted(statuses.items()))
-    sites = sorted({o.resource.site for o in failed})
     habit = f"; it usually fails {usual:.0%} of the time" if ctx.has_history else ""
-    scorer.add(
+    add = scorer.novel if ctx.has_history else scorer.add
+    add(
         ReasonCode.FAILURES,
         s.weight_failures,
-        f"{len(failed)} failed credential operations ({detail}) on {len(sites)} site(s){habit}.",
+        f"{len(failed)} failed credential operations ({detail}) on {len(sites)} sites{habit}.",
     )
     first_failure = min(o.time for o in failed)
     if any(o.status is Status.SUCCEEDED and o.time > first_failure for o in sensitive):
-        scorer.add(
+        add(
             ReasonCode.FAILURES_THEN_SUCCESS,
             s.weight_failures_then_success,
             "Succeeded after the failures: the probing found something it could read.",
@@ -235,7 +247,7 @@ def _rate(scorer: Scorer, sensitive: Sequence[Observation]) -> None:
     ]
     peak = ctx.baseline.peak_credential_reads(ctx.today)
     if len(reads) >= s.min_rate_credential_reads and len(reads) > s.rate_factor * peak:
-        scorer.add(
+        scorer.novel(
             ReasonCode.RATE_SPIKE,
             s.weight_rate_spike,
             f"{len(reads)} credential reads in this burst; its busiest day before had {peak}.",

@@ -95,14 +95,14 @@ def evaluate(
             }
         )
         if new_jobs:
-            scorer.add(
+            scorer.novel(
                 ReasonCode.NEW_WEBJOB,
                 s.weight_new_webjob,
                 f"Worked on WebJob(s) it never touched before: {listing(new_jobs)}.",
             )
         new_families = sorted({o.family for o in done if not ctx.knows("families", o.family.value)})
         if new_families:
-            scorer.add(
+            scorer.novel(
                 ReasonCode.NEW_OPERATION,
                 s.weight_new_operation,
                 f"First time this principal was seen doing: {listing(new_families)}.",
@@ -153,7 +153,7 @@ def _runs(scorer: Scorer, done: Sequence[Observation]) -> None:
     if busiest >= s.min_rate_webjob_runs and busiest > s.rate_factor * peak:
         jobs = sorted({f"{o.resource.site}/{o.webjob}" for o in runs if o.webjob})
         history = f"its busiest hour before had {peak}" if peak else "it never ran jobs before"
-        scorer.add(
+        scorer.novel(
             ReasonCode.REPETITIVE_RUNS,
             s.weight_repetitive_runs,
             f"{busiest} job runs in one hour ({listing(jobs)}); {history}.",

@@ -102,6 +102,8 @@ def from_properties(props: Mapping[str, Any]) -> PrincipalBaseline:
             app_ids=dims["app_ids"],
             ips=dims["ips"],
             networks=dims["networks"],
+            wide_networks=dims["wide_networks"],
+            credential_sites=dims["credential_sites"],
             webjobs=dims["webjobs"],
         )
     except (KeyError, ValueError, TypeError, AttributeError, orjson.JSONDecodeError) as err:

@@ -1,0 +1,132 @@
+"""Where calls come from: offices, homes, gateways, build agents, Azure hosts and attackers.
+
+Prefixes are written with their trailing dot: three octets for a /24, two for a /16.
+Benign and attacker prefixes never overlap, so "a new address" is always new.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Office:
+    """An office: its city, country, fixed UTC offset and the NAT pool its staff leave through."""
+
+    city: str
+    country: str
+    utc_offset_minutes: int
+    prefix: str
+    first_host: int
+    last_host: int
+
+
+OFFICES = (
+    Office(
+        city="London",
+        country="GB",
+        utc_offset_minutes=60,
+        prefix="81.134.202.",
+        first_host=17,
+        last_host=30,
+    ),
+    Office(
+        city="Berlin",
+        country="DE",
+        utc_offset_minutes=120,
+        prefix="62.156.188.",
+        first_host=65,
+        last_host=78,
+    ),
+    Office(
+        city="New York",
+        country="US",
+        utc_offset_minutes=-240,
+        prefix="38.122.16.",
+        first_host=33,
+        last_host=46,
+    ),
+    Office(
+        city="Bengaluru",
+        country="IN",
+        utc_offset_minutes=330,
+        prefix="115.110.71.",
+        first_host=97,
+        last_host=110,
+    ),
+)
+
+HOME_ISPS: dict[str, tuple[str, ...]] = {
+    "GB": ("86.150.", "92.40.", "82.132.", "31.94."),
+    "DE": ("91.64.", "79.197.", "84.161.", "93.231."),
+    "US": ("73.158.", "98.211.", "24.60.", "71.172."),
+    "IN": ("49.37.", "106.51.", "122.171.", "223.186."),
+}
+# A secure web gateway's egress: many staff, ever-changing addresses, same few ranges.
+CORPORATE_GATEWAY = ("165.225.", "147.161.")
+# Hotels and mobile networks on business trips.
+TRAVEL: dict[str, tuple[str, ...]] = {
+    "FR": ("90.84.", "176.183."),
+    "ES": ("88.27.", "83.44."),
+    "NL": ("145.131.", "77.160."),
+    "US": ("107.77.", "172.58."),
+    "SG": ("118.189.",),
+    "JP": ("126.77.",),
+}
+HOSTED_AGENTS: dict[str, tuple[str, ...]] = {
+    "azure-devops": ("20.61.", "20.93.", "51.124.", "52.149."),
+    "github-actions": ("4.148.", "20.55.", "40.84.", "172.177."),
+}
+SELF_HOSTED_AGENTS = ("20.67.",)
+# Outbound addresses of the organisation's own Azure hosts (jobs runners, automation).
+AZURE_HOSTS = ("20.105.", "51.137.", "20.71.")
+CLOUD_SHELL = ("20.126.", "51.144.")
+# Attacker infrastructure: rented servers and residential proxies abroad.
+CLOUD_PROVIDERS: dict[str, tuple[str, ...]] = {
+    "DigitalOcean": ("167.99.", "159.89.", "138.68."),
+    "AWS": ("3.120.", "18.159.", "54.93."),
+    "Hetzner": ("95.216.", "135.181."),
+    "OVH": ("51.195.", "54.38."),
+    "Vultr": ("45.77.", "149.28."),
+}
+RESIDENTIAL_ABROAD: dict[str, tuple[str, ...]] = {
+    "BR": ("177.139.", "189.6."),
+    "VN": ("113.161.", "14.161."),
+    "NG": ("105.112.",),
+    "RO": ("86.124.",),
+    "ID": ("36.72.",),
+}
+
+
+def address(rng: random.Random, prefix: str) -> str:
+    """A host address inside prefix, never .0 or .255."""
+    if prefix.count(".") == 3:
+        return f"{prefix}{rng.randint(1, 254)}"
+    return f"{prefix}{rng.randint(0, 255)}.{rng.randint(1, 254)}"
+
+
+def office_address(rng: random.Random, office: Office) -> str:
+    """An address of the office's NAT pool."""
+    return f"{office.prefix}{rng.randint(office.first_host, office.last_host)}"
+
+
+def benign_prefixes() -> tuple[str, ...]:
+    """Every prefix benign activity may use (for checks that attackers' are new)."""
+    groups: list[tuple[str, ...]] = [
+        tuple(office.prefix for office in OFFICES),
+        CORPORATE_GATEWAY,
+        SELF_HOSTED_AGENTS,
+        AZURE_HOSTS,
+        CLOUD_SHELL,
+        *HOME_ISPS.values(),
+        *TRAVEL.values(),
+        *HOSTED_AGENTS.values(),
+    ]
+    return tuple(prefix for group in groups for prefix in group)
+
+
+def attacker_prefixes() -> tuple[str, ...]:
+    """Every prefix attack scenarios may use."""
+    groups = [*CLOUD_PROVIDERS.values(), *RESIDENTIAL_ABROAD.values()]
+    return tuple(prefix for group in groups for prefix in group)
