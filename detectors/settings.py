@@ -25,7 +25,7 @@ class DetectionSettings:
     """At most this many values are kept per baseline dimension (the most recent win)."""
     min_history_days: int = 3
     """A principal active on fewer earlier days than this is scored as having no history."""
-    mature_history_days: int = 10
+    mature_history_days: int = 7
     """History needed before novelty counts fully; below it, novelty weighs less."""
     immature_factor: float = 0.3
     """What novelty weighs for a principal just past `min_history_days` (rising to 1)."""
@@ -54,7 +54,7 @@ class DetectionSettings:
     weight_no_history: float = 15
     weight_deployment_credentials: float = 12
     weight_app_secrets: float = 5
-    weight_function_keys: float = 12
+    weight_function_keys: float = 15
     weight_credential_change: float = 15
     weight_basic_auth_policy: float = 25
     weight_new_site: float = 15
@@ -69,7 +69,7 @@ class DetectionSettings:
     weight_rate_spike: float = 20
     weight_failures: float = 15
     weight_failures_then_success: float = 15
-    weight_new_operation: float = 15
+    weight_new_operation: float = 20
     weight_new_webjob: float = 25
     weight_job_files_changed: float = 15
     weight_unattributed_job_change: float = 20
