@@ -278,6 +278,7 @@ class _AlertPrinter:
     def print(self, alert: dict[str, Any]) -> None:
         p, r = alert["principal"], alert["resource"]
         sites = [x["site"] + (f"/{x['slot']}" if x["slot"] else "") for x in alert["resources"]]
+        app = f" (app id {p['appId']})" if p["appId"] else ""
         ops = "; ".join(f"{o['name']} x{o['count']} {o['status']}" for o in alert["operations"])
         lines = [
             f"[{alert['severity'].upper()} {alert['score']:.0f}] {alert['title']}",
@@ -285,7 +286,7 @@ class _AlertPrinter:
             f"  when   {alert['firstSeen']} .. {alert['lastSeen']}",
             f"  where  {', '.join(sites[:6])}{' ...' if len(sites) > 6 else ''}"
             f"  [subscription {r['subscriptionId']}, group {r['resourceGroup']}]",
-            f"  how    {', '.join(alert['tools']) or 'unknown tool'}"
+            f"  how    {', '.join(alert['tools']) or 'unknown tool'}{app}"
             f" from {', '.join(alert['sourceIps'][:5]) or 'no address'}",
             f"  what   {ops}",
             "  why",

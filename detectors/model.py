@@ -105,6 +105,11 @@ class ResourceRef:
     site_key: str = field(init=False, repr=False, compare=False)
     """A stable lower-case key for the site or slot, across subscriptions."""
 
+    @property
+    def name(self) -> str:
+        """`site` or `site/slot`, as an analyst names it."""
+        return f"{self.site}/{self.slot}" if self.slot else self.site
+
     def __post_init__(self) -> None:
         base = f"{self.subscription_id}/{self.resource_group}/{self.site}".lower()
         key = f"{base}/{self.slot.lower()}" if self.slot else base

@@ -87,7 +87,8 @@ def test_what_was_not_seen_for_longer_than_the_age_limit_is_forgotten():
 
 def test_failures_are_counted_but_teach_no_capability():
     b = teach(obs(T0, site="secret", status=Status.FAILED))
-    assert b.failures == 1 and b.operations == 1
+    assert b.failures == 1
+    assert b.operations == 1
     assert "sub/rg/secret" not in b.sites
 
 
@@ -116,7 +117,7 @@ def test_codec_round_trips_and_writes_plain_named_properties():
 def test_a_damaged_stored_baseline_is_a_clear_store_error():
     props = to_properties(teach(obs(T0)))
     props["HoursUtc"] = "[1, 2]"
-    with pytest.raises(StoreError, match="jane@contoso.com.*24 counters"):
+    with pytest.raises(StoreError, match=r"jane@contoso\.com.*24 counters"):
         from_properties(props)
 
 
@@ -147,7 +148,7 @@ def test_a_stale_write_is_refused_and_writes_nothing(store):
     newer = teach(obs(T0 + timedelta(days=1), site="app9"), baseline=first.baseline)
     store.save([StoredBaseline(baseline=newer, etag=first.etag)])
     other = teach(obs(T0 + timedelta(days=1), site="app7"), baseline=second.baseline)
-    with pytest.raises(ConflictError, match="jane@contoso.com"):
+    with pytest.raises(ConflictError, match=r"jane@contoso\.com"):
         store.save([StoredBaseline(baseline=other, etag=second.etag)])
     assert "sub/rg/app9" in store.load(["jane@contoso.com"])["jane@contoso.com"].baseline.sites
 

@@ -120,7 +120,8 @@ def test_stolen_identity_harvesting_many_sites_at_night_is_high(run_rows):
     assert alert["sourceIps"] == ["203.0.113.66"]
     assert len(alert["resources"]) == 6
     assert alert["operations"] == [{"name": PUBLISHXML, "count": 6, "status": "succeeded"}]
-    assert alert["history"]["known"] is True and alert["history"]["sites"] == 2
+    assert alert["history"]["known"] is True
+    assert alert["history"]["sites"] == 2
 
 
 def test_failed_probing_followed_by_success_alerts(run_rows):

@@ -50,3 +50,17 @@ def test_every_bad_setting_is_reported_at_once():
 def test_severity_bands_must_be_ordered():
     with pytest.raises(ConfigurationError, match="THRESHOLD"):
         DetectionSettings.from_env({"DETECTOR_HIGH_THRESHOLD": "10"})
+
+
+def test_the_alert_example_in_the_docs_has_exactly_the_fields_alerts_have(run_rows):
+    import json
+
+    from tests.test_replay_cli import attack_rows
+
+    text = (DOCS / "alerts.md").read_text()
+    example = json.loads(text.split("```json", 1)[1].split("```", 1)[0])
+    alerts, _ = run_rows(attack_rows())
+    assert list(example) == list(alerts[0])
+    assert set(example["principal"]) == set(alerts[0]["principal"])
+    for field in alerts[0]:
+        assert f"| `{field}` |" in text or f"`{field}`," in text, field

@@ -5,7 +5,6 @@ from __future__ import annotations
 import gzip
 import json
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 
@@ -39,8 +38,10 @@ def test_replay_writes_alerts_and_a_summary(tmp_path, capsys):
     alerts = [json.loads(line) for line in out.read_text().splitlines()]
     assert [a["detection"] for a in alerts] == ["appservice-credential-download"]
     err = capsys.readouterr().err
-    assert "rows" in err and "alerts: 1 (1 high appservice-credential-download)" in err
-    assert "not relevant:" in err and "start row" in err
+    assert "rows" in err
+    assert "alerts: 1 (1 high appservice-credential-download)" in err
+    assert "not relevant:" in err
+    assert "start row" in err
 
 
 def test_the_same_input_replayed_twice_gives_byte_identical_alerts(tmp_path):
@@ -161,7 +162,9 @@ def test_show_prints_alerts_readably_and_escapes_control_characters(tmp_path, ca
     src = write_ndjson(tmp_path / "e.jsonl", rows)
     assert run(str(src), "--out", str(tmp_path / "o.jsonl"), "--show", "--quiet") == 0
     shown = capsys.readouterr().out
-    assert "[HIGH" in shown and "who    Jane" in shown and "why" in shown
+    assert "[HIGH" in shown
+    assert "who    Jane" in shown
+    assert "why" in shown
     assert "\x1b" not in shown
 
 
@@ -194,7 +197,8 @@ def test_alert_document_has_the_documented_fields(tmp_path):
     ]
     assert set(alert["principal"]) == {"id", "name", "type", "appId", "tool"}
     assert set(alert["resource"]) == {"id", "subscriptionId", "resourceGroup", "site", "slot"}
-    assert alert["firstSeen"].endswith("Z") and alert["lastSeen"] >= alert["firstSeen"]
+    assert alert["firstSeen"].endswith("Z")
+    assert alert["lastSeen"] >= alert["firstSeen"]
     assert {"id": "T1552.001", "name": "Unsecured Credentials: Credentials In Files"} in alert[
         "mitre"
     ]
@@ -210,7 +214,7 @@ def test_progress_is_reported_on_long_inputs(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(
         cli._ProgressReporter,
         "__init__",
-        lambda self, stream: (  # noqa: SLF001
+        lambda self, stream: (
             setattr(self, "stream", stream),
             setattr(self, "live", False),
             setattr(self, "every", 0.0),
@@ -232,7 +236,8 @@ def test_progress_is_reported_on_long_inputs(tmp_path, capsys, monkeypatch):
     src = write_ndjson(tmp_path / "big.jsonl", rows)
     assert run(str(src), "--out", str(tmp_path / "o.jsonl")) == 0
     err = capsys.readouterr().err
-    assert "reading:" in err and "scoring:" in err
+    assert "reading:" in err
+    assert "scoring:" in err
 
 
 def test_a_failed_replay_teaches_the_persistent_store_nothing(tmp_path):
@@ -241,7 +246,9 @@ def test_a_failed_replay_teaches_the_persistent_store_nothing(tmp_path):
     good = write_ndjson(tmp_path / "good.jsonl", jane_history())
     store_path = tmp_path / "b.db"
     missing_dir = tmp_path / "no-such-dir" / "alerts.jsonl"
-    assert run(str(good), "--out", str(missing_dir), "--store", f"sqlite:{store_path}", "--quiet") == 1
+    assert (
+        run(str(good), "--out", str(missing_dir), "--store", f"sqlite:{store_path}", "--quiet") == 1
+    )
     store = SqliteStore(path=store_path)
     assert store.load(["jane@contoso.com"]) == {}
     store.close()

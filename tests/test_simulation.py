@@ -33,8 +33,16 @@ from detectors.simulation.network import attacker_prefixes, benign_prefixes
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 START = datetime(2026, 10, 1, tzinfo=UTC)
 # Small enough to run in about a second, big enough for every actor and attack.
-SMALL = OrgProfile(start=START, days=16, learning_days=13, developers=5, admins=1,
-                   pipelines=2, managed_identities=1, sites=8)
+SMALL = OrgProfile(
+    start=START,
+    days=16,
+    learning_days=13,
+    developers=5,
+    admins=1,
+    pipelines=2,
+    managed_identities=1,
+    sites=8,
+)
 TINY = replace(SMALL, days=5, learning_days=2)
 
 CLI = "04b07795-8ddb-461a-bbee-02f9e1bf7b46"
@@ -116,7 +124,8 @@ def test_every_event_id_is_unique(rows: list[dict[str, Any]]) -> None:
 
 
 def test_every_labelled_event_id_is_a_row_of_its_scenario(
-    rows: list[dict[str, Any]], scenarios: list[ScenarioLabel],
+    rows: list[dict[str, Any]],
+    scenarios: list[ScenarioLabel],
     labelled: dict[str, ScenarioLabel],
 ) -> None:
     found: Counter[str] = Counter()
@@ -148,7 +157,8 @@ def test_each_attack_kind_is_injected_once_after_the_learning_period(
 
 
 def test_removing_the_attacks_removes_exactly_the_labelled_rows(
-    rows: list[dict[str, Any]], labelled: dict[str, ScenarioLabel],
+    rows: list[dict[str, Any]],
+    labelled: dict[str, ScenarioLabel],
 ) -> None:
     benign = (orjson.dumps(row) for row in rows if row_event_id(row) not in labelled)
     alone = (orjson.dumps(row) for row in simulate(replace(SMALL, attacks=())))
@@ -158,10 +168,16 @@ def test_removing_the_attacks_removes_exactly_the_labelled_rows(
 
 
 def test_attackers_come_from_addresses_benign_activity_never_uses(
-    rows: list[dict[str, Any]], labelled: dict[str, ScenarioLabel],
+    rows: list[dict[str, Any]],
+    labelled: dict[str, ScenarioLabel],
 ) -> None:
-    new_address_kinds = {"credential-harvest", "pipeline-sp-abuse", "basic-auth-reenabled",
-                         "webjob-persistence", "failed-probing"}
+    new_address_kinds = {
+        "credential-harvest",
+        "pipeline-sp-abuse",
+        "basic-auth-reenabled",
+        "webjob-persistence",
+        "failed-probing",
+    }
     attack: set[str] = set()
     benign: set[str] = set()
     for row in rows:
@@ -216,8 +232,11 @@ def test_activity_rows_are_two_to_four_kilobytes(rows: list[dict[str, Any]]) -> 
 def test_dynamic_columns_are_json_text_that_agrees_with_the_row(
     rows: list[dict[str, Any]],
 ) -> None:
-    outcome = {row["CorrelationId"]: row["ActivitySubstatusValue"] for row in activity(rows)
-               if row["ActivityStatusValue"] in ENDS}
+    outcome = {
+        row["CorrelationId"]: row["ActivitySubstatusValue"]
+        for row in activity(rows)
+        if row["ActivityStatusValue"] in ENDS
+    }
     for row in activity(rows):
         claims = orjson.loads(row["Claims"])
         authorization = orjson.loads(row["Authorization"])
@@ -253,8 +272,13 @@ def test_config_list_rows_name_what_was_read_in_the_resource_id(
         if row["OperationNameValue"].upper().endswith("/CONFIG/LIST/ACTION")
     )
 
-    assert {"publishingcredentials", "appsettings", "connectionstrings", "metadata",
-            "azurestorageaccounts"} <= set(suffixes)
+    assert {
+        "publishingcredentials",
+        "appsettings",
+        "connectionstrings",
+        "metadata",
+        "azurestorageaccounts",
+    } <= set(suffixes)
 
 
 def test_tokens_are_reused_for_about_an_hour_then_renewed(rows: list[dict[str, Any]]) -> None:
@@ -273,7 +297,8 @@ def test_tokens_are_reused_for_about_an_hour_then_renewed(rows: list[dict[str, A
 
 
 def test_the_benign_noise_the_detector_must_tolerate_is_there(
-    rows: list[dict[str, Any]], labelled: dict[str, ScenarioLabel],
+    rows: list[dict[str, Any]],
+    labelled: dict[str, ScenarioLabel],
 ) -> None:
     seen: set[str] = set()
     for row in rows:
@@ -282,17 +307,29 @@ def test_the_benign_noise_the_detector_must_tolerate_is_there(
         seen.update(_noise_kinds(row))
 
     assert seen == {
-        "cli publish profile", "portal config read", "forbidden", "lower-case operation",
-        "admin basic-auth policy", "admin password reset", "pipeline credentials",
-        "app login from agent", "webjob files from deployment", "managed identity job run",
-        "entra kudu login", "app-data files that are not jobs",
+        "cli publish profile",
+        "portal config read",
+        "forbidden",
+        "lower-case operation",
+        "admin basic-auth policy",
+        "admin password reset",
+        "pipeline credentials",
+        "app login from agent",
+        "webjob files from deployment",
+        "managed identity job run",
+        "entra kudu login",
+        "app-data files that are not jobs",
     }
 
 
 def test_invalid_profiles_are_refused_with_every_problem_named() -> None:
     with pytest.raises(ConfigurationError) as caught:
-        OrgProfile(start=datetime(2026, 10, 1), days=5, learning_days=14,
-                   attacks=("credential-harvest", "no-such-attack"))
+        OrgProfile(
+            start=datetime(2026, 10, 1),
+            days=5,
+            learning_days=14,
+            attacks=("credential-harvest", "no-such-attack"),
+        )
 
     message = str(caught.value)
     assert "aware UTC" in message
@@ -319,7 +356,8 @@ def test_the_bundled_sample_is_what_its_profile_generates_today(tmp_path: Path) 
     assert profile.learning_days == 14
     assert profile.attacks == ALL_ATTACKS
     assert gzip.decompress((tmp_path / "rows.jsonl.gz").read_bytes()) == gzip.decompress(
-        bundled_rows.read_bytes())
+        bundled_rows.read_bytes()
+    )
     assert (tmp_path / "labels.json").read_bytes() == bundled_labels.read_bytes()
     assert bundled_rows.stat().st_size < 4_200_000
 
@@ -341,8 +379,9 @@ def _time(row: dict[str, Any]) -> datetime:
 def _noise_kinds(row: dict[str, Any]) -> Iterator[str]:
     table = row["Type"]
     if table == "AppServiceAuditLogs":
-        if row["User"].startswith("$") and row["UserAddress"].startswith(("20.", "4.", "40.",
-                                                                          "51.", "52.", "172.")):
+        if row["User"].startswith("$") and row["UserAddress"].startswith(
+            ("20.", "4.", "40.", "51.", "52.", "172.")
+        ):
             yield "app login from agent"
         if not row["User"].startswith("$"):
             yield "entra kudu login"

@@ -101,7 +101,7 @@ def evaluate(
 
     deployment = [o for o in sensitive if _is_deployment_credential(o)]
     if deployment:
-        sites = sorted({o.resource.site for o in deployment})
+        sites = sorted({o.resource.name for o in deployment})
         scorer.add(
             ReasonCode.DEPLOYMENT_CREDENTIALS,
             s.weight_deployment_credentials,
@@ -117,7 +117,7 @@ def evaluate(
             s.weight_app_secrets,
             f"Read secret-bearing configuration: {listing(secrets)}.",
         )
-    keys = sorted({o.resource.site for o in sensitive if o.family is F.FUNCTION_KEYS_READ})
+    keys = sorted({o.resource.name for o in sensitive if o.family is F.FUNCTION_KEYS_READ})
     if keys:
         scorer.add(
             ReasonCode.FUNCTION_KEYS,
@@ -130,7 +130,7 @@ def evaluate(
     ):
         changed = [o for o in sensitive if o.family is family and o.status is not Status.FAILED]
         if changed:
-            sites = sorted({o.resource.site for o in changed})
+            sites = sorted({o.resource.name for o in changed})
             message = f"{_OPERATION_NAMES[family].capitalize()} on {listing(sites)}"
             factor = 1.0
             if ctx.knows("families", family.value):
@@ -161,7 +161,7 @@ def _site_evidence(scorer: Scorer, core: Sequence[Observation], dimension: str) 
     if ctx.has_history:
         new = [key for key in touched if not ctx.knows(dimension, key)]
         if new:
-            names = listing([_site_name(key) for key in new])
+            names = listing([_site_name(key) for key in new])  # keys: sub/group/site[/slot]
             weight = s.weight_new_site + s.weight_new_site_extra * min(len(new) - 1, 5)
             scorer.novel(
                 ReasonCode.NEW_SITE,
@@ -209,7 +209,7 @@ def _new_operations(scorer: Scorer, sensitive: Sequence[Observation]) -> None:
 def _failures(scorer: Scorer, sensitive: Sequence[Observation]) -> None:
     ctx, s = scorer.ctx, scorer.ctx.settings
     failed = [o for o in sensitive if o.status is Status.FAILED]
-    sites = sorted({o.resource.site for o in failed})
+    sites = sorted({o.resource.name for o in failed})
     # Probing is broad: 403s on one site are more likely a missing role assignment.
     if len(failed) < s.failure_burst or len(sites) < 2:
         return

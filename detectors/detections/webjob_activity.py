@@ -85,11 +85,11 @@ def evaluate(
     scorer.no_history()
     done = [o for o in relevant if o.status is not Status.FAILED]
 
-    jobs = sorted({f"{o.resource.site}/{o.webjob}" for o in done if o.webjob})
+    jobs = sorted({f"{o.resource.name}/{o.webjob}" for o in done if o.webjob})
     if ctx.has_history:
         new_jobs = sorted(
             {
-                f"{o.resource.site}/{o.webjob}"
+                f"{o.resource.name}/{o.webjob}"
                 for o in done
                 if o.webjob and not ctx.knows("webjobs", f"{o.resource.site_key}/{o.webjob}")
             }
@@ -151,7 +151,7 @@ def _runs(scorer: Scorer, done: Sequence[Observation]) -> None:
         busiest += ctx.baseline.current_hour_runs
     peak = ctx.baseline.peak_webjob_runs_per_hour(ctx.today) if ctx.baseline else 0
     if busiest >= s.min_rate_webjob_runs and busiest > s.rate_factor * peak:
-        jobs = sorted({f"{o.resource.site}/{o.webjob}" for o in runs if o.webjob})
+        jobs = sorted({f"{o.resource.name}/{o.webjob}" for o in runs if o.webjob})
         history = f"its busiest hour before had {peak}" if peak else "it never ran jobs before"
         scorer.novel(
             ReasonCode.REPETITIVE_RUNS,
