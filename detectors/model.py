@@ -106,6 +106,11 @@ class ResourceRef:
     """A stable lower-case key for the site or slot, across subscriptions."""
 
     @property
+    def site_id(self) -> str:
+        """The site's own resource id, the same for all its slots."""
+        return self.id.split("/slots/", 1)[0]
+
+    @property
     def name(self) -> str:
         """`site` or `site/slot`, as an analyst names it."""
         return f"{self.site}/{self.slot}" if self.slot else self.site

@@ -243,13 +243,13 @@ def test_portal_csv_export_is_read_with_clean_column_names_and_multiline_cells(
     assert [row.table for row in rows] == [SourceTable.AZURE_ACTIVITY] * 2
 
 
-def test_csv_header_suffixes_of_any_time_zone_are_stripped(tmp_path: Path) -> None:
+def test_csv_with_only_local_times_is_refused_rather_than_shifted(tmp_path: Path) -> None:
     path = write(tmp_path, "local.csv", "TimeGenerated [Local Time],Protocol,User\nx,FTP,$app\n")
 
-    (row,) = raw_rows(read(path))
-
-    assert row.fields == {"TimeGenerated": "x", "Protocol": "FTP", "User": "$app"}
-    assert row.table is SourceTable.APP_SERVICE_AUDIT
+    with pytest.raises(
+        InputError, match=r"local times; export again with the time zone set to UTC"
+    ):
+        read(path)
 
 
 def test_activity_log_list_output_is_renamed_to_azure_activity_columns() -> None:

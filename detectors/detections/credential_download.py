@@ -210,8 +210,8 @@ def _failures(scorer: Scorer, sensitive: Sequence[Observation]) -> None:
     ctx, s = scorer.ctx, scorer.ctx.settings
     failed = [o for o in sensitive if o.status is Status.FAILED]
     sites = sorted({o.resource.name for o in failed})
-    # Probing is broad: 403s on one site are more likely a missing role assignment.
-    if len(failed) < s.failure_burst or len(sites) < 2:
+    # Probing is broad: 403s on one site (and its slots) are more likely a missing role.
+    if len(failed) < s.failure_burst or len({o.resource.site_id for o in failed}) < 2:
         return
     share = len(failed) / len(sensitive)
     baseline = ctx.baseline

@@ -905,6 +905,21 @@ class _CsvReader:
                 f"{self._source}: line {line}: not JSON, NDJSON or a CSV export with a header"
                 f" line (first line: {text[:60]!r})"
             )
+        bases = {
+            _COLUMN_SUFFIX.sub("", name) for name in names if "[local time]" not in name.lower()
+        }
+        local = [
+            name
+            for name in names
+            if name.strip().lower().endswith("[local time]")
+            and _COLUMN_SUFFIX.sub("", name) not in bases
+        ]
+        if local:
+            # Local times carry no offset: read as UTC they would shift every event.
+            raise InputError(
+                f"{self._source}: line {line}: column {local[0]!r} holds local times; "
+                "export again with the time zone set to UTC"
+            )
         # The portal adds the time zone to time columns: `TimeGenerated [UTC]`.
         columns = [_COLUMN_SUFFIX.sub("", name) for name in names]
         if len(set(columns)) != len(columns):
