@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 from detectors.baseline import PrincipalBaseline, day_number, network_of, wide_network_of
 from detectors.detections.spec import DetectionSpec, Finding, Severity
@@ -36,6 +37,14 @@ def listing(values: Sequence[str], limit: int = 5) -> str:
     """`a, b, c and 4 more`: a short, stable list for messages."""
     shown = ", ".join(values[:limit])
     return f"{shown} and {len(values) - limit} more" if len(values) > limit else shown
+
+
+_NOVELTY_KIND = {
+    ReasonCode.NEW_SCRIPTING_TOOL: "tool",
+    ReasonCode.NEW_TOOL: "tool",
+    ReasonCode.NEW_NETWORK: "network",
+    ReasonCode.UNUSUAL_HOUR: "hour",
+}
 
 
 class Context:
@@ -121,12 +130,17 @@ class Scorer:
         return True
 
     def novelty(self, observations: Sequence[Observation], *, sites_known: bool) -> None:
-        """New tools, networks and hours of day, damped when every site is familiar."""
+        """New tools, networks and hours of day.
+
+        On familiar sites, a lone novelty (a new address while travelling, a first try of
+        the CLI with `az webapp show`) weighs less; several at once weigh fully.
+        """
         ctx, s = self.ctx, self.ctx.settings
         baseline = ctx.baseline
         if baseline is None or not ctx.has_history:
             return
-        damp = s.known_sites_factor if sites_known else 1.0
+        damp = 1.0
+        start = len(self.reasons)
         succeeded = [o for o in observations if o.status is not Status.FAILED] or observations
         new_tools = sorted({o.tool for o in succeeded if not ctx.knows("tools", o.tool.value)})
         known_tools = sorted(
@@ -171,6 +185,18 @@ class Scorer:
                     f"Active at {hours} UTC, hours in which it has rarely or never acted "
                     f"({total_hours} active hours on record).",
                 )
+
+        added = self.reasons[start:]
+        kinds = {_NOVELTY_KIND[r.code] for r in added}
+        if sites_known and len(kinds) == 1:
+            self.reasons[start:] = [
+                replace(
+                    r,
+                    weight=round(r.weight * s.known_sites_factor, 1),
+                    message=r.message + " Alone, on sites it knows, this weighs less.",
+                )
+                for r in added
+            ]
 
     def _networks(
         self, observations: Sequence[Observation], baseline: PrincipalBaseline, damp: float

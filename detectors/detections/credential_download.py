@@ -119,11 +119,12 @@ def evaluate(
         )
     keys = sorted({o.resource.name for o in sensitive if o.family is F.FUNCTION_KEYS_READ})
     if keys:
-        scorer.add(
-            ReasonCode.FUNCTION_KEYS,
-            s.weight_function_keys,
-            f"Listed function keys or secrets of {len(keys)} app(s): {listing(keys)}.",
-        )
+        message = f"Listed function keys or secrets of {len(keys)} app(s): {listing(keys)}"
+        factor = 1.0
+        if ctx.knows("families", F.FUNCTION_KEYS_READ.value):
+            factor = s.routine_factor
+            message += ", which this principal does routinely"
+        scorer.add(ReasonCode.FUNCTION_KEYS, s.weight_function_keys * factor, message + ".")
     for family, code, weight in (
         (F.CREDENTIAL_CHANGE, ReasonCode.CREDENTIAL_CHANGE, s.weight_credential_change),
         (F.BASIC_AUTH_POLICY, ReasonCode.BASIC_AUTH_POLICY, s.weight_basic_auth_policy),
@@ -147,6 +148,11 @@ def evaluate(
     sites_known = ctx.has_history and all(ctx.knows(dimension, o.resource.site_key) for o in core)
     scorer.novelty(core, sites_known=sites_known)
     return scorer.finding(SPEC, relevant)
+
+
+def _is_credential(obs: Observation) -> bool:
+    """Deployment credentials or function keys: what lets someone act as the site."""
+    return _is_deployment_credential(obs) or obs.family is F.FUNCTION_KEYS_READ
 
 
 def _is_deployment_credential(obs: Observation) -> bool:
@@ -173,11 +179,16 @@ def _site_evidence(scorer: Scorer, core: Sequence[Observation], dimension: str) 
             )
     else:
         new = touched
-    if len(touched) >= s.burst_sites and len(new) * 2 >= len(touched):
+    # A burst is about the credentials themselves: the portal lists app settings everywhere.
+    taken = {
+        o.resource.site_key for o in core if _is_credential(o) and o.status is not Status.FAILED
+    }
+    new = [key for key in new if key in taken]
+    if len(taken) >= s.burst_sites and len(new) * 2 >= len(taken):
         scorer.add(
             ReasonCode.SITE_BURST,
             s.weight_site_burst,
-            f"Took credentials of {len(touched)} sites in one burst, "
+            f"Took credentials of {len(taken)} sites in one burst, "
             f"{len(new)} of them new to it: a harvesting pattern.",
         )
 
