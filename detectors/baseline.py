@@ -12,7 +12,14 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import lru_cache
 
-from detectors.model import Observation, OperationFamily, PrincipalType, Status
+from detectors.model import (
+    ClientTool,
+    Observation,
+    OperationFamily,
+    PrincipalType,
+    ResourceRef,
+    Status,
+)
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -140,6 +147,13 @@ _CREDENTIAL_FAMILIES = frozenset(
 )
 
 
+_Shape = tuple[
+    int, OperationFamily, str | None, ResourceRef, ClientTool, str | None, str | None, str | None
+]
+_FAILED = Status.FAILED
+_WEBJOB_RUN = OperationFamily.WEBJOB_RUN
+
+
 def learn(
     baseline: PrincipalBaseline | None,
     observations: Iterable[Observation],
@@ -171,6 +185,9 @@ def learn(
     operations, failures = baseline.operations, baseline.failures
     last_seen = baseline.last_seen
 
+    # One pass over the observations for time-based counters, then the dimensions once per
+    # distinct (day, what, where, how, from where): a burst repeats the same few of these.
+    shapes: dict[_Shape, None] = {}
     for obs in items:
         today = day_number(obs.time)
         slot = hour_number(obs.time)
@@ -183,32 +200,48 @@ def learn(
             last_hour_slot = slot
             current_hour_runs = 0
         operations += 1
-        if obs.status is Status.FAILED:
+        if obs.status is _FAILED:
             failures += 1
             # A failure proves an attempt, not a capability: it teaches nothing else.
             continue
-        seen["families"][obs.family.value] = today
-        if obs.config_suffix:
-            seen["config_suffixes"][obs.config_suffix] = today
-        seen["sites"][obs.resource.site_key] = today
-        seen["subscriptions"][obs.resource.subscription_id] = today
-        seen["tools"][obs.tool.value] = today
-        if obs.app_id:
-            seen["app_ids"][obs.app_id] = today
-        if obs.source_ip:
-            seen["ips"][obs.source_ip] = today
-            seen["networks"][network_of(obs.source_ip)] = today
-            seen["wide_networks"][wide_network_of(obs.source_ip)] = today
-        if obs.webjob:
-            seen["webjobs"][f"{obs.resource.site_key}/{obs.webjob}"] = today
-        if obs.family in SENSITIVE_FAMILIES:
-            seen["credential_sites"][obs.resource.site_key] = today
-        if obs.family in _CREDENTIAL_FAMILIES:
+        family = obs.family
+        if family in _CREDENTIAL_FAMILIES:
             credential_reads[today] = credential_reads.get(today, 0) + 1
-        if obs.family is OperationFamily.WEBJOB_RUN:
+        elif family is _WEBJOB_RUN:
             current_hour_runs += 1
             run_peaks[today] = max(run_peaks.get(today, 0), current_hour_runs)
+        shapes[
+            (
+                today,
+                family,
+                obs.config_suffix,
+                obs.resource,
+                obs.tool,
+                obs.app_id,
+                obs.source_ip,
+                obs.webjob,
+            )
+        ] = None
         last_seen = max(last_seen, obs.time)
+
+    for today, family, suffix, resource, tool, app_id, ip, webjob in shapes:
+        seen["families"][family.value] = today
+        if suffix:
+            seen["config_suffixes"][suffix] = today
+        site_key = resource.site_key
+        seen["sites"][site_key] = today
+        seen["subscriptions"][resource.subscription_id] = today
+        seen["tools"][tool.value] = today
+        if app_id:
+            seen["app_ids"][app_id] = today
+        if ip:
+            seen["ips"][ip] = today
+            seen["networks"][network_of(ip)] = today
+            seen["wide_networks"][wide_network_of(ip)] = today
+        if webjob:
+            seen["webjobs"][f"{site_key}/{webjob}"] = today
+        if family in SENSITIVE_FAMILIES:
+            seen["credential_sites"][site_key] = today
 
     horizon = day_number(last_seen) - max_age_days
     moved = day_number(last_seen) != day_number(baseline.last_seen)
