@@ -23,7 +23,7 @@ class DetectionSettings:
     """A value not seen for this many days stops counting as known."""
     baseline_max_values: int = 256
     """At most this many values are kept per baseline dimension (the most recent win)."""
-    min_history_days: int = 3
+    min_history_days: int = 2
     """A principal active on fewer earlier days than this is scored as having no history."""
     mature_history_days: int = 7
     """History needed before novelty counts fully; below it, novelty weighs less."""
