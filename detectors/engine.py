@@ -70,7 +70,8 @@ class Engine:
         self.store = store
         self.settings = settings
         self.detections = tuple(detections)
-        self._recent_actions: dict[str, tuple[datetime, Status]] = {}
+        self._recent_actions: dict[str, datetime] = {}
+        """Actions already counted, by key, with their time: the end row of one arriving late."""
         self._last_login: dict[str, _Login] = {}
 
     def process(self, observations: Iterable[Observation], *, emit: bool) -> WindowResult:
@@ -121,12 +122,10 @@ class Engine:
                     continue
             kept[obs.action_key] = obs
         for key, obs in kept.items():
-            self._recent_actions[key] = (obs.time, obs.status)
+            self._recent_actions[key] = obs.time
         if latest is not None:
             horizon = latest - _DEDUP_HORIZON
-            self._recent_actions = {
-                k: v for k, v in self._recent_actions.items() if v[0] >= horizon
-            }
+            self._recent_actions = {k: t for k, t in self._recent_actions.items() if t >= horizon}
         return sorted(kept.values(), key=lambda o: (o.time, o.event_id))
 
     def _attribute_file_changes(self, window: list[Observation]) -> list[Observation]:
