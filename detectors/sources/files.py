@@ -401,6 +401,36 @@ def _line_at(buf: bytes, line: int, line_pos: int, pos: int) -> int:
     return line + buf.count(b"\n", line_pos, pos)
 
 
+def _scan_structure(
+    buf: bytes, scan: int, n: int, stack: list[int], watch: bytes | None
+) -> tuple[int, int]:
+    """Follows brackets from `scan` until the element closes, breaks, or the buffer ends.
+
+    Returns the outcome and where scanning stopped. `stack` holds the closers still
+    expected and carries over between calls. With `watch` (a newline and the element's
+    indentation), an opener right after it means the element never closed: _UNCLOSED.
+    """
+    match = _TO_STRUCTURE.match
+    while True:
+        p = match(buf, scan).end()  # type: ignore[union-attr]  # always matches
+        if p == n:
+            return _MORE, p
+        c = buf[p]
+        if c == _QUOTE:
+            # A string that runs past a newline is broken; otherwise it continues in the
+            # next chunk.
+            return (_BROKEN if buf.find(b"\n", p, n) >= 0 else _MORE), p
+        if c in _CLOSER_OF:
+            if watch is not None and p >= len(watch) and buf.startswith(watch, p - len(watch)):
+                return _UNCLOSED, p
+            stack.append(_CLOSER_OF[c])
+        elif stack.pop() != c:
+            return _BROKEN, p
+        elif not stack:
+            return _DONE, p + 1
+        scan = p + 1
+
+
 def _json_array_rows(
     source: str, chunks: Iterator[bytes], limit: int
 ) -> Iterator[RawRow | RejectedRow]:
@@ -431,32 +461,7 @@ def _json_array_rows(
 
     while True:
         if state == _ELEMENT:
-            outcome = _MORE
-            match = _TO_STRUCTURE.match
-            while True:
-                p = match(buf, scan).end()  # type: ignore[union-attr]  # always matches
-                if p == n:
-                    scan = p
-                    break
-                c = buf[p]
-                if c == _QUOTE:
-                    scan = p
-                    if buf.find(b"\n", p, n) >= 0:
-                        outcome = _BROKEN
-                    break
-                if c == _LBRACE:
-                    stack.append(_RBRACE)
-                elif c == _LBRACKET:
-                    stack.append(_RBRACKET)
-                elif stack.pop() != c:
-                    scan = p
-                    outcome = _BROKEN
-                    break
-                elif not stack:
-                    scan = p + 1
-                    outcome = _DONE
-                    break
-                scan = p + 1
+            outcome, scan = _scan_structure(buf, scan, n, stack, None)
             if outcome == _DONE:
                 if scan - start > limit:
                     yield _too_big(source, elem_line, scan - start, limit)
@@ -505,37 +510,7 @@ def _json_array_rows(
         elif state == _OVERSIZE:
             # Like _ELEMENT, but keeping none of the bytes, and watching for an element start
             # at this element's indentation, which would mean that it was never closed.
-            outcome = _MORE
-            while True:
-                p = _TO_STRUCTURE.match(buf, scan).end()  # type: ignore[union-attr]
-                if p == n:
-                    scan = p
-                    break
-                c = buf[p]
-                if c == _QUOTE:
-                    scan = p
-                    if buf.find(b"\n", p, n) >= 0:
-                        outcome = _BROKEN
-                    break
-                if c in _CLOSER_OF:
-                    if (
-                        newline_indent is not None
-                        and p >= len(newline_indent)
-                        and buf.startswith(newline_indent, p - len(newline_indent))
-                    ):
-                        scan = p
-                        outcome = _UNCLOSED
-                        break
-                    stack.append(_CLOSER_OF[c])
-                elif stack.pop() != c:
-                    scan = p
-                    outcome = _BROKEN
-                    break
-                elif not stack:
-                    scan = p + 1
-                    outcome = _DONE
-                    break
-                scan = p + 1
+            outcome, scan = _scan_structure(buf, scan, n, stack, newline_indent)
             if outcome == _DONE:
                 yield _too_big(source, elem_line, scan - start, limit)
                 pos = scan
