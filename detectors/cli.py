@@ -101,6 +101,17 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--developers", type=int, default=8)
     sim.add_argument("--pipelines", type=int, default=4)
     sim.add_argument("--sites", type=int, default=12)
+    sim.add_argument(
+        "--learning-days",
+        type=int,
+        default=14,
+        help="benign days before the first attack (default 14)",
+    )
+    sim.add_argument(
+        "--attacks",
+        default="all",
+        help="comma-separated attack kinds, 'all' (default) or 'none'",
+    )
     sim.set_defaults(handler=_simulate)
     return parser
 
@@ -182,14 +193,27 @@ def _first_rejection(stats: ReplayStats) -> str:
 def _simulate(args: argparse.Namespace) -> int:
     from datetime import UTC, datetime  # noqa: PLC0415 - only this command needs them
 
-    from detectors.simulation import OrgProfile, write_dataset  # noqa: PLC0415
+    from detectors.simulation import ALL_ATTACKS, OrgProfile, write_dataset  # noqa: PLC0415
 
     try:
         start = datetime.fromisoformat(args.start).replace(tzinfo=UTC)
     except ValueError as err:
         raise DetectorError(f"--start {args.start!r} is not a date (YYYY-MM-DD)") from err
+    if args.attacks == "all":
+        attacks = ALL_ATTACKS
+    elif args.attacks == "none":
+        attacks = ()
+    else:
+        attacks = tuple(kind.strip() for kind in args.attacks.split(",") if kind.strip())
+        unknown = sorted(set(attacks) - set(ALL_ATTACKS))
+        if unknown:
+            raise DetectorError(
+                f"--attacks: unknown kind(s) {', '.join(unknown)}; known: {', '.join(ALL_ATTACKS)}"
+            )
     profile = OrgProfile(
         seed=args.seed,
+        learning_days=args.learning_days,
+        attacks=attacks,
         start=start,
         days=args.days,
         developers=args.developers,

@@ -252,3 +252,32 @@ def test_a_failed_replay_teaches_the_persistent_store_nothing(tmp_path):
     store = SqliteStore(path=store_path)
     assert store.load(["jane@contoso.com"]) == {}
     store.close()
+
+
+def test_simulate_writes_rows_and_labels_that_replay_reads(tmp_path, capsys):
+    out = tmp_path / "sim.jsonl.gz"
+    code = main(
+        [
+            "simulate",
+            "--out",
+            str(out),
+            "--days",
+            "4",
+            "--learning-days",
+            "2",
+            "--attacks",
+            "credential-harvest",
+            "--seed",
+            "3",
+        ]
+    )
+    assert code == 0
+    labels = json.loads((tmp_path / "sim.labels.json").read_text())
+    assert [s["kind"] for s in labels["scenarios"]] == ["credential-harvest"]
+    assert run(str(out), "--out", str(tmp_path / "a.jsonl"), "--learning-days", "2", "--quiet") == 0
+    assert "rejected" not in capsys.readouterr().err
+
+
+def test_simulate_rejects_an_unknown_attack_kind(tmp_path, capsys):
+    assert main(["simulate", "--out", str(tmp_path / "s.jsonl"), "--attacks", "nope"]) == 1
+    assert "unknown kind(s) nope" in capsys.readouterr().err
