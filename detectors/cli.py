@@ -10,7 +10,7 @@ import sys
 import time
 import unicodedata
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -25,6 +25,9 @@ from detectors.stores.sqlite import SqliteStore
 from detectors.stores.write_behind import WriteBehindStore
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
+DEFAULT_LEARNING_DAYS = 14
+REPLAY_STATE = "replay"
+"""Where `replay --store` keeps its watermark and the engine's state between runs."""
 _DURATION = re.compile(r"^\s*(\d+)\s*(s|sec|m|min|h|hr|d)?\s*$", re.IGNORECASE)
 _UNITS = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "hr": 3600, "d": 86400}
 
@@ -76,8 +79,8 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument(
         "--learning-days",
         type=int,
-        default=14,
-        help="days at the start of the input that only train baselines (default 14)",
+        help="days at the start of the input that only train baselines (default 14; 0 when "
+        "--store already holds an earlier replay)",
     )
     rep.add_argument(
         "--window", type=duration, default=timedelta(minutes=15), help="window (default 15m)"
@@ -136,7 +139,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _replay(args: argparse.Namespace) -> int:
-    if args.learning_days < 0:
+    if args.learning_days is not None and args.learning_days < 0:
         raise DetectorError("--learning-days must be 0 or more")
     for path in args.paths:
         if not Path(path).is_file():
@@ -149,6 +152,15 @@ def _replay(args: argparse.Namespace) -> int:
     tmp = args.out.with_name(args.out.name + ".partial")
     show = _AlertPrinter(sys.stdout) if args.show else None
     try:
+        engine = Engine(store=store, settings=settings)
+        earlier = store.get_state(REPLAY_STATE)
+        watermark = None
+        if earlier is not None:
+            engine.restore_state(earlier["engine"])
+            watermark = datetime.fromisoformat(earlier["watermark"])
+        learning_days = args.learning_days
+        if learning_days is None:
+            learning_days = 0 if earlier is not None else DEFAULT_LEARNING_DAYS
         with tmp.open("wb") as out:
 
             def sink(alert: dict[str, Any]) -> None:
@@ -159,11 +171,12 @@ def _replay(args: argparse.Namespace) -> int:
             reporter = None if args.quiet else _ProgressReporter(sys.stderr)
             stats = replay(
                 args.paths,
-                engine=Engine(store=store, settings=settings),
+                engine=engine,
                 sink=sink,
                 window=args.window,
-                learning_days=args.learning_days,
+                learning_days=learning_days,
                 progress=reporter,
+                after=watermark,
             )
             if reporter is not None:
                 reporter.finish()
@@ -173,13 +186,18 @@ def _replay(args: argparse.Namespace) -> int:
                 f"(first: {_first_rejection(stats)})"
             )
         tmp.replace(args.out)
+        if stats.last is not None:
+            store.put_state(
+                REPLAY_STATE,
+                {"watermark": stats.last.isoformat(), "engine": engine.export_state()},
+            )
         succeeded = True
     except OSError as err:
         raise DetectorError(f"cannot write alerts to {args.out}: {err.strerror or err}") from err
     finally:
         tmp.unlink(missing_ok=True)
         store.close(flush=succeeded)
-    _summary(stats, args.out, time.monotonic() - started, sys.stderr)
+    _summary(stats, args.out, time.monotonic() - started, sys.stderr, watermark)
     return EXIT_OK
 
 
@@ -191,8 +209,6 @@ def _first_rejection(stats: ReplayStats) -> str:
 
 
 def _simulate(args: argparse.Namespace) -> int:
-    from datetime import UTC, datetime  # noqa: PLC0415 - only this command needs them
-
     from detectors.simulation import ALL_ATTACKS, OrgProfile, write_dataset  # noqa: PLC0415
 
     try:
@@ -260,9 +276,14 @@ class _ProgressReporter:
             self.stream.flush()
 
 
-def _summary(stats: ReplayStats, out: Path, seconds: float, stream: TextIO) -> None:
+def _summary(
+    stats: ReplayStats, out: Path, seconds: float, stream: TextIO, watermark: datetime | None
+) -> None:
     """The human summary of a replay."""
     w = stream.write
+    if watermark is not None:
+        w(f"continuing an earlier replay into this store, scored up to {watermark:%Y-%m-%d %H:%M}")
+        w(f" UTC; {stats.already_replayed:,} observations at or before that were skipped\n")
     mb = stats.bytes / 1_000_000
     w(f"read {stats.rows:,} rows ({mb:,.1f} MB) from {stats.files} file(s) in {seconds:,.1f} s")
     w(f" ({stats.rows / max(seconds, 1e-9):,.0f} rows/s)\n")

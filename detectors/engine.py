@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -16,7 +16,7 @@ from typing import Any
 from detectors.alerts import render
 from detectors.baseline import learn
 from detectors.detections import DETECTIONS, Detection
-from detectors.errors import ConflictError
+from detectors.errors import ConflictError, StoreError
 from detectors.model import (
     UNATTRIBUTED_PREFIX,
     ClientTool,
@@ -32,6 +32,9 @@ from detectors.stores import BaselineStore, StoredBaseline
 
 log = logging.getLogger(__name__)
 
+STATE_NAME = "engine"
+"""Name of the engine's state document in the store."""
+STATE_VERSION = 1
 _STATUS_RANK = {Status.ACCEPTED: 0, Status.SUCCEEDED: 1, Status.FAILED: 2}
 _DEDUP_HORIZON = timedelta(hours=2)
 _SAVE_ATTEMPTS = 5
@@ -73,6 +76,48 @@ class Engine:
         self._recent_actions: dict[str, datetime] = {}
         """Actions already counted, by key, with their time: the end row of one arriving late."""
         self._last_login: dict[str, _Login] = {}
+
+    def export_state(self) -> dict[str, Any]:
+        """What the next run needs to go on where this one stopped, as plain JSON values."""
+        return {
+            "version": STATE_VERSION,
+            "recentActions": {k: t.isoformat() for k, t in sorted(self._recent_actions.items())},
+            "lastLogins": {
+                site: {
+                    "principalId": login.principal.id,
+                    "principalName": login.principal.name,
+                    "principalType": login.principal.type.value,
+                    "time": login.time.isoformat(),
+                    "ip": login.ip,
+                    "tool": login.tool.value,
+                }
+                for site, login in sorted(self._last_login.items())
+            },
+        }
+
+    def restore_state(self, state: Mapping[str, Any]) -> None:
+        """Continue from a state `export_state` produced; StateError if it cannot be read."""
+        if state.get("version") != STATE_VERSION:
+            raise StoreError(f"engine state version {state.get('version')!r} is not supported")
+        try:
+            self._recent_actions = {
+                k: datetime.fromisoformat(t) for k, t in state["recentActions"].items()
+            }
+            self._last_login = {
+                site: _Login(
+                    principal=Principal(
+                        id=v["principalId"],
+                        name=v["principalName"],
+                        type=PrincipalType(v["principalType"]),
+                    ),
+                    time=datetime.fromisoformat(v["time"]),
+                    ip=v["ip"],
+                    tool=ClientTool(v["tool"]),
+                )
+                for site, v in state["lastLogins"].items()
+            }
+        except (KeyError, TypeError, ValueError, AttributeError) as err:
+            raise StoreError(f"engine state cannot be read: {type(err).__name__}: {err}") from err
 
     def process(self, observations: Iterable[Observation], *, emit: bool) -> WindowResult:
         """Score a window and learn from it; alerts are only returned when `emit` is true."""

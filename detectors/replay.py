@@ -41,6 +41,8 @@ class ReplayStats:
     first: datetime | None = None
     last: datetime | None = None
     learning_until: datetime | None = None
+    already_replayed: int = 0
+    """Observations at or before the store's watermark: a previous replay scored them."""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -69,6 +71,7 @@ def read_observations(
     stats: ReplayStats,
     spool: ObservationSpool,
     progress: ProgressCallback | None = None,
+    after: datetime | None = None,
 ) -> None:
     """Normalise every row of every file into the spool, counting what was left out and why."""
     normalizer = Normalizer()
@@ -87,14 +90,17 @@ def read_observations(
                 progress(Progress(phase="reading", done=done, total=total, rows=stats.rows))
             result = normalize(item) if type(item) is RawRow else item
             if type(result) is Observation:
-                add(result)
+                if after is not None and result.time <= after:
+                    stats.already_replayed += 1
+                else:
+                    add(result)
             elif type(result) is Skipped:
                 stats.skipped[result.reason] += 1
             elif isinstance(result, RejectedRow):
                 _reject(stats, result)
         done_before += source.total_bytes
     stats.bytes = total
-    stats.observations = spool.count
+    stats.observations = spool.count + stats.already_replayed
 
 
 def _reject(stats: ReplayStats, row: RejectedRow) -> None:
@@ -136,12 +142,17 @@ def replay(
     learning_days: int,
     progress: ProgressCallback | None = None,
     spool_limit: int = 250_000,
+    after: datetime | None = None,
 ) -> ReplayStats:
-    """Read, normalise, order and score the files; alerts after the learning days go to `sink`."""
+    """Read, normalise, order and score the files; alerts after the learning days go to `sink`.
+
+    With `after` (the watermark of an earlier replay into the same store), activity at or
+    before it is skipped: overlapping exports are scored once.
+    """
     stats = ReplayStats()
     spool = ObservationSpool(memory_limit=spool_limit)
     try:
-        read_observations(paths, stats, spool, progress)
+        read_observations(paths, stats, spool, progress, after)
         if spool.first is None or spool.last is None:
             return stats
         stats.first = spool.first.time

@@ -90,3 +90,33 @@ def test_the_spool_gives_back_time_order_from_any_input_order_even_when_spilling
         o.event_id for o in sorted(obs, key=lambda o: (o.time, o.event_id))
     ]
     assert len(ordered) == len(obs)
+
+
+def test_engine_state_round_trips_so_a_late_end_row_is_still_counted_once():
+    rows = activity(ACTOR, START, PUBLISHXML, site_id("a"), status="Accept")
+    late = activity(
+        ACTOR,
+        START + timedelta(minutes=20),
+        PUBLISHXML,
+        site_id("a"),
+        correlation=rows[0]["CorrelationId"],
+    )
+    first = engine()
+    first.process(observations(rows), emit=True)
+    resumed = engine()
+    resumed.restore_state(first.export_state())
+    result = resumed.process(observations(late), emit=True)
+    assert (result.observations, result.duplicates) == (0, 1)
+
+
+def test_unreadable_engine_state_is_a_store_error():
+    import pytest
+
+    from detectors.errors import StoreError
+
+    with pytest.raises(StoreError, match="version"):
+        engine().restore_state({"version": 99})
+    with pytest.raises(StoreError, match="cannot be read"):
+        engine().restore_state(
+            {"version": 1, "recentActions": {"k": "not a time"}, "lastLogins": {}}
+        )

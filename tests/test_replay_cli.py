@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
@@ -281,3 +282,35 @@ def test_simulate_writes_rows_and_labels_that_replay_reads(tmp_path, capsys):
 def test_simulate_rejects_an_unknown_attack_kind(tmp_path, capsys):
     assert main(["simulate", "--out", str(tmp_path / "s.jsonl"), "--attacks", "nope"]) == 1
     assert "unknown kind(s) nope" in capsys.readouterr().err
+
+
+def _lines(path: Path) -> list[str]:
+    return path.read_text().splitlines()
+
+
+def test_two_replays_into_one_store_equal_one_replay_of_both_files(tmp_path):
+    rows = sorted(attack_rows(), key=lambda r: r["TimeGenerated"])
+    cut = "2026-10-18T00:00:00"  # a window boundary inside the emitting days
+    first = write_ndjson(tmp_path / "first.jsonl", [r for r in rows if r["TimeGenerated"] < cut])
+    second = write_ndjson(tmp_path / "second.jsonl", [r for r in rows if r["TimeGenerated"] >= cut])
+    whole = write_ndjson(tmp_path / "whole.jsonl", rows)
+    store = f"sqlite:{tmp_path / 'b.db'}"
+
+    assert run(str(whole), "--out", str(tmp_path / "whole-alerts.jsonl"), "--quiet") == 0
+    assert run(str(first), "--out", str(tmp_path / "a1.jsonl"), "--store", store, "--quiet") == 0
+    assert run(str(second), "--out", str(tmp_path / "a2.jsonl"), "--store", store, "--quiet") == 0
+
+    split = _lines(tmp_path / "a1.jsonl") + _lines(tmp_path / "a2.jsonl")
+    assert split == _lines(tmp_path / "whole-alerts.jsonl")
+    assert split
+
+
+def test_replaying_an_overlapping_export_into_the_same_store_scores_nothing_twice(tmp_path, capsys):
+    src = write_ndjson(tmp_path / "export.jsonl", attack_rows())
+    store = f"sqlite:{tmp_path / 'b.db'}"
+    assert run(str(src), "--out", str(tmp_path / "a1.jsonl"), "--store", store, "--quiet") == 0
+    assert _lines(tmp_path / "a1.jsonl")
+    capsys.readouterr()
+    assert run(str(src), "--out", str(tmp_path / "a2.jsonl"), "--store", store, "--quiet") == 0
+    assert _lines(tmp_path / "a2.jsonl") == []
+    assert "observations at or before that were skipped" in capsys.readouterr().err
