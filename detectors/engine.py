@@ -166,11 +166,19 @@ class Engine:
                 if _STATUS_RANK[obs.status] <= _STATUS_RANK[current.status]:
                     continue
             kept[obs.action_key] = obs
+        recent = self._recent_actions
         for key, obs in kept.items():
-            self._recent_actions[key] = obs.time
+            recent[key] = obs.time
         if latest is not None:
+            # Windows arrive in time order, so the oldest actions come first in the dict.
             horizon = latest - _DEDUP_HORIZON
-            self._recent_actions = {k: t for k, t in self._recent_actions.items() if t >= horizon}
+            stale = []
+            for key, seen_at in recent.items():
+                if seen_at >= horizon:
+                    break
+                stale.append(key)
+            for key in stale:
+                del recent[key]
         return sorted(kept.values(), key=lambda o: (o.time, o.event_id))
 
     def _attribute_file_changes(self, window: list[Observation]) -> list[Observation]:
