@@ -314,3 +314,42 @@ def test_replaying_an_overlapping_export_into_the_same_store_scores_nothing_twic
     assert run(str(src), "--out", str(tmp_path / "a2.jsonl"), "--store", store, "--quiet") == 0
     assert _lines(tmp_path / "a2.jsonl") == []
     assert "observations at or before that were skipped" in capsys.readouterr().err
+
+
+def _portal_time(iso: str) -> str:
+    """`2026-10-21T03:00:00.4200000Z` as the portal's CSV export writes it."""
+    from datetime import datetime
+
+    moment = datetime.fromisoformat(iso)
+    hour = moment.hour % 12 or 12
+    meridiem = "AM" if moment.hour < 12 else "PM"
+    return (
+        f"{moment.month}/{moment.day}/{moment.year}, {hour}:{moment:%M:%S}."
+        f"{moment.microsecond // 1000:03d} {meridiem}"
+    )
+
+
+def test_a_portal_csv_export_gives_the_same_alerts_as_json(tmp_path):
+    import csv
+
+    rows = attack_rows()
+    columns = sorted({key for row in rows for key in row})
+    csv_path = tmp_path / "export.csv"
+    with csv_path.open("w", newline="", encoding="utf-8-sig") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(
+            [
+                f"{c} [UTC]" if c in ("TimeGenerated", "EventSubmissionTimestamp") else c
+                for c in columns
+            ]
+        )
+        for row in rows:
+            values = dict(row, TimeGenerated=_portal_time(row["TimeGenerated"]))
+            writer.writerow([values.get(c, "") for c in columns])
+    json_path = tmp_path / "export.json"
+    json_path.write_text(json.dumps(rows, indent=2))  # as `az monitor log-analytics query` prints
+    a, b = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+    assert run(str(csv_path), "--out", str(a), "--quiet") == 0
+    assert run(str(json_path), "--out", str(b), "--quiet") == 0
+    assert _lines(a) == _lines(b)
+    assert _lines(a)
