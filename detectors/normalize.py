@@ -270,7 +270,8 @@ class Normalizer:
             webjob = f"{parsed.tail[0].removesuffix('webjobs')}/{parsed.tail[1]}"
         return Observation(
             event_id=event_id,
-            action_key=f"{correlation}|{operation.lower()}|{parsed.ref.id}"
+            # The full resource id: one request may list several config sections.
+            action_key=f"{correlation}|{operation.lower()}|{resource_text.lower()}"
             if correlation
             else event_id,
             time=time,

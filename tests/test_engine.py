@@ -120,3 +120,23 @@ def test_unreadable_engine_state_is_a_store_error():
         engine().restore_state(
             {"version": 1, "recentActions": {"k": "not a time"}, "lastLogins": {}}
         )
+
+
+def test_config_sections_read_under_one_correlation_id_count_separately():
+    shared = "00000000-0000-4000-8000-00000000c0de"
+    rows = activity(
+        ACTOR,
+        START,
+        "MICROSOFT.WEB/SITES/CONFIG/LIST/ACTION",
+        site_id("a") + "/config/appsettings",
+        correlation=shared,
+    )
+    rows += activity(
+        ACTOR,
+        START,
+        "MICROSOFT.WEB/SITES/CONFIG/LIST/ACTION",
+        site_id("a") + "/config/connectionstrings",
+        correlation=shared,
+    )
+    result = engine().process(observations(rows), emit=True)
+    assert (result.observations, result.duplicates) == (2, 0)
