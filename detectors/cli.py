@@ -75,17 +75,28 @@ def build_parser() -> argparse.ArgumentParser:
         "window by window through the same engine the timer runs.",
     )
     rep.add_argument("paths", nargs="+", metavar="PATH", help="exported rows")
-    rep.add_argument("--out", required=True, type=Path, help="write alerts here (JSON lines)")
+    rep.add_argument(
+        "--out", required=True, type=Path, metavar="FILE", help="write alerts here (JSON lines)"
+    )
     rep.add_argument(
         "--learning-days",
         type=int,
+        metavar="N",
         help="days at the start of the input that only train baselines (default 14; 0 when "
         "--store already holds an earlier replay)",
     )
     rep.add_argument(
-        "--window", type=duration, default=timedelta(minutes=15), help="window (default 15m)"
+        "--window",
+        type=duration,
+        default=timedelta(minutes=15),
+        metavar="DURATION",
+        help="scoring window, as the timer runs it: 15m, 1h, 900s (default 15m)",
     )
-    rep.add_argument("--store", help="baseline store, sqlite:FILE (default: fresh, in memory)")
+    rep.add_argument(
+        "--store",
+        metavar="sqlite:FILE",
+        help="keep baselines and progress here across runs (default: fresh, in memory)",
+    )
     rep.add_argument("--show", action="store_true", help="also print each alert readably")
     rep.add_argument("--quiet", action="store_true", help="no progress, only the summary")
     rep.set_defaults(handler=_replay)
@@ -96,23 +107,36 @@ def build_parser() -> argparse.ArgumentParser:
         description="Generate an organisation's activity with labelled attacks, "
         "in the Log Analytics export format (NDJSON).",
     )
-    sim.add_argument("--out", required=True, type=Path, help="rows (.jsonl or .jsonl.gz)")
-    sim.add_argument("--labels", type=Path, help="labels file (default: OUT with .labels.json)")
-    sim.add_argument("--seed", type=int, default=7)
-    sim.add_argument("--days", type=int, default=21)
-    sim.add_argument("--start", default="2026-10-01", help="first day, UTC (YYYY-MM-DD)")
-    sim.add_argument("--developers", type=int, default=8)
-    sim.add_argument("--pipelines", type=int, default=4)
-    sim.add_argument("--sites", type=int, default=12)
+    sim.add_argument(
+        "--out", required=True, type=Path, metavar="FILE", help="rows (.jsonl, or .jsonl.gz)"
+    )
+    sim.add_argument("--labels", type=Path, metavar="FILE", help="labels (default: next to --out)")
+    sim.add_argument("--seed", type=int, default=7, metavar="N", help="random seed (default 7)")
+    sim.add_argument("--days", type=int, default=21, metavar="N", help="days (default 21)")
+    sim.add_argument(
+        "--start", default="2026-10-01", metavar="DATE", help="first day, UTC (default 2026-10-01)"
+    )
+    for name, default, what in (
+        ("developers", 8, "developers"),
+        ("admins", 2, "administrators"),
+        ("pipelines", 4, "deployment pipelines"),
+        ("managed-identities", 2, "managed identities running WebJobs"),
+        ("sites", 12, "apps"),
+    ):
+        sim.add_argument(
+            f"--{name}", type=int, default=default, metavar="N", help=f"{what} (default {default})"
+        )
     sim.add_argument(
         "--learning-days",
         type=int,
         default=14,
+        metavar="N",
         help="benign days before the first attack (default 14)",
     )
     sim.add_argument(
         "--attacks",
         default="all",
+        metavar="KINDS",
         help="comma-separated attack kinds, 'all' (default) or 'none'",
     )
     sim.set_defaults(handler=_simulate)
@@ -233,7 +257,9 @@ def _simulate(args: argparse.Namespace) -> int:
         start=start,
         days=args.days,
         developers=args.developers,
+        admins=args.admins,
         pipelines=args.pipelines,
+        managed_identities=args.managed_identities,
         sites=args.sites,
     )
     labels = args.labels or args.out.with_name(
