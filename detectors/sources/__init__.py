@@ -1,0 +1,1 @@
+"""Where rows come from: exported files now, Log Analytics with the Azure Function."""
