@@ -223,3 +223,21 @@ def replace_principal(o: Observation, p: Principal) -> Observation:
     from dataclasses import replace
 
     return replace(o, principal=p)
+
+
+@pytest.mark.parametrize(
+    "principal_id",
+    [
+        "o'brien@contoso.com",
+        "a/b\\c#d?e",
+        "zoë@例え.jp",
+        "$site-with-ünïcode",
+        "x" * 1024,
+        "tab\there",
+    ],
+)
+def test_any_principal_id_round_trips_through_the_store(store, principal_id):
+    p = Principal(id=principal_id, name="N", type=PrincipalType.USER)
+    b = teach(replace_principal(obs(T0), p))
+    store.save([StoredBaseline(baseline=b, etag=None)])
+    assert store.load([principal_id])[principal_id].baseline == b
