@@ -12,10 +12,15 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps -e .
 	touch $@
 
+# Node tools the tests use (Microsoft's KQL language service), exactly as locked.
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
 demo: $(STAMP)
 	$(BIN)/python -m detectors replay samples/contoso-sample.jsonl.gz --out alerts.jsonl --show
 
-test: $(STAMP)
+test: $(STAMP) node_modules/.installed
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
@@ -26,4 +31,4 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/replay_throughput.py
 
 clean:
-	rm -rf $(VENV) alerts.jsonl .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) node_modules alerts.jsonl .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,90 @@
+"""The three tables the detector reads, declared as Log Analytics defines them.
+
+Column names and KQL types follow the Azure Monitor table reference (azure-monitor-ref/tables,
+MicrosoftDocs/azure-reference-other): AzureActivity, AppServiceAuditLogs and
+AppServiceFileAuditLogs, including the hidden `_`-columns every workspace table carries.
+AzureActivity keeps both forms of its JSON columns: the string originals (`Authorization`,
+`Claims`, `Properties`, `HTTPRequest`) and the dynamic twins (`Authorization_d`, `Claims_d`,
+`Properties_d`); `HTTPRequest` has no dynamic twin.
+"""
+
+from __future__ import annotations
+
+# Columns shared by every Log Analytics table.
+_STANDARD = {
+    "TenantId": "string",
+    "SourceSystem": "string",
+    "TimeGenerated": "datetime",
+    "Type": "string",
+    "_ResourceId": "string",
+    "_SubscriptionId": "string",
+    "_BilledSize": "real",
+    "_IsBillable": "string",
+}
+
+AZURE_ACTIVITY: dict[str, str] = {
+    **_STANDARD,
+    "ActivityStatus": "string",
+    "ActivityStatusValue": "string",
+    "ActivitySubstatus": "string",
+    "ActivitySubstatusValue": "string",
+    "Authorization": "string",
+    "Authorization_d": "dynamic",
+    "Caller": "string",
+    "CallerIpAddress": "string",
+    "Category": "string",
+    "CategoryValue": "string",
+    "Claims": "string",
+    "Claims_d": "dynamic",
+    "CorrelationId": "string",
+    "EventDataId": "string",
+    "EventSubmissionTimestamp": "datetime",
+    "Hierarchy": "string",
+    "HTTPRequest": "string",
+    "Level": "string",
+    "OperationId": "string",
+    "OperationName": "string",
+    "OperationNameValue": "string",
+    "Properties": "string",
+    "Properties_d": "dynamic",
+    "Resource": "string",
+    "ResourceGroup": "string",
+    "ResourceId": "string",
+    "ResourceProvider": "string",
+    "ResourceProviderValue": "string",
+    "SubscriptionId": "string",
+}
+
+APP_SERVICE_AUDIT_LOGS: dict[str, str] = {
+    **_STANDARD,
+    "Category": "string",
+    "OperationName": "string",
+    "Protocol": "string",
+    "User": "string",
+    "UserAddress": "string",
+    "UserDisplayName": "string",
+}
+
+APP_SERVICE_FILE_AUDIT_LOGS: dict[str, str] = {
+    **_STANDARD,
+    "Category": "string",
+    "OperationName": "string",
+    "Path": "string",
+    "Process": "string",
+}
+
+TABLES: dict[str, dict[str, str]] = {
+    "AzureActivity": AZURE_ACTIVITY,
+    "AppServiceAuditLogs": APP_SERVICE_AUDIT_LOGS,
+    "AppServiceFileAuditLogs": APP_SERVICE_FILE_AUDIT_LOGS,
+}
+
+
+def kql_schema(columns: dict[str, str]) -> str:
+    """A table schema as Kusto writes it: `(Name:type, ...)`; names bracketed to be safe."""
+    return "(" + ", ".join(f"['{name}']:{kind}" for name, kind in columns.items()) + ")"
+
+
+def database() -> dict[str, str]:
+    """The workspace as the checker takes it: table name to schema."""
+    return {name: kql_schema(columns) for name, columns in TABLES.items()}
