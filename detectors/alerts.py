@@ -13,6 +13,8 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
+import orjson
+
 from detectors.baseline import PrincipalBaseline, day_number
 from detectors.detections.spec import Finding
 from detectors.evidence import tool_name
@@ -27,6 +29,23 @@ _SITE_ID = (
     'tolower(extract(@"^(/subscriptions/[^/]+/resourcegroups/[^/]+/providers/'
     'microsoft\\.web/sites/[^/]+(/slots/[^/]+)?)", 1, tolower(_ResourceId)))'
 )
+
+
+# Characters JSON allows raw that many line readers (Python's splitlines, JavaScript) break on.
+_LINE_BREAKERS = (
+    (b"\xe2\x80\xa8", b"\\u2028"),
+    (b"\xe2\x80\xa9", b"\\u2029"),
+    (b"\xc2\x85", b"\\u0085"),
+)
+
+
+def alert_line(alert: dict[str, Any]) -> bytes:
+    """One alert as a JSON line that every line reader splits correctly."""
+    data = orjson.dumps(alert)
+    for raw, escaped in _LINE_BREAKERS:
+        if raw in data:
+            data = data.replace(raw, escaped)
+    return data + b"\n"
 
 
 def alert_id(detection: str, principal_id: str, observations: Sequence[Observation]) -> str:

@@ -14,8 +14,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
-import orjson
-
+from detectors.alerts import alert_line
 from detectors.engine import Engine
 from detectors.errors import DetectorError, InputError
 from detectors.replay import Progress, ReplayStats, replay
@@ -188,7 +187,7 @@ def _replay(args: argparse.Namespace) -> int:
         with tmp.open("wb") as out:
 
             def sink(alert: dict[str, Any]) -> None:
-                out.write(orjson.dumps(alert) + b"\n")
+                out.write(alert_line(alert))
                 if show is not None:
                     show.print(alert)
 

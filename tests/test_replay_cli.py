@@ -353,3 +353,17 @@ def test_a_portal_csv_export_gives_the_same_alerts_as_json(tmp_path):
     assert run(str(json_path), "--out", str(b), "--quiet") == 0
     assert _lines(a) == _lines(b)
     assert _lines(a)
+
+
+def test_alert_lines_escape_characters_that_line_readers_split_on(tmp_path):
+    rows = attack_rows()
+    for row in rows:
+        row["Claims"] = row["Claims"].replace("Jane Doe", "Jane\\u2028Doe\\u0085X\\u2029")
+    src = write_ndjson(tmp_path / "e.jsonl", rows)
+    out = tmp_path / "o.jsonl"
+    assert run(str(src), "--out", str(out), "--quiet") == 0
+    text = out.read_text(encoding="utf-8")
+    assert "\u2028" not in text
+    assert "\x85" not in text
+    [alert] = [json.loads(line) for line in text.splitlines()]
+    assert alert["principal"]["name"] == "Jane\u2028Doe\x85X\u2029"
