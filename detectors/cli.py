@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from detectors.alerts import alert_line
+from detectors.detections import DETECTIONS
 from detectors.engine import Engine
 from detectors.errors import DetectorError, InputError
 from detectors.replay import Progress, ReplayStats, replay
@@ -99,6 +100,26 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--show", action="store_true", help="also print each alert readably")
     rep.add_argument("--quiet", action="store_true", help="no progress, only the summary")
     rep.set_defaults(handler=_replay)
+
+    ev = commands.add_parser(
+        "evaluate",
+        help="measure detection quality on a labelled dataset",
+        description="Replay a labelled dataset (from `simulate`) and report recall per "
+        "detection and scenario kind, and false alerts per 1,000 principal-days.",
+    )
+    ev.add_argument("paths", nargs="+", metavar="PATH", help="rows written by simulate")
+    ev.add_argument(
+        "--labels", type=Path, metavar="FILE", help="labels (default: next to the first PATH)"
+    )
+    ev.add_argument(
+        "--learning-days",
+        type=int,
+        metavar="N",
+        help="days that only train baselines (default: the dataset's own)",
+    )
+    ev.add_argument("--window", type=duration, default=timedelta(minutes=15), metavar="DURATION")
+    ev.add_argument("--out", type=Path, metavar="FILE", help="also write the alerts here")
+    ev.set_defaults(handler=_evaluate)
 
     sim = commands.add_parser(
         "simulate",
@@ -261,11 +282,45 @@ def _simulate(args: argparse.Namespace) -> int:
         managed_identities=args.managed_identities,
         sites=args.sites,
     )
-    labels = args.labels or args.out.with_name(
-        args.out.name.removesuffix(".gz").removesuffix(".jsonl") + ".labels.json"
-    )
+    labels = args.labels or _labels_path(args.out)
     rows = write_dataset(profile, args.out, labels)
     print(f"wrote {rows:,} rows to {args.out} and labels to {labels}", file=sys.stderr)
+    return EXIT_OK
+
+
+def _labels_path(rows: Path) -> Path:
+    """`x.jsonl.gz` -> `x.labels.json`, as `simulate` names them."""
+    return rows.with_name(rows.name.removesuffix(".gz").removesuffix(".jsonl") + ".labels.json")
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from detectors.evaluation import evaluate, report  # noqa: PLC0415 - only this command
+    from detectors.simulation import read_labels, read_profile  # noqa: PLC0415
+
+    labels_path = args.labels or _labels_path(Path(args.paths[0]))
+    labels = read_labels(labels_path)
+    learning_days = args.learning_days
+    if learning_days is None:
+        learning_days = read_profile(labels_path).learning_days
+    alerts: list[dict[str, Any]] = []
+    store = WriteBehindStore(SqliteStore())
+    try:
+        stats = replay(
+            args.paths,
+            engine=Engine(store=store, settings=DetectionSettings.from_env(os.environ)),
+            sink=alerts.append,
+            window=args.window,
+            learning_days=learning_days,
+        )
+    finally:
+        store.close(flush=False)
+    if args.out is not None:
+        try:
+            args.out.write_bytes(b"".join(alert_line(a) for a in alerts))
+        except OSError as err:
+            raise DetectorError(f"cannot write alerts to {args.out}: {err.strerror}") from err
+    result = evaluate(alerts, labels, len(stats.principal_days))
+    sys.stdout.write(report(result, [d.spec.id for d in DETECTIONS]))
     return EXIT_OK
 
 

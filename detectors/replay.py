@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from detectors.baseline import day_number
 from detectors.engine import Engine
 from detectors.model import Observation, RawRow, RejectedRow
 from detectors.normalize import Normalizer, Skipped
@@ -41,6 +42,8 @@ class ReplayStats:
     first: datetime | None = None
     last: datetime | None = None
     learning_until: datetime | None = None
+    principal_days: set[tuple[str, int]] = field(default_factory=set)
+    """(principal, day) pairs with activity in the scored (not learning) windows."""
     already_replayed: int = 0
     """Observations at or before the store's watermark: a previous replay scored them."""
 
@@ -159,7 +162,10 @@ def replay(
         stats.learning_until = window_start(stats.first + timedelta(days=learning_days), window)
         span = max(int((spool.last.time - stats.first).total_seconds()), 1)
         for start, batch in windows(spool, window):
-            result = engine.process(batch, emit=start >= stats.learning_until)
+            emit = start >= stats.learning_until
+            result = engine.process(batch, emit=emit)
+            if emit:
+                stats.principal_days.update((o.principal.id, day_number(o.time)) for o in batch)
             stats.windows += 1
             stats.duplicates += result.duplicates
             stats.suppressed += result.suppressed
