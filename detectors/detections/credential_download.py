@@ -8,7 +8,14 @@ from collections.abc import Sequence
 from detectors.baseline import SENSITIVE_FAMILIES, PrincipalBaseline
 from detectors.detections.spec import DetectionSpec, Finding, Technique
 from detectors.evidence import Context, Scorer, listing
-from detectors.model import Observation, OperationFamily, PrincipalType, SourceTable, Status
+from detectors.model import (
+    ClientTool,
+    Observation,
+    OperationFamily,
+    PrincipalType,
+    SourceTable,
+    Status,
+)
 from detectors.operations import DEPLOYMENT_CREDENTIAL_SUFFIXES
 from detectors.reasons import ReasonCode
 from detectors.settings import DetectionSettings
@@ -99,7 +106,9 @@ def evaluate(
     scorer.no_history()
     core = sensitive or logins
 
-    deployment = [o for o in sensitive if _is_deployment_credential(o)]
+    # What was actually taken: a refused read took nothing (failures are judged below).
+    taken = [o for o in sensitive if o.status is not Status.FAILED]
+    deployment = [o for o in taken if _is_deployment_credential(o)]
     if deployment:
         sites = sorted({o.resource.name for o in deployment})
         scorer.add(
@@ -109,7 +118,7 @@ def evaluate(
             f"{len(sites)} site(s): {listing(sites)}.",
         )
     secrets = sorted(
-        {o.config_suffix for o in sensitive if o.config_suffix and not _is_deployment_credential(o)}
+        {o.config_suffix for o in taken if o.config_suffix and not _is_deployment_credential(o)}
     )
     if secrets:
         scorer.add(
@@ -117,7 +126,7 @@ def evaluate(
             s.weight_app_secrets,
             f"Read secret-bearing configuration: {listing(secrets)}.",
         )
-    keys = sorted({o.resource.name for o in sensitive if o.family is F.FUNCTION_KEYS_READ})
+    keys = sorted({o.resource.name for o in taken if o.family is F.FUNCTION_KEYS_READ})
     if keys:
         message = f"Listed function keys or secrets of {len(keys)} app(s): {listing(keys)}"
         factor = 1.0
@@ -185,11 +194,14 @@ def _site_evidence(scorer: Scorer, core: Sequence[Observation], dimension: str) 
     }
     new = [key for key in new if key in taken]
     if len(taken) >= s.burst_sites and len(new) * 2 >= len(taken):
+        # Browsing app after app in the portal's blades produces the same burst.
+        portal = all(o.tool is ClientTool.PORTAL for o in core if _is_credential(o))
         scorer.add(
             ReasonCode.SITE_BURST,
-            s.weight_site_burst,
+            s.weight_site_burst * (s.known_sites_factor if portal else 1.0),
             f"Took credentials of {len(taken)} sites in one burst, "
-            f"{len(new)} of them new to it: a harvesting pattern.",
+            f"{len(new)} of them new to it: a harvesting pattern"
+            + (" (all through the portal, which weighs less)." if portal else "."),
         )
 
 
@@ -221,8 +233,8 @@ def _failures(scorer: Scorer, sensitive: Sequence[Observation]) -> None:
     ctx, s = scorer.ctx, scorer.ctx.settings
     failed = [o for o in sensitive if o.status is Status.FAILED]
     sites = sorted({o.resource.name for o in failed})
-    # Probing is broad: 403s on one site (and its slots) are more likely a missing role.
-    if len(failed) < s.failure_burst or len({o.resource.site_id for o in failed}) < 2:
+    # Probing is broad: 403s on a site or two are more likely a missing role assignment.
+    if len(failed) < s.failure_burst or len({o.resource.site_id for o in failed}) < s.burst_sites:
         return
     share = len(failed) / len(sensitive)
     baseline = ctx.baseline
