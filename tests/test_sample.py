@@ -50,3 +50,14 @@ def test_alerts_name_who_what_where_and_why(replayed):
         assert alert["reasons"]
         assert alert["investigation"]["queries"]
         assert alert["severity"] in ("low", "medium", "high")
+
+
+def test_the_example_alert_in_the_docs_is_a_real_alert_of_the_sample(replayed):
+    text = (SAMPLES.parent / "docs" / "alerts.md").read_text()
+    example = json.loads(text.split("```json", 1)[1].split("```", 1)[0])
+    [real] = [a for a in replayed if a["id"] == example["id"]]
+    assert example["eventIds"][-1] == "..."
+    assert real["eventIds"][: len(example["eventIds"]) - 1] == example["eventIds"][:-1]
+    assert {k: v for k, v in real.items() if k != "eventIds"} == {
+        k: v for k, v in example.items() if k != "eventIds"
+    }
