@@ -61,3 +61,16 @@ def test_the_example_alert_in_the_docs_is_a_real_alert_of_the_sample(replayed):
     assert {k: v for k, v in real.items() if k != "eventIds"} == {
         k: v for k, v in example.items() if k != "eventIds"
     }
+
+
+def test_the_readme_excerpt_is_what_make_demo_prints(tmp_path, capsys):
+    readme = (SAMPLES.parent / "README.md").read_text()
+    excerpt = readme.split("One of them:", 1)[1].split("```", 2)[1].strip("\n").splitlines()
+    out = tmp_path / "alerts.jsonl"
+    sample = str(SAMPLES / "contoso-sample.jsonl.gz")
+    assert main(["replay", sample, "--out", str(out), "--show", "--quiet"]) == 0
+    shown = capsys.readouterr().out.splitlines()
+    for line in excerpt:
+        # The excerpt shortens long lines with "...".
+        head = line.split("...", 1)[0].rstrip()
+        assert any(printed.startswith(head) for printed in shown), line
