@@ -59,6 +59,29 @@ def printable(text: str) -> str:
     return "".join(ch if unicodedata.category(ch)[0] != "C" else f"\\u{ord(ch):04x}" for ch in text)
 
 
+def count(text: str) -> int:
+    """A whole number, 0 or more."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be 0 or more")
+    return value
+
+
+def _scoring_options(parser: argparse.ArgumentParser, *, learning: str) -> None:
+    """`--learning-days` and `--window`, the same for every command that scores."""
+    parser.add_argument("--learning-days", type=count, metavar="N", help=learning)
+    parser.add_argument(
+        "--window",
+        type=duration,
+        default=timedelta(minutes=15),
+        metavar="DURATION",
+        help="scoring window, as the timer runs it: 15m, 1h, 900s (default 15m)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand."""
     parser = argparse.ArgumentParser(
@@ -78,19 +101,10 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument(
         "--out", required=True, type=Path, metavar="FILE", help="write alerts here (JSON lines)"
     )
-    rep.add_argument(
-        "--learning-days",
-        type=int,
-        metavar="N",
-        help="days at the start of the input that only train baselines (default 14; 0 when "
-        "--store already holds an earlier replay)",
-    )
-    rep.add_argument(
-        "--window",
-        type=duration,
-        default=timedelta(minutes=15),
-        metavar="DURATION",
-        help="scoring window, as the timer runs it: 15m, 1h, 900s (default 15m)",
+    _scoring_options(
+        rep,
+        learning="days at the start of the input that only train baselines (default 14; 0 "
+        "when --store already holds an earlier replay)",
     )
     rep.add_argument(
         "--store",
@@ -111,13 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument(
         "--labels", type=Path, metavar="FILE", help="labels (default: next to the first PATH)"
     )
-    ev.add_argument(
-        "--learning-days",
-        type=int,
-        metavar="N",
-        help="days that only train baselines (default: the dataset's own)",
-    )
-    ev.add_argument("--window", type=duration, default=timedelta(minutes=15), metavar="DURATION")
+    _scoring_options(ev, learning="days that only train baselines (default: the dataset's own)")
     ev.add_argument("--out", type=Path, metavar="FILE", help="also write the alerts here")
     ev.set_defaults(handler=_evaluate)
 
@@ -132,7 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sim.add_argument("--labels", type=Path, metavar="FILE", help="labels (default: next to --out)")
     sim.add_argument("--seed", type=int, default=7, metavar="N", help="random seed (default 7)")
-    sim.add_argument("--days", type=int, default=21, metavar="N", help="days (default 21)")
+    sim.add_argument("--days", type=count, default=21, metavar="N", help="days (default 21)")
     sim.add_argument(
         "--start", default="2026-10-01", metavar="DATE", help="first day, UTC (default 2026-10-01)"
     )
@@ -144,11 +152,15 @@ def build_parser() -> argparse.ArgumentParser:
         ("sites", 12, "apps"),
     ):
         sim.add_argument(
-            f"--{name}", type=int, default=default, metavar="N", help=f"{what} (default {default})"
+            f"--{name}",
+            type=count,
+            default=default,
+            metavar="N",
+            help=f"{what} (default {default})",
         )
     sim.add_argument(
         "--learning-days",
-        type=int,
+        type=count,
         default=14,
         metavar="N",
         help="benign days before the first attack (default 14)",
@@ -183,8 +195,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _replay(args: argparse.Namespace) -> int:
-    if args.learning_days is not None and args.learning_days < 0:
-        raise DetectorError("--learning-days must be 0 or more")
     for path in args.paths:
         if not Path(path).is_file():
             raise InputError(f"{path}: no such file")

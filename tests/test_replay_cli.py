@@ -367,3 +367,11 @@ def test_alert_lines_escape_characters_that_line_readers_split_on(tmp_path):
     assert "\x85" not in text
     [alert] = [json.loads(line) for line in text.splitlines()]
     assert alert["principal"]["name"] == "Jane\u2028Doe\x85X\u2029"
+
+
+@pytest.mark.parametrize("command", ["replay", "evaluate"])
+def test_negative_learning_days_is_a_usage_error(tmp_path, capsys, command):
+    with pytest.raises(SystemExit) as exit_info:
+        main([command, "x.jsonl", "--out", str(tmp_path / "o"), "--learning-days", "-1"])
+    assert exit_info.value.code == 2
+    assert "must be 0 or more" in capsys.readouterr().err
