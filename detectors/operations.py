@@ -112,3 +112,23 @@ def tool_for_protocol(protocol: str | None) -> ClientTool:
     if value:
         return ClientTool.KUDU
     return ClientTool.UNKNOWN
+
+
+FAMILY_ACTIVITIES: dict[OperationFamily, str] = {
+    F.CREDENTIAL_READ: "reading credentials",
+    F.CONFIG_READ: "reading configuration",
+    F.CREDENTIAL_CHANGE: "changing deployment credentials",
+    F.CONFIG_CHANGE: "changing configuration",
+    F.BASIC_AUTH_POLICY: "changing the basic-auth publishing policy",
+    F.FUNCTION_KEYS_READ: "listing function keys",
+    F.FUNCTION_KEYS_CHANGE: "changing function keys",
+    F.WEBJOB_RUN: "running WebJobs",
+    F.WEBJOB_START: "starting WebJobs",
+    F.WEBJOB_STOP: "stopping WebJobs",
+    F.WEBJOB_DELETE: "deleting WebJobs",
+    F.WEBJOB_FILE_CHANGE: "writing WebJob files",
+    F.SCM_LOGIN: "logging in to Kudu or FTP",
+    F.SITE_EXTENSION: "installing site extensions",
+    F.DEPLOYMENT: "deploying",
+}
+"""What doing an operation family is called in an analyst's words."""

@@ -16,7 +16,7 @@ from detectors.model import (
     SourceTable,
     Status,
 )
-from detectors.operations import DEPLOYMENT_CREDENTIAL_SUFFIXES
+from detectors.operations import DEPLOYMENT_CREDENTIAL_SUFFIXES, FAMILY_ACTIVITIES
 from detectors.reasons import ReasonCode
 from detectors.settings import DetectionSettings
 
@@ -76,14 +76,6 @@ SPEC = DetectionSpec(
     ),
 )
 
-_OPERATION_NAMES = {
-    F.CREDENTIAL_CHANGE: "changing deployment credentials",
-    F.BASIC_AUTH_POLICY: "changing the basic-auth publishing policy",
-    F.FUNCTION_KEYS_READ: "listing function keys",
-    F.FUNCTION_KEYS_CHANGE: "changing function keys",
-    F.CREDENTIAL_READ: "reading credentials",
-}
-
 
 def evaluate(
     observations: Sequence[Observation],
@@ -141,7 +133,7 @@ def evaluate(
         changed = [o for o in sensitive if o.family is family and o.status is not Status.FAILED]
         if changed:
             sites = sorted({o.resource.name for o in changed})
-            message = f"{_OPERATION_NAMES[family].capitalize()} on {listing(sites)}"
+            message = f"{FAMILY_ACTIVITIES[family].capitalize()} on {listing(sites)}"
             factor = 1.0
             if ctx.knows("families", family.value):
                 # An administrator's routine: still worth listing, worth less.
@@ -225,7 +217,7 @@ def _new_operations(scorer: Scorer, sensitive: Sequence[Observation]) -> None:
         scorer.novel(
             ReasonCode.NEW_OPERATION,
             ctx.settings.weight_new_operation,
-            f"First time this principal was seen {listing([_OPERATION_NAMES[f] for f in new])}.",
+            f"First time this principal was seen {listing([FAMILY_ACTIVITIES[f] for f in new])}.",
         )
 
 

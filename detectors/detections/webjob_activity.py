@@ -9,6 +9,7 @@ from detectors.baseline import PrincipalBaseline, hour_number
 from detectors.detections.spec import DetectionSpec, Finding, Technique
 from detectors.evidence import Context, Scorer, listing
 from detectors.model import Observation, OperationFamily, SourceTable, Status
+from detectors.operations import FAMILY_ACTIVITIES
 from detectors.reasons import ReasonCode
 from detectors.settings import DetectionSettings
 
@@ -105,7 +106,8 @@ def evaluate(
             scorer.novel(
                 ReasonCode.NEW_OPERATION,
                 s.weight_new_operation,
-                f"First time this principal was seen doing: {listing(new_families)}.",
+                "First time this principal was seen "
+                f"{listing([FAMILY_ACTIVITIES[f] for f in new_families])}.",
             )
 
     files = [o for o in done if o.family is F.WEBJOB_FILE_CHANGE]
@@ -127,11 +129,13 @@ def evaluate(
 
     stopped = [o for o in done if o.family in (F.WEBJOB_STOP, F.WEBJOB_DELETE)]
     if stopped:
-        what = Counter(o.family.value for o in stopped)
+        what = Counter("deleted" if o.family is F.WEBJOB_DELETE else "stopped" for o in stopped)
+        counts = " and ".join(f"{n} {k}" for k, n in sorted(what.items()))
+        jobs_hit = sorted({f"{o.resource.name}/{o.webjob}" for o in stopped if o.webjob})
         scorer.add(
             ReasonCode.JOB_STOPPED_OR_DELETED,
             s.weight_job_stopped_or_deleted,
-            f"Stopped or deleted jobs ({', '.join(f'{n} {k}' for k, n in sorted(what.items()))}).",
+            f"WebJobs {counts}: {listing(jobs_hit)}.",
         )
 
     _runs(scorer, done)
