@@ -135,7 +135,7 @@ def evaluate(
         scorer.add(
             ReasonCode.JOB_STOPPED_OR_DELETED,
             s.weight_job_stopped_or_deleted,
-            f"WebJobs {counts}: {listing(jobs_hit)}.",
+            f"WebJobs stopped or deleted ({counts}): {listing(jobs_hit)}.",
         )
 
     _runs(scorer, done)
