@@ -25,6 +25,7 @@ test: $(STAMP) node_modules/.installed
 
 lint: $(STAMP)
 	$(BIN)/ruff check detectors tests benchmarks function_app.py
+	$(BIN)/ruff format --check detectors tests benchmarks function_app.py
 	$(BIN)/mypy
 
 bench: $(STAMP)
