@@ -8,6 +8,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
+CODE = ("detectors", "tests", "benchmarks", "function_app.py")
 
 
 def run(*command: str) -> subprocess.CompletedProcess[str]:
@@ -15,14 +16,12 @@ def run(*command: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_ruff_finds_nothing():
-    done = run(str(BIN / "ruff"), "check", "detectors", "tests", "benchmarks", "function_app.py")
+    done = run(str(BIN / "ruff"), "check", *CODE)
     assert done.returncode == 0, done.stdout + done.stderr
 
 
 def test_code_is_formatted():
-    done = run(
-        str(BIN / "ruff"), "format", "--check", "detectors", "tests", "benchmarks", "function_app.py"
-    )
+    done = run(str(BIN / "ruff"), "format", "--check", *CODE)
     assert done.returncode == 0, done.stdout + done.stderr
 
 
