@@ -140,3 +140,25 @@ def test_config_sections_read_under_one_correlation_id_count_separately():
     )
     result = engine().process(observations(rows), emit=True)
     assert (result.observations, result.duplicates) == (2, 0)
+
+
+def test_a_replay_that_spills_to_disk_gives_the_same_alerts(tmp_path):
+    from detectors.replay import replay
+    from tests.rowkit import write_ndjson
+    from tests.test_replay_cli import attack_rows
+
+    path = str(write_ndjson(tmp_path / "rows.jsonl", attack_rows()))
+    results = []
+    for limit in (50, 250_000):
+        alerts: list[dict] = []
+        replay(
+            [path],
+            engine=engine(),
+            sink=alerts.append,
+            window=timedelta(minutes=15),
+            learning_days=14,
+            spool_limit=limit,
+        )
+        results.append(alerts)
+    assert results[0] == results[1]
+    assert results[0]

@@ -29,7 +29,7 @@ class _Entry:
 class WriteBehindStore:
     """Caches baselines in memory and writes them to `inner` in batches."""
 
-    def __init__(self, inner: BaselineStore, *, max_cached: int = 50_000) -> None:
+    def __init__(self, inner: BaselineStore, *, max_cached: int = 10_000) -> None:
         self.inner = inner
         self.max_cached = max_cached
         self._entries: dict[str, _Entry] = {}
