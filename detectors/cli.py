@@ -234,11 +234,7 @@ def _replay(args: argparse.Namespace) -> int:
             )
             if reporter is not None:
                 reporter.finish()
-        if stats.rows and stats.observations == 0 and stats.rejected == stats.rows:
-            raise InputError(
-                f"no usable rows: all {stats.rows:,} rows were rejected "
-                f"(first: {_first_rejection(stats)})"
-            )
+        _require_usable(stats)
         tmp.replace(args.out)
         if stats.last is not None:
             store.put_state(
@@ -246,6 +242,8 @@ def _replay(args: argparse.Namespace) -> int:
                 {"watermark": stats.last.isoformat(), "engine": engine.export_state()},
             )
         succeeded = True
+    except InputError as err:
+        raise InputError(f"{err}; no alerts or baselines were written") from err
     except OSError as err:
         raise DetectorError(f"cannot write alerts to {args.out}: {err.strerror or err}") from err
     finally:
@@ -253,6 +251,15 @@ def _replay(args: argparse.Namespace) -> int:
         store.close(flush=succeeded)
     _summary(stats, args.out, time.monotonic() - started, sys.stderr, watermark)
     return EXIT_OK
+
+
+def _require_usable(stats: ReplayStats) -> None:
+    """Input whose every row was rejected is unusable, not merely quiet."""
+    if stats.rows and stats.observations == 0 and stats.rejected == stats.rows:
+        raise InputError(
+            f"no usable rows: all {stats.rows:,} rows were rejected "
+            f"(first: {_first_rejection(stats)})"
+        )
 
 
 def _first_rejection(stats: ReplayStats) -> str:

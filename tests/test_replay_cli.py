@@ -375,3 +375,17 @@ def test_negative_learning_days_is_a_usage_error(tmp_path, capsys, command):
         main([command, "x.jsonl", "--out", str(tmp_path / "o"), "--learning-days", "-1"])
     assert exit_info.value.code == 2
     assert "must be 0 or more" in capsys.readouterr().err
+
+
+def test_a_truncated_gzip_export_fails_clearly_and_writes_nothing(tmp_path, capsys):
+    src = write_ndjson(tmp_path / "e.jsonl", attack_rows())
+    whole = gzip.compress(src.read_bytes())
+    cut = tmp_path / "cut.jsonl.gz"
+    cut.write_bytes(whole[: len(whole) // 2])
+    out = tmp_path / "o.jsonl"
+    store = tmp_path / "b.db"
+    assert run(str(cut), "--out", str(out), "--store", f"sqlite:{store}", "--quiet") == 1
+    err = capsys.readouterr().err
+    assert "truncated" in err
+    assert "no alerts or baselines were written" in err
+    assert not out.exists()
