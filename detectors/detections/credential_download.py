@@ -120,26 +120,21 @@ def evaluate(
         )
     keys = sorted({o.resource.name for o in taken if o.family is F.FUNCTION_KEYS_READ})
     if keys:
-        message = f"Listed function keys or secrets of {len(keys)} app(s): {listing(keys)}"
-        factor = 1.0
-        if ctx.knows("families", F.FUNCTION_KEYS_READ.value):
-            factor = s.routine_factor
-            message += ", which this principal does routinely"
-        scorer.add(ReasonCode.FUNCTION_KEYS, s.weight_function_keys * factor, message + ".")
+        _routine_aware(
+            scorer,
+            ReasonCode.FUNCTION_KEYS,
+            s.weight_function_keys,
+            F.FUNCTION_KEYS_READ,
+            f"Listed function keys or secrets of {len(keys)} app(s): {listing(keys)}",
+        )
     for family, code, weight in (
         (F.CREDENTIAL_CHANGE, ReasonCode.CREDENTIAL_CHANGE, s.weight_credential_change),
         (F.BASIC_AUTH_POLICY, ReasonCode.BASIC_AUTH_POLICY, s.weight_basic_auth_policy),
     ):
-        changed = [o for o in sensitive if o.family is family and o.status is not Status.FAILED]
-        if changed:
-            sites = sorted({o.resource.name for o in changed})
+        sites = sorted({o.resource.name for o in taken if o.family is family})
+        if sites:
             message = f"{FAMILY_ACTIVITIES[family].capitalize()} on {listing(sites)}"
-            factor = 1.0
-            if ctx.knows("families", family.value):
-                # An administrator's routine: still worth listing, worth less.
-                factor = s.routine_factor
-                message += ", which this principal does routinely"
-            scorer.add(code, weight * factor, message + ".")
+            _routine_aware(scorer, code, weight, family, message)
 
     dimension = "credential_sites" if sensitive else "sites"
     _site_evidence(scorer, core, dimension)
@@ -149,6 +144,17 @@ def evaluate(
     sites_known = ctx.has_history and all(ctx.knows(dimension, o.resource.site_key) for o in core)
     scorer.novelty(core, sites_known=sites_known)
     return scorer.finding(SPEC, relevant)
+
+
+def _routine_aware(
+    scorer: Scorer, code: ReasonCode, weight: float, family: OperationFamily, message: str
+) -> None:
+    """A sensitive operation weighs less for a principal that does it routinely."""
+    factor = 1.0
+    if scorer.ctx.knows("families", family.value):
+        factor = scorer.ctx.settings.routine_factor
+        message += ", which this principal does routinely"
+    scorer.add(code, weight * factor, message + ".")
 
 
 def _is_credential(obs: Observation) -> bool:
