@@ -104,7 +104,7 @@ class Scorer:
 
     def add(self, code: ReasonCode, weight: float, message: str) -> None:
         """Record one reason."""
-        self.reasons.append(Reason(code=code, message=message, weight=round(weight, 1)))
+        self.reasons.append(Reason(code=code, message=message, weight=round(float(weight), 1)))
 
     def novel(self, code: ReasonCode, weight: float, message: str) -> None:
         """Record a reason judged against history, weighed by how much history there is."""
