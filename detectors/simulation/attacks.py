@@ -14,7 +14,7 @@ from datetime import UTC, datetime, time
 
 from detectors.simulation import operations as ops
 from detectors.simulation.automation import own_client
-from detectors.simulation.clients import AZURE_CLI, AZURE_POWERSHELL, CLOUD_SHELL, PORTAL
+from detectors.simulation.clients import AZURE_CLI, AZURE_POWERSHELL, CLOUD_SHELL, PORTAL, Client
 from detectors.simulation.clock import (
     TICKS_PER_DAY,
     TICKS_PER_MINUTE,
@@ -35,7 +35,7 @@ from detectors.simulation.network import (
 )
 from detectors.simulation.organisation import Developer, Organisation, Site
 from detectors.simulation.profile import ALL_ATTACKS, OrgProfile
-from detectors.simulation.recorder import Pending, Recorder
+from detectors.simulation.recorder import Pending, Recorder, Session
 from detectors.simulation.tokens import TokenIssuer
 
 _ODD_JOB_NAMES = (
@@ -89,6 +89,17 @@ class _Scene:
         """An address on a rented server."""
         provider = self.rng.choice(sorted(CLOUD_PROVIDERS))
         return address(self.rng, self.rng.choice(CLOUD_PROVIDERS[provider]))
+
+    def attacker(self, identity: Identity, client: Client, address: str) -> Session:
+        """The attacker's sitting: its own token cache, so its tokens are never the victim's."""
+        return Session(
+            self.rec,
+            self.rng,
+            identity=identity,
+            client=client,
+            address=address,
+            token_cache=_ATTACKER,
+        )
 
     def allowed_sites(self, identity: Identity, sites: tuple[Site, ...] | list[Site]) -> list[Site]:
         """The sites among `sites` the identity may act on."""
@@ -159,27 +170,13 @@ def _credential_harvest(scene: _Scene) -> tuple[Identity, str]:
     targets = rng.sample(own, min(2, len(own))) + rng.sample(rest, min(len(rest), count))
     t = scene.local(dev.office.utc_offset_minutes, rng.randint(60, 270))
     for site in targets:
-        t = rec.call(
-            rng,
-            identity=identity,
-            client=AZURE_POWERSHELL,
-            operation=ops.PUBLISHXML,
-            site=site,
-            at=t,
-            address=where,
-            session=_ATTACKER,
-        )
+        t = scene.attacker(identity, AZURE_POWERSHELL, where).call(ops.PUBLISHXML, site, t)
         if rng.random() < 0.5:
-            t = rec.call(
-                rng,
-                identity=identity,
-                client=AZURE_POWERSHELL,
-                operation=ops.CONFIG_LIST,
-                site=site,
-                at=t + rng.randint(300, 2500) * TICKS_PER_MS,
-                address=where,
+            t = scene.attacker(identity, AZURE_POWERSHELL, where).call(
+                ops.CONFIG_LIST,
+                site,
+                t + rng.randint(300, 2500) * TICKS_PER_MS,
                 child="/config/publishingcredentials",
-                session=_ATTACKER,
             )
         t += _seconds(rng, 1, 6)
     harvested = scene.allowed_sites(identity, targets)
@@ -196,7 +193,7 @@ def _credential_harvest(scene: _Scene) -> tuple[Identity, str]:
 
 
 def _pipeline_abuse(scene: _Scene) -> tuple[Identity, str]:
-    rng, rec, org = scene.rng, scene.rec, scene.org
+    rng, org = scene.rng, scene.org
     pipeline = org.pipelines[0]
     identity = pipeline.identity
     client = own_client(identity)
@@ -211,16 +208,8 @@ def _pipeline_abuse(scene: _Scene) -> tuple[Identity, str]:
     for site in targets:
         suffixes = ["publishingcredentials", "appsettings", "connectionstrings"]
         for suffix in suffixes[: rng.randint(2, 3)]:
-            t = rec.call(
-                rng,
-                identity=identity,
-                client=client,
-                operation=ops.CONFIG_LIST,
-                site=site,
-                at=t,
-                address=where,
-                child=f"/config/{suffix}",
-                session=_ATTACKER,
+            t = scene.attacker(identity, client, where).call(
+                ops.CONFIG_LIST, site, t, child=f"/config/{suffix}"
             )
             t += rng.randint(300, 2000) * TICKS_PER_MS
         t += _seconds(rng, 2, 25)
@@ -241,38 +230,15 @@ def _basic_auth_reenabled(scene: _Scene) -> tuple[Identity, str]:
     where = scene.server()
     t = scene.local(dev.office.utc_offset_minutes, rng.randint(10 * 60, 16 * 60))
     if rng.random() < 0.5:
-        t = rec.call(
-            rng,
-            identity=identity,
-            client=AZURE_CLI,
-            operation=ops.BASIC_AUTH_FTP_WRITE,
-            site=site,
-            at=t,
-            address=where,
-            child="/basicPublishingCredentialsPolicies/ftp",
-            session=_ATTACKER,
+        t = scene.attacker(identity, AZURE_CLI, where).call(
+            ops.BASIC_AUTH_FTP_WRITE, site, t, child="/basicPublishingCredentialsPolicies/ftp"
         )
         t += _seconds(rng, 2, 20)
-    t = rec.call(
-        rng,
-        identity=identity,
-        client=AZURE_CLI,
-        operation=ops.BASIC_AUTH_SCM_WRITE,
-        site=site,
-        at=t,
-        address=where,
-        child="/basicPublishingCredentialsPolicies/scm",
-        session=_ATTACKER,
+    t = scene.attacker(identity, AZURE_CLI, where).call(
+        ops.BASIC_AUTH_SCM_WRITE, site, t, child="/basicPublishingCredentialsPolicies/scm"
     )
-    t = rec.call(
-        rng,
-        identity=identity,
-        client=AZURE_CLI,
-        operation=ops.PUBLISHXML,
-        site=site,
-        at=t + _seconds(rng, 30, 120),
-        address=where,
-        session=_ATTACKER,
+    t = scene.attacker(identity, AZURE_CLI, where).call(
+        ops.PUBLISHXML, site, t + _seconds(rng, 30, 120)
     )
     login_from = scene.server()
     t += rng.randint(2, 15) * TICKS_PER_MINUTE
@@ -299,16 +265,7 @@ def _webjob_persistence(scene: _Scene) -> tuple[Identity, str]:
     where = scene.server()
     job = rng.choice(_ODD_JOB_NAMES)
     t = scene.local(dev.office.utc_offset_minutes, rng.randint(19 * 60, 22 * 60 + 30))
-    t = rec.call(
-        rng,
-        identity=identity,
-        client=AZURE_CLI,
-        operation=ops.PUBLISHXML,
-        site=site,
-        at=t,
-        address=where,
-        session=_ATTACKER,
-    )
+    t = scene.attacker(identity, AZURE_CLI, where).call(ops.PUBLISHXML, site, t)
     t += rng.randint(1, 4) * TICKS_PER_MINUTE
     login_from = where if rng.random() < 0.5 else scene.server()
     rec.basic_login(rng, site=site, at=t, address=login_from)
@@ -317,16 +274,8 @@ def _webjob_persistence(scene: _Scene) -> tuple[Identity, str]:
         t += _seconds(rng, 3, 40)
         rec.file(rng, site=site, relative=f"{folder}/{name}", at=t, operation="Add")
     t += rng.randint(1, 3) * TICKS_PER_MINUTE
-    rec.call(
-        rng,
-        identity=identity,
-        client=AZURE_CLI,
-        operation=ops.CONTINUOUS_WEBJOB_START,
-        site=site,
-        at=t,
-        address=where,
-        child=f"/continuouswebjobs/{job}",
-        session=_ATTACKER,
+    scene.attacker(identity, AZURE_CLI, where).call(
+        ops.CONTINUOUS_WEBJOB_START, site, t, child=f"/continuouswebjobs/{job}"
     )
     return identity, (
         f"{identity.upn} downloaded {site.app.name}'s publish profile from a rented server in "
@@ -336,7 +285,7 @@ def _webjob_persistence(scene: _Scene) -> tuple[Identity, str]:
 
 
 def _repetitive_runs(scene: _Scene) -> tuple[Identity, str]:
-    rng, rec, org = scene.rng, scene.rec, scene.org
+    rng, org = scene.rng, scene.org
     if org.monitors:
         identity = org.monitors[0].identity
         usual = org.monitors[0].address
@@ -356,17 +305,12 @@ def _repetitive_runs(scene: _Scene) -> tuple[Identity, str]:
     stop = t + rng.randint(2 * 60, 5 * 60) * TICKS_PER_MINUTE
     runs = 0
     while t < stop:
-        rec.call(
-            rng,
-            identity=identity,
-            client=client,
-            operation=ops.TRIGGERED_WEBJOB_RUN,
-            site=site,
-            at=t,
-            address=where,
+        scene.attacker(identity, client, where).call(
+            ops.TRIGGERED_WEBJOB_RUN,
+            site,
+            t,
             child=f"/triggeredwebjobs/{job}",
             failure="Conflict" if rng.random() < 0.08 else None,
-            session=_ATTACKER,
         )
         runs += 1
         t += rng.randint(3 * 60, 8 * 60) * TICKS_PER_SECOND + rng.randrange(TICKS_PER_SECOND)
@@ -405,40 +349,15 @@ def _failed_probing(scene: _Scene) -> tuple[Identity, str]:
     minute = rng.choice((rng.randint(11 * 60, 17 * 60), rng.randint(22 * 60, 23 * 60 + 30)))
     t = scene.local(dev.office.utc_offset_minutes, minute)
     for site, suffix in probes:
-        t = rec.call(
-            rng,
-            identity=identity,
-            client=AZURE_CLI,
-            operation=ops.CONFIG_LIST,
-            site=site,
-            at=t,
-            address=where,
-            child=f"/config/{suffix}",
-            session=_ATTACKER,
+        t = scene.attacker(identity, AZURE_CLI, where).call(
+            ops.CONFIG_LIST, site, t, child=f"/config/{suffix}"
         )
         t += rng.randint(800, 3000) * TICKS_PER_MS
     site = rng.choice(granted) if granted else rng.choice(list(org.sites))
-    t = rec.call(
-        rng,
-        identity=identity,
-        client=AZURE_CLI,
-        operation=ops.CONFIG_LIST,
-        site=site,
-        at=t + _seconds(rng, 5, 40),
-        address=where,
-        child="/config/publishingcredentials",
-        session=_ATTACKER,
+    t = scene.attacker(identity, AZURE_CLI, where).call(
+        ops.CONFIG_LIST, site, t + _seconds(rng, 5, 40), child="/config/publishingcredentials"
     )
-    rec.call(
-        rng,
-        identity=identity,
-        client=AZURE_CLI,
-        operation=ops.PUBLISHXML,
-        site=site,
-        at=t + _seconds(rng, 2, 10),
-        address=where,
-        session=_ATTACKER,
-    )
+    scene.attacker(identity, AZURE_CLI, where).call(ops.PUBLISHXML, site, t + _seconds(rng, 2, 10))
     return identity, (
         f"{identity.upn} tried to read the settings of {len({s.key for s, _ in probes})} "
         f"sites ({len(probes)} requests) from a new address and was refused (403) every "
@@ -447,7 +366,7 @@ def _failed_probing(scene: _Scene) -> tuple[Identity, str]:
 
 
 def _function_keys_theft(scene: _Scene) -> tuple[Identity, str]:
-    rng, rec, org = scene.rng, scene.rec, scene.org
+    rng, org = scene.rng, scene.org
     functions = [site for site in org.sites if site.app.function_app]
     pool = scene.cast.developers(lambda d: not d.function_keys)
     pool.sort(key=lambda d: -len(scene.allowed_sites(d.identity, functions)))
@@ -458,41 +377,20 @@ def _function_keys_theft(scene: _Scene) -> tuple[Identity, str]:
     where = dev.home_address
     t = scene.local(dev.office.utc_offset_minutes, rng.randint(9 * 60 + 30, 17 * 60))
     for site in targets:
-        t = rec.call(
-            rng,
-            identity=identity,
-            client=AZURE_CLI,
-            operation=ops.HOST_LISTKEYS,
-            site=site,
-            at=t,
-            address=where,
-            child="/host/default",
-            session=_ATTACKER,
+        t = scene.attacker(identity, AZURE_CLI, where).call(
+            ops.HOST_LISTKEYS, site, t, child="/host/default"
         )
         for function in site.app.functions[: rng.randint(1, 4)]:
             t += rng.randint(500, 4000) * TICKS_PER_MS
-            t = rec.call(
-                rng,
-                identity=identity,
-                client=AZURE_CLI,
-                operation=ops.FUNCTIONS_LISTSECRETS,
-                site=site,
-                at=t,
-                address=where,
-                child=f"/functions/{function}",
-                session=_ATTACKER,
+            t = scene.attacker(identity, AZURE_CLI, where).call(
+                ops.FUNCTIONS_LISTSECRETS, site, t, child=f"/functions/{function}"
             )
             if rng.random() < 0.5:
-                t = rec.call(
-                    rng,
-                    identity=identity,
-                    client=AZURE_CLI,
-                    operation=ops.FUNCTIONS_LISTKEYS,
-                    site=site,
-                    at=t + rng.randint(300, 1500) * TICKS_PER_MS,
-                    address=where,
+                t = scene.attacker(identity, AZURE_CLI, where).call(
+                    ops.FUNCTIONS_LISTKEYS,
+                    site,
+                    t + rng.randint(300, 1500) * TICKS_PER_MS,
                     child=f"/functions/{function}",
-                    session=_ATTACKER,
                 )
         t += _seconds(rng, 2, 20)
     return identity, (
@@ -513,25 +411,9 @@ def _publish_profile_reset(scene: _Scene) -> tuple[Identity, str]:
     identity = dev.identity
     shell = address(rng, rng.choice(CLOUD_SHELL_RANGES))
     t = scene.local(dev.office.utc_offset_minutes, rng.randint(17 * 60 + 30, 20 * 60))
-    t = rec.call(
-        rng,
-        identity=identity,
-        client=CLOUD_SHELL,
-        operation=ops.NEWPASSWORD,
-        site=site,
-        at=t,
-        address=shell,
-        session=_ATTACKER,
-    )
-    t = rec.call(
-        rng,
-        identity=identity,
-        client=CLOUD_SHELL,
-        operation=ops.PUBLISHXML,
-        site=site,
-        at=t + _seconds(rng, 20, 90),
-        address=shell,
-        session=_ATTACKER,
+    t = scene.attacker(identity, CLOUD_SHELL, shell).call(ops.NEWPASSWORD, site, t)
+    t = scene.attacker(identity, CLOUD_SHELL, shell).call(
+        ops.PUBLISHXML, site, t + _seconds(rng, 20, 90)
     )
     rec.basic_login(
         rng,
@@ -559,16 +441,8 @@ def _webjob_tampering(scene: _Scene) -> tuple[Identity, str]:
     where = dev.home_address
     child = f"/continuouswebjobs/{job}"
     t = scene.local(dev.office.utc_offset_minutes, rng.randint(18 * 60, 21 * 60))
-    t = rec.call(
-        rng,
-        identity=identity,
-        client=PORTAL,
-        operation=ops.CONTINUOUS_WEBJOB_STOP,
-        site=site,
-        at=t,
-        address=where,
-        child=child,
-        session=_ATTACKER,
+    t = scene.attacker(identity, PORTAL, where).call(
+        ops.CONTINUOUS_WEBJOB_STOP, site, t, child=child
     )
     t += rng.randint(1, 3) * TICKS_PER_MINUTE
     rec.entra_login(rng, site=site, identity=identity, at=t, address=where)
@@ -578,16 +452,8 @@ def _webjob_tampering(scene: _Scene) -> tuple[Identity, str]:
     if rng.random() < 0.6:
         t += _seconds(rng, 10, 90)
         rec.file(rng, site=site, relative=f"{folder}/update.ps1", at=t, operation="Add")
-    rec.call(
-        rng,
-        identity=identity,
-        client=PORTAL,
-        operation=ops.CONTINUOUS_WEBJOB_START,
-        site=site,
-        at=t + rng.randint(1, 2) * TICKS_PER_MINUTE,
-        address=where,
-        child=child,
-        session=_ATTACKER,
+    scene.attacker(identity, PORTAL, where).call(
+        ops.CONTINUOUS_WEBJOB_START, site, t + rng.randint(1, 2) * TICKS_PER_MINUTE, child=child
     )
     return identity, (
         f"{identity.upn} stopped continuous WebJob '{job}' on {site.app.name}, edited its "

@@ -81,18 +81,34 @@ Pending = tuple[int, int, int, Spec, int]
 class Session:
     """One principal at one tool from one address: what the calls of a sitting share."""
 
-    __slots__ = ("address", "client", "identity", "rec", "rng")
+    __slots__ = ("address", "client", "identity", "rec", "rng", "token_cache")
 
     def __init__(
-        self, rec: Recorder, rng: random.Random, *, identity: Identity, client: Client, address: str
+        self,
+        rec: Recorder,
+        rng: random.Random,
+        *,
+        identity: Identity,
+        client: Client,
+        address: str,
+        token_cache: str = "",
     ) -> None:
         self.rec = rec
         self.rng = rng
         self.identity = identity
         self.client = client
         self.address = address
+        self.token_cache = token_cache
+        """Tokens are cached per principal, client and this key (an attacker has its own)."""
 
-    def call(self, operation: Operation, site: Site, at: int, child: str = "") -> int:
+    def call(
+        self,
+        operation: Operation,
+        site: Site,
+        at: int,
+        child: str = "",
+        failure: str | None = None,
+    ) -> int:
         """Records one ARM request of the sitting; returns when it ended."""
         return self.rec.call(
             self.rng,
@@ -103,6 +119,8 @@ class Session:
             at=at,
             address=self.address,
             child=child,
+            failure=failure,
+            session=self.token_cache,
         )
 
     def allowed(self, site: Site) -> bool:
