@@ -24,7 +24,8 @@ from detectors.stores import BaselineStore
 from detectors.stores.sqlite import SqliteStore
 from detectors.stores.write_behind import WriteBehindStore
 
-EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
+# Exit codes: 0 done, 1 unusable input or another error, 2 bad command line (argparse).
+EXIT_OK, EXIT_ERROR = 0, 1
 DEFAULT_LEARNING_DAYS = 14
 REPLAY_STATE = "replay"
 """Where `replay --store` keeps its watermark and the engine's state between runs."""

@@ -32,8 +32,6 @@ from detectors.stores import BaselineStore, StoredBaseline
 
 log = logging.getLogger(__name__)
 
-STATE_NAME = "engine"
-"""Name of the engine's state document in the store."""
 STATE_VERSION = 1
 _STATUS_RANK = {Status.ACCEPTED: 0, Status.SUCCEEDED: 1, Status.FAILED: 2}
 _DEDUP_HORIZON = timedelta(hours=2)
@@ -96,7 +94,7 @@ class Engine:
         }
 
     def restore_state(self, state: Mapping[str, Any]) -> None:
-        """Continue from a state `export_state` produced; StateError if it cannot be read."""
+        """Continue from a state `export_state` produced; StoreError if it cannot be read."""
         if state.get("version") != STATE_VERSION:
             raise StoreError(f"engine state version {state.get('version')!r} is not supported")
         try:
