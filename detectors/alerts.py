@@ -108,6 +108,7 @@ def render(
         "mitre": [{"id": t.id, "name": t.name} for t in finding.detection.mitre],
         "investigation": {
             "steps": list(finding.detection.investigation),
+            "benignCauses": list(finding.detection.benign_causes),
             "queries": _queries(
                 principal_id=principal.id,
                 kind=principal.type,

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from detectors.alerts import alert_line
-from detectors.detections import DETECTIONS
+from detectors.detections import DETECTIONS, catalogue
 from detectors.engine import Engine
 from detectors.errors import DetectorError, InputError
 from detectors.replay import Progress, ReplayStats, replay
@@ -129,6 +129,13 @@ def build_parser() -> argparse.ArgumentParser:
     _scoring_options(ev, learning="days that only train baselines (default: the dataset's own)")
     ev.add_argument("--out", type=Path, metavar="FILE", help="also write the alerts here")
     ev.set_defaults(handler=_evaluate)
+
+    cat = commands.add_parser(
+        "detections",
+        help="describe the detections",
+        description="Print every detection's declaration as Markdown.",
+    )
+    cat.set_defaults(handler=_detections)
 
     sim = commands.add_parser(
         "simulate",
@@ -303,6 +310,11 @@ def _simulate(args: argparse.Namespace) -> int:
     labels = args.labels or _labels_path(args.out)
     rows = write_dataset(profile, args.out, labels)
     print(f"wrote {rows:,} rows to {args.out} and labels to {labels}", file=sys.stderr)
+    return EXIT_OK
+
+
+def _detections(_args: argparse.Namespace) -> int:
+    sys.stdout.write(catalogue())
     return EXIT_OK
 
 

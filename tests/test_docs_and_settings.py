@@ -64,3 +64,17 @@ def test_the_alert_example_in_the_docs_has_exactly_the_fields_alerts_have(run_ro
     assert set(example["principal"]) == set(alerts[0]["principal"])
     for field in alerts[0]:
         assert f"| `{field}` |" in text or f"`{field}`," in text, field
+
+
+def test_the_detections_catalogue_in_the_docs_is_current():
+    from detectors.detections import catalogue
+
+    assert (DOCS / "detections.md").read_text() == catalogue()
+
+
+def test_the_detections_command_prints_the_catalogue(capsys):
+    from detectors.cli import main
+    from detectors.detections import catalogue
+
+    assert main(["detections"]) == 0
+    assert capsys.readouterr().out == catalogue()

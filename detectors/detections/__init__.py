@@ -29,4 +29,39 @@ DETECTIONS: tuple[Detection, ...] = (
     Detection(spec=webjob_activity.SPEC, evaluate=webjob_activity.evaluate),
 )
 
-__all__ = ["DETECTIONS", "Detection", "DetectionSpec", "Finding", "Severity", "Technique"]
+
+def catalogue() -> str:
+    """Every detection's declaration as Markdown: what docs/detections.md holds."""
+    lines = [
+        "# Detections",
+        "",
+        "Generated from the detections' declarations "
+        "(`python -m detectors detections`); a test keeps this file current.",
+        "",
+    ]
+    for detection in DETECTIONS:
+        spec = detection.spec
+        lines += [f"## {spec.title} (`{spec.id}`)", "", spec.description, ""]
+        lines += ["**Reads:** " + ", ".join(f"`{t.value}`" for t in spec.tables) + ".", ""]
+        families = ", ".join(f"`{f.value}`" for f in sorted(spec.families))
+        lines += [f"**Operation families:** {families}.", ""]
+        sections = (
+            ("MITRE ATT&CK", [f"{t.id} {t.name}" for t in spec.mitre]),
+            ("Severity", list(spec.severity_rules)),
+            ("Known benign causes", list(spec.benign_causes)),
+            ("Investigation", list(spec.investigation)),
+        )
+        for heading, items in sections:
+            lines += [f"### {heading}", "", *[f"- {item}" for item in items], ""]
+    return "\n".join(lines)
+
+
+__all__ = [
+    "DETECTIONS",
+    "Detection",
+    "DetectionSpec",
+    "Finding",
+    "Severity",
+    "Technique",
+    "catalogue",
+]
