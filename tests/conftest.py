@@ -15,6 +15,9 @@ from detectors.settings import DetectionSettings
 from detectors.stores.sqlite import SqliteStore
 from tests.rowkit import write_ndjson
 
+# Real local stand-ins for Azure services, each a fixture module of its own.
+pytest_plugins = ["tests.services.azurite", "tests.services.log_analytics"]
+
 Replayer = Callable[..., tuple[list[dict[str, Any]], ReplayStats]]
 
 

@@ -1,0 +1,1 @@
+"""Local stand-ins for Azure services that speak the real protocols: Azurite and Log Analytics."""

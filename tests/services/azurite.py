@@ -1,0 +1,1 @@
+"""Azurite fixtures (placeholder until the harness lands)."""

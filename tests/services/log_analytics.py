@@ -1,0 +1,1 @@
+"""Local Log Analytics endpoint fixtures (placeholder until the harness lands)."""
