@@ -222,6 +222,8 @@ class Engine:
                 self.store.save(updates)
             except ConflictError as err:
                 log.warning("baseline write lost a race, re-reading: %s", err)
+                for principal_id in err.written:
+                    pending.pop(principal_id, None)
                 stored = self.store.load(pending.keys())
                 continue
             return

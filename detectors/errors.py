@@ -20,4 +20,20 @@ class StoreError(DetectorError):
 
 
 class ConflictError(StoreError):
-    """A conditional write lost a race (someone else changed the entity first)."""
+    """A conditional write lost a race (someone else changed the entity first).
+
+    `principals` names the baselines that were not written; `written` maps those that
+    were written anyway (a store without multi-partition transactions) to their new etags,
+    so a caller retries only what was lost.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        principals: tuple[str, ...] = (),
+        written: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.principals = principals
+        self.written = dict(written or {})

@@ -27,8 +27,9 @@ class BaselineStore(Protocol):
     def save(self, baselines: Sequence[StoredBaseline]) -> dict[str, str]:
         """Write baselines if unchanged since read (etag); returns the new etags.
 
-        Raises ConflictError, naming the principals, when another writer got there first;
-        nothing of a conflicting principal is written.
+        Raises ConflictError when another writer got there first: `principals` names the
+        baselines not written (nothing of them is), `written` the others' new etags if the
+        store wrote them anyway (the embedded store writes all or nothing).
         """
         ...
 

@@ -86,7 +86,8 @@ class SqliteStore:
             if conflicts:
                 self._db.execute("ROLLBACK")
                 raise ConflictError(
-                    f"baselines changed by another writer since read: {', '.join(conflicts[:10])}"
+                    f"baselines changed by another writer since read: {', '.join(conflicts[:10])}",
+                    principals=tuple(conflicts),
                 )
             self._db.execute("COMMIT")
         except sqlite3.Error as err:

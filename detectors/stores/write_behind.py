@@ -60,7 +60,10 @@ class WriteBehindStore:
         """Update the cache if every etag is current; nothing changes on a conflict."""
         conflicts = [item.baseline.principal_id for item in baselines if not self._current(item)]
         if conflicts:
-            raise ConflictError(f"baselines changed since read: {', '.join(conflicts[:10])}")
+            raise ConflictError(
+                f"baselines changed since read: {', '.join(conflicts[:10])}",
+                principals=tuple(conflicts),
+            )
         etags: dict[str, str] = {}
         for item in baselines:
             principal_id = item.baseline.principal_id
