@@ -124,7 +124,9 @@ def render(
 
 def _resources(obs: Sequence[Observation]) -> list[ResourceRef]:
     """Sites touched, the most active first."""
-    counts = Counter(o.resource for o in obs)
+    counts: Counter[ResourceRef] = Counter()
+    for o in obs:
+        counts[o.resource] += o.count
     return sorted(counts, key=lambda r: (-counts[r], r.id))
 
 
@@ -139,7 +141,9 @@ def _resource_json(ref: ResourceRef) -> dict[str, Any]:
 
 
 def _operations(obs: Sequence[Observation]) -> list[dict[str, Any]]:
-    counts = Counter((_operation_name(o), o.status.value) for o in obs)
+    counts: Counter[tuple[str, str]] = Counter()
+    for o in obs:
+        counts[_operation_name(o), o.status.value] += o.count
     return [
         {"name": name, "count": n, "status": status} for (name, status), n in sorted(counts.items())
     ]

@@ -199,16 +199,17 @@ def learn(
             weekdays[obs.time.weekday()] += 1
             last_hour_slot = slot
             current_hour_runs = 0
-        operations += 1
+        n = obs.count
+        operations += n
         if obs.status is _FAILED:
-            failures += 1
+            failures += n
             # A failure proves an attempt, not a capability: it teaches nothing else.
             continue
         family = obs.family
         if family in _CREDENTIAL_FAMILIES:
-            credential_reads[today] = credential_reads.get(today, 0) + 1
+            credential_reads[today] = credential_reads.get(today, 0) + n
         elif family is _WEBJOB_RUN:
-            current_hour_runs += 1
+            current_hour_runs += n
             run_peaks[today] = max(run_peaks.get(today, 0), current_hour_runs)
         shapes[
             (

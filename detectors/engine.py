@@ -17,6 +17,7 @@ from detectors.alerts import render
 from detectors.baseline import learn
 from detectors.detections import DETECTIONS, Detection
 from detectors.errors import ConflictError, StoreError
+from detectors.grouping import aggregate
 from detectors.model import (
     UNATTRIBUTED_PREFIX,
     ClientTool,
@@ -124,7 +125,8 @@ class Engine:
         result.observations = len(window)
         if not window:
             return result
-        window = self._attribute_file_changes(window)
+        # Grouped before attribution, so grouped Log Analytics rows and file rows agree.
+        window = self._attribute_file_changes(aggregate(window))
         groups: dict[str, list[Observation]] = defaultdict(list)
         for obs in window:
             groups[obs.principal.id].append(obs)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import replace
 
 from detectors.baseline import PrincipalBaseline, day_number, network_of, wide_network_of
@@ -37,6 +37,11 @@ def listing(values: Sequence[str], limit: int = 5) -> str:
     """`a, b, c and 4 more`: a short, stable list for messages."""
     shown = ", ".join(values[:limit])
     return f"{shown} and {len(values) - limit} more" if len(values) > limit else shown
+
+
+def total(observations: Iterable[Observation]) -> int:
+    """How many actions these observations stand for (each may count several)."""
+    return sum(o.count for o in observations)
 
 
 _NOVELTY_KIND = {

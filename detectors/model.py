@@ -123,7 +123,11 @@ class ResourceRef:
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Observation:
-    """One counted operation: a single action, login or file change."""
+    """One counted operation: an action, login or file change, or `count` alike in a minute.
+
+    Log Analytics returns actions already grouped by who, what, where, from where and
+    minute (see `grouping`); `count` says how many actions the observation stands for.
+    """
 
     event_id: str
     action_key: str
@@ -141,6 +145,7 @@ class Observation:
     webjob: str | None = None
     detail: str | None = None
     http_status: str | None = None
+    count: int = 1
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

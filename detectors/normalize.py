@@ -35,6 +35,8 @@ from detectors.operations import classify, tool_for_app, tool_for_protocol
 MAX_ID_CHARS = 1024
 MAX_RESOURCE_ID_CHARS = 4096
 MAX_NAME_CHARS = 256
+MAX_COUNT = 100_000_000
+"""Largest `Count` a grouped row may carry; anything above is a damaged value."""
 
 _OID_CLAIM = "http://schemas.microsoft.com/identity/claims/objectidentifier"
 _UPN_CLAIMS = (
@@ -112,6 +114,18 @@ def _text(value: Any, field: str, limit: int) -> str:
     if len(text) > limit:
         raise RowError(f"{field} is {len(text):,} characters, over the {limit:,} limit")
     return text
+
+
+def _count(fields: Mapping[str, Any]) -> int:
+    """How many actions a row stands for: `Count` on rows Log Analytics grouped, else one."""
+    value = fields.get("Count")
+    if value is None or value == "":
+        return 1
+    if isinstance(value, str) and value.isdigit():
+        value = int(value)
+    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= MAX_COUNT:
+        raise RowError(f"Count should be a whole number from 1 to {MAX_COUNT:,}, got {value!r:.40}")
+    return value
 
 
 def _clean_name(text: str) -> str:
@@ -265,14 +279,16 @@ class Normalizer:
         correlation = _text(fields.get("CorrelationId"), "CorrelationId", 256)
         if not event_id:
             event_id = _digest(operation, status_text, caller, resource_text, str(time))
+        count = _count(fields)
         webjob = None
         if len(parsed.tail) >= 2 and parsed.tail[0] in ("continuouswebjobs", "triggeredwebjobs"):
             webjob = f"{parsed.tail[0].removesuffix('webjobs')}/{parsed.tail[1]}"
         return Observation(
             event_id=event_id,
-            # The full resource id: one request may list several config sections.
+            # The full resource id: one request may list several config sections. A grouped
+            # row stands for several actions, which Log Analytics already counted once each.
             action_key=f"{correlation}|{operation.lower()}|{resource_text.lower()}"
-            if correlation
+            if correlation and count == 1
             else event_id,
             time=time,
             table=SourceTable.AZURE_ACTIVITY,
@@ -288,6 +304,7 @@ class Normalizer:
             webjob=webjob,
             http_status=_text(fields.get("ActivitySubstatusValue"), "ActivitySubstatusValue", 128)
             or None,
+            count=count,
         )
 
     def _activity_principal(
@@ -354,6 +371,7 @@ class Normalizer:
             source_ip=self._ip(address),
             resource=parsed.ref,
             detail=protocol or None,
+            count=_count(fields),
         )
 
     # -- AppServiceFileAuditLogs ---------------------------------------------------------
@@ -388,6 +406,7 @@ class Normalizer:
             resource=parsed.ref,
             webjob=f"{match.group(1)}/{match.group(2)}".lower(),
             detail=_clean_name(path),
+            count=_count(fields),
         )
 
     # -- shared pieces -------------------------------------------------------------------

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from detectors.baseline import SENSITIVE_FAMILIES, PrincipalBaseline
 from detectors.detections.spec import DetectionSpec, Finding, Technique
-from detectors.evidence import Context, Scorer, listing
+from detectors.evidence import Context, Scorer, listing, total
 from detectors.model import (
     ClientTool,
     Observation,
@@ -232,21 +232,24 @@ def _failures(scorer: Scorer, sensitive: Sequence[Observation]) -> None:
     failed = [o for o in sensitive if o.status is Status.FAILED]
     sites = sorted({o.resource.name for o in failed})
     # Probing is broad: 403s on a site or two are more likely a missing role assignment.
-    if len(failed) < s.failure_burst or len({o.resource.site_id for o in failed}) < s.burst_sites:
+    attempts = total(failed)
+    if attempts < s.failure_burst or len({o.resource.site_id for o in failed}) < s.burst_sites:
         return
-    share = len(failed) / len(sensitive)
+    share = attempts / total(sensitive)
     baseline = ctx.baseline
     usual = baseline.failures / baseline.operations if baseline and ctx.has_history else 0.0
     if usual and share <= s.rate_factor * usual:
         return  # this principal fails this often anyway (missing roles, a flaky script)
-    statuses = Counter(o.http_status or "failed" for o in failed)
+    statuses: Counter[str] = Counter()
+    for o in failed:
+        statuses[o.http_status or "failed"] += o.count
     detail = ", ".join(f"{n} {status}" for status, n in sorted(statuses.items()))
     habit = f"; it usually fails {usual:.0%} of the time" if ctx.has_history else ""
     add = scorer.novel if ctx.has_history else scorer.add
     add(
         ReasonCode.FAILURES,
         s.weight_failures,
-        f"{len(failed)} failed credential operations ({detail}) on {len(sites)} sites{habit}.",
+        f"{attempts} failed credential operations ({detail}) on {len(sites)} sites{habit}.",
     )
     first_failure = min(o.time for o in failed)
     if any(o.status is Status.SUCCEEDED and o.time > first_failure for o in sensitive):
@@ -261,15 +264,15 @@ def _rate(scorer: Scorer, sensitive: Sequence[Observation]) -> None:
     ctx, s = scorer.ctx, scorer.ctx.settings
     if not ctx.has_history or ctx.baseline is None:
         return
-    reads = [
+    reads = total(
         o
         for o in sensitive
         if o.family in (F.CREDENTIAL_READ, F.FUNCTION_KEYS_READ) and o.status is not Status.FAILED
-    ]
+    )
     peak = ctx.baseline.peak_credential_reads(ctx.today)
-    if len(reads) >= s.min_rate_credential_reads and len(reads) > s.rate_factor * peak:
+    if reads >= s.min_rate_credential_reads and reads > s.rate_factor * peak:
         scorer.novel(
             ReasonCode.RATE_SPIKE,
             s.weight_rate_spike,
-            f"{len(reads)} credential reads in this burst; its busiest day before had {peak}.",
+            f"{reads} credential reads in this burst; its busiest day before had {peak}.",
         )

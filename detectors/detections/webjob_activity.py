@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from detectors.baseline import PrincipalBaseline, hour_number
 from detectors.detections.spec import DetectionSpec, Finding, Technique
-from detectors.evidence import Context, Scorer, listing
+from detectors.evidence import Context, Scorer, listing, total
 from detectors.model import Observation, OperationFamily, SourceTable, Status
 from detectors.operations import FAMILY_ACTIVITIES
 from detectors.reasons import ReasonCode
@@ -117,7 +117,7 @@ def evaluate(
             scorer.add(
                 ReasonCode.JOB_FILES_CHANGED,
                 s.weight_job_files_changed,
-                f"Changed {len(files)} WebJob file(s) ({listing(names)}) of {listing(jobs)}.",
+                f"Changed {total(files)} WebJob file(s) ({listing(names)}) of {listing(jobs)}.",
             )
         else:
             scorer.add(
@@ -129,7 +129,9 @@ def evaluate(
 
     stopped = [o for o in done if o.family in (F.WEBJOB_STOP, F.WEBJOB_DELETE)]
     if stopped:
-        what = Counter("deleted" if o.family is F.WEBJOB_DELETE else "stopped" for o in stopped)
+        what: Counter[str] = Counter()
+        for o in stopped:
+            what["deleted" if o.family is F.WEBJOB_DELETE else "stopped"] += o.count
         counts = " and ".join(f"{n} {k}" for k, n in sorted(what.items()))
         jobs_hit = sorted({f"{o.resource.name}/{o.webjob}" for o in stopped if o.webjob})
         scorer.add(
@@ -149,7 +151,9 @@ def _runs(scorer: Scorer, done: Sequence[Observation]) -> None:
     runs = [o for o in done if o.family in (F.WEBJOB_RUN, F.WEBJOB_START)]
     if not runs:
         return
-    per_hour = Counter(hour_number(o.time) for o in runs)
+    per_hour: Counter[int] = Counter()
+    for o in runs:
+        per_hour[hour_number(o.time)] += o.count
     slot, busiest = max(per_hour.items(), key=lambda item: (item[1], item[0]))
     if ctx.baseline is not None and ctx.baseline.last_hour_slot == slot:
         busiest += ctx.baseline.current_hour_runs
