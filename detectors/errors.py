@@ -37,3 +37,11 @@ class ConflictError(StoreError):
         super().__init__(message)
         self.principals = principals
         self.written = dict(written or {})
+
+
+class QueryFailed(DetectorError):
+    """Log Analytics could not give a complete answer for a window; nothing of it is used."""
+
+
+class DeliveryFailed(DetectorError):
+    """An alert could not be put on the queue (or delivered by the notifier)."""

@@ -78,6 +78,17 @@ SCRIPTING_TOOLS: frozenset[ClientTool] = frozenset(
 )
 
 
+def operation_names() -> tuple[str, ...]:
+    """Every ARM operation name the detections read, lower case, site and slot forms."""
+    tails = [*_SITE_OPERATIONS, _CONFIG_LIST]
+    tails += [f"{_BASIC_AUTH_PREFIX}/{kind}/write" for kind in ("ftp", "scm")]
+    names = {"microsoft.web/publishingusers/write"}
+    for tail in tails:
+        names.add(f"microsoft.web/sites/{tail}")
+        names.add(f"microsoft.web/sites/slots/{tail}")
+    return tuple(sorted(names))
+
+
 def classify(operation: str, config_suffix: str | None) -> OperationFamily | None:
     """Family of an ARM operation name (any case), or None when the detector ignores it."""
     name = operation.lower()
