@@ -96,6 +96,8 @@ class PrincipalBaseline:
     credential_reads_per_day: Mapping[int, int] = field(default_factory=dict)
     webjob_runs_peak_hour: Mapping[int, int] = field(default_factory=dict)
     current_hour_runs: int = 0
+    learned_through: datetime | None = None
+    """End of the last ingestion window the timer folded in: a re-run of it learns nothing."""
 
     def knows(self, dimension: str, value: str, today: int, max_age_days: int) -> bool:
         """Whether `value` was seen in `dimension` within the last `max_age_days`."""
@@ -160,8 +162,12 @@ def learn(
     *,
     max_age_days: int,
     max_values: int,
+    through: datetime | None = None,
 ) -> PrincipalBaseline | None:
-    """The baseline after also having seen these observations (time-ordered, one principal)."""
+    """The baseline after also having seen these observations (time-ordered, one principal).
+
+    `through` marks the window they came from as learned (see `learned_through`).
+    """
     items = list(observations)
     if not items:
         return baseline
@@ -254,6 +260,7 @@ def learn(
         baseline,
         name=first.principal.name or baseline.name,
         last_seen=last_seen,
+        learned_through=through or baseline.learned_through,
         active_days=active_days,
         last_active_day=last_active_day,
         operations=operations,

@@ -48,6 +48,14 @@ class _Login:
 
 
 @dataclass(kw_only=True, slots=True)
+class Scored:
+    """A scored window, ready to be learned from once its alerts are safe."""
+
+    groups: dict[str, list[Observation]]
+    stored: dict[str, StoredBaseline]
+
+
+@dataclass(kw_only=True, slots=True)
 class WindowResult:
     """What one window produced."""
 
@@ -68,16 +76,24 @@ class Engine:
         store: BaselineStore,
         settings: DetectionSettings,
         detections: Sequence[Detection] = DETECTIONS,
+        track_actions: bool = True,
     ) -> None:
         self.store = store
         self.settings = settings
         self.detections = tuple(detections)
+        self.track_actions = track_actions
+        """Remember counted actions across windows (files); Log Analytics windows never repeat."""
         self._recent_actions: dict[str, datetime] = {}
         """Actions already counted, by key, with their time: the end row of one arriving late."""
         self._last_login: dict[str, _Login] = {}
 
     def export_state(self) -> dict[str, Any]:
         """What the next run needs to go on where this one stopped, as plain JSON values."""
+        if self._last_login:
+            # Only logins that can still explain a file change are worth carrying.
+            newest = max(login.time for login in self._last_login.values())
+            horizon = newest - timedelta(minutes=self.settings.login_attribution_minutes)
+            self._last_login = {s: v for s, v in self._last_login.items() if v.time >= horizon}
         return {
             "version": STATE_VERSION,
             "recentActions": {k: t.isoformat() for k, t in sorted(self._recent_actions.items())},
@@ -120,11 +136,19 @@ class Engine:
 
     def process(self, observations: Iterable[Observation], *, emit: bool) -> WindowResult:
         """Score a window and learn from it; alerts are only returned when `emit` is true."""
+        result, scored = self.score(observations, emit=emit)
+        self.learn(scored)
+        return result
+
+    def score(
+        self, observations: Iterable[Observation], *, emit: bool
+    ) -> tuple[WindowResult, Scored]:
+        """Score a window against the stored baselines without changing them."""
         result = WindowResult()
         window = self._deduplicate(observations, result)
         result.observations = len(window)
         if not window:
-            return result
+            return result, Scored(groups={}, stored={})
         # Grouped before attribution, so grouped Log Analytics rows and file rows agree.
         window = self._attribute_file_changes(aggregate(window))
         groups: dict[str, list[Observation]] = defaultdict(list)
@@ -144,9 +168,8 @@ class Engine:
                     result.alerts.append(render(finding, baseline, self.settings))
                 else:
                     result.suppressed += 1
-        self._learn(groups, stored)
         result.alerts.sort(key=lambda a: (a["firstSeen"], a["detection"], a["id"]))
-        return result
+        return result, Scored(groups=dict(groups), stored=stored)
 
     def _deduplicate(
         self, observations: Iterable[Observation], result: WindowResult
@@ -166,6 +189,8 @@ class Engine:
                 if _STATUS_RANK[obs.status] <= _STATUS_RANK[current.status]:
                     continue
             kept[obs.action_key] = obs
+        if not self.track_actions:
+            return sorted(kept.values(), key=lambda o: (o.time, o.event_id))
         recent = self._recent_actions
         for key, obs in kept.items():
             recent[key] = obs.time
@@ -203,20 +228,28 @@ class Engine:
             out.append(obs)
         return out
 
-    def _learn(
-        self, groups: dict[str, list[Observation]], stored: dict[str, StoredBaseline]
-    ) -> None:
-        """Fold the window into the baselines; on a lost race, re-read and fold again."""
-        pending = dict(groups)
+    def learn(self, scored: Scored, *, through: datetime | None = None) -> None:
+        """Fold a scored window into the baselines; on a lost race, re-read and fold again.
+
+        With `through` (the end of a timer window), a baseline already marked as having
+        learned that window is left alone, so a run that is repeated after a crash never
+        counts the same activity twice.
+        """
+        pending = dict(scored.groups)
+        stored = scored.stored
         for _attempt in range(_SAVE_ATTEMPTS):
             updates = []
             for principal_id, obs in sorted(pending.items()):
                 held = stored.get(principal_id)
+                done = held.baseline.learned_through if held else None
+                if through is not None and done is not None and done >= through:
+                    continue
                 new = learn(
                     held.baseline if held else None,
                     obs,
                     max_age_days=self.settings.baseline_max_age_days,
                     max_values=self.settings.baseline_max_values,
+                    through=through,
                 )
                 if new is not None:
                     updates.append(StoredBaseline(baseline=new, etag=held.etag if held else None))

@@ -54,6 +54,7 @@ def to_properties(baseline: PrincipalBaseline) -> dict[str, Any]:
         "CurrentHourRuns": baseline.current_hour_runs,
         "CredentialReadsPerDay": _days_json(baseline.credential_reads_per_day),
         "WebjobRunsPeakHour": _days_json(baseline.webjob_runs_peak_hour),
+        "LearnedThrough": baseline.learned_through.isoformat() if baseline.learned_through else "",
     }
     for name in DIMENSIONS:
         values: Mapping[str, int] = getattr(baseline, name)
@@ -105,6 +106,7 @@ def from_properties(props: Mapping[str, Any]) -> PrincipalBaseline:
             wide_networks=dims["wide_networks"],
             credential_sites=dims["credential_sites"],
             webjobs=dims["webjobs"],
+            learned_through=_aware(learned) if (learned := props.get("LearnedThrough")) else None,
         )
     except (KeyError, ValueError, TypeError, AttributeError, orjson.JSONDecodeError) as err:
         who = props.get("PrincipalId", "?")
