@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -279,3 +279,77 @@ def _queries(
             }
         )
     return queries
+
+
+MAX_MESSAGE_BYTES = 48 * 1024
+"""Largest alert JSON that fits a 64 KiB queue message once base64-encoded."""
+_KEEP = 20
+_TEXT = 500
+
+
+def fit(alert: dict[str, Any], max_bytes: int = MAX_MESSAGE_BYTES) -> dict[str, Any]:
+    """The alert, trimmed in a fixed order until its JSON fits `max_bytes`; never dropped.
+
+    Lists are cut to their first entries and long texts shortened; `truncated` names
+    what was cut, with the original lengths, so a consumer knows to look up the rest.
+    """
+    if len(orjson.dumps(alert)) <= max_bytes:
+        return alert
+    out: dict[str, Any] = orjson.loads(orjson.dumps(alert))
+    truncated: dict[str, int] = {}
+    out["truncated"] = truncated
+
+    def cut_list(container: dict[str, Any], key: str, label: str) -> None:
+        values = container.get(key)
+        if isinstance(values, list) and len(values) > _KEEP:
+            truncated[label] = len(values)
+            container[key] = values[:_KEEP]
+
+    def cut_text(container: dict[str, Any], key: str, label: str) -> None:
+        value = container.get(key)
+        if isinstance(value, str) and len(value) > _TEXT:
+            truncated[label] = len(value)
+            container[key] = value[:_TEXT] + "…"
+
+    investigation = out.get("investigation") or {}
+
+    def cut_reasons() -> None:
+        for i, reason in enumerate(out.get("reasons") or []):
+            cut_text(reason, "message", f"reasons[{i}].message")
+
+    def cut_queries() -> None:
+        for i, query in enumerate(investigation.get("queries") or []):
+            cut_text(query, "query", f"investigation.queries[{i}].query")
+
+    steps: list[Callable[[], None]] = [
+        lambda: cut_list(out, "eventIds", "eventIds"),
+        lambda: cut_list(out, "operations", "operations"),
+        lambda: cut_list(out, "resources", "resources"),
+        lambda: cut_list(out, "sourceIps", "sourceIps"),
+        lambda: cut_text(out, "summary", "summary"),
+        cut_reasons,
+        cut_queries,
+        lambda: cut_text(out.get("principal") or {}, "name", "principal.name"),
+    ]
+    for step in steps:
+        step()
+        if len(orjson.dumps(out)) <= max_bytes:
+            return out
+    # Still too large (ids near their limits): keep what identifies and explains the alert.
+    keep = (
+        "schemaVersion",
+        "id",
+        "detection",
+        "title",
+        "severity",
+        "score",
+        "principal",
+        "resource",
+        "firstSeen",
+        "lastSeen",
+        "reasons",
+        "mitre",
+    )
+    minimal = {k: out[k] for k in keep if k in out}
+    minimal["truncated"] = {**truncated, "everythingElse": 1}
+    return minimal

@@ -1,0 +1,56 @@
+"""Clients for the storage account and the workspace, built from the app settings.
+
+Production signs in with the Function's user-assigned managed identity (no keys);
+local runs and tests use a connection string (Azurite's).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from azure.core.credentials import TokenCredential
+from azure.data.tables import TableClient
+from azure.identity import DefaultAzureCredential, ManagedIdentityCredential
+from azure.storage.queue import QueueClient
+
+from detectors.app_settings import StorageSettings
+
+QUEUE_API_VERSION = "2025-11-05"
+"""Accepted by Azure and by Azurite 3.35 (the SDK's newer default is refused by Azurite)."""
+_TIMEOUTS: dict[str, Any] = {"connection_timeout": 10, "read_timeout": 30, "retry_total": 3}
+
+
+def credential(client_id: str | None = None) -> TokenCredential:
+    """The managed identity named by `client_id`, or DefaultAzureCredential's choice."""
+    if client_id:
+        return ManagedIdentityCredential(client_id=client_id)
+    return DefaultAzureCredential()
+
+
+def table_client(storage: StorageSettings, table: str) -> TableClient:
+    """A client for one table, by connection string or by identity."""
+    if storage.connection_string:
+        return TableClient.from_connection_string(
+            storage.connection_string, table_name=table, **_TIMEOUTS
+        )
+    return TableClient(
+        endpoint=storage.table_service_uri or "",
+        table_name=table,
+        credential=credential(storage.client_id),
+        **_TIMEOUTS,
+    )
+
+
+def queue_client(storage: StorageSettings, queue: str) -> QueueClient:
+    """A client for one queue, by connection string or by identity."""
+    if storage.connection_string:
+        return QueueClient.from_connection_string(
+            storage.connection_string, queue, api_version=QUEUE_API_VERSION, **_TIMEOUTS
+        )
+    return QueueClient(
+        account_url=storage.queue_service_uri or "",
+        queue_name=queue,
+        credential=credential(storage.client_id),
+        api_version=QUEUE_API_VERSION,
+        **_TIMEOUTS,
+    )

@@ -1,0 +1,1 @@
+"""Where alerts go: the Storage Queue the notifier and other consumers read."""
