@@ -1,0 +1,277 @@
+"""One timer cycle: read what Log Analytics ingested since the checkpoint, score it, alert.
+
+Each ingestion window goes through four steps, and the checkpoint records how far it got,
+so a run that dies anywhere is finished by the next one without losing or repeating work:
+
+1. score the window against the stored baselines; keep each alert in the outbox
+   (idempotent by alert id); mark the window *pending* in the checkpoint;
+2. learn the window into the baselines (a baseline that already learned it is skipped);
+3. put every alert of the outbox on the queue, clearing each once it is there;
+4. advance the watermark to the window's end and clear *pending*.
+
+A run that finds a pending window does not score it again (its alerts are already kept):
+it re-reads the same rows and repeats steps 2-4. The checkpoint also holds a lease, so a
+second run that overlaps the first leaves at once instead of racing it; every checkpoint
+write is conditional on its ETag, so even a run whose lease lapsed cannot advance it twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+
+from detectors.app_settings import AppSettings
+from detectors.engine import Engine
+from detectors.errors import ConflictError, DetectorError
+from detectors.model import Observation, RawRow, RejectedRow
+from detectors.normalize import Normalizer, Skipped
+from detectors.sources.log_analytics import Budget, FetchStats
+from detectors.sources.queries import Window
+from detectors.stores import BaselineStore
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT_NAME = "timer"
+CHECKPOINT_VERSION = 1
+LEASE_MARGIN = timedelta(minutes=10)
+"""A lease outlives the run's budget by this much: time to finish the step in hand."""
+MAX_REPORTED_REJECTIONS = 10
+
+
+class Source(Protocol):
+    """Reads one ingestion window (`LogAnalyticsSource`)."""
+
+    def fetch(self, window: Window, budget: Budget) -> tuple[list[RawRow], FetchStats]:
+        """Every row ingested in the window, or QueryFailed."""
+        ...
+
+
+class RunState(Protocol):
+    """The checkpoint and the outbox (`TableRunState`)."""
+
+    def read(self, name: str) -> tuple[dict[str, Any] | None, str | None]:
+        """The checkpoint and its ETag."""
+        ...
+
+    def write(self, name: str, value: dict[str, Any], etag: str | None) -> str:
+        """Conditional replace; ConflictError when another run changed it."""
+        ...
+
+    def hold(self, alert: dict[str, Any]) -> None:
+        """Keep an alert until it is on the queue."""
+        ...
+
+    def held(self) -> Any:
+        """Alerts waiting for the queue."""
+        ...
+
+    def release(self, alert_id: str) -> None:
+        """Forget an alert that is on the queue."""
+        ...
+
+
+class Queue(Protocol):
+    """Where alerts go (`AlertQueue`)."""
+
+    def send(self, alert: dict[str, Any]) -> None:
+        """Enqueue durably, or DeliveryFailed."""
+        ...
+
+
+@dataclass(kw_only=True, slots=True)
+class RunReport:
+    """What one run did, for its log line and for `detector run --json`."""
+
+    run_id: str
+    outcome: str = "ok"
+    """ok | behind (budget spent, more to read) | skipped (another run holds the lease) | failed"""
+    error: str | None = None
+    watermark_before: str | None = None
+    watermark_after: str | None = None
+    windows: int = 0
+    resumed: int = 0
+    rows: int = 0
+    rejected: int = 0
+    rejections: list[str] = field(default_factory=list)
+    observations: int = 0
+    principals: int = 0
+    alerts: int = 0
+    enqueued: int = 0
+    queries: int = 0
+    retries: int = 0
+    splits: int = 0
+
+    def line(self) -> str:
+        """One summary line for the log."""
+        return (
+            f"run {self.run_id}: {self.outcome}; windows {self.windows} (resumed {self.resumed}); "
+            f"rows {self.rows} ({self.rejected} rejected); observations {self.observations}; "
+            f"principals {self.principals}; alerts {self.alerts}; enqueued {self.enqueued}; "
+            f"queries {self.queries} ({self.retries} retried, {self.splits} split); "
+            f"watermark {self.watermark_before} -> {self.watermark_after}"
+            + (f"; error: {self.error}" if self.error else "")
+        )
+
+
+class TimerRun:
+    """Runs timer cycles against one workspace, one store, one outbox and one queue."""
+
+    def __init__(
+        self,
+        *,
+        source: Source,
+        store: BaselineStore,
+        state: RunState,
+        queue: Queue,
+        settings: AppSettings,
+        run_id: str | None = None,
+    ) -> None:
+        self.source = source
+        self.store = store
+        self.state = state
+        self.queue = queue
+        self.settings = settings
+        self.run_id = run_id or uuid.uuid4().hex[:12]
+
+    def run(self, now: datetime, budget: Budget) -> RunReport:
+        """One cycle; never raises for Azure trouble: the report says what failed."""
+        report = RunReport(run_id=self.run_id)
+        try:
+            self._run(now, budget, report)
+        except ConflictError as err:
+            report.outcome, report.error = "skipped", f"another run advanced the checkpoint: {err}"
+        except DetectorError as err:
+            report.outcome, report.error = "failed", str(err)
+        return report
+
+    def _run(self, now: datetime, budget: Budget, report: RunReport) -> None:
+        s = self.settings
+        doc, etag = self.state.read(CHECKPOINT_NAME)
+        doc = dict(doc) if doc else {"version": CHECKPOINT_VERSION}
+        lease = doc.get("lease") or {}
+        if lease.get("owner") not in (None, self.run_id) and _time(lease["until"]) > now:
+            report.outcome = "skipped"
+            report.error = f"run {lease['owner']} holds the lease until {lease['until']}"
+            return
+        doc["lease"] = {
+            "owner": self.run_id,
+            "until": _iso(now + timedelta(seconds=s.run_budget_seconds) + LEASE_MARGIN),
+        }
+        etag = self.state.write(CHECKPOINT_NAME, doc, etag)
+        report.watermark_before = doc.get("watermark")
+        try:
+            etag = self._windows(doc, etag, now, budget, report)
+        finally:
+            report.watermark_after = doc.get("watermark")
+            doc["lease"] = None
+            try:
+                self.state.write(CHECKPOINT_NAME, doc, etag)
+            except DetectorError as err:  # the lease lapses on its own
+                log.warning("could not release the lease: %s", err)
+
+    def _windows(
+        self, doc: dict[str, Any], etag: str, now: datetime, budget: Budget, report: RunReport
+    ) -> str:
+        s = self.settings
+        horizon = now - timedelta(seconds=s.settle_seconds)
+        lateness = timedelta(hours=s.lateness_hours)
+        while True:
+            pending = doc.get("pending")
+            if pending:
+                window = Window(
+                    since=_time(pending["since"]), until=_time(pending["until"]), lateness=lateness
+                )
+            else:
+                since = (
+                    _time(doc["watermark"])
+                    if doc.get("watermark")
+                    else horizon - timedelta(minutes=s.first_run_lookback_minutes)
+                )
+                if since >= horizon:
+                    return etag
+                if report.windows and budget.remaining() < s.run_budget_seconds / 4:
+                    report.outcome = "behind"
+                    return etag
+                until = min(since + timedelta(minutes=s.window_minutes), horizon)
+                window = Window(since=since, until=until, lateness=lateness)
+            etag = self._window(
+                doc, etag, window, resume=bool(pending), budget=budget, report=report
+            )
+
+    def _window(
+        self,
+        doc: dict[str, Any],
+        etag: str,
+        window: Window,
+        *,
+        resume: bool,
+        budget: Budget,
+        report: RunReport,
+    ) -> str:
+        rows, fetched = self.source.fetch(window, budget)
+        report.queries += fetched.queries
+        report.retries += fetched.retries
+        report.splits += fetched.splits
+        report.rows += len(rows)
+        observations = self._normalize(rows, report)
+
+        engine = Engine(store=self.store, settings=self.settings.detection, track_actions=False)
+        if doc.get("engine"):
+            engine.restore_state(doc["engine"])
+        result, scored = engine.score(observations, emit=not resume)
+        report.observations += result.observations
+        report.principals += result.principals
+        if resume:
+            report.resumed += 1
+        else:
+            for alert in result.alerts:
+                self.state.hold(alert)
+            report.alerts += len(result.alerts)
+            doc["pending"] = {"since": _iso(window.since), "until": _iso(window.until)}
+            etag = self.state.write(CHECKPOINT_NAME, doc, etag)
+
+        engine.learn(scored, through=window.until)
+        report.enqueued += self._drain()
+        doc["watermark"] = _iso(window.until)
+        doc["engine"] = engine.export_state()
+        doc["pending"] = None
+        report.windows += 1
+        return self.state.write(CHECKPOINT_NAME, doc, etag)
+
+    def _drain(self) -> int:
+        """Put every held alert on the queue; DeliveryFailed leaves the rest held."""
+        sent = 0
+        for alert in self.state.held():
+            self.queue.send(alert)
+            self.state.release(str(alert["id"]))
+            sent += 1
+        return sent
+
+    def _normalize(self, rows: list[RawRow], report: RunReport) -> list[Observation]:
+        normalizer = Normalizer()
+        out: list[Observation] = []
+        for row in rows:
+            result = normalizer.normalize(row)
+            if isinstance(result, Observation):
+                out.append(result)
+            elif isinstance(result, RejectedRow):
+                report.rejected += 1
+                where = f"{result.source} row {result.line}: {result.reason}"
+                log.warning("rejected %s", where)
+                if len(report.rejections) < MAX_REPORTED_REJECTIONS:
+                    report.rejections.append(where)
+            else:
+                assert isinstance(result, Skipped)
+        return out
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat()
+
+
+def _time(text: str) -> datetime:
+    moment = datetime.fromisoformat(text)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
