@@ -1,11 +1,36 @@
 """Azure Functions entry point: wiring only, the logic lives in `detectors/`.
 
-The timer-triggered detector and the queue-triggered notifier are wired here once the
-Log Analytics source, the Table Storage store and the alert queue exist (issue #3); until
-then the app declares no functions, so a deployment of it does nothing rather than
-something half-built.
+- `detector_timer` runs one timer cycle on the `DETECTOR_SCHEDULE` schedule (NCRONTAB, UTC).
+
+Settings are read once per invocation (never at import), and every missing or malformed
+one is reported in a single error.
 """
+
+import logging
+import os
+from datetime import UTC, datetime
 
 import azure.functions as func
 
+from detectors.app_settings import AppSettings
+from detectors.sources.log_analytics import Budget
+from detectors.wiring import build_timer
+
 app = func.FunctionApp()
+log = logging.getLogger("detectors.function")
+
+
+@app.timer_trigger(
+    schedule="%DETECTOR_SCHEDULE%", arg_name="timer", run_on_startup=False, use_monitor=True
+)
+def detector_timer(timer: func.TimerRequest) -> None:
+    """Read what Log Analytics ingested since the checkpoint, score it, enqueue alerts."""
+    if timer.past_due:
+        log.warning("timer is past due: the previous run overran or the app was down")
+    settings = AppSettings.from_env(os.environ)
+    report = build_timer(settings).run(datetime.now(UTC), Budget(settings.run_budget_seconds))
+    log.info("%s", report.line())
+    if report.outcome == "failed":
+        # Failing the invocation makes it visible in Application Insights; the next run
+        # resumes from the checkpoint, which did not move past anything unfinished.
+        raise RuntimeError(report.error)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
 import logging
 import os
 import re
@@ -15,14 +17,17 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from detectors.alerts import alert_line
+from detectors.app_settings import AppSettings
 from detectors.detections import DETECTIONS, catalogue
 from detectors.engine import Engine
 from detectors.errors import DetectorError, InputError
 from detectors.replay import Progress, ReplayStats, replay
 from detectors.settings import DetectionSettings
+from detectors.sources.log_analytics import Budget
 from detectors.stores import BaselineStore
 from detectors.stores.sqlite import SqliteStore
 from detectors.stores.write_behind import WriteBehindStore
+from detectors.wiring import build_timer
 
 # Exit codes: 0 done, 1 unusable input or another error, 2 bad command line (argparse).
 EXIT_OK, EXIT_ERROR = 0, 1
@@ -130,6 +135,18 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--out", type=Path, metavar="FILE", help="also write the alerts here")
     ev.set_defaults(handler=_evaluate)
 
+    run = commands.add_parser(
+        "run",
+        help="run one timer cycle against Log Analytics, Table Storage and the queue",
+        description="Run exactly what the timer function runs, once, with the app settings "
+        "taken from the environment (LOG_ANALYTICS_WORKSPACE_ID, DETECTOR_STORAGE or "
+        "DETECTOR_STORAGE__tableServiceUri/__queueServiceUri, ...; see docs/settings.md). "
+        "Signs in with DefaultAzureCredential (az login). Exit code 0: done, or more to read "
+        "next time; 1: the run failed, another run holds the lease, or a setting is wrong.",
+    )
+    run.add_argument("--json", action="store_true", help="print the run's report as JSON")
+    run.set_defaults(handler=_run)
+
     cat = commands.add_parser(
         "detections",
         help="describe the detections",
@@ -200,6 +217,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("detector: interrupted; nothing was written", file=sys.stderr)
         return 130
     return code
+
+
+def _run(args: argparse.Namespace) -> int:
+    settings = AppSettings.from_env(os.environ)
+    report = build_timer(settings).run(datetime.now(UTC), Budget(settings.run_budget_seconds))
+    if args.json:
+        print(json.dumps(dataclasses.asdict(report), indent=2))
+    print(report.line(), file=sys.stderr)
+    return EXIT_OK if report.outcome in ("ok", "behind") else EXIT_ERROR
 
 
 def _replay(args: argparse.Namespace) -> int:

@@ -1,0 +1,52 @@
+"""Builds the production objects from the app settings: the one place adapters are chosen.
+
+`function_app.py` and `detector run` both call this, so the timer and the command line
+run exactly the same thing.
+"""
+
+from __future__ import annotations
+
+from azure.core.credentials import TokenCredential
+from azure.monitor.query import LogsQueryClient
+
+from detectors.app_settings import AppSettings
+from detectors.connections import credential as default_credential
+from detectors.connections import queue_client, table_client
+from detectors.sinks.alert_queue import AlertQueue
+from detectors.sources.log_analytics import LogAnalyticsSource
+from detectors.stores.run_state import TableRunState
+from detectors.stores.table import TableStore
+from detectors.timer import TimerRun
+
+
+def build_timer(
+    settings: AppSettings,
+    *,
+    logs_credential: TokenCredential | None = None,
+    run_id: str | None = None,
+) -> TimerRun:
+    """A timer run wired to the workspace, tables and queue the settings name."""
+    client = LogsQueryClient(
+        logs_credential or default_credential(settings.storage.client_id),
+        endpoint=settings.logs_endpoint,
+        retry_total=0,  # the source retries itself, within the run's budget
+        connection_timeout=15,
+        read_timeout=settings.run_budget_seconds,
+    )
+    state = TableRunState(client=table_client(settings.storage, settings.state_table))
+    queue = AlertQueue(client=queue_client(settings.storage, settings.alert_queue))
+    if settings.storage.connection_string:  # Azurite and local runs: Bicep made nothing
+        state.ensure()
+        queue.ensure()
+    return TimerRun(
+        source=LogAnalyticsSource(client=client, workspace_id=settings.workspace_id),
+        store=TableStore.from_settings(
+            settings.storage,
+            baseline_table=settings.baseline_table,
+            state_table=settings.state_table,
+        ),
+        state=state,
+        queue=queue,
+        settings=settings,
+        run_id=run_id,
+    )
