@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,9 @@ import pytest
 
 from detectors import cli
 from detectors.alerts import kql_string
+from detectors.model import SourceTable
+from detectors.sources.log_analytics import row_fields
+from detectors.sources.queries import QUERIES, Window
 from tests.kql import Result, check, schemas
 from tests.rowkit import (
     POWERSHELL,
@@ -77,6 +80,16 @@ def _queries(alerts: list[dict[str, Any]]) -> list[str]:
     return [q["query"] for a in alerts for q in a["investigation"]["queries"]]
 
 
+def _production_queries() -> dict[SourceTable, str]:
+    """What the timer sends for a window, one query per table."""
+    window = Window(
+        since=datetime(2026, 11, 25, 10, 0, tzinfo=UTC),
+        until=datetime(2026, 11, 25, 10, 15, 30, 123456, tzinfo=UTC),
+        lateness=timedelta(hours=24),
+    )
+    return {table: build(window) for table, build in QUERIES.items()}
+
+
 def _readme_export_query() -> str:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     blocks = [
@@ -117,6 +130,7 @@ def verdicts(
         *_queries(sample_alerts),
         *_queries(hostile_alerts),
         _readme_export_query(),
+        *_production_queries().values(),
         *(f"print v = {kql_string(text)}" for text in HOSTILE_TEXTS),
         *MUST_FAIL,
     ]
@@ -181,3 +195,18 @@ def test_readme_export_query_is_valid_and_keeps_every_column(verdicts):
     _assert_valid(result)
     declared = {name for columns in schemas.TABLES.values() for name in columns}
     assert declared <= set(result.columns)
+
+
+def test_every_timer_query_is_valid_and_returns_columns_the_normaliser_reads(verdicts):
+    for table, query in _production_queries().items():
+        result = verdicts[query]
+        _assert_valid(result)
+        assert "ingestion_time()" in query
+        assert "TimeGenerated between" in query
+        assert result.columns["TimeGenerated"] == "datetime"
+        assert result.columns["Count"] == "long"
+        fields = row_fields(table, list(result.columns), [None] * len(result.columns))
+        declared = schemas.TABLES[table.value]
+        # Every column that comes back is a real column of the table, or folded into one.
+        for name in fields:
+            assert name in declared or name == "Count", (table, name)
