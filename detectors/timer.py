@@ -192,7 +192,7 @@ class TimerRun:
                 )
                 if since >= horizon:
                     return etag
-                if report.windows and budget.remaining() < s.run_budget_seconds / 4:
+                if report.windows and budget.remaining() < budget.seconds / 4:
                     report.outcome = "behind"
                     return etag
                 until = min(since + timedelta(minutes=s.window_minutes), horizon)

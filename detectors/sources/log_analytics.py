@@ -74,6 +74,7 @@ class Budget:
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self._clock, self._sleep = clock, sleep
+        self.seconds = seconds
         self._deadline = clock() + seconds
 
     def remaining(self) -> float:
