@@ -4,12 +4,21 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench clean infra-check
 
 $(STAMP): requirements.txt requirements-dev.txt constraints.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt -c constraints.txt
 	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps -e .
+	touch $@
+
+# checkov has a virtual environment of its own: it pins an older pycep-parser than the tests use.
+CHECKOV_VENV := .venv-checkov
+CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
+
+$(CHECKOV_STAMP): requirements-checkov.txt
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-checkov.txt
 	touch $@
 
 # Node tools the tests use (Microsoft's KQL language service), exactly as locked.
@@ -20,8 +29,12 @@ node_modules/.installed: package.json package-lock.json
 demo: $(STAMP)
 	$(BIN)/python -m detectors replay samples/contoso-sample.jsonl.gz --out alerts.jsonl --show
 
-test: $(STAMP) node_modules/.installed
+test: $(STAMP) node_modules/.installed infra-check
 	$(BIN)/python -m pytest
+
+# checkov over the Bicep templates: fails on any failed check or any file it cannot parse.
+infra-check: $(CHECKOV_STAMP)
+	$(CHECKOV_VENV)/bin/python infra/checkov_gate.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check detectors tests benchmarks function_app.py
@@ -32,4 +45,4 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/replay_throughput.py
 
 clean:
-	rm -rf $(VENV) node_modules alerts.jsonl .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(CHECKOV_VENV) node_modules alerts.jsonl .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,296 @@
+// The App Service credential and WebJob detector, deployed into one subscription by `azd up`
+// or `az deployment sub create` (docs/deploy.md). Subscription scope: the resource group is created
+// (or an existing one reused), and the optional Activity Log export and audit-log policy live here.
+//
+// NOT compiled with the Bicep CLI on the machines that wrote it (none is available offline):
+// `az bicep build` and `az deployment sub what-if` are the first steps of docs/deploy.md.
+
+targetScope = 'subscription'
+
+@minLength(1)
+@maxLength(64)
+@description('Name of the azd environment; resource names derive from it.')
+param environmentName string
+
+@minLength(1)
+@description('Azure region of every resource (one that offers the Flex Consumption plan).')
+@metadata({
+  azd: {
+    type: 'location'
+  }
+})
+param location string
+
+@description('Resource group to deploy into (empty: rg-<environmentName>).')
+param resourceGroupName string = ''
+
+@description('Create the resource group (false: it exists already and is used as it is).')
+param createResourceGroup bool = true
+
+@description('Resource id of an existing Log Analytics workspace to query, e.g. the Sentinel workspace; it may be in another resource group or subscription (empty: the detector\'s own new workspace).')
+param logAnalyticsWorkspaceResourceId string = ''
+
+@description('Send this subscription\'s Activity Log to the workspace (needs rights at subscription scope; leave off if it is already sent there).')
+param enableActivityLogExport bool = false
+
+@description('Assign the policy that turns on App Service audit logs for every web app and slot in the subscription (needs rights at subscription scope).')
+param enableAuditLogPolicy bool = false
+
+@description('NCRONTAB schedule (six fields, UTC) of the detection timer.')
+param detectorSchedule string = '0 */5 * * * *'
+
+@description('Findings scoring below this are not alerts (DETECTOR_ALERT_THRESHOLD).')
+@minValue(0)
+@maxValue(100)
+param alertThreshold int = 35
+
+@description('Largest slice of ingestion time scored at once, in minutes.')
+@minValue(1)
+@maxValue(1440)
+param windowMinutes int = 15
+
+@description('Rows ingested this recently (seconds) are left for the next run.')
+@minValue(0)
+@maxValue(3600)
+param settleSeconds int = 120
+
+@description('How far event time may lag ingestion time, in hours.')
+@minValue(1)
+@maxValue(168)
+param latenessHours int = 24
+
+@description('Where a new deployment starts reading, in minutes before its first run.')
+@minValue(1)
+@maxValue(10080)
+param firstRunLookbackMinutes int = 60
+
+@description('A run stops taking new windows after this many seconds; the next run catches up.')
+@minValue(10)
+@maxValue(3600)
+param runBudgetSeconds int = 240
+
+@description('Log Analytics query endpoint (https://api.loganalytics.azure.us/v1 in Azure Government).')
+param logAnalyticsEndpoint string = 'https://api.loganalytics.io/v1'
+
+@description('HTTPS URL of a generic webhook for alerts (stored in Key Vault; empty: none).')
+@secure()
+param notifyWebhookUrl string = ''
+
+@description('Key that signs webhook requests with HMAC-SHA256 (stored in Key Vault; required with a webhook URL).')
+@secure()
+param notifyWebhookSecret string = ''
+
+@description('Microsoft Teams webhook URL for alerts (stored in Key Vault; empty: none).')
+@secure()
+param notifyTeamsUrl string = ''
+
+@description('Slack incoming-webhook URL for alerts (stored in Key Vault; empty: none).')
+@secure()
+param notifySlackUrl string = ''
+
+@description('Upper bound of Function App instances.')
+@minValue(40)
+@maxValue(1000)
+param maximumInstanceCount int = 40
+
+@description('Memory of each Function App instance, in MB.')
+@allowed([
+  512
+  2048
+  4096
+])
+param instanceMemoryMB int = 2048
+
+var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
+var tags = {
+  'azd-env-name': environmentName
+}
+var rgName = empty(resourceGroupName) ? 'rg-${environmentName}' : resourceGroupName
+var ownWorkspaceName = 'log-${resourceToken}'
+// Known before anything is deployed, so it can decide a module's scope.
+var ownWorkspaceId = '${subscription().id}/resourceGroups/${rgName}/providers/Microsoft.OperationalInsights/workspaces/${ownWorkspaceName}'
+var workspaceResourceId = empty(logAnalyticsWorkspaceResourceId) ? ownWorkspaceId : logAnalyticsWorkspaceResourceId
+var workspaceParts = split(workspaceResourceId, '/')
+var secretNames = {
+  webhookUrl: 'notify-webhook-url'
+  webhookSecret: 'notify-webhook-secret'
+  teamsUrl: 'notify-teams-url'
+  slackUrl: 'notify-slack-url'
+}
+var logAnalyticsReader = '73c42c96-874c-492b-b04d-ab87d138a893'
+
+resource newResourceGroup 'Microsoft.Resources/resourceGroups@2024-03-01' = if (createResourceGroup) {
+  name: rgName
+  location: location
+  tags: tags
+}
+
+// Every resource-group module is scoped by the group's name, so that it works whether the group
+// was created here or already existed; the first modules wait for it, the others follow them.
+
+module identity 'modules/identity.bicep' = {
+  name: 'identity'
+  scope: resourceGroup(rgName)
+  params: {
+    name: 'id-${resourceToken}'
+    location: location
+    tags: tags
+  }
+  dependsOn: [
+    newResourceGroup
+  ]
+}
+
+module ownWorkspace 'modules/log-analytics.bicep' = {
+  name: 'log-analytics'
+  scope: resourceGroup(rgName)
+  params: {
+    name: ownWorkspaceName
+    location: location
+    tags: tags
+  }
+  dependsOn: [
+    newResourceGroup
+  ]
+}
+
+module appInsights 'modules/app-insights.bicep' = {
+  name: 'app-insights'
+  scope: resourceGroup(rgName)
+  params: {
+    name: 'appi-${resourceToken}'
+    location: location
+    tags: tags
+    workspaceId: ownWorkspace.outputs.id
+    principalId: identity.outputs.principalId
+  }
+}
+
+module storage 'modules/storage.bicep' = {
+  name: 'storage'
+  scope: resourceGroup(rgName)
+  params: {
+    name: 'st${resourceToken}'
+    location: location
+    tags: tags
+    deploymentContainerName: 'app-package'
+    principalId: identity.outputs.principalId
+  }
+}
+
+module keyVault 'modules/key-vault.bicep' = {
+  name: 'key-vault'
+  scope: resourceGroup(rgName)
+  params: {
+    name: 'kv-${resourceToken}'
+    location: location
+    tags: tags
+    principalId: identity.outputs.principalId
+    secretNames: secretNames
+    notifyWebhookUrl: notifyWebhookUrl
+    notifyWebhookSecret: notifyWebhookSecret
+    notifyTeamsUrl: notifyTeamsUrl
+    notifySlackUrl: notifySlackUrl
+  }
+}
+
+// Read access to the workspace's logs, on that workspace alone.
+module workspaceReader 'modules/workspace-role.bicep' = {
+  name: 'workspace-reader-${resourceToken}'
+  scope: resourceGroup(workspaceParts[2], workspaceParts[4])
+  params: {
+    workspaceName: workspaceParts[8]
+    principalId: identity.outputs.principalId
+    roleDefinitionId: logAnalyticsReader
+    assignmentDescription: 'App Service detector ${environmentName}: queries AzureActivity and App Service audit logs'
+  }
+  dependsOn: [
+    ownWorkspace
+  ]
+}
+
+module functionApp 'modules/function-app.bicep' = {
+  name: 'function-app'
+  scope: resourceGroup(rgName)
+  params: {
+    name: 'func-${resourceToken}'
+    planName: 'plan-${resourceToken}'
+    location: location
+    tags: tags
+    identityId: identity.outputs.id
+    identityClientId: identity.outputs.clientId
+    storageAccountName: storage.outputs.name
+    deploymentContainerName: storage.outputs.deploymentContainerName
+    tableNames: storage.outputs.tableNames
+    alertQueueName: storage.outputs.alertQueueName
+    applicationInsightsName: appInsights.outputs.name
+    workspaceCustomerId: workspaceReader.outputs.customerId
+    logAnalyticsEndpoint: logAnalyticsEndpoint
+    schedule: detectorSchedule
+    windowMinutes: windowMinutes
+    settleSeconds: settleSeconds
+    latenessHours: latenessHours
+    firstRunLookbackMinutes: firstRunLookbackMinutes
+    runBudgetSeconds: runBudgetSeconds
+    alertThreshold: alertThreshold
+    keyVaultUri: keyVault.outputs.uri
+    secretNames: secretNames
+    notify: {
+      webhookUrl: !empty(notifyWebhookUrl)
+      webhookSecret: !empty(notifyWebhookSecret)
+      teamsUrl: !empty(notifyTeamsUrl)
+      slackUrl: !empty(notifySlackUrl)
+    }
+    maximumInstanceCount: maximumInstanceCount
+    instanceMemoryMB: instanceMemoryMB
+  }
+}
+
+module activityLog 'modules/activity-log.bicep' = if (enableActivityLogExport) {
+  name: 'activity-log-${resourceToken}'
+  params: {
+    workspaceId: workspaceResourceId
+  }
+  dependsOn: [
+    ownWorkspace
+  ]
+}
+
+module auditLogPolicy 'modules/audit-log-policy.bicep' = if (enableAuditLogPolicy) {
+  name: 'audit-log-policy-${resourceToken}'
+  params: {
+    workspaceId: workspaceResourceId
+    location: location
+    assignmentName: 'appservice-detector-${resourceToken}'
+  }
+  dependsOn: [
+    ownWorkspace
+  ]
+}
+
+@description('Azure region of the deployment.')
+output AZURE_LOCATION string = location
+
+@description('Tenant of the deployment.')
+output AZURE_TENANT_ID string = tenant().tenantId
+
+@description('Resource group holding the detector.')
+output AZURE_RESOURCE_GROUP string = rgName
+
+@description('Name of the Function App.')
+output AZURE_FUNCTION_APP_NAME string = functionApp.outputs.name
+
+@description('Resource id of the Function App.')
+output AZURE_FUNCTION_APP_ID string = functionApp.outputs.id
+
+@description('Name of the storage account (tables and queues).')
+output AZURE_STORAGE_ACCOUNT_NAME string = storage.outputs.name
+
+@description('Name of the key vault holding the notification secrets.')
+output AZURE_KEY_VAULT_NAME string = keyVault.outputs.name
+
+@description('Client id of the detector\'s managed identity.')
+output AZURE_DETECTOR_IDENTITY_CLIENT_ID string = identity.outputs.clientId
+
+@description('Resource id of the workspace the detector queries.')
+output LOG_ANALYTICS_WORKSPACE_RESOURCE_ID string = workspaceResourceId
