@@ -515,6 +515,25 @@ def test_a_store_from_app_settings_uses_the_connection_string(
         store.close()
 
 
+@pytest.mark.azurite
+def test_a_missing_table_is_a_store_error_naming_it_when_tables_are_not_created(
+    azurite: Azurite, storage_names: StorageNames
+) -> None:
+    store = TableStore(
+        connection_string=azurite.connection_string,
+        baseline_table=storage_names.table("Missing"),
+        state_table=storage_names.table("Missing"),
+        create_tables=False,
+    )
+    try:
+        with pytest.raises(StoreError, match=rf"table {store.baseline_table}: read 1 baselines"):
+            store.load(["jane@contoso.com"])
+        with pytest.raises(StoreError, match=rf"table {store.state_table}: read state"):
+            store.get_state("checkpoint")
+    finally:
+        store.close()
+
+
 # The engine's retry of a lost race, against Table Storage.
 
 

@@ -374,11 +374,14 @@ class TableStore:
         state_table: str,
         timeout_seconds: float = 10.0,
         retries: int = 2,
+        create_tables: bool = True,
     ) -> None:
         """Connect with a connection string, or an endpoint and a token credential.
 
         `timeout_seconds` bounds connecting and each read; `retries` is how often a failed
         request is tried again (with a short back-off), so an outage fails in seconds.
+        `create_tables` creates missing tables (one request each); without it a missing
+        table shows as a StoreError on first use.
         """
         options: dict[str, Any] = {
             "connection_timeout": timeout_seconds,
@@ -399,8 +402,12 @@ class TableStore:
             )
         self.baseline_table = baseline_table
         self.state_table = state_table
-        self._baselines = self._open(baseline_table, where)
-        self._state = self._open(state_table, where)
+        if create_tables:
+            self._baselines = self._create(baseline_table, where)
+            self._state = self._create(state_table, where)
+        else:
+            self._baselines = self._service.get_table_client(baseline_table)
+            self._state = self._service.get_table_client(state_table)
 
     @classmethod
     def from_settings(
@@ -411,6 +418,7 @@ class TableStore:
         state_table: str,
         timeout_seconds: float = 10.0,
         retries: int = 2,
+        create_tables: bool = True,
     ) -> Self:
         """A store for the app settings' storage: a connection string, or managed identity."""
         if storage.connection_string:
@@ -420,6 +428,7 @@ class TableStore:
                 state_table=state_table,
                 timeout_seconds=timeout_seconds,
                 retries=retries,
+                create_tables=create_tables,
             )
         if not storage.table_service_uri:
             raise ConfigurationError("storage settings name no table service")
@@ -435,9 +444,10 @@ class TableStore:
             state_table=state_table,
             timeout_seconds=timeout_seconds,
             retries=retries,
+            create_tables=create_tables,
         )
 
-    def _open(self, name: str, where: str) -> TableClient:
+    def _create(self, name: str, where: str) -> TableClient:
         with self._errors(name, f"create table (at {where})"):
             return self._service.create_table_if_not_exists(name)
 
