@@ -609,3 +609,14 @@ def test_every_skipped_checkov_check_says_why():
     assert all(re.fullmatch(r"CKV2?_AZURE_\d+", check) for check in skipped)
     for path in bicep_files():
         assert "checkov:skip" not in path.read_text(), f"{path.name} skips a check inline"
+
+
+def test_the_deployment_guide_covers_every_parameter_and_says_what_was_not_run():
+    text = (ROOT / "docs" / "deploy.md").read_text()
+    for name in module("main.bicep")["parameters"]:
+        assert f"`{name}`" in text, f"docs/deploy.md does not describe {name}"
+    assert "have **not** been run" in text
+    first_step = text.split("## Step 1", 1)[1].split("\n## ", 1)[0]
+    assert "az bicep build" in first_step
+    assert "az deployment sub what-if" in first_step
+    assert text.index("## Step 1") < text.index("## Step 2a") < text.index("## Step 2b")
