@@ -1,7 +1,8 @@
 """Clients for the storage account and the workspace, built from the app settings.
 
 Production signs in with the Function's user-assigned managed identity (no keys);
-local runs and tests use a connection string (Azurite's).
+local runs and tests use a connection string (Azurite's). `TableStore` builds its own
+table clients from the same settings.
 """
 
 from __future__ import annotations
@@ -9,7 +10,6 @@ from __future__ import annotations
 from typing import Any
 
 from azure.core.credentials import TokenCredential
-from azure.data.tables import TableClient
 from azure.identity import DefaultAzureCredential, ManagedIdentityCredential
 from azure.storage.queue import QueueClient
 
@@ -25,20 +25,6 @@ def credential(client_id: str | None = None) -> TokenCredential:
     if client_id:
         return ManagedIdentityCredential(client_id=client_id)
     return DefaultAzureCredential()
-
-
-def table_client(storage: StorageSettings, table: str) -> TableClient:
-    """A client for one table, by connection string or by identity."""
-    if storage.connection_string:
-        return TableClient.from_connection_string(
-            storage.connection_string, table_name=table, **_TIMEOUTS
-        )
-    return TableClient(
-        endpoint=storage.table_service_uri or "",
-        table_name=table,
-        credential=credential(storage.client_id),
-        **_TIMEOUTS,
-    )
 
 
 def queue_client(storage: StorageSettings, queue: str) -> QueueClient:

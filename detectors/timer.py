@@ -50,13 +50,13 @@ class Source(Protocol):
 
 
 class RunState(Protocol):
-    """The checkpoint and the outbox (`TableRunState`)."""
+    """The checkpoint and the outbox (`TableStore`)."""
 
-    def read(self, name: str) -> tuple[dict[str, Any] | None, str | None]:
+    def get_state_with_etag(self, name: str) -> tuple[dict[str, Any] | None, str | None]:
         """The checkpoint and its ETag."""
         ...
 
-    def write(self, name: str, value: dict[str, Any], etag: str | None) -> str:
+    def put_state_if(self, name: str, value: dict[str, Any], etag: str | None) -> str:
         """Conditional replace; ConflictError when another run changed it."""
         ...
 
@@ -149,7 +149,7 @@ class TimerRun:
 
     def _run(self, now: datetime, budget: Budget, report: RunReport) -> None:
         s = self.settings
-        doc, etag = self.state.read(CHECKPOINT_NAME)
+        doc, etag = self.state.get_state_with_etag(CHECKPOINT_NAME)
         doc = dict(doc) if doc else {"version": CHECKPOINT_VERSION}
         lease = doc.get("lease") or {}
         if lease.get("owner") not in (None, self.run_id) and _time(lease["until"]) > now:
@@ -160,7 +160,7 @@ class TimerRun:
             "owner": self.run_id,
             "until": _iso(now + timedelta(seconds=s.run_budget_seconds) + LEASE_MARGIN),
         }
-        etag = self.state.write(CHECKPOINT_NAME, doc, etag)
+        etag = self.state.put_state_if(CHECKPOINT_NAME, doc, etag)
         report.watermark_before = doc.get("watermark")
         try:
             etag = self._windows(doc, etag, now, budget, report)
@@ -168,7 +168,7 @@ class TimerRun:
             report.watermark_after = doc.get("watermark")
             doc["lease"] = None
             try:
-                self.state.write(CHECKPOINT_NAME, doc, etag)
+                self.state.put_state_if(CHECKPOINT_NAME, doc, etag)
             except DetectorError as err:  # the lease lapses on its own
                 log.warning("could not release the lease: %s", err)
 
@@ -231,7 +231,7 @@ class TimerRun:
                 self.state.hold(alert)
             report.alerts += len(result.alerts)
             doc["pending"] = {"since": _iso(window.since), "until": _iso(window.until)}
-            etag = self.state.write(CHECKPOINT_NAME, doc, etag)
+            etag = self.state.put_state_if(CHECKPOINT_NAME, doc, etag)
 
         engine.learn(scored, through=window.until)
         report.enqueued += self._drain()
@@ -239,7 +239,7 @@ class TimerRun:
         doc["engine"] = engine.export_state()
         doc["pending"] = None
         report.windows += 1
-        return self.state.write(CHECKPOINT_NAME, doc, etag)
+        return self.state.put_state_if(CHECKPOINT_NAME, doc, etag)
 
     def _drain(self) -> int:
         """Put every held alert on the queue; DeliveryFailed leaves the rest held."""

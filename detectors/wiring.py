@@ -11,10 +11,9 @@ from azure.monitor.query import LogsQueryClient
 
 from detectors.app_settings import AppSettings
 from detectors.connections import credential as default_credential
-from detectors.connections import queue_client, table_client
+from detectors.connections import queue_client
 from detectors.sinks.alert_queue import AlertQueue
 from detectors.sources.log_analytics import LogAnalyticsSource
-from detectors.stores.run_state import TableRunState
 from detectors.stores.table import TableStore
 from detectors.timer import TimerRun
 
@@ -33,19 +32,20 @@ def build_timer(
         connection_timeout=15,
         read_timeout=settings.run_budget_seconds,
     )
-    state = TableRunState(client=table_client(settings.storage, settings.state_table))
+    local = settings.storage.connection_string is not None  # Azurite: no deployment made them
+    store = TableStore.from_settings(
+        settings.storage,
+        baseline_table=settings.baseline_table,
+        state_table=settings.state_table,
+        create_tables=local,
+    )
     queue = AlertQueue(client=queue_client(settings.storage, settings.alert_queue))
-    if settings.storage.connection_string:  # Azurite and local runs: Bicep made nothing
-        state.ensure()
+    if local:
         queue.ensure()
     return TimerRun(
         source=LogAnalyticsSource(client=client, workspace_id=settings.workspace_id),
-        store=TableStore.from_settings(
-            settings.storage,
-            baseline_table=settings.baseline_table,
-            state_table=settings.state_table,
-        ),
-        state=state,
+        store=store,
+        state=store,
         queue=queue,
         settings=settings,
         run_id=run_id,

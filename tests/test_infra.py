@@ -340,7 +340,10 @@ def test_parameter_defaults_and_bounds_match_the_code():
         assert decorator(declaration, "max_value") == high, name
     assert parameter_default(main, "detectorSchedule") == DEFAULT_SCHEDULE
     assert parameter_default(main, "logAnalyticsEndpoint") == DEFAULT_LOGS_ENDPOINT
-    assert parameter_default(main, "alertThreshold") == DetectionSettings().alert_threshold
+    threshold = main["parameters"]["alertThreshold"]
+    assert threshold["default"] == DetectionSettings().alert_threshold
+    # The code refuses an alert threshold above the medium-severity one.
+    assert decorator(threshold, "max_value") <= DetectionSettings().medium_threshold
 
 
 def test_parameters_file_is_azd_style_and_agrees_with_the_defaults():

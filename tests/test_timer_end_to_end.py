@@ -10,7 +10,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from azure.data.tables import TableClient
 from azure.functions.timer import TimerRequest
 from azure.storage.queue import QueueClient
 
@@ -21,7 +20,6 @@ from detectors.connections import QUEUE_API_VERSION
 from detectors.errors import DeliveryFailed
 from detectors.sinks.alert_queue import AlertQueue, decode
 from detectors.sources.log_analytics import Budget, LogAnalyticsSource
-from detectors.stores.run_state import TableRunState
 from detectors.stores.table import TableStore
 from detectors.timer import CHECKPOINT_NAME, TimerRun
 from tests.rowkit import CLI, PUBLISHXML, Actor, activity, site_id
@@ -54,24 +52,18 @@ class Rig:
                 max_attempts=max_attempts,
                 backoff_seconds=0.01,
             ),
-            store=TableStore(
-                connection_string=self.connection_string,
-                baseline_table=s.baseline_table,
-                state_table=s.state_table,
-            ),
-            state=self.state(),
+            store=(store := self.state()),
+            state=store,
             queue=queue or self.queue(),
             settings=s,
         )
 
-    def state(self) -> TableRunState:
-        state = TableRunState(
-            client=TableClient.from_connection_string(
-                self.connection_string, table_name=self.settings.state_table
-            )
+    def state(self) -> TableStore:
+        return TableStore(
+            connection_string=self.connection_string,
+            baseline_table=self.settings.baseline_table,
+            state_table=self.settings.state_table,
         )
-        state.ensure()
-        return state
 
     def queue(self) -> AlertQueue:
         queue = AlertQueue(client=self.queue_client())
@@ -93,7 +85,7 @@ class Rig:
         return sorted(found, key=lambda a: a["id"])
 
     def checkpoint(self) -> dict[str, Any]:
-        doc, _ = self.state().read(CHECKPOINT_NAME)
+        doc, _ = self.state().get_state_with_etag(CHECKPOINT_NAME)
         assert doc is not None
         return doc
 
@@ -232,17 +224,17 @@ def test_queue_outage_keeps_alerts_in_the_outbox_until_it_is_back(rig):
 class _DyingAtCommit:
     """Run state whose process dies as it is about to advance the watermark past `moment`."""
 
-    def __init__(self, inner: TableRunState, moment: datetime) -> None:
+    def __init__(self, inner: TableStore, moment: datetime) -> None:
         self.inner, self.moment = inner, moment
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
 
-    def write(self, name: str, value: dict[str, Any], etag: str | None) -> str:
+    def put_state_if(self, name: str, value: dict[str, Any], etag: str | None) -> str:
         mark = value.get("watermark")
         if mark and datetime.fromisoformat(mark) > self.moment and value.get("lease"):
             raise Killed
-        return self.inner.write(name, value, etag)
+        return self.inner.put_state_if(name, value, etag)
 
 
 def test_killed_between_enqueue_and_checkpoint_nothing_is_enqueued_twice(rig):
@@ -284,11 +276,7 @@ def test_killed_before_enqueue_the_alert_is_sent_by_the_next_run(rig):
     assert later.resumed == 1
     assert _principals(rig.alerts()) == [STRANGER_A]
     # The resumed window did not learn twice: one window's five reads, once.
-    baselines = TableStore(
-        connection_string=rig.connection_string,
-        baseline_table=rig.settings.baseline_table,
-        state_table=rig.settings.state_table,
-    ).load([STRANGER_A])
+    baselines = rig.state().load([STRANGER_A])
     assert baselines[STRANGER_A].baseline.operations == 5
 
 

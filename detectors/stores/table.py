@@ -53,10 +53,10 @@ from azure.data.tables import (
     TableTransactionError,
     UpdateMode,
 )
-from azure.identity import DefaultAzureCredential, ManagedIdentityCredential
 
 from detectors.app_settings import StorageSettings
 from detectors.baseline import DIMENSIONS, PrincipalBaseline
+from detectors.connections import credential
 from detectors.errors import ConfigurationError, ConflictError, StoreError
 from detectors.stores import StoredBaseline
 from detectors.stores.codec import from_properties, to_properties
@@ -64,6 +64,8 @@ from detectors.stores.codec import from_properties, to_properties
 log = logging.getLogger(__name__)
 
 STATE_PARTITION = "state"
+OUTBOX_PARTITION = "outbox"
+"""Alerts the timer scored but has not yet put on the queue, one entity per alert id."""
 MAX_KEY_UNITS = 512
 """Longest key, in UTF-16 code units: the service's 1 KiB."""
 MAX_PROPERTY_UNITS = 32_000
@@ -282,7 +284,9 @@ def fitted_entity(baseline: PrincipalBaseline) -> tuple[dict[str, Any], int]:
     return entity, dropped
 
 
-def _state_entity(name: str, value: Mapping[str, Any]) -> dict[str, Any]:
+def _state_entity(
+    name: str, value: Mapping[str, Any], partition: str = STATE_PARTITION
+) -> dict[str, Any]:
     """A state document as an entity: JSON text in numbered parts."""
     try:
         text = orjson.dumps(dict(value)).decode()
@@ -290,7 +294,7 @@ def _state_entity(name: str, value: Mapping[str, Any]) -> dict[str, Any]:
         raise StoreError(f"state {name!r} is not JSON: {err}") from err
     parts = _split_text(text, MAX_PROPERTY_UNITS)
     entity: dict[str, Any] = {
-        "PartitionKey": STATE_PARTITION,
+        "PartitionKey": partition,
         "RowKey": encode_key(name),
         "Name": name,
         "FormatVersion": _STATE_FORMAT,
@@ -432,14 +436,9 @@ class TableStore:
             )
         if not storage.table_service_uri:
             raise ConfigurationError("storage settings name no table service")
-        credential: TokenCredential = (
-            ManagedIdentityCredential(client_id=storage.client_id)
-            if storage.client_id
-            else DefaultAzureCredential()
-        )
         return cls(
             endpoint=storage.table_service_uri,
-            credential=credential,
+            credential=credential(storage.client_id),
             baseline_table=baseline_table,
             state_table=state_table,
             timeout_seconds=timeout_seconds,
@@ -620,6 +619,30 @@ class TableStore:
                     f"table {self.state_table}: state {name!r} changed by another writer since read"
                 ) from err
         return str(result["etag"])
+
+    # The timer's outbox: alerts kept until they are on the queue.
+
+    def hold(self, alert: Mapping[str, Any]) -> None:
+        """Keep an alert until it is on the queue; the same alert id is the same entity."""
+        entity = _state_entity(str(alert["id"]), alert, OUTBOX_PARTITION)
+        entity["FirstSeen"] = str(alert.get("firstSeen", ""))
+        entity["Detection"] = str(alert.get("detection", ""))
+        with self._errors(self.state_table, f"keep alert {alert['id']} in the outbox"):
+            self._state.upsert_entity(entity, mode=UpdateMode.REPLACE)
+
+    def held(self) -> list[dict[str, Any]]:
+        """Alerts waiting for the queue, oldest activity first."""
+        with self._errors(self.state_table, "read the outbox"):
+            entities = list(
+                self._state.query_entities("PartitionKey eq @p", parameters={"p": OUTBOX_PARTITION})
+            )
+        entities.sort(key=lambda e: (str(e.get("FirstSeen", "")), str(e["RowKey"])))
+        return [_state_value(str(e.get("Name", e["RowKey"])), e) for e in entities]
+
+    def release(self, alert_id: str) -> None:
+        """Forget an alert that is on the queue."""
+        with self._errors(self.state_table, f"clear alert {alert_id} from the outbox"):
+            self._state.delete_entity(OUTBOX_PARTITION, encode_key(alert_id))
 
     def close(self) -> None:
         """Close the connections."""

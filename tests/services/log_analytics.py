@@ -37,11 +37,13 @@ workspaces (refused with 400 rather than silently ignored), statistics and rende
 from __future__ import annotations
 
 import contextlib
+import csv
 import ipaddress
 import json
 import math
 import re
 import ssl
+import tempfile
 import threading
 import uuid
 from collections import deque
@@ -78,6 +80,7 @@ _DURATION = re.compile(
     r"(?:T(?:(?P<hours>\d+(?:\.\d+)?)H)?(?:(?P<minutes>\d+(?:\.\d+)?)M)?"
     r"(?:(?P<seconds>\d+(?:\.\d+)?)S)?)?"
 )
+_NULL = "\\N"  # how a staged CSV cell says NULL
 _DUCKDB_TYPES = {
     "string": "VARCHAR",
     "datetime": "TIMESTAMP",
@@ -281,9 +284,19 @@ class LogAnalytics:
         if not batch:
             return
         quoted = ", ".join(f'"{name}"' for name in names)
-        marks = ", ".join("?" for _ in names)
-        with self._engine:
-            self._db.executemany(f'INSERT INTO seed."{table}" ({quoted}) VALUES ({marks})', batch)
+        # DuckDB inserts row by row at about 2 ms a row through executemany; a CSV copy of
+        # the same values takes a fraction of that, which matters for seeding whole exports.
+        with tempfile.TemporaryDirectory() as folder:
+            staged = Path(folder) / "rows.csv"
+            with staged.open("w", encoding="utf-8", newline="") as handle:
+                writer = csv.writer(handle)
+                for values in batch:
+                    writer.writerow([_NULL if v is None else v for v in values])
+            with self._engine:
+                self._db.execute(
+                    f"COPY seed.\"{table}\" ({quoted}) FROM '{staged}' "
+                    f"(FORMAT csv, HEADER false, NULLSTR '{_NULL}', QUOTE '\"', ESCAPE '\"')"
+                )
 
     # -- faults, each for the next `times` calls, in the order they are queued
 
