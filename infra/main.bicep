@@ -39,9 +39,9 @@ param enableAuditLogPolicy bool = false
 @description('NCRONTAB schedule (six fields, UTC) of the detection timer.')
 param detectorSchedule string = '0 */5 * * * *'
 
-@description('Findings scoring below this are not alerts (DETECTOR_ALERT_THRESHOLD).')
+@description('Findings scoring below this are not alerts (DETECTOR_ALERT_THRESHOLD); at most the medium-severity threshold, 50 unless DETECTOR_MEDIUM_THRESHOLD is set.')
 @minValue(0)
-@maxValue(100)
+@maxValue(50)
 param alertThreshold int = 35
 
 @description('Largest slice of ingestion time scored at once, in minutes.')
