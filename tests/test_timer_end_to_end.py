@@ -14,10 +14,9 @@ from azure.functions.timer import TimerRequest
 from azure.storage.queue import QueueClient
 
 import function_app
-from detectors import wiring
+from detectors import cli, wiring
 from detectors.app_settings import AppSettings
 from detectors.connections import QUEUE_API_VERSION
-from detectors.errors import DeliveryFailed
 from detectors.sinks.alert_queue import AlertQueue, decode
 from detectors.sources.log_analytics import Budget, LogAnalyticsSource
 from detectors.stores.table import TableStore
@@ -42,7 +41,9 @@ class Rig:
     settings: AppSettings
     connection_string: str
 
-    def timer(self, *, queue: Any = None, max_attempts: int = 3) -> TimerRun:
+    def timer(
+        self, *, queue: Any = None, max_attempts: int = 3, max_rows: int = 500_000
+    ) -> TimerRun:
         s = self.settings
         client = self.la.client(retry_total=0)
         return TimerRun(
@@ -51,6 +52,7 @@ class Rig:
                 workspace_id=self.la.workspace_id,
                 max_attempts=max_attempts,
                 backoff_seconds=0.01,
+                max_rows=max_rows,
             ),
             store=(store := self.state()),
             state=store,
@@ -75,8 +77,8 @@ class Rig:
             self.connection_string, self.settings.alert_queue, api_version=QUEUE_API_VERSION
         )
 
-    def run(self, minutes: float, **kwargs: Any) -> Any:
-        return self.timer(**kwargs).run(T0 + timedelta(minutes=minutes), Budget(60))
+    def run(self, minutes: float, *, budget: float = 60, **kwargs: Any) -> Any:
+        return self.timer(**kwargs).run(T0 + timedelta(minutes=minutes), Budget(budget))
 
     def alerts(self) -> list[dict[str, Any]]:
         """Every message on the queue (left there, as consumers would find them)."""
@@ -111,13 +113,16 @@ def _rig(la: Any, emulator: Any, names: Any) -> Rig:
     return Rig(la=la, settings=settings, connection_string=emulator.connection_string)
 
 
-def _harvest(la: Any, caller: str, start: datetime, ingested: datetime) -> None:
-    """A principal with no history takes the publish profiles of five sites."""
+def _harvest(
+    la: Any, caller: str, start: datetime, ingested: datetime, *, spread: bool = False
+) -> None:
+    """A principal with no history takes the publish profiles of five sites (ingested at
+    one moment, or a second apart with `spread`)."""
     stranger = Actor(caller=caller, app_id=CLI, ip="203.0.113.9", kind="app")
-    rows = []
     for n, site in enumerate(SITES):
-        rows += activity(stranger, start + timedelta(minutes=n), PUBLISHXML, site_id(site))
-    la.add_rows("AzureActivity", [_la_row(r) for r in rows], ingested_at=ingested)
+        rows = activity(stranger, start + timedelta(minutes=n), PUBLISHXML, site_id(site))
+        arrival = ingested + timedelta(seconds=n if spread else 0)
+        la.add_rows("AzureActivity", [_la_row(r) for r in rows], ingested_at=arrival)
 
 
 def _la_row(row: dict[str, Any]) -> dict[str, Any]:
@@ -207,18 +212,34 @@ class _Interrupting:
             raise self.after
 
 
-def test_queue_outage_keeps_alerts_in_the_outbox_until_it_is_back(rig):
+class _StorageGoesDown:
+    """A queue whose storage account stops answering just before the first alert is sent."""
+
+    def __init__(self, inner: AlertQueue, emulator: Any) -> None:
+        self.inner, self.emulator = inner, emulator
+
+    def send(self, alert: dict[str, Any]) -> None:
+        if self.emulator.running:
+            self.emulator.stop()
+        self.inner.send(alert)
+
+
+def test_storage_outage_mid_run_keeps_alerts_until_storage_is_back(
+    log_analytics, azurite_outage, storage_names
+):
+    rig = _rig(log_analytics, azurite_outage, storage_names)
     _harvest(rig.la, STRANGER_A, T0 + timedelta(minutes=1), ingested=T0 + timedelta(minutes=8))
-    down = _Interrupting(rig.queue(), before=DeliveryFailed("queue unreachable"))
-    failed = rig.run(20, queue=down)
+    failed = rig.run(20, queue=_StorageGoesDown(rig.queue(), azurite_outage))
     assert failed.outcome == "failed"
+    assert "cannot enqueue alert" in (failed.error or "")
+    azurite_outage.start()  # same ports, same data
     assert rig.checkpoint()["pending"] is not None
-    assert len(list(rig.state().held())) == 1
-    recovered = rig.run(40)
+    assert len(rig.state().held()) == 1
+    recovered = rig.run(40)  # the dead run could not release its lease; it has lapsed
     assert recovered.outcome == "ok", recovered.line()
     assert recovered.resumed == 1
     assert _principals(rig.alerts()) == [STRANGER_A]
-    assert list(rig.state().held()) == []
+    assert rig.state().held() == []
 
 
 class _DyingAtCommit:
@@ -324,3 +345,65 @@ def test_the_timer_function_runs_a_cycle_from_app_settings(rig, monkeypatch):
     assert '"runOnStartup": false' in bindings
     function.get_user_function()(TimerRequest(past_due=True))
     assert _principals(rig.alerts()) == [STRANGER_A]
+
+
+def test_throttling_past_the_budget_fails_cleanly_and_the_next_run_catches_up(rig):
+    _harvest(rig.la, STRANGER_A, T0 + timedelta(minutes=1), ingested=T0 + timedelta(minutes=8))
+    rig.la.throttle(retry_after=30, times=1)
+    failed = rig.run(20, budget=5)
+    assert failed.outcome == "failed"
+    assert "429" in (failed.error or "")
+    assert rig.checkpoint().get("watermark") is None
+    assert rig.alerts() == []
+    assert rig.run(25).outcome == "ok"
+    assert _principals(rig.alerts()) == [STRANGER_A]
+
+
+@pytest.mark.parametrize("limit", ["our-row-limit", "service-size-limit"])
+def test_a_window_over_the_result_limits_is_split_not_truncated(rig, limit):
+    arrival = T0 + timedelta(minutes=8)
+    _harvest(rig.la, STRANGER_A, T0 + timedelta(minutes=1), ingested=arrival, spread=True)
+    _harvest(rig.la, STRANGER_B, T0 + timedelta(minutes=2), ingested=arrival, spread=True)
+    if limit == "our-row-limit":
+        report = rig.run(20, max_rows=3)
+    else:
+        rig.la.max_rows = 3  # the service answers with a partial "result too large"
+        report = rig.run(20)
+    assert report.outcome == "ok", report.line()
+    assert report.splits > 0
+    assert _principals(rig.alerts()) == [STRANGER_A, STRANGER_B]
+    assert report.observations == 10
+
+
+def test_malformed_rows_are_reported_and_the_rest_still_alert(rig):
+    _harvest(rig.la, STRANGER_A, T0 + timedelta(minutes=1), ingested=T0 + timedelta(minutes=8))
+    broken = Actor(caller="x" * 5_000, app_id=CLI, ip="203.0.113.9", kind="app")
+    rows = activity(broken, T0 + timedelta(minutes=2), PUBLISHXML, site_id("pay"))
+    rig.la.add_rows(
+        "AzureActivity", [_la_row(r) for r in rows], ingested_at=T0 + timedelta(minutes=8)
+    )
+    report = rig.run(20)
+    assert report.outcome == "ok", report.line()
+    assert report.rejected == 1
+    assert "Caller is 5,000 characters" in report.rejections[0]
+    assert report.rejections[0].startswith("log-analytics:AzureActivity row ")
+    assert _principals(rig.alerts()) == [STRANGER_A]
+
+
+def test_odd_principal_ids_travel_through_tables_and_queue_intact(rig):
+    odd = "ci/deploy#1?%x\\ü🙂\u202e"
+    _harvest(rig.la, odd, T0 + timedelta(minutes=1), ingested=T0 + timedelta(minutes=8))
+    report = rig.run(20)
+    assert report.outcome == "ok", report.line()
+    assert _principals(rig.alerts()) == [odd]
+    assert rig.state().load([odd])[odd].baseline.principal_id == odd
+
+
+def test_detector_run_reports_bad_settings_in_one_line(monkeypatch, capsys):
+    for name in ("LOG_ANALYTICS_WORKSPACE_ID", "DETECTOR_STORAGE"):
+        monkeypatch.delenv(name, raising=False)
+    assert cli.main(["run"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("detector: error: invalid app settings:")
+    assert "LOG_ANALYTICS_WORKSPACE_ID is missing" in err
+    assert "\n" not in err

@@ -33,7 +33,13 @@ log = logging.getLogger(__name__)
 
 MAX_ROWS = 500_000
 """The service's row limit per result; a window reaching it is split."""
-_SIZE_ERRORS = ("E_QUERY_RESULT_SET_TOO_LARGE", "ResultSetTooLarge", "too large", "exceeded")
+_SIZE_ERRORS = (
+    "E_QUERY_RESULT_SET_TOO_LARGE",
+    "result set has exceeded",
+    "ResultSetTooLarge",
+    "E_QUERY_RESULT_SIZE",
+)
+"""What the service says, somewhere in a partial error's details, when a result was cut."""
 _RETRIABLE_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 _MIN_WINDOW = timedelta(seconds=1)
 
@@ -191,7 +197,9 @@ class LogAnalyticsSource:
     ) -> tuple[list[str], list[Sequence[Any]], bool]:
         error = getattr(result, "partial_error", None)
         text = f"{getattr(error, 'code', '')} {getattr(error, 'message', '')}".strip()
-        if any(marker.lower() in text.lower() for marker in _SIZE_ERRORS):
+        # The reason sits in the details (`innererror`), which the SDK leaves as models.
+        everything = f"{text} {getattr(error, 'details', '')}".lower()
+        if any(marker.lower() in everything for marker in _SIZE_ERRORS):
             return [], [], True
         raise QueryFailed(
             f"{table.value}: Log Analytics returned a partial result ({text or 'no reason'}); "
