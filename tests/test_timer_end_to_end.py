@@ -42,10 +42,15 @@ class Rig:
     connection_string: str
 
     def timer(
-        self, *, queue: Any = None, max_attempts: int = 3, max_rows: int = 500_000
+        self,
+        *,
+        queue: Any = None,
+        max_attempts: int = 3,
+        max_rows: int = 500_000,
+        read_timeout: float = 30,
     ) -> TimerRun:
         s = self.settings
-        client = self.la.client(retry_total=0)
+        client = self.la.client(retry_total=0, read_timeout=read_timeout)
         return TimerRun(
             source=LogAnalyticsSource(
                 client=client,
@@ -172,6 +177,15 @@ def test_throttling_is_retried_and_then_read_once(rig):
     report = rig.run(20)
     assert report.outcome == "ok", report.line()
     assert report.retries == 2
+    assert _principals(rig.alerts()) == [STRANGER_A]
+
+
+def test_a_query_that_times_out_is_retried(rig):
+    _harvest(rig.la, STRANGER_A, T0 + timedelta(minutes=1), ingested=T0 + timedelta(minutes=8))
+    rig.la.delay(3, times=1)
+    report = rig.run(20, read_timeout=1)
+    assert report.outcome == "ok", report.line()
+    assert report.retries == 1
     assert _principals(rig.alerts()) == [STRANGER_A]
 
 
