@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Protocol
 
+from detectors.allow import AllowRule
 from detectors.baseline import PrincipalBaseline
 
 
@@ -43,4 +45,61 @@ class BaselineStore(Protocol):
 
     def close(self) -> None:
         """Release connections."""
+        ...
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class StoredRule:
+    """An allow rule and the version tag it was read with."""
+
+    rule: AllowRule
+    etag: str
+
+
+class AllowRuleStore(Protocol):
+    """Keeps operators' allow rules (a table of their own) and counts their hits."""
+
+    def list_rules(self) -> list[StoredRule]:
+        """Every stored rule, expired ones included; RuleRejected for one that cannot be read."""
+        ...
+
+    def add_rule(self, rule: AllowRule) -> str:
+        """Store a new rule; ConflictError if its id is taken. Returns its etag."""
+        ...
+
+    def remove_rule(self, rule_id: str, etag: str) -> None:
+        """Delete a rule unchanged since read (gone already: done); ConflictError if changed."""
+        ...
+
+    def record_hits(self, hits: Mapping[str, int], at: datetime) -> list[str]:
+        """Add hits to rules (conditional writes, re-read on a lost race); returns the ids
+        of rules that were gone."""
+        ...
+
+
+class BaselineAdmin(Protocol):
+    """What operators' commands need beyond the engine's `BaselineStore`."""
+
+    def all_baselines(self) -> list[StoredBaseline]:
+        """Every stored baseline."""
+        ...
+
+    def delete_baseline(self, principal_id: str, etag: str) -> None:
+        """Delete a baseline unchanged since read (gone already: done); ConflictError if changed."""
+        ...
+
+
+class AlertRecords(Protocol):
+    """What feedback needs of each emitted alert (see `detectors.feedback`)."""
+
+    def record_alerts(self, records: Sequence[Mapping[str, Any]]) -> None:
+        """Keep these records (by `alertId`; the same id replaces)."""
+        ...
+
+    def get_alert_record(self, alert_id: str) -> tuple[dict[str, Any] | None, str | None]:
+        """A record and its etag; (None, None) if there is none."""
+        ...
+
+    def put_alert_record_if(self, record: Mapping[str, Any], etag: str) -> str:
+        """Replace a record unchanged since read; ConflictError otherwise."""
         ...

@@ -25,6 +25,9 @@ Entity layout (docs/storage.md shows an operator how to read it in Storage Explo
   cannot happen.
 - State documents, one entity each in the state table: `PartitionKey` "state", `RowKey` the
   encoded name, the JSON text in `Part000`, `Part001`, ... and their count in `Parts`.
+  Feedback records of emitted alerts are state documents in partition "alerts".
+- Allow rules (when the store is given an allow table), one entity each: `PartitionKey`
+  "rule", `RowKey` the rule id, and the rule's plain properties (`AllowRule.properties`).
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ from collections import defaultdict
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
+from datetime import datetime
 from typing import Any, Self
 from urllib.parse import unquote
 
@@ -54,11 +58,12 @@ from azure.data.tables import (
     UpdateMode,
 )
 
+from detectors.allow import AllowRule, with_hits
 from detectors.app_settings import StorageSettings
 from detectors.baseline import DIMENSIONS, PrincipalBaseline
 from detectors.connections import credential
 from detectors.errors import ConfigurationError, ConflictError, StoreError
-from detectors.stores import StoredBaseline
+from detectors.stores import StoredBaseline, StoredRule
 from detectors.stores.codec import from_properties, to_properties
 
 log = logging.getLogger(__name__)
@@ -66,6 +71,11 @@ log = logging.getLogger(__name__)
 STATE_PARTITION = "state"
 OUTBOX_PARTITION = "outbox"
 """Alerts the timer scored but has not yet put on the queue, one entity per alert id."""
+ALERT_RECORD_PARTITION = "alerts"
+"""What feedback needs of each emitted alert, one entity per alert id."""
+RULE_PARTITION = "rule"
+"""The allow table's one partition: operators' rules are few."""
+_HIT_ATTEMPTS = 5
 MAX_KEY_UNITS = 512
 """Longest key, in UTF-16 code units: the service's 1 KiB."""
 MAX_PROPERTY_UNITS = 32_000
@@ -376,11 +386,14 @@ class TableStore:
         credential: TokenCredential | None = None,
         baseline_table: str,
         state_table: str,
+        allow_table: str | None = None,
         timeout_seconds: float = 10.0,
         retries: int = 2,
         create_tables: bool = True,
     ) -> None:
         """Connect with a connection string, or an endpoint and a token credential.
+
+        `allow_table` names the table of allow rules (None: this store keeps none).
 
         `timeout_seconds` bounds connecting and each read; `retries` is how often a failed
         request is tried again (with a short back-off), so an outage fails in seconds.
@@ -406,12 +419,18 @@ class TableStore:
             )
         self.baseline_table = baseline_table
         self.state_table = state_table
+        self.allow_table = allow_table
+        self._rules: TableClient | None = None
         if create_tables:
             self._baselines = self._create(baseline_table, where)
             self._state = self._create(state_table, where)
+            if allow_table:
+                self._rules = self._create(allow_table, where)
         else:
             self._baselines = self._service.get_table_client(baseline_table)
             self._state = self._service.get_table_client(state_table)
+            if allow_table:
+                self._rules = self._service.get_table_client(allow_table)
 
     @classmethod
     def from_settings(
@@ -420,6 +439,7 @@ class TableStore:
         *,
         baseline_table: str,
         state_table: str,
+        allow_table: str | None = None,
         timeout_seconds: float = 10.0,
         retries: int = 2,
         create_tables: bool = True,
@@ -430,6 +450,7 @@ class TableStore:
                 connection_string=storage.connection_string,
                 baseline_table=baseline_table,
                 state_table=state_table,
+                allow_table=allow_table,
                 timeout_seconds=timeout_seconds,
                 retries=retries,
                 create_tables=create_tables,
@@ -441,6 +462,7 @@ class TableStore:
             credential=credential(storage.client_id),
             baseline_table=baseline_table,
             state_table=state_table,
+            allow_table=allow_table,
             timeout_seconds=timeout_seconds,
             retries=retries,
             create_tables=create_tables,
@@ -644,10 +666,168 @@ class TableStore:
         with self._errors(self.state_table, f"clear alert {alert_id} from the outbox"):
             self._state.delete_entity(OUTBOX_PARTITION, encode_key(alert_id))
 
+    # Operators' commands: every baseline, deleting one, allow rules, feedback records.
+
+    def all_baselines(self) -> list[StoredBaseline]:
+        """Every stored baseline (one scan of the table)."""
+        with self._errors(self.baseline_table, "list baselines"):
+            entities = list(self._baselines.list_entities())
+        return [
+            StoredBaseline(baseline=from_properties(_from_stored(e)), etag=str(e.metadata["etag"]))
+            for e in entities
+        ]
+
+    def delete_baseline(self, principal_id: str, etag: str) -> None:
+        """Delete a baseline unchanged since read (gone already: done); ConflictError if changed."""
+        with self._errors(self.baseline_table, f"delete the baseline of {principal_id[:80]!r}"):
+            try:
+                self._baselines.delete_entity(
+                    partition_key(principal_id),
+                    encode_key(principal_id),
+                    etag=etag,
+                    match_condition=MatchConditions.IfNotModified,
+                )
+            except HttpResponseError as err:
+                if not _is_conflict(err):
+                    raise
+                raise ConflictError(
+                    f"table {self.baseline_table}: baseline of {principal_id[:80]!r} changed "
+                    "by another writer since read",
+                    principals=(principal_id,),
+                ) from err
+
+    def _rule_table(self) -> TableClient:
+        if self._rules is None:
+            raise StoreError("this store was opened without an allow table")
+        return self._rules
+
+    def list_rules(self) -> list[StoredRule]:
+        """Every stored allow rule, by id."""
+        table = self._rule_table()
+        with self._errors(str(self.allow_table), "list allow rules"):
+            entities = list(
+                table.query_entities("PartitionKey eq @p", parameters={"p": RULE_PARTITION})
+            )
+        rules = [
+            StoredRule(rule=AllowRule.from_properties(e), etag=str(e.metadata["etag"]))
+            for e in entities
+        ]
+        return sorted(rules, key=lambda r: r.rule.id)
+
+    def add_rule(self, rule: AllowRule) -> str:
+        """Store a new rule; ConflictError if its id is taken."""
+        table = self._rule_table()
+        entity = {"PartitionKey": RULE_PARTITION, "RowKey": rule.id, **rule.properties()}
+        with self._errors(str(self.allow_table), f"add allow rule {rule.id}"):
+            try:
+                result = table.create_entity(entity)
+            except HttpResponseError as err:
+                if not _is_conflict(err):
+                    raise
+                raise ConflictError(f"allow rule {rule.id} already exists") from err
+        return str(result["etag"])
+
+    def remove_rule(self, rule_id: str, etag: str) -> None:
+        """Delete a rule unchanged since read (gone already: done); ConflictError if changed."""
+        table = self._rule_table()
+        with self._errors(str(self.allow_table), f"remove allow rule {rule_id}"):
+            try:
+                table.delete_entity(
+                    RULE_PARTITION,
+                    rule_id,
+                    etag=etag,
+                    match_condition=MatchConditions.IfNotModified,
+                )
+            except HttpResponseError as err:
+                if not _is_conflict(err):
+                    raise
+                raise ConflictError(
+                    f"allow rule {rule_id} changed by another writer since read"
+                ) from err
+
+    def record_hits(self, hits: Mapping[str, int], at: datetime) -> list[str]:
+        """Add hits to each rule: read, add, write if unchanged, again on a lost race."""
+        table = self._rule_table()
+        gone: list[str] = []
+        for rule_id, count in sorted(hits.items()):
+            for _attempt in range(_HIT_ATTEMPTS):
+                with self._errors(str(self.allow_table), f"count hits of allow rule {rule_id}"):
+                    try:
+                        entity = table.get_entity(RULE_PARTITION, rule_id)
+                    except ResourceNotFoundError as err:
+                        if _error_code(err) == "TableNotFound":
+                            raise
+                        gone.append(rule_id)
+                        break
+                    rule = with_hits(AllowRule.from_properties(entity), count, at)
+                    try:
+                        table.update_entity(
+                            {"PartitionKey": RULE_PARTITION, "RowKey": rule_id} | rule.properties(),
+                            mode=UpdateMode.REPLACE,
+                            etag=entity.metadata["etag"],
+                            match_condition=MatchConditions.IfNotModified,
+                        )
+                    except HttpResponseError as err:
+                        if not _is_conflict(err):
+                            raise
+                        continue
+                    break
+            else:
+                raise ConflictError(f"allow rule {rule_id} kept changing while counting its hits")
+        return gone
+
+    def record_alerts(self, records: Sequence[Mapping[str, Any]]) -> None:
+        """Keep feedback records, one entity per alert id, in the state table."""
+        for record in records:
+            entity = self._record_entity(record)
+            with self._errors(self.state_table, f"keep the record of alert {record['alertId']}"):
+                self._state.upsert_entity(entity, mode=UpdateMode.REPLACE)
+
+    def get_alert_record(self, alert_id: str) -> tuple[dict[str, Any] | None, str | None]:
+        """A feedback record and its etag, or (None, None)."""
+        with self._errors(self.state_table, f"read the record of alert {alert_id}"):
+            try:
+                entity = self._state.get_entity(ALERT_RECORD_PARTITION, encode_key(alert_id))
+            except ResourceNotFoundError as err:
+                if _error_code(err) == "TableNotFound":
+                    raise
+                return None, None
+        return _state_value(alert_id, entity), str(entity.metadata["etag"])
+
+    def put_alert_record_if(self, record: Mapping[str, Any], etag: str) -> str:
+        """Replace a record unchanged since read; ConflictError otherwise."""
+        entity = self._record_entity(record)
+        with self._errors(self.state_table, f"write the record of alert {record['alertId']}"):
+            try:
+                result = self._state.update_entity(
+                    entity,
+                    mode=UpdateMode.REPLACE,
+                    etag=etag,
+                    match_condition=MatchConditions.IfNotModified,
+                )
+            except HttpResponseError as err:
+                if not _is_conflict(err):
+                    raise
+                raise ConflictError(
+                    f"the record of alert {record['alertId']} changed since read"
+                ) from err
+        return str(result["etag"])
+
+    @staticmethod
+    def _record_entity(record: Mapping[str, Any]) -> dict[str, Any]:
+        entity = _state_entity(str(record["alertId"]), record, ALERT_RECORD_PARTITION)
+        entity["PrincipalId"] = str(record.get("principalId") or "")
+        entity["Detection"] = str(record.get("detection") or "")
+        entity["FirstSeen"] = str(record.get("firstSeen") or "")
+        entity["Verdict"] = str(record.get("verdict") or "")
+        return entity
+
     def close(self) -> None:
         """Close the connections."""
         self._baselines.close()
         self._state.close()
+        if self._rules is not None:
+            self._rules.close()
         self._service.close()
 
 
