@@ -9,8 +9,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from detectors.allow import AllowGate
 from detectors.baseline import day_number
 from detectors.engine import Engine
+from detectors.feedback import alert_record
 from detectors.model import Observation, RawRow, RejectedRow
 from detectors.normalize import Normalizer, Skipped
 from detectors.sources.files import FileSource
@@ -46,6 +48,8 @@ class ReplayStats:
     """(principal, day) pairs with activity in the scored (not learning) windows."""
     already_replayed: int = 0
     """Observations at or before the store's watermark: a previous replay scored them."""
+    records: list[dict[str, Any]] = field(default_factory=list)
+    """What feedback needs of each alert sent to the sink (with `keep_records`)."""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -146,11 +150,15 @@ def replay(
     progress: ProgressCallback | None = None,
     spool_limit: int = 250_000,
     after: datetime | None = None,
+    allow: AllowGate | None = None,
+    keep_records: bool = False,
 ) -> ReplayStats:
     """Read, normalise, order and score the files; alerts after the learning days go to `sink`.
 
     With `after` (the watermark of an earlier replay into the same store), activity at or
-    before it is skipped: overlapping exports are scored once.
+    before it is skipped: overlapping exports are scored once. With `allow`, alerts its
+    rules allow are counted there instead of reaching `sink`; with `keep_records`, what
+    feedback needs of each alert is collected in `records`.
     """
     stats = ReplayStats()
     spool = ObservationSpool(memory_limit=spool_limit)
@@ -163,7 +171,7 @@ def replay(
         span = max(int((spool.last.time - stats.first).total_seconds()), 1)
         for start, batch in windows(spool, window):
             emit = start >= stats.learning_until
-            result = engine.process(batch, emit=emit)
+            result, scored = engine.score(batch, emit=emit)
             if emit:
                 stats.principal_days.update((o.principal.id, day_number(o.time)) for o in batch)
             stats.windows += 1
@@ -172,8 +180,22 @@ def replay(
             stats.principals.update(o.principal.id for o in batch)
             stats.last = batch[-1].time
             for alert in result.alerts:
+                if allow is not None and not allow.admit(alert):
+                    continue
                 stats.alerts[(alert["detection"], alert["severity"])] += 1
+                if keep_records:
+                    principal_id = alert["principal"]["id"]
+                    held = scored.stored.get(principal_id)
+                    stats.records.append(
+                        alert_record(
+                            alert,
+                            scored.groups.get(principal_id, ()),
+                            held.baseline if held else None,
+                            engine.settings,
+                        )
+                    )
                 sink(alert)
+            engine.learn(scored)
             if progress is not None and stats.windows % 100 == 0:
                 elapsed = int((stats.last - stats.first).total_seconds())
                 progress(Progress(phase="scoring", done=elapsed, total=span, rows=stats.rows))

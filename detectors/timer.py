@@ -23,14 +23,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
+from detectors.allow import AllowGate
 from detectors.app_settings import AppSettings
 from detectors.engine import Engine
 from detectors.errors import ConflictError, DetectorError
+from detectors.feedback import alert_record
 from detectors.model import Observation, RawRow, RejectedRow
 from detectors.normalize import Normalizer, Skipped
 from detectors.sources.log_analytics import Budget, FetchStats
 from detectors.sources.queries import Window
-from detectors.stores import BaselineStore
+from detectors.stores import AlertRecords, AllowRuleStore, BaselineStore
 
 log = logging.getLogger(__name__)
 
@@ -103,13 +105,21 @@ class RunReport:
     queries: int = 0
     retries: int = 0
     splits: int = 0
+    allowed: dict[str, int] = field(default_factory=dict)
+    """Alerts that allow rules kept off the queue, by rule id (each is also logged)."""
+    expired_rules: list[str] = field(default_factory=list)
+    invalid_rules: list[str] = field(default_factory=list)
+    """Rules in the allow table that are too broad or incomplete: never applied."""
+    rules_error: str | None = None
+    """Why no allow rule was applied this run (the table could not be read), if so."""
 
     def line(self) -> str:
         """One summary line for the log."""
         return (
             f"run {self.run_id}: {self.outcome}; windows {self.windows} (resumed {self.resumed}); "
             f"rows {self.rows} ({self.rejected} rejected); observations {self.observations}; "
-            f"principals {self.principals}; alerts {self.alerts}; enqueued {self.enqueued}; "
+            f"principals {self.principals}; alerts {self.alerts}; "
+            f"allowed by rules {sum(self.allowed.values())}; enqueued {self.enqueued}; "
             f"queries {self.queries} ({self.retries} retried, {self.splits} split); "
             f"watermark {self.watermark_before} -> {self.watermark_after}"
             + (f"; error: {self.error}" if self.error else "")
@@ -128,13 +138,21 @@ class TimerRun:
         queue: Queue,
         settings: AppSettings,
         run_id: str | None = None,
+        allow: AllowRuleStore | None = None,
+        records: AlertRecords | None = None,
     ) -> None:
+        """`allow` holds the operators' allow rules; `records` keeps what feedback needs of
+        each alert (both optional: without them every alert goes out, unrecorded)."""
         self.source = source
         self.store = store
         self.state = state
         self.queue = queue
         self.settings = settings
         self.run_id = run_id or uuid.uuid4().hex[:12]
+        self.allow = allow
+        self.records = records
+        self._gate = AllowGate(rules=(), now=datetime.now(UTC))
+        self._hits_written: dict[str, int] = {}
 
     def run(self, now: datetime, budget: Budget) -> RunReport:
         """One cycle; never raises for Azure trouble: the report says what failed."""
@@ -162,6 +180,7 @@ class TimerRun:
         }
         etag = self.state.put_state_if(CHECKPOINT_NAME, doc, etag)
         report.watermark_before = doc.get("watermark")
+        self._open_gate(now, report)
         try:
             etag = self._windows(doc, etag, now, budget, report)
         finally:
@@ -211,6 +230,7 @@ class TimerRun:
         budget: Budget,
         report: RunReport,
     ) -> str:
+        s = self.settings
         rows, fetched = self.source.fetch(window, budget)
         report.queries += fetched.queries
         report.retries += fetched.retries
@@ -218,7 +238,7 @@ class TimerRun:
         report.rows += len(rows)
         observations = self._normalize(rows, report)
 
-        engine = Engine(store=self.store, settings=self.settings.detection, track_actions=False)
+        engine = Engine(store=self.store, settings=s.detection, track_actions=False)
         if doc.get("engine"):
             engine.restore_state(doc["engine"])
         result, scored = engine.score(observations, emit=not resume)
@@ -227,11 +247,27 @@ class TimerRun:
         if resume:
             report.resumed += 1
         else:
+            records = []
             for alert in result.alerts:
+                if not self._gate.admit(alert):
+                    continue
                 self.state.hold(alert)
-            report.alerts += len(result.alerts)
+                report.alerts += 1
+                principal_id = alert["principal"]["id"]
+                held = scored.stored.get(principal_id)
+                records.append(
+                    alert_record(
+                        alert,
+                        scored.groups.get(principal_id, ()),
+                        held.baseline if held else None,
+                        s.detection,
+                    )
+                )
+            if self.records is not None and records:
+                self.records.record_alerts(records)
             doc["pending"] = {"since": _iso(window.since), "until": _iso(window.until)}
             etag = self.state.put_state_if(CHECKPOINT_NAME, doc, etag)
+            self._count_hits(report)
 
         engine.learn(scored, through=window.until)
         report.enqueued += self._drain()
@@ -240,6 +276,39 @@ class TimerRun:
         doc["pending"] = None
         report.windows += 1
         return self.state.put_state_if(CHECKPOINT_NAME, doc, etag)
+
+    def _open_gate(self, now: datetime, report: RunReport) -> None:
+        """This run's allow rules; an unreadable table means none (alerts go out, not lost)."""
+        rules = []
+        if self.allow is not None:
+            try:
+                rules = [stored.rule for stored in self.allow.list_rules()]
+            except DetectorError as err:
+                report.rules_error = str(err)
+                log.warning("allow rules not applied this run: %s", err)
+        self._gate = AllowGate(rules=rules, now=now)
+        self._hits_written = {}
+        report.expired_rules = list(self._gate.expired)
+        report.invalid_rules = list(self._gate.invalid)
+
+    def _count_hits(self, report: RunReport) -> None:
+        """Add this window's allowed alerts to their rules' hit counts (best effort)."""
+        report.allowed = dict(self._gate.hits)
+        new = {
+            rule_id: n - self._hits_written.get(rule_id, 0)
+            for rule_id, n in self._gate.hits.items()
+            if n > self._hits_written.get(rule_id, 0)
+        }
+        if not new or self.allow is None:
+            return
+        try:
+            gone = self.allow.record_hits(new, self._gate.now)
+        except DetectorError as err:  # the counts are in the report and the log
+            log.warning("could not count allow rule hits %s: %s", new, err)
+            return
+        if gone:
+            log.warning("allow rules removed while they matched alerts: %s", ", ".join(gone))
+        self._hits_written = dict(self._gate.hits)
 
     def _drain(self) -> int:
         """Put every held alert on the queue; DeliveryFailed leaves the rest held."""

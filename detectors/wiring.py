@@ -37,6 +37,7 @@ def build_timer(
         settings.storage,
         baseline_table=settings.baseline_table,
         state_table=settings.state_table,
+        allow_table=settings.allow_table,
         create_tables=local,
     )
     queue = AlertQueue(client=queue_client(settings.storage, settings.alert_queue))
@@ -49,4 +50,6 @@ def build_timer(
         queue=queue,
         settings=settings,
         run_id=run_id,
+        allow=store,
+        records=store,
     )
