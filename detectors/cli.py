@@ -10,13 +10,14 @@ import os
 import re
 import sys
 import time
-import unicodedata
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
+from detectors import cli_tuning
 from detectors.alerts import alert_line
+from detectors.allow import AllowGate
 from detectors.app_settings import AppSettings
 from detectors.detections import DETECTIONS, catalogue
 from detectors.engine import Engine
@@ -24,9 +25,9 @@ from detectors.errors import DetectorError, InputError
 from detectors.replay import Progress, ReplayStats, replay
 from detectors.settings import DetectionSettings
 from detectors.sources.log_analytics import Budget
-from detectors.stores import BaselineStore
 from detectors.stores.sqlite import SqliteStore
 from detectors.stores.write_behind import WriteBehindStore
+from detectors.terminal import printable
 from detectors.wiring import build_timer
 
 # Exit codes: 0 done, 1 unusable input or another error, 2 bad command line (argparse).
@@ -50,7 +51,7 @@ def duration(text: str) -> timedelta:
     return value
 
 
-def open_store(spec: str | None) -> BaselineStore:
+def open_store(spec: str | None) -> SqliteStore:
     """A store from `sqlite:FILE` (or nothing: a fresh in-memory one)."""
     if spec is None:
         return SqliteStore()
@@ -58,11 +59,6 @@ def open_store(spec: str | None) -> BaselineStore:
     if kind != "sqlite" or not target:
         raise DetectorError(f"--store {spec!r}: expected sqlite:FILE")
     return SqliteStore(path=target)
-
-
-def printable(text: str) -> str:
-    """Attacker-controlled text made safe for a terminal: no control or format characters."""
-    return "".join(ch if unicodedata.category(ch)[0] != "C" else f"\\u{ord(ch):04x}" for ch in text)
 
 
 def count(text: str) -> int:
@@ -197,6 +193,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="comma-separated attack kinds, 'all' (default) or 'none'",
     )
     sim.set_defaults(handler=_simulate)
+    cli_tuning.register(commands)
     return parser
 
 
@@ -234,13 +231,18 @@ def _replay(args: argparse.Namespace) -> int:
             raise InputError(f"{path}: no such file")
     settings = DetectionSettings.from_env(os.environ)
     # Baselines stay in memory between windows and reach the store only if the run succeeds.
-    store = WriteBehindStore(open_store(args.store))
+    inner = open_store(args.store)
+    store = WriteBehindStore(inner)
     succeeded = False
     started = time.monotonic()
     tmp = args.out.with_name(args.out.name + ".partial")
     show = _AlertPrinter(sys.stdout) if args.show else None
     try:
         engine = Engine(store=store, settings=settings)
+        # A persistent store's allow rules apply, and feedback finds each alert's record.
+        gate = None
+        if args.store is not None:
+            gate = AllowGate(rules=[s.rule for s in inner.list_rules()], now=datetime.now(UTC))
         earlier = store.get_state(REPLAY_STATE)
         watermark = None
         if earlier is not None:
@@ -265,6 +267,8 @@ def _replay(args: argparse.Namespace) -> int:
                 learning_days=learning_days,
                 progress=reporter,
                 after=watermark,
+                allow=gate,
+                keep_records=args.store is not None,
             )
             if reporter is not None:
                 reporter.finish()
@@ -275,6 +279,10 @@ def _replay(args: argparse.Namespace) -> int:
                 REPLAY_STATE,
                 {"watermark": stats.last.isoformat(), "engine": engine.export_state()},
             )
+        if stats.records:
+            inner.record_alerts(stats.records)
+        if gate is not None and gate.hits:
+            inner.record_hits(gate.hits, gate.now)
         succeeded = True
     except InputError as err:
         raise InputError(f"{err}; no alerts or baselines were written") from err
@@ -284,6 +292,8 @@ def _replay(args: argparse.Namespace) -> int:
         tmp.unlink(missing_ok=True)
         store.close(flush=succeeded)
     _summary(stats, args.out, time.monotonic() - started, sys.stderr, watermark)
+    if gate is not None and (gate.hits or gate.expired or gate.invalid):
+        sys.stderr.write(gate.summary() + "\n")
     return EXIT_OK
 
 

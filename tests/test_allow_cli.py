@@ -1,0 +1,152 @@
+"""`detector allow add|list|remove` and `detector feedback` against both stores (Azurite for
+Table Storage); a replay into a store applies its rules, counts and reports every alert
+they allow, and keeps what feedback needs."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from detectors.baseline import network_of
+from detectors.cli import main
+from tests.operator_rig import Rig, make_rig, rows
+from tests.rowkit import write_ndjson
+from tests.test_baselines_cli import one_line_error
+from tests.test_replay_cli import THIEF
+
+JANE = "jane@contoso.com"
+
+
+def soon(days: int = 30) -> str:
+    return f"{datetime.now(UTC).date() + timedelta(days=days):%Y-%m-%d}"
+
+
+@pytest.fixture(params=["sqlite", pytest.param("table", marks=pytest.mark.azurite)])
+def rig(request: pytest.FixtureRequest) -> Rig:
+    return make_rig(request, request.param)
+
+
+def rules(rig: Rig, capsys) -> list[dict]:
+    capsys.readouterr()
+    assert rig.run("allow", "list", "--json") == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_the_obvious_spelling_adds_a_rule_that_lists_with_its_status(rig, capsys):
+    code = main(
+        [
+            "allow", "add", "--store", rig.spec, "--principal", "Jane Doe",
+            "--reason", "quarterly credential audit", "--expires", soon(),
+            "--detection", "appservice-credential-download", "--site", "app*",
+            "--cidr", "203.0.113.0/24", "--app-id", THIEF.app_id, "--id", "audit",
+            "--added-by", "ops@contoso.com",
+        ]
+    )  # fmt: skip
+    assert code == 0
+    (rule,) = rules(rig, capsys)
+    assert rule["RuleId"] == "audit"
+    assert rule["Status"] == "active"
+    assert (rule["Principal"], rule["Cidr"], rule["Site"]) == ("Jane Doe", "203.0.113.0/24", "app*")
+    assert rule["AddedBy"] == "ops@contoso.com"
+    assert rule["Hits"] == 0
+    assert rig.run("allow", "list") == 0
+    table = capsys.readouterr().out
+    assert table.split()[:3] == ["ID", "STATUS", "EXPIRES"]
+    assert "audit" in table
+    assert "quarterly credential audit" in table
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--principal", "nobody@contoso.com"], "no baseline for principal"),
+        (["--principal", JANE, "--cidr", "203.0.113.0/40"], "not an address or range"),
+        (["--cidr", "0.0.0.0/0"], "too much of the internet"),
+        (["--site", "*"], "matches (nearly) every site"),
+        (["--detection", "appservice-credential-download"], "would match everyone"),
+        (["--principal", JANE, "--expires", "2020-01-31"], "is in the past"),
+        (["--principal", JANE, "--reason-code", "NOPE"], "not a reason code"),
+    ],
+)
+def test_bad_rules_are_one_line_errors_that_store_nothing(rig, capsys, args, message):
+    full = ["allow", "add", "--reason", "because", "--expires", soon(), *args]
+    assert rig.run(*full) == 1
+    assert message in one_line_error(capsys)
+    assert rules(rig, capsys) == []
+
+
+def test_an_unseen_principal_needs_saying_so(rig, capsys):
+    args = ["--principal", "new-pipeline", "--reason", "new CI", "--expires", soon()]
+    assert rig.run("allow", "add", *args) == 1
+    assert "--unseen-principal" in one_line_error(capsys)
+    assert rig.run("allow", "add", *args, "--unseen-principal") == 0
+    assert [r["Principal"] for r in rules(rig, capsys)] == ["new-pipeline"]
+
+
+def test_remove_takes_a_rule_out_and_an_unknown_id_is_an_error(rig, capsys):
+    add = ["allow", "add", "--principal", JANE, "--reason", "x", "--expires", soon()]
+    assert rig.run(*add, "--id", "one") == 0
+    assert rig.run(*add, "--id", "one") == 1
+    assert "already exists" in one_line_error(capsys)
+    assert rig.run("allow", "remove", "one") == 0
+    assert rules(rig, capsys) == []
+    assert rig.run("allow", "remove", "one") == 1
+    assert "no allow rule 'one'" in one_line_error(capsys)
+
+
+def test_a_replay_into_a_store_applies_its_rules_counts_hits_and_reports_them(tmp_path, capsys):
+    db = f"sqlite:{tmp_path / 'store.db'}"
+    assert main(["baselines", "import", "/dev/null", "--store", db]) == 0  # an empty store
+    allow = ["allow", "add", "--store", db, "--principal", JANE, "--unseen-principal"]
+    assert main([*allow, "--cidr", "203.0.113.0/24", "--reason", "pen test", "--expires", soon(),
+                 "--id", "pentest"]) == 0  # fmt: skip
+    src = write_ndjson(tmp_path / "export.jsonl", rows())
+    out = tmp_path / "alerts.jsonl"
+    capsys.readouterr()
+    assert main(["replay", str(src), "--out", str(out), "--store", db, "--quiet"]) == 0
+    assert out.read_text() == ""
+    err = capsys.readouterr().err
+    assert "1 alert(s) allowed by rules (pentest: 1)" in err
+    assert main(["allow", "list", "--json", "--store", db]) == 0
+    (rule,) = json.loads(capsys.readouterr().out)
+    assert rule["Hits"] == 1
+    assert rule["LastHit"]
+
+
+def test_feedback_malicious_keeps_the_new_values_out_and_benign_teaches_them(rig, capsys):
+    (alert,) = rig.alerts
+    thief_network = network_of(THIEF.ip)
+
+    def jane_networks() -> set[str]:
+        store = rig.open()
+        try:
+            return set(store.load([JANE])[JANE].baseline.networks)
+        finally:
+            store.close()
+
+    assert thief_network in jane_networks()  # the replay learned the alert's window
+    assert rig.run("feedback", alert["id"], "--malicious", "--reason", "stolen token") == 0
+    assert "malicious" in capsys.readouterr().err
+    assert thief_network not in jane_networks()
+    assert rig.run("feedback", alert["id"], "--benign", "--json") == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["verdict"] == "benign"
+    assert result["changedValues"] > 0
+    assert thief_network in jane_networks()
+    store = rig.open()
+    try:
+        record, _ = store.get_alert_record(alert["id"])
+    finally:
+        store.close()
+    assert record is not None
+    assert record["verdict"]["verdict"] == "benign"
+
+
+def test_feedback_on_an_unknown_alert_is_a_one_line_error(rig, capsys):
+    assert rig.run("feedback", "0123abcd", "--benign") == 1
+    assert "no record of alert '0123abcd'" in one_line_error(capsys)
+    with pytest.raises(SystemExit) as exited:  # neither --benign nor --malicious
+        main(["feedback", "x", "--store", rig.spec])
+    assert exited.value.code == 2
