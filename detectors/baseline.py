@@ -163,10 +163,13 @@ def learn(
     max_age_days: int,
     max_values: int,
     through: datetime | None = None,
+    context: tuple[str, str] | None = None,
 ) -> PrincipalBaseline | None:
     """The baseline after also having seen these observations (time-ordered, one principal).
 
     `through` marks the window they came from as learned (see `learned_through`).
+    `context` (id, name) learns a context baseline (a site, a job, a peer group; see
+    `surroundings`) from several principals' observations instead.
     """
     items = list(observations)
     if not items:
@@ -174,9 +177,9 @@ def learn(
     first = items[0]
     if baseline is None:
         baseline = PrincipalBaseline(
-            principal_id=first.principal.id,
-            principal_type=first.principal.type,
-            name=first.principal.name,
+            principal_id=context[0] if context else first.principal.id,
+            principal_type=PrincipalType.UNKNOWN if context else first.principal.type,
+            name=context[1] if context else first.principal.name,
             first_seen=first.time,
             last_seen=first.time,
         )
@@ -258,7 +261,7 @@ def learn(
     }
     return replace(
         baseline,
-        name=first.principal.name or baseline.name,
+        name=baseline.name if context else first.principal.name or baseline.name,
         last_seen=last_seen,
         learned_through=through or baseline.learned_through,
         active_days=active_days,

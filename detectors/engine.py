@@ -13,8 +13,10 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from detectors.alerts import render
+from detectors.alerts import iso, render
 from detectors.baseline import learn
+from detectors.bursts import Bursts
+from detectors.chains import Chains
 from detectors.detections import DETECTIONS, Detection
 from detectors.errors import ConflictError, StoreError
 from detectors.grouping import aggregate
@@ -30,6 +32,13 @@ from detectors.model import (
 )
 from detectors.settings import DetectionSettings
 from detectors.stores import BaselineStore, StoredBaseline
+from detectors.surroundings import (
+    Surroundings,
+    context_groups,
+    context_ids,
+    is_context_id,
+    peer_group_ids,
+)
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +61,10 @@ class Scored:
     """A scored window, ready to be learned from once its alerts are safe."""
 
     groups: dict[str, list[Observation]]
+    """Observations by principal, and by context baseline (sites, jobs, peer groups)."""
     stored: dict[str, StoredBaseline]
+    names: dict[str, str] = field(default_factory=dict)
+    """Display names of the context baselines in `groups`."""
 
 
 @dataclass(kw_only=True, slots=True)
@@ -62,6 +74,8 @@ class WindowResult:
     alerts: list[dict[str, Any]] = field(default_factory=list)
     suppressed: int = 0
     """Findings that scored as alerts but fell in the learning period."""
+    repeats: int = 0
+    """Findings folded into an open burst without a message (no new evidence)."""
     observations: int = 0
     duplicates: int = 0
     principals: int = 0
@@ -86,6 +100,9 @@ class Engine:
         self._recent_actions: dict[str, datetime] = {}
         """Actions already counted, by key, with their time: the end row of one arriving late."""
         self._last_login: dict[str, _Login] = {}
+        self._bursts = Bursts(settings)
+        self._chains = Chains(settings)
+        self._newest: datetime | None = None
 
     def export_state(self) -> dict[str, Any]:
         """What the next run needs to go on where this one stopped, as plain JSON values."""
@@ -96,6 +113,8 @@ class Engine:
             self._last_login = {s: v for s, v in self._last_login.items() if v.time >= horizon}
         return {
             "version": STATE_VERSION,
+            "bursts": self._bursts.export(self._newest),
+            "siteEvents": self._chains.export(self._newest),
             "recentActions": {k: t.isoformat() for k, t in sorted(self._recent_actions.items())},
             "lastLogins": {
                 site: {
@@ -131,6 +150,9 @@ class Engine:
                 )
                 for site, v in state["lastLogins"].items()
             }
+            # Added later: a state written before bursts and chains existed has neither.
+            self._bursts.restore(state.get("bursts") or {})
+            self._chains.restore(state.get("siteEvents") or {})
         except (KeyError, TypeError, ValueError, AttributeError) as err:
             raise StoreError(f"engine state cannot be read: {type(err).__name__}: {err}") from err
 
@@ -155,21 +177,49 @@ class Engine:
         for obs in window:
             groups[obs.principal.id].append(obs)
         result.principals = len(groups)
-        stored = self.store.load(groups.keys())
+        self._newest = max(self._newest or window[-1].time, window[-1].time)
+        contexts = {key for obs in window for key in context_ids(obs)}
+        wanted = set(groups) | contexts | set(peer_group_ids()) | self._chains.wanted(window)
+        stored = self.store.load(sorted(wanted))
+        around = Surroundings(
+            baselines={k: v.baseline for k, v in stored.items() if is_context_id(k)},
+            max_age_days=self.settings.baseline_max_age_days,
+        )
 
+        findings = {}
         for principal_id in sorted(groups):
             held = stored.get(principal_id)
             baseline = held.baseline if held else None
             for detection in self.detections:
-                finding = detection.evaluate(groups[principal_id], baseline, self.settings)
-                if finding is None or finding.severity is None:
-                    continue
-                if emit:
-                    result.alerts.append(render(finding, baseline, self.settings))
-                else:
-                    result.suppressed += 1
+                finding = detection.evaluate(groups[principal_id], baseline, self.settings, around)
+                if finding is not None:
+                    findings[(detection.spec.id, principal_id)] = finding
+        findings = self._chains.link(findings, window, around, stored)
+        missing = {p for _, p in findings if p not in stored and p not in groups}
+        if missing:  # a chain reached back to a principal not active in this window
+            stored = {**stored, **self.store.load(sorted(missing))}
+        alerted: set[str] = set()
+        for key in sorted(findings, key=lambda k: (k[1], k[0])):
+            finding = findings[key]
+            if finding.severity is not None:
+                alerted.add(finding.principal.id)
+            message = self._bursts.admit(finding)
+            if message is None:
+                if finding.severity is not None:
+                    result.repeats += 1
+                continue
+            held = stored.get(finding.principal.id)
+            if emit:
+                alert = render(message.finding, held.baseline if held else None, self.settings)
+                alert["burst"] = {**message.burst, "firstSeen": iso(message.burst["firstSeen"])}
+                result.alerts.append(alert)
+            else:
+                result.suppressed += 1
         result.alerts.sort(key=lambda a: (a["firstSeen"], a["detection"], a["id"]))
-        return result, Scored(groups=dict(groups), stored=stored)
+        # What raised an alert does not teach the surroundings what is ordinary.
+        context = context_groups(window, exclude=frozenset(alerted))
+        names = {key: key.split(":", 1)[0] + " " + key.split(":", 1)[1] for key in context}
+        return result, Scored(groups={**groups, **context}, stored=stored, names=names)
 
     def _deduplicate(
         self, observations: Iterable[Observation], result: WindowResult
@@ -244,12 +294,14 @@ class Engine:
                 done = held.baseline.learned_through if held else None
                 if through is not None and done is not None and done >= through:
                     continue
+                name = scored.names.get(principal_id)
                 new = learn(
                     held.baseline if held else None,
                     obs,
                     max_age_days=self.settings.baseline_max_age_days,
                     max_values=self.settings.baseline_max_values,
                     through=through,
+                    context=(principal_id, name) if name is not None else None,
                 )
                 if new is not None:
                     updates.append(StoredBaseline(baseline=new, etag=held.etag if held else None))

@@ -15,6 +15,7 @@ from typing import Any
 from detectors.simulation import ScenarioLabel
 
 SEVERITIES = ("high", "medium", "low")
+_RANK = {"low": 1, "medium": 2, "high": 3}
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -42,6 +43,7 @@ class Evaluation:
 
     scenarios: tuple[ScenarioResult, ...]
     false_alerts: tuple[dict[str, Any], ...]
+    """One per burst (its most severe message): updates of an alert are not new alerts."""
     principal_days: int
 
     def recall(self, detection: str) -> tuple[int, int]:
@@ -64,13 +66,19 @@ def evaluate(
         for event_id in label.event_ids:
             owner[event_id] = index
     touched: list[list[dict[str, Any]]] = [[] for _ in labels]
+    # The messages of one burst (an alert and its updates) are one alert: it is about every
+    # scenario any of them touched, and false only if none touched one.
+    bursts: dict[str, list[dict[str, Any]]] = {}
+    for n, alert in enumerate(alerts):
+        burst = (alert.get("burst") or {}).get("id") or alert.get("id") or f"#{n}"
+        bursts.setdefault(burst, []).append(alert)
     false: list[dict[str, Any]] = []
-    for alert in alerts:
-        hits = {owner[e] for e in alert["eventIds"] if e in owner}
+    for messages in bursts.values():
+        hits = {owner[e] for alert in messages for e in alert["eventIds"] if e in owner}
         for index in sorted(hits):
-            touched[index].append(alert)
+            touched[index].extend(messages)
         if not hits:
-            false.append(alert)
+            false.append(max(messages, key=lambda a: _RANK[a["severity"]]))
     return Evaluation(
         scenarios=tuple(
             ScenarioResult(label=label, alerts=tuple(found))

@@ -11,6 +11,7 @@ from detectors.model import ClientTool, Observation, Principal, Status
 from detectors.operations import SCRIPTING_TOOLS
 from detectors.reasons import Reason, ReasonCode
 from detectors.settings import DetectionSettings
+from detectors.surroundings import NO_SURROUNDINGS, Surroundings
 
 _TOOL_NAMES = {
     ClientTool.AZURE_CLI: "Azure CLI",
@@ -63,6 +64,7 @@ class Context:
         "observations",
         "principal",
         "settings",
+        "surroundings",
         "today",
     )
 
@@ -73,11 +75,13 @@ class Context:
         observations: Sequence[Observation],
         baseline: PrincipalBaseline | None,
         settings: DetectionSettings,
+        surroundings: Surroundings | None = None,
     ) -> None:
         self.principal = principal
         self.observations = observations
         self.baseline = baseline
         self.settings = settings
+        self.surroundings = surroundings or NO_SURROUNDINGS
         self.today = day_number(observations[0].time)
         """Day number of the burst's first observation."""
         # Failures teach a baseline nothing, so a principal that only ever failed has none.
@@ -99,6 +103,23 @@ class Context:
             dimension, value, self.today, self.settings.baseline_max_age_days
         )
 
+    def peers_know(self, dimension: str, value: str) -> bool:
+        """Whether other principals of this one's type use this value: routine for its kind."""
+        return self.surroundings.peers_know(self.principal.type, dimension, value, self.today)
+
+    def ordinary_for_peers(self, observations: Sequence[Observation]) -> bool:
+        """Whether every address block and tool here is one its peers use (new joiners)."""
+        for obs in observations:
+            if obs.status is Status.FAILED:
+                return False
+            if not self.peers_know("tools", obs.tool.value):
+                return False
+            if obs.source_ip and not self.peers_know(
+                "wide_networks", wide_network_of(obs.source_ip)
+            ):
+                return False
+        return bool(observations)
+
 
 class Scorer:
     """Collects reasons for one finding; novelty is only judged against a real history."""
@@ -118,8 +139,12 @@ class Scorer:
             message += f" (only {self.ctx.history_days} days of history: weighs less)"
         self.add(code, weight * scale, message)
 
-    def no_history(self) -> bool:
-        """Add NO_HISTORY when the principal has too little history; True if it did."""
+    def no_history(self, *, ordinary: bool = False) -> bool:
+        """Add NO_HISTORY when the principal has too little history; True if it did.
+
+        `ordinary`: everything about the activity is routine for the principal's peers
+        (their address blocks, their tools), as with a new joiner: it weighs less.
+        """
         ctx = self.ctx
         if ctx.has_history:
             return False
@@ -131,7 +156,14 @@ class Scorer:
                 f"Little history: active on {days} earlier day(s) since "
                 f"{ctx.baseline.first_seen:%Y-%m-%d}."
             )
-        self.add(ReasonCode.NO_HISTORY, ctx.settings.weight_no_history, message)
+        weight = ctx.settings.weight_no_history
+        if ordinary:
+            weight *= ctx.settings.peer_routine_factor
+            message += (
+                f" Its address blocks and tools are those other {ctx.principal.type.value}s "
+                "use (a new joiner?), so this weighs less."
+            )
+        self.add(ReasonCode.NO_HISTORY, weight, message)
         return True
 
     def novelty(self, observations: Sequence[Observation], *, sites_known: bool) -> None:
@@ -157,11 +189,12 @@ class Scorer:
         scripting = [t for t in new_tools if t in SCRIPTING_TOOLS]
         if scripting:
             names = listing([tool_name(t) for t in scripting])
-            self.novel(
-                ReasonCode.NEW_SCRIPTING_TOOL,
-                s.weight_new_scripting_tool * damp,
-                f"First use of {names} by this principal{before}.",
-            )
+            weight = s.weight_new_scripting_tool * damp
+            message = f"First use of {names} by this principal{before}."
+            if all(ctx.peers_know("tools", t.value) for t in scripting):
+                weight *= s.peer_routine_factor
+                message += f" Other {ctx.principal.type.value}s use it routinely: weighs less."
+            self.novel(ReasonCode.NEW_SCRIPTING_TOOL, weight, message)
         others = [t for t in new_tools if t not in SCRIPTING_TOOLS and t is not ClientTool.UNKNOWN]
         if others:
             names = listing([tool_name(t) for t in others])
@@ -212,11 +245,15 @@ class Scorer:
         little; a new /16 weighs fully, unless the principal roams across many of them.
         """
         ctx, s = self.ctx, self.ctx.settings
+        # Cloud Shell calls leave from Azure's addresses, not the user's: they say nothing
+        # about where the user is (a first use of Cloud Shell is its own reason).
         new_ips = sorted(
             {
                 o.source_ip
                 for o in observations
-                if o.source_ip and not ctx.knows("networks", network_of(o.source_ip))
+                if o.source_ip
+                and o.tool is not ClientTool.CLOUD_SHELL
+                and not ctx.knows("networks", network_of(o.source_ip))
             }
         )
         if not new_ips:
@@ -231,9 +268,17 @@ class Scorer:
                 if roams
                 else f"{known} such block(s) known"
             )
+            shared = all(ctx.peers_know("wide_networks", wide_network_of(ip)) for ip in far)
+            if shared:
+                weight *= s.peer_routine_factor
+                habit += f"; other {ctx.principal.type.value}s use it, so it weighs less"
             nets = listing([f"{ip} ({wide_network_of(ip)})" for ip in far])
             message = f"From an address block never seen for it: {nets}; {habit}."
         else:
+            if baseline.known_count("networks", ctx.today, s.baseline_max_age_days) >= (
+                s.roaming_networks
+            ):
+                return  # it moves between many networks of its blocks: one more is routine
             weight = s.weight_new_network * s.roaming_factor * damp
             nets = listing([f"{ip} ({network_of(ip)})" for ip in new_ips])
             message = f"From a new network inside blocks it already uses: {nets}."
@@ -241,20 +286,41 @@ class Scorer:
 
     def finding(self, spec: DetectionSpec, observations: Sequence[Observation]) -> Finding:
         """The finding these reasons add up to."""
-        s = self.ctx.settings
-        score = round(max(0.0, sum(r.weight for r in self.reasons)), 1)
-        severity: Severity | None = None
-        if score >= s.high_threshold:
-            severity = Severity.HIGH
-        elif score >= s.medium_threshold:
-            severity = Severity.MEDIUM
-        elif score >= s.alert_threshold:
-            severity = Severity.LOW
-        return Finding(
-            detection=spec,
+        return graded(
+            spec=spec,
             principal=self.ctx.principal,
-            observations=tuple(observations),
-            reasons=tuple(self.reasons),
-            score=score,
-            severity=severity,
+            observations=observations,
+            reasons=self.reasons,
+            settings=self.ctx.settings,
         )
+
+
+def severity_of(score: float, settings: DetectionSettings) -> Severity | None:
+    """The severity band of a score; None below the alert threshold."""
+    if score >= settings.high_threshold:
+        return Severity.HIGH
+    if score >= settings.medium_threshold:
+        return Severity.MEDIUM
+    if score >= settings.alert_threshold:
+        return Severity.LOW
+    return None
+
+
+def graded(
+    *,
+    spec: DetectionSpec,
+    principal: Principal,
+    observations: Sequence[Observation],
+    reasons: Sequence[Reason],
+    settings: DetectionSettings,
+) -> Finding:
+    """A finding scored and banded from its reasons."""
+    score = round(max(0.0, sum(r.weight for r in reasons)), 1)
+    return Finding(
+        detection=spec,
+        principal=principal,
+        observations=tuple(observations),
+        reasons=tuple(reasons),
+        score=score,
+        severity=severity_of(score, settings),
+    )

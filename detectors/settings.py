@@ -80,6 +80,32 @@ class DetectionSettings:
     known_sites_factor: float = 0.5
     """Multiplies tool and network novelty when every site touched is one the principal knows."""
 
+    peer_routine_factor: float = 0.4
+    """Multiplies novelty that is routine for the principal's peers (others of its type): an
+    address block colleagues use, or a new principal acting like its peers (new joiners)."""
+    related_site_factor: float = 0.5
+    """Multiplies `NEW_SITE` when every new site sits in a resource group the principal knows."""
+    established_job_factor: float = 0.4
+    """Multiplies `NEW_WEBJOB` when the job has its own history on the site (an existing job)."""
+    weight_new_job_on_site: float = 20
+    weight_job_run_spike: float = 15
+
+    # Correlation: chains of actions across tables, principals and windows.
+    chain_minutes: int = 120
+    """Actions on one site this close in time can form a chain."""
+    weight_download_then_login: float = 30
+    weight_policy_then_download: float = 20
+    weight_login_then_job_files: float = 15
+    weight_job_created_then_run: float = 20
+
+    # Alert bursts: one alert per principal, detection and burst; updates, not repeats.
+    burst_gap_minutes: int = 120
+    """A finding this close to the last one of the same principal and detection continues
+    its burst (same `burst.id`) instead of opening a new alert."""
+    update_min_score_gain: float = 10
+    """A burst's later finding is sent as an update only if its severity rises or its
+    accumulated score grows by at least this much; otherwise it is counted in `repeats`."""
+
     # Severity bands.
     alert_threshold: float = 35
     """Findings scoring below this are not alerts."""

@@ -20,6 +20,8 @@ from tests.rowkit import (
     workdays,
 )
 
+STOP_JOB = "MICROSOFT.WEB/SITES/CONTINUOUSWEBJOBS/STOP/ACTION"
+START_JOB = "MICROSOFT.WEB/SITES/CONTINUOUSWEBJOBS/START/ACTION"
 CRED = "appservice-credential-download"
 WEBJOB = "appservice-webjob-activity"
 AFTER = START + timedelta(days=20)  # a weekday, well after 14 learning days (2026-10-21)
@@ -298,3 +300,73 @@ def test_repetitive_runs_by_someone_who_never_ran_jobs_alert(run_rows):
     assert webjob
     assert any("REPETITIVE_RUNS" in codes(a) for a in webjob)
     assert all("NEW_OPERATION" in codes(a) for a in webjob)
+
+
+# -- surroundings, chains and bursts ----------------------------------------------------------
+
+
+def test_restarting_an_existing_job_others_restart_does_not_alert(run_rows):
+    """An administrator's first restart of a job that the jobs identity restarts routinely."""
+    mi = Actor(caller="5e2b1c4d-aaaa-4bbb-8ccc-123456789abc", app_id=CLI, ip="20.71.3.4", kind="mi")
+    admin = Actor(caller="ada@contoso.com", app_id=PORTAL, ip="198.51.100.20", name="Ada")
+    job = site_id("app1") + "/continuouswebjobs/indexer"
+    rows = jane_history()
+    for n, day in enumerate(workdays(START, 20, hour=16)):
+        rows += activity(mi, day, STOP_JOB, job)
+        rows += activity(mi, day + timedelta(minutes=2), START_JOB, job)
+        rows += activity(
+            admin, day + timedelta(hours=1), CONFIG_LIST, site_id("app1") + "/config/appsettings"
+        )
+        if n % 5 == 0:  # another administrator restarts jobs now and then
+            other = Actor(caller="bo@contoso.com", app_id=PORTAL, ip="198.51.100.21", name="Bo")
+            rows += activity(
+                other, day + timedelta(hours=2), STOP_JOB, site_id("app2") + "/continuouswebjobs/x"
+            )
+    t = AFTER.replace(hour=18)
+    rows += activity(admin, t, STOP_JOB, job)
+    rows += activity(admin, t + timedelta(minutes=3), START_JOB, job)
+    alerts, _ = run_rows(rows)
+    assert of(alerts, WEBJOB) == []
+
+
+def test_profile_download_then_site_login_from_an_unknown_block_is_one_alert(run_rows):
+    rows = jane_history() + pipeline_deploys()
+    cli = Actor(caller=JANE.caller, app_id=CLI, ip=JANE.ip, name=JANE.name)
+    t = AFTER.replace(hour=10)
+    rows += activity(cli, t, PUBLISHXML, site_id("app1"))
+    rows.append(login("$app1", t + timedelta(minutes=25), site_id("app1"), "203.0.113.77", "FTP"))
+    alerts, _ = run_rows(rows)
+    [alert] = of(alerts, CRED)
+    assert alert["principal"]["id"] == JANE.caller
+    assert "DOWNLOAD_THEN_LOGIN" in codes(alert)
+    assert "203.0.113.77" in alert["sourceIps"]
+    assert not [a for a in alerts if a["principal"]["id"] == "$app1"]
+
+
+def test_using_ones_own_profile_from_a_known_network_is_no_chain(run_rows):
+    rows = jane_history() + pipeline_deploys()
+    cli = Actor(caller=JANE.caller, app_id=CLI, ip=JANE.ip, name=JANE.name)
+    t = AFTER.replace(hour=10)
+    rows += activity(cli, t, PUBLISHXML, site_id("app1"))
+    rows.append(login("$app1", t + timedelta(minutes=5), site_id("app1"), JANE.ip, "WebDeploy"))
+    alerts, _ = run_rows(rows)
+    assert alerts == []
+
+
+def test_a_long_running_pattern_updates_one_alert_instead_of_repeating(run_rows):
+    rows = jane_history()
+    actor = Actor(caller=JANE.caller, app_id=CLI, ip="203.0.113.50", name=JANE.name)
+    start = AFTER.replace(hour=11)
+    for n in range(16):  # one run every 4 minutes for an hour: four windows
+        rows += activity(
+            actor,
+            start + timedelta(minutes=4 * n),
+            "MICROSOFT.WEB/SITES/TRIGGEREDWEBJOBS/RUN/ACTION",
+            site_id("app2") + "/triggeredwebjobs/export",
+        )
+    alerts, _ = run_rows(rows)
+    webjob = of(alerts, WEBJOB)
+    assert webjob
+    assert len({a["burst"]["id"] for a in webjob}) == 1
+    assert [a["burst"]["sequence"] for a in webjob] == list(range(1, len(webjob) + 1))
+    assert webjob[0]["burst"]["id"] == webjob[0]["id"]

@@ -73,3 +73,15 @@ def test_evaluate_command_reports_the_bundled_sample(capsys):
     assert "appservice-webjob-activity             3/3    100%" in out
     assert "MISSED" not in out
     assert "false alerts: 0 " in out
+
+
+def test_updates_of_a_burst_are_one_alert_and_belong_to_its_scenario():
+    labels = [label(1, "function-keys-theft", (CRED,), ("a",))]
+    first = {**alert(CRED, "low", "a"), "id": "1", "burst": {"id": "1", "sequence": 1}}
+    update = {**alert(CRED, "medium", "later"), "id": "2", "burst": {"id": "1", "sequence": 2}}
+    benign = {**alert(CRED, "low", "x"), "id": "3", "burst": {"id": "3", "sequence": 1}}
+    again = {**alert(CRED, "medium", "y"), "id": "4", "burst": {"id": "3", "sequence": 2}}
+    result = evaluate([first, update, benign, again], labels, principal_days=1000)
+    assert result.scenarios[0].caught
+    assert len(result.scenarios[0].alerts) == 2
+    assert [a["id"] for a in result.false_alerts] == ["4"]  # one burst, at its worst

@@ -195,6 +195,7 @@ def test_alert_document_has_the_documented_fields(tmp_path):
         "mitre",
         "investigation",
         "eventIds",
+        "burst",
     ]
     assert set(alert["principal"]) == {"id", "name", "type", "appId", "tool"}
     assert set(alert["resource"]) == {"id", "subscriptionId", "resourceGroup", "site", "slot"}

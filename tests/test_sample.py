@@ -38,7 +38,11 @@ def test_every_labelled_attack_raises_an_alert_of_its_detection(replayed):
 def test_benign_activity_raises_no_alert(replayed):
     labels = read_labels(SAMPLES / "contoso-sample.labels.json")
     attack_events = {event for label in labels for event in label.event_ids}
-    false = [a for a in replayed if not set(a["eventIds"]) & attack_events]
+    # An update of an attack's alert (same burst) may carry the identity's later activity.
+    bursts: dict[str, set[str]] = {}
+    for alert in replayed:
+        bursts.setdefault(alert["burst"]["id"], set()).update(alert["eventIds"])
+    false = [burst for burst, events in bursts.items() if not events & attack_events]
     assert false == []
 
 

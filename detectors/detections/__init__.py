@@ -10,9 +10,11 @@ from detectors.detections import credential_download, webjob_activity
 from detectors.detections.spec import DetectionSpec, Finding, Severity, Technique
 from detectors.model import Observation
 from detectors.settings import DetectionSettings
+from detectors.surroundings import Surroundings
 
 Evaluate = Callable[
-    [Sequence[Observation], PrincipalBaseline | None, DetectionSettings], Finding | None
+    [Sequence[Observation], PrincipalBaseline | None, DetectionSettings, Surroundings | None],
+    Finding | None,
 ]
 
 

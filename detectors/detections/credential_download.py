@@ -19,6 +19,7 @@ from detectors.model import (
 from detectors.operations import DEPLOYMENT_CREDENTIAL_SUFFIXES, FAMILY_ACTIVITIES
 from detectors.reasons import ReasonCode
 from detectors.settings import DetectionSettings
+from detectors.surroundings import Surroundings
 
 F = OperationFamily
 
@@ -81,6 +82,7 @@ def evaluate(
     observations: Sequence[Observation],
     baseline: PrincipalBaseline | None,
     settings: DetectionSettings,
+    surroundings: Surroundings | None = None,
 ) -> Finding | None:
     """Score one principal's burst of activity; None when it holds nothing for this detection."""
     relevant = [o for o in observations if o.family in SPEC.families]
@@ -92,11 +94,18 @@ def evaluate(
     basic_auth_logins = principal.type is PrincipalType.PUBLISHING_USER and logins
     if not sensitive and not basic_auth_logins:
         return None
-    ctx = Context(principal=principal, observations=relevant, baseline=baseline, settings=settings)
+    ctx = Context(
+        principal=principal,
+        observations=relevant,
+        baseline=baseline,
+        settings=settings,
+        surroundings=surroundings,
+    )
     scorer = Scorer(ctx)
     s = settings
-    scorer.no_history()
     core = sensitive or logins
+    ordinary = not ctx.has_history and ctx.ordinary_for_peers(core)
+    scorer.no_history(ordinary=ordinary)
 
     # What was actually taken: a refused read took nothing (failures are judged below).
     taken = [o for o in sensitive if o.status is not Status.FAILED]
@@ -123,7 +132,7 @@ def evaluate(
         _routine_aware(
             scorer,
             ReasonCode.FUNCTION_KEYS,
-            s.weight_function_keys,
+            s.weight_function_keys + s.weight_new_site_extra * min(len(keys) - 1, 5),
             F.FUNCTION_KEYS_READ,
             f"Listed function keys or secrets of {len(keys)} app(s): {listing(keys)}",
         )
@@ -137,13 +146,16 @@ def evaluate(
             _routine_aware(scorer, code, weight, family, message)
 
     dimension = "credential_sites" if sensitive else "sites"
-    _site_evidence(scorer, core, dimension)
+    _site_evidence(scorer, core, dimension, ordinary=ordinary)
     _new_operations(scorer, sensitive)
     _failures(scorer, sensitive)
     _rate(scorer, sensitive)
     sites_known = ctx.has_history and all(ctx.knows(dimension, o.resource.site_key) for o in core)
     scorer.novelty(core, sites_known=sites_known)
     return scorer.finding(SPEC, relevant)
+
+
+_CHANGES = frozenset({F.CREDENTIAL_CHANGE, F.FUNCTION_KEYS_CHANGE, F.BASIC_AUTH_POLICY})
 
 
 def _routine_aware(
@@ -168,7 +180,9 @@ def _is_deployment_credential(obs: Observation) -> bool:
     return obs.config_suffix is None or obs.config_suffix in DEPLOYMENT_CREDENTIAL_SUFFIXES
 
 
-def _site_evidence(scorer: Scorer, core: Sequence[Observation], dimension: str) -> None:
+def _site_evidence(
+    scorer: Scorer, core: Sequence[Observation], dimension: str, *, ordinary: bool
+) -> None:
     ctx, s = scorer.ctx, scorer.ctx.settings
     touched = sorted({o.resource.site_key for o in core if o.status is not Status.FAILED})
     if ctx.has_history:
@@ -176,14 +190,26 @@ def _site_evidence(scorer: Scorer, core: Sequence[Observation], dimension: str) 
         if new:
             names = listing([_site_name(key) for key in new])  # keys: sub/group/site[/slot]
             weight = s.weight_new_site + s.weight_new_site_extra * min(len(new) - 1, 5)
-            scorer.novel(
-                ReasonCode.NEW_SITE,
-                weight,
+            message = (
                 f"Took credentials of {len(new)} site(s) it never took credentials of before: "
                 f"{names}."
                 if dimension == "credential_sites"
-                else f"Logged in to {len(new)} site(s) it never logged in to before: {names}.",
+                else f"Logged in to {len(new)} site(s) it never logged in to before: {names}."
             )
+            groups = _known_groups(ctx)
+            if all(_group_of(key) in groups for key in new):
+                weight *= s.related_site_factor
+                message += (
+                    " Each sits in a resource group it already works in, so this weighs less."
+                )
+            scorer.novel(ReasonCode.NEW_SITE, weight, message)
+        # A credential it never took before makes that site new for the burst too.
+        fresh_family = {
+            o.resource.site_key
+            for o in core
+            if o.status is not Status.FAILED and not ctx.knows("families", o.family.value)
+        }
+        new = sorted(set(new) | fresh_family)
     else:
         new = touched
     # A burst is about the credentials themselves: the portal lists app settings everywhere.
@@ -194,13 +220,30 @@ def _site_evidence(scorer: Scorer, core: Sequence[Observation], dimension: str) 
     if len(taken) >= s.burst_sites and len(new) * 2 >= len(taken):
         # Browsing app after app in the portal's blades produces the same burst.
         portal = all(o.tool is ClientTool.PORTAL for o in core if _is_credential(o))
-        scorer.add(
-            ReasonCode.SITE_BURST,
-            s.weight_site_burst * (s.known_sites_factor if portal else 1.0),
+        weight = s.weight_site_burst * (s.known_sites_factor if portal else 1.0)
+        message = (
             f"Took credentials of {len(taken)} sites in one burst, "
             f"{len(new)} of them new to it: a harvesting pattern"
-            + (" (all through the portal, which weighs less)." if portal else "."),
+            + (" (all through the portal, which weighs less)." if portal else ".")
         )
+        if ordinary:
+            # A new principal's sites are all new: only its peers tell whether it is odd.
+            weight *= s.peer_routine_factor
+            message += " It has no history and acts like its peers, so this weighs less."
+        scorer.add(ReasonCode.SITE_BURST, weight, message)
+
+
+def _group_of(site_key: str) -> str:
+    """`subscription/group` of a site key (subscription/group/site[/slot])."""
+    return "/".join(site_key.split("/")[:2])
+
+
+def _known_groups(ctx: Context) -> set[str]:
+    """Resource groups holding a site the principal still knows."""
+    baseline = ctx.baseline
+    if baseline is None:
+        return set()
+    return {_group_of(key) for key in baseline.sites if ctx.knows("sites", key)}
 
 
 def _site_name(site_key: str) -> str:
@@ -220,11 +263,15 @@ def _new_operations(scorer: Scorer, sensitive: Sequence[Observation]) -> None:
         }
     )
     if new:
-        scorer.novel(
-            ReasonCode.NEW_OPERATION,
-            ctx.settings.weight_new_operation,
-            f"First time this principal was seen {listing([FAMILY_ACTIVITIES[f] for f in new])}.",
+        weight = ctx.settings.weight_new_operation
+        message = (
+            f"First time this principal was seen {listing([FAMILY_ACTIVITIES[f] for f in new])}."
         )
+        # Changing credentials and keys is maintenance its peers do; taking them is not damped.
+        if all(f in _CHANGES and ctx.peers_know("families", f.value) for f in new):
+            weight *= ctx.settings.peer_routine_factor
+            message += f" Other {ctx.principal.type.value}s do this routinely: weighs less."
+        scorer.novel(ReasonCode.NEW_OPERATION, weight, message)
 
 
 def _failures(scorer: Scorer, sensitive: Sequence[Observation]) -> None:

@@ -5,13 +5,14 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 
-from detectors.baseline import PrincipalBaseline, hour_number
+from detectors.baseline import PrincipalBaseline, hour_number, wide_network_of
 from detectors.detections.spec import DetectionSpec, Finding, Technique
 from detectors.evidence import Context, Scorer, listing, total
-from detectors.model import Observation, OperationFamily, SourceTable, Status
+from detectors.model import Observation, OperationFamily, PrincipalType, SourceTable, Status
 from detectors.operations import FAMILY_ACTIVITIES
 from detectors.reasons import ReasonCode
 from detectors.settings import DetectionSettings
+from detectors.surroundings import Surroundings, is_creation
 
 F = OperationFamily
 
@@ -73,13 +74,18 @@ def evaluate(
     observations: Sequence[Observation],
     baseline: PrincipalBaseline | None,
     settings: DetectionSettings,
+    surroundings: Surroundings | None = None,
 ) -> Finding | None:
     """Score one principal's burst of WebJob activity; None when there is none."""
     relevant = [o for o in observations if o.family in SPEC.families]
     if not relevant:
         return None
     ctx = Context(
-        principal=relevant[0].principal, observations=relevant, baseline=baseline, settings=settings
+        principal=relevant[0].principal,
+        observations=relevant,
+        baseline=baseline,
+        settings=settings,
+        surroundings=surroundings,
     )
     scorer = Scorer(ctx)
     s = settings
@@ -87,28 +93,43 @@ def evaluate(
     done = [o for o in relevant if o.status is not Status.FAILED]
 
     jobs = sorted({f"{o.resource.name}/{o.webjob}" for o in done if o.webjob})
+    _jobs_new_to_site(scorer, done)
     if ctx.has_history:
-        new_jobs = sorted(
-            {
-                f"{o.resource.name}/{o.webjob}"
-                for o in done
-                if o.webjob and not ctx.knows("webjobs", f"{o.resource.site_key}/{o.webjob}")
-            }
-        )
+        new_jobs = {
+            (o.resource.site_key, o.webjob, f"{o.resource.name}/{o.webjob}")
+            for o in done
+            if o.webjob and not ctx.knows("webjobs", f"{o.resource.site_key}/{o.webjob}")
+        }
         if new_jobs:
-            scorer.novel(
-                ReasonCode.NEW_WEBJOB,
-                s.weight_new_webjob,
-                f"Worked on WebJob(s) it never touched before: {listing(new_jobs)}.",
+            around = ctx.surroundings
+            established = sorted(
+                name
+                for key, job, name in new_jobs
+                if around.job_days(key, job, ctx.today) >= s.min_history_days
+                or around.site_knows_job(key, job, ctx.today)
             )
+            touched = listing(sorted(name for _, _, name in new_jobs))
+            weight = s.weight_new_webjob
+            message = f"Worked on WebJob(s) it never touched before: {touched}."
+            if len(established) == len(new_jobs):
+                weight *= s.established_job_factor
+                message += " Each is an existing job with its own history, so this weighs less."
+            scorer.novel(ReasonCode.NEW_WEBJOB, weight, message)
         new_families = sorted({o.family for o in done if not ctx.knows("families", o.family.value)})
         if new_families:
-            scorer.novel(
-                ReasonCode.NEW_OPERATION,
-                s.weight_new_operation,
+            weight = s.weight_new_operation
+            message = (
                 "First time this principal was seen "
-                f"{listing([FAMILY_ACTIVITIES[f] for f in new_families])}.",
+                f"{listing([FAMILY_ACTIVITIES[f] for f in new_families])}."
             )
+            # Restarting jobs is maintenance its peers do; running or writing them is not damped.
+            if all(
+                f in (F.WEBJOB_START, F.WEBJOB_STOP) and ctx.peers_know("families", f.value)
+                for f in new_families
+            ):
+                weight *= s.peer_routine_factor
+                message += f" Other {ctx.principal.type.value}s do this routinely: weighs less."
+            scorer.novel(ReasonCode.NEW_OPERATION, weight, message)
 
     files = [o for o in done if o.family is F.WEBJOB_FILE_CHANGE]
     if files:
@@ -119,6 +140,7 @@ def evaluate(
                 s.weight_job_files_changed,
                 f"Changed {total(files)} WebJob file(s) ({listing(names)}) of {listing(jobs)}.",
             )
+            _login_then_files(scorer, files)
         else:
             scorer.add(
                 ReasonCode.UNATTRIBUTED_JOB_CHANGE,
@@ -134,10 +156,37 @@ def evaluate(
             what["deleted" if o.family is F.WEBJOB_DELETE else "stopped"] += o.count
         counts = " and ".join(f"{n} {k}" for k, n in sorted(what.items()))
         jobs_hit = sorted({f"{o.resource.name}/{o.webjob}" for o in stopped if o.webjob})
+        # Stopping a job that its owners stop routinely (around deploys, in maintenance).
+        routine = all(
+            o.webjob
+            and ctx.surroundings.job_does(o.resource.site_key, o.webjob, o.family.value, ctx.today)
+            for o in stopped
+        )
+        # A job stopped and started again within the burst was restarted, not silenced.
+        restarted = all(
+            o.family is F.WEBJOB_STOP
+            and any(
+                r.family is F.WEBJOB_START
+                and r.webjob == o.webjob
+                and r.resource == o.resource
+                and r.time >= o.time
+                for r in done
+            )
+            for o in stopped
+        )
+        weight = s.weight_job_stopped_or_deleted
+        habit = ""
+        if routine or restarted:
+            weight *= s.routine_factor
+            habit = (
+                "; started again right after (a restart), which weighs less"
+                if restarted
+                else "; these jobs are routinely stopped so, which weighs less"
+            )
         scorer.add(
             ReasonCode.JOB_STOPPED_OR_DELETED,
-            s.weight_job_stopped_or_deleted,
-            f"WebJobs stopped or deleted ({counts}): {listing(jobs_hit)}.",
+            weight,
+            f"WebJobs stopped or deleted ({counts}): {listing(jobs_hit)}{habit}.",
         )
 
     _runs(scorer, done)
@@ -166,3 +215,95 @@ def _runs(scorer: Scorer, done: Sequence[Observation]) -> None:
             s.weight_repetitive_runs,
             f"{busiest} job runs in one hour ({listing(jobs)}); {history}.",
         )
+    _job_rates(scorer, runs)
+
+
+def _job_rates(scorer: Scorer, runs: Sequence[Observation]) -> None:
+    """JOB_RUN_SPIKE: a job run far more often in an hour than in its own history (by anyone)."""
+    ctx, s = scorer.ctx, scorer.ctx.settings
+    per_job: Counter[tuple[str, str, str, int]] = Counter()
+    for o in runs:
+        if o.webjob:
+            per_job[(o.resource.site_key, o.webjob, o.resource.name, hour_number(o.time))] += (
+                o.count
+            )
+    spikes = []
+    for (key, job, site, slot), here in sorted(per_job.items()):
+        history = ctx.surroundings.job(key, job)
+        if history is None or history.history_days(ctx.today) < s.min_history_days:
+            continue  # a job without history of its own has no rate to exceed
+        n = here + (history.current_hour_runs if history.last_hour_slot == slot else 0)
+        peak = history.peak_webjob_runs_per_hour(ctx.today)
+        if n >= s.min_rate_webjob_runs and n > s.rate_factor * peak:
+            spikes.append(f"{site}/{job}: {n} runs in one hour, its busiest hour before had {peak}")
+    if spikes:
+        scorer.add(
+            ReasonCode.JOB_RUN_SPIKE,
+            s.weight_job_run_spike,
+            f"Run far more often than the job's own history: {listing(sorted(set(spikes)))}.",
+        )
+
+
+def _login_then_files(scorer: Scorer, files: Sequence[Observation]) -> None:
+    """LOGIN_THEN_JOB_FILES: job files written in a hands-on Kudu/FTP session, not a deploy.
+
+    A person's own (Entra) login, or the site's publishing credentials used from an address
+    block that neither this publishing user nor any other has used: someone at a console.
+    """
+    ctx, s = scorer.ctx, scorer.ctx.settings
+    kind = ctx.principal.type
+    if kind is PrincipalType.USER:
+        how = "in an interactive Kudu session of a user (deployments write job files, not people)"
+    elif kind is PrincipalType.PUBLISHING_USER:
+        far = sorted(
+            {
+                o.source_ip
+                for o in files
+                if o.source_ip
+                and not ctx.knows("wide_networks", wide_network_of(o.source_ip))
+                and not ctx.peers_know("wide_networks", wide_network_of(o.source_ip))
+            }
+        )
+        if not far:
+            return
+        how = (
+            f"right after a login with the site's publishing credentials from {listing(far)}, "
+            "a block no deployment of any site has used"
+        )
+    else:
+        return
+    scorer.add(
+        ReasonCode.LOGIN_THEN_JOB_FILES,
+        s.weight_login_then_job_files,
+        f"WebJob files written {how}.",
+    )
+
+
+def _jobs_new_to_site(scorer: Scorer, done: Sequence[Observation]) -> None:
+    """NEW_JOB_ON_SITE: files of a job that the site, with a history of its own, never had."""
+    ctx, s = scorer.ctx, scorer.ctx.settings
+    around = ctx.surroundings
+    new = sorted(
+        {
+            (o.resource.site_key, o.webjob, f"{o.resource.name}/{o.webjob}")
+            for o in done
+            if o.webjob
+            and o.family is F.WEBJOB_FILE_CHANGE
+            and is_creation(o)
+            and around.site_days(o.resource.site_key, ctx.today) >= s.min_history_days
+            and around.job_days(o.resource.site_key, o.webjob, ctx.today) == 0
+        }
+    )
+    if not new:
+        return
+    names = listing([name for _, _, name in new])
+    weight = s.weight_new_job_on_site
+    message = f"A WebJob the site never had before: {names}."
+    # The identity that deploys the site's jobs adding one more is its usual work.
+    if all(
+        ctx.knows("sites", key) and ctx.knows("families", F.WEBJOB_FILE_CHANGE.value)
+        for key, _, _ in new
+    ):
+        weight *= s.routine_factor
+        message += " It routinely deploys this site's job files, which weighs less."
+    scorer.add(ReasonCode.NEW_JOB_ON_SITE, weight, message)
