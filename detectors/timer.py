@@ -17,6 +17,7 @@ write is conditional on its ETag, so even a run whose lease lapsed cannot advanc
 
 from __future__ import annotations
 
+import copy
 import logging
 import uuid
 from dataclasses import dataclass, field
@@ -167,8 +168,11 @@ class TimerRun:
 
     def _run(self, now: datetime, budget: Budget, report: RunReport) -> None:
         s = self.settings
-        doc, etag = self.state.get_state_with_etag(CHECKPOINT_NAME)
-        doc = dict(doc) if doc else {"version": CHECKPOINT_VERSION}
+        found, etag = self.state.get_state_with_etag(CHECKPOINT_NAME)
+        checkpoint = _Checkpoint(
+            self.state, dict(found) if found else {"version": CHECKPOINT_VERSION}, etag
+        )
+        doc = checkpoint.doc
         lease = doc.get("lease") or {}
         if lease.get("owner") not in (None, self.run_id) and _time(lease["until"]) > now:
             report.outcome = "skipped"
@@ -178,23 +182,23 @@ class TimerRun:
             "owner": self.run_id,
             "until": _iso(now + timedelta(seconds=s.run_budget_seconds) + LEASE_MARGIN),
         }
-        etag = self.state.put_state_if(CHECKPOINT_NAME, doc, etag)
+        checkpoint.save()
         report.watermark_before = doc.get("watermark")
         self._open_gate(now, report)
         try:
-            etag = self._windows(doc, etag, now, budget, report)
+            self._windows(checkpoint, now, budget, report)
         finally:
-            report.watermark_after = doc.get("watermark")
-            doc["lease"] = None
+            report.watermark_after = checkpoint.saved.get("watermark")
             try:
-                self.state.put_state_if(CHECKPOINT_NAME, doc, etag)
+                checkpoint.release()
             except DetectorError as err:  # the lease lapses on its own
                 log.warning("could not release the lease: %s", err)
 
     def _windows(
-        self, doc: dict[str, Any], etag: str, now: datetime, budget: Budget, report: RunReport
-    ) -> str:
+        self, checkpoint: _Checkpoint, now: datetime, budget: Budget, report: RunReport
+    ) -> None:
         s = self.settings
+        doc = checkpoint.doc
         horizon = now - timedelta(seconds=s.settle_seconds)
         lateness = timedelta(hours=s.lateness_hours)
         while True:
@@ -210,27 +214,25 @@ class TimerRun:
                     else horizon - timedelta(minutes=s.first_run_lookback_minutes)
                 )
                 if since >= horizon:
-                    return etag
+                    return
                 if report.windows and budget.remaining() < budget.seconds / 4:
                     report.outcome = "behind"
-                    return etag
+                    return
                 until = min(since + timedelta(minutes=s.window_minutes), horizon)
                 window = Window(since=since, until=until, lateness=lateness)
-            etag = self._window(
-                doc, etag, window, resume=bool(pending), budget=budget, report=report
-            )
+            self._window(checkpoint, window, resume=bool(pending), budget=budget, report=report)
 
     def _window(
         self,
-        doc: dict[str, Any],
-        etag: str,
+        checkpoint: _Checkpoint,
         window: Window,
         *,
         resume: bool,
         budget: Budget,
         report: RunReport,
-    ) -> str:
+    ) -> None:
         s = self.settings
+        doc = checkpoint.doc
         rows, fetched = self.source.fetch(window, budget)
         report.queries += fetched.queries
         report.retries += fetched.retries
@@ -266,7 +268,7 @@ class TimerRun:
             if self.records is not None and records:
                 self.records.record_alerts(records)
             doc["pending"] = {"since": _iso(window.since), "until": _iso(window.until)}
-            etag = self.state.put_state_if(CHECKPOINT_NAME, doc, etag)
+            checkpoint.save()
             self._count_hits(report)
 
         engine.learn(scored, through=window.until)
@@ -275,7 +277,7 @@ class TimerRun:
         doc["engine"] = engine.export_state()
         doc["pending"] = None
         report.windows += 1
-        return self.state.put_state_if(CHECKPOINT_NAME, doc, etag)
+        checkpoint.save()
 
     def _open_gate(self, now: datetime, report: RunReport) -> None:
         """This run's allow rules; an unreadable table means none (alerts go out, not lost)."""
@@ -335,6 +337,29 @@ class TimerRun:
             else:
                 assert isinstance(result, Skipped)
         return out
+
+
+class _Checkpoint:
+    """The checkpoint being worked on, the version last written and that write's ETag.
+
+    Whatever step fails, the lease is released on exactly what was last written: a change
+    made in memory but never saved is never saved by the release either.
+    """
+
+    def __init__(self, state: RunState, doc: dict[str, Any], etag: str | None) -> None:
+        self.state, self.doc, self.etag = state, doc, etag
+        self.saved: dict[str, Any] = copy.deepcopy(doc)
+
+    def save(self) -> None:
+        """Write the document if nobody else did since; ConflictError otherwise."""
+        self.etag = self.state.put_state_if(CHECKPOINT_NAME, self.doc, self.etag)
+        self.saved = copy.deepcopy(self.doc)
+
+    def release(self) -> None:
+        """Give up the lease on the last written version."""
+        self.etag = self.state.put_state_if(
+            CHECKPOINT_NAME, {**self.saved, "lease": None}, self.etag
+        )
 
 
 def _iso(moment: datetime) -> str:

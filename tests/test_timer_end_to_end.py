@@ -17,6 +17,7 @@ import function_app
 from detectors import cli, wiring
 from detectors.app_settings import AppSettings
 from detectors.connections import QUEUE_API_VERSION
+from detectors.errors import DeliveryFailed
 from detectors.sinks.alert_queue import AlertQueue, decode
 from detectors.sources.log_analytics import Budget, LogAnalyticsSource
 from detectors.stores.table import TableStore
@@ -421,3 +422,16 @@ def test_detector_run_reports_bad_settings_in_one_line(monkeypatch, capsys):
     assert err.startswith("detector: error: invalid app settings:")
     assert "LOG_ANALYTICS_WORKSPACE_ID is missing" in err
     assert "\n" not in err
+
+
+def test_a_run_that_fails_mid_window_releases_its_lease_for_the_next(rig):
+    _harvest(rig.la, STRANGER_A, T0 + timedelta(minutes=1), ingested=T0 + timedelta(minutes=8))
+    down = _Interrupting(rig.queue(), before=DeliveryFailed("queue unreachable"))
+    failed = rig.run(20, queue=down)
+    assert failed.outcome == "failed"
+    assert rig.checkpoint()["lease"] is None
+    assert rig.checkpoint()["pending"] is not None
+    retried = rig.run(21)  # well inside the failed run's lease, had it kept it
+    assert retried.outcome == "ok", retried.line()
+    assert retried.resumed == 1
+    assert _principals(rig.alerts()) == [STRANGER_A]
