@@ -22,8 +22,8 @@ from typing import Any, Protocol
 
 from detectors.engine import Engine
 from detectors.errors import DetectorError
-from detectors.model import Observation, RawRow, RejectedRow
-from detectors.normalize import Normalizer
+from detectors.model import Observation, RawRow
+from detectors.normalize import normalize_rows
 from detectors.settings import DetectionSettings
 from detectors.sources.log_analytics import Budget, FetchStats
 from detectors.sources.queries import Window
@@ -163,16 +163,11 @@ def _days(since: datetime, until: datetime) -> list[tuple[datetime, datetime]]:
 
 
 def _normalize(rows: list[RawRow], report: BackfillReport) -> list[Observation]:
-    normalizer = Normalizer()
-    out: list[Observation] = []
-    for row in rows:
-        result = normalizer.normalize(row)
-        if isinstance(result, Observation):
-            out.append(result)
-        elif isinstance(result, RejectedRow):
-            report.rejected += 1
-            log.warning("rejected %s row %d: %s", result.source, result.line, result.reason)
-    return out
+    observations, rejected = normalize_rows(rows)
+    for row in rejected:
+        report.rejected += 1
+        log.warning("rejected %s row %d: %s", row.source, row.line, row.reason)
+    return observations
 
 
 def _time(text: str) -> datetime:

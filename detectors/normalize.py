@@ -11,7 +11,7 @@ import hashlib
 import ipaddress
 import re
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -591,3 +591,20 @@ def _file_id(time: datetime, path: str, operation: str, process: str, resource: 
 def _digest(*parts: str) -> str:
     """A stable id for rows that carry none (the audit tables)."""
     return hashlib.sha256("\x1f".join(parts).encode("utf-8", "surrogatepass")).hexdigest()[:32]
+
+
+def normalize_rows(rows: Iterable[RawRow]) -> tuple[list[Observation], list[RejectedRow]]:
+    """The observations of a batch of rows and the rows rejected, with their reasons.
+
+    Skipped rows (Start rows, unrelated operations and files) are neither.
+    """
+    normalizer = Normalizer()
+    observations: list[Observation] = []
+    rejected: list[RejectedRow] = []
+    for row in rows:
+        result = normalizer.normalize(row)
+        if isinstance(result, Observation):
+            observations.append(result)
+        elif isinstance(result, RejectedRow):
+            rejected.append(result)
+    return observations, rejected

@@ -29,8 +29,8 @@ from detectors.app_settings import AppSettings
 from detectors.engine import Engine
 from detectors.errors import ConflictError, DetectorError
 from detectors.feedback import alert_record
-from detectors.model import Observation, RawRow, RejectedRow
-from detectors.normalize import Normalizer, Skipped
+from detectors.model import Observation, RawRow
+from detectors.normalize import normalize_rows
 from detectors.sources.log_analytics import Budget, FetchStats
 from detectors.sources.queries import Window
 from detectors.stores import AlertRecords, AllowRuleStore, BaselineStore
@@ -322,21 +322,14 @@ class TimerRun:
         return sent
 
     def _normalize(self, rows: list[RawRow], report: RunReport) -> list[Observation]:
-        normalizer = Normalizer()
-        out: list[Observation] = []
-        for row in rows:
-            result = normalizer.normalize(row)
-            if isinstance(result, Observation):
-                out.append(result)
-            elif isinstance(result, RejectedRow):
-                report.rejected += 1
-                where = f"{result.source} row {result.line}: {result.reason}"
-                log.warning("rejected %s", where)
-                if len(report.rejections) < MAX_REPORTED_REJECTIONS:
-                    report.rejections.append(where)
-            else:
-                assert isinstance(result, Skipped)
-        return out
+        observations, rejected = normalize_rows(rows)
+        for row in rejected:
+            report.rejected += 1
+            where = f"{row.source} row {row.line}: {row.reason}"
+            log.warning("rejected %s", where)
+            if len(report.rejections) < MAX_REPORTED_REJECTIONS:
+                report.rejections.append(where)
+        return observations
 
 
 class _Checkpoint:

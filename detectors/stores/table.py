@@ -333,6 +333,23 @@ def _state_value(name: str, entity: Mapping[str, Any]) -> dict[str, Any]:
     return value
 
 
+@contextmanager
+def _lost_race(message: str, principals: tuple[str, ...] = ()) -> Iterator[None]:
+    """A conditional write that lost to another writer (412, or 409 on create) as
+    ConflictError with `message`; every other error passes through."""
+    try:
+        yield
+    except HttpResponseError as err:
+        if not _is_conflict(err):
+            raise
+        raise ConflictError(message, principals=principals) from err
+
+
+def _if_unchanged(etag: str) -> dict[str, Any]:
+    """The keyword arguments of an ETag-conditional write or delete."""
+    return {"etag": etag, "match_condition": MatchConditions.IfNotModified}
+
+
 def _plain(value: Any) -> Any:
     return value.value if isinstance(value, EntityProperty) else value
 
@@ -623,23 +640,14 @@ class TableStore:
         Returns the new etag; ConflictError if another writer got there first.
         """
         entity = _state_entity(name, value)
-        with self._errors(self.state_table, f"write state {name!r}"):
-            try:
-                if etag is None:
-                    result = self._state.create_entity(entity)
-                else:
-                    result = self._state.update_entity(
-                        entity,
-                        mode=UpdateMode.REPLACE,
-                        etag=etag,
-                        match_condition=MatchConditions.IfNotModified,
-                    )
-            except HttpResponseError as err:
-                if not _is_conflict(err):
-                    raise
-                raise ConflictError(
-                    f"table {self.state_table}: state {name!r} changed by another writer since read"
-                ) from err
+        lost = f"table {self.state_table}: state {name!r} changed by another writer since read"
+        with self._errors(self.state_table, f"write state {name!r}"), _lost_race(lost):
+            if etag is None:
+                result = self._state.create_entity(entity)
+            else:
+                result = self._state.update_entity(
+                    entity, mode=UpdateMode.REPLACE, **_if_unchanged(etag)
+                )
         return str(result["etag"])
 
     # The timer's outbox: alerts kept until they are on the queue.
@@ -679,22 +687,15 @@ class TableStore:
 
     def delete_baseline(self, principal_id: str, etag: str) -> None:
         """Delete a baseline unchanged since read (gone already: done); ConflictError if changed."""
-        with self._errors(self.baseline_table, f"delete the baseline of {principal_id[:80]!r}"):
-            try:
-                self._baselines.delete_entity(
-                    partition_key(principal_id),
-                    encode_key(principal_id),
-                    etag=etag,
-                    match_condition=MatchConditions.IfNotModified,
-                )
-            except HttpResponseError as err:
-                if not _is_conflict(err):
-                    raise
-                raise ConflictError(
-                    f"table {self.baseline_table}: baseline of {principal_id[:80]!r} changed "
-                    "by another writer since read",
-                    principals=(principal_id,),
-                ) from err
+        who = f"baseline of {principal_id[:80]!r}"
+        lost = f"table {self.baseline_table}: {who} changed by another writer since read"
+        with (
+            self._errors(self.baseline_table, f"delete the {who}"),
+            _lost_race(lost, principals=(principal_id,)),
+        ):
+            self._baselines.delete_entity(
+                partition_key(principal_id), encode_key(principal_id), **_if_unchanged(etag)
+            )
 
     def _rule_table(self) -> TableClient:
         if self._rules is None:
@@ -718,32 +719,21 @@ class TableStore:
         """Store a new rule; ConflictError if its id is taken."""
         table = self._rule_table()
         entity = {"PartitionKey": RULE_PARTITION, "RowKey": rule.id, **rule.properties()}
-        with self._errors(str(self.allow_table), f"add allow rule {rule.id}"):
-            try:
-                result = table.create_entity(entity)
-            except HttpResponseError as err:
-                if not _is_conflict(err):
-                    raise
-                raise ConflictError(f"allow rule {rule.id} already exists") from err
+        with (
+            self._errors(str(self.allow_table), f"add allow rule {rule.id}"),
+            _lost_race(f"allow rule {rule.id} already exists"),
+        ):
+            result = table.create_entity(entity)
         return str(result["etag"])
 
     def remove_rule(self, rule_id: str, etag: str) -> None:
         """Delete a rule unchanged since read (gone already: done); ConflictError if changed."""
         table = self._rule_table()
-        with self._errors(str(self.allow_table), f"remove allow rule {rule_id}"):
-            try:
-                table.delete_entity(
-                    RULE_PARTITION,
-                    rule_id,
-                    etag=etag,
-                    match_condition=MatchConditions.IfNotModified,
-                )
-            except HttpResponseError as err:
-                if not _is_conflict(err):
-                    raise
-                raise ConflictError(
-                    f"allow rule {rule_id} changed by another writer since read"
-                ) from err
+        with (
+            self._errors(str(self.allow_table), f"remove allow rule {rule_id}"),
+            _lost_race(f"allow rule {rule_id} changed by another writer since read"),
+        ):
+            table.delete_entity(RULE_PARTITION, rule_id, **_if_unchanged(etag))
 
     def record_hits(self, hits: Mapping[str, int], at: datetime) -> list[str]:
         """Add hits to each rule: read, add, write if unchanged, again on a lost race."""
@@ -764,8 +754,7 @@ class TableStore:
                         table.update_entity(
                             {"PartitionKey": RULE_PARTITION, "RowKey": rule_id} | rule.properties(),
                             mode=UpdateMode.REPLACE,
-                            etag=entity.metadata["etag"],
-                            match_condition=MatchConditions.IfNotModified,
+                            **_if_unchanged(str(entity.metadata["etag"])),
                         )
                     except HttpResponseError as err:
                         if not _is_conflict(err):
@@ -797,20 +786,14 @@ class TableStore:
     def put_alert_record_if(self, record: Mapping[str, Any], etag: str) -> str:
         """Replace a record unchanged since read; ConflictError otherwise."""
         entity = self._record_entity(record)
-        with self._errors(self.state_table, f"write the record of alert {record['alertId']}"):
-            try:
-                result = self._state.update_entity(
-                    entity,
-                    mode=UpdateMode.REPLACE,
-                    etag=etag,
-                    match_condition=MatchConditions.IfNotModified,
-                )
-            except HttpResponseError as err:
-                if not _is_conflict(err):
-                    raise
-                raise ConflictError(
-                    f"the record of alert {record['alertId']} changed since read"
-                ) from err
+        alert_id = record["alertId"]
+        with (
+            self._errors(self.state_table, f"write the record of alert {alert_id}"),
+            _lost_race(f"the record of alert {alert_id} changed since read"),
+        ):
+            result = self._state.update_entity(
+                entity, mode=UpdateMode.REPLACE, **_if_unchanged(etag)
+            )
         return str(result["etag"])
 
     @staticmethod
@@ -838,11 +821,7 @@ def _operation(item: StoredBaseline, entity: dict[str, Any]) -> tuple[str, Any, 
     return (
         "update",
         entity,
-        {
-            "mode": UpdateMode.REPLACE,
-            "etag": item.etag,
-            "match_condition": MatchConditions.IfNotModified,
-        },
+        {"mode": UpdateMode.REPLACE, **_if_unchanged(item.etag)},
     )
 
 
