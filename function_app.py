@@ -1,6 +1,8 @@
 """Azure Functions entry point: wiring only, the logic lives in `detectors/`.
 
 - `detector_timer` runs one timer cycle on the `DETECTOR_SCHEDULE` schedule (NCRONTAB, UTC).
+- `detector_notifier` delivers each alert on the `DETECTOR_ALERT_QUEUE` queue to the
+  webhook, Teams and Slack destinations in the app settings (docs/consumers.md).
 
 Settings are read once per invocation (never at import), and every missing or malformed
 one is reported in a single error.
@@ -12,7 +14,8 @@ from datetime import UTC, datetime
 
 import azure.functions as func
 
-from detectors.app_settings import AppSettings
+from detectors.app_settings import STORAGE, AppSettings, NotifierSettings
+from detectors.notify.notifier import Notifier
 from detectors.sources.log_analytics import Budget
 from detectors.wiring import build_timer
 
@@ -34,3 +37,21 @@ def detector_timer(timer: func.TimerRequest) -> None:
         # Failing the invocation makes it visible in Application Insights; the next run
         # resumes from the checkpoint, which did not move past anything unfinished.
         raise RuntimeError(report.error)
+
+
+@app.queue_trigger(arg_name="message", queue_name="%DETECTOR_ALERT_QUEUE%", connection=STORAGE)
+def detector_notifier(message: func.QueueMessage) -> None:
+    """Deliver one alert to every destination that does not have it yet.
+
+    An exception makes the host retry the message and, after `maxDequeueCount` attempts
+    (host.json), move it to `<queue>-poison`.
+    """
+    settings = NotifierSettings.from_env(os.environ)
+    with Notifier.from_settings(settings) as notifier:
+        report = notifier.handle(
+            message.get_body(),
+            message_id=message.id or "",
+            # The worker's concrete message carries the count; the abstract type does not.
+            dequeue_count=getattr(message, "dequeue_count", None) or 1,
+        )
+    log.info("%s", report.line())

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Self
 
@@ -98,10 +98,7 @@ class AppSettings:
     def from_env(cls, environ: Mapping[str, str]) -> Self:
         """Read the app settings; ConfigurationError lists every missing or malformed one."""
         problems: list[str] = []
-
-        def text(name: str) -> str | None:
-            value = environ.get(name, "").strip()
-            return value or None
+        text = _reader(environ)
 
         def number(name: str, default: int, low: int, high: int) -> int:
             raw = text(name)
@@ -131,19 +128,7 @@ class AppSettings:
         if not endpoint.startswith("https://"):
             problems.append(f"LOG_ANALYTICS_ENDPOINT={endpoint!r} must be an https:// URL")
 
-        storage = StorageSettings(
-            connection_string=text(STORAGE),
-            table_service_uri=text(f"{STORAGE}__tableServiceUri"),
-            queue_service_uri=text(f"{STORAGE}__queueServiceUri"),
-            client_id=text(f"{STORAGE}__clientId"),
-        )
-        if storage.connection_string is None and not (
-            storage.table_service_uri and storage.queue_service_uri
-        ):
-            problems.append(
-                f"storage is not configured: set {STORAGE} (a connection string) or both "
-                f"{STORAGE}__tableServiceUri and {STORAGE}__queueServiceUri"
-            )
+        storage = _storage(text, problems)
 
         defaults: dict[str, Any] = {f.name: f.default for f in dataclasses.fields(cls)}
         values: dict[str, Any] = {}
@@ -151,12 +136,7 @@ class AppSettings:
             values[key] = number(_setting(key), defaults[key], low, high)
         for key, (pattern, what) in _NAMES.items():
             values[key] = name(_setting(key), defaults[key], pattern, what)
-        for setting in ("NOTIFY_WEBHOOK_URL", "NOTIFY_TEAMS_URL", "NOTIFY_SLACK_URL"):
-            url = text(setting)
-            if url is not None and not url.startswith("https://"):
-                problems.append(f"{setting} must be an https:// URL")
-        if text("NOTIFY_WEBHOOK_URL") and not text("NOTIFY_WEBHOOK_SECRET"):
-            problems.append("NOTIFY_WEBHOOK_SECRET is missing (it signs the webhook's requests)")
+        _check_destinations(text, problems)
         try:
             detection = DetectionSettings.from_env(environ)
         except ConfigurationError as err:
@@ -175,6 +155,100 @@ class AppSettings:
             slack_url=text("NOTIFY_SLACK_URL"),
             detection=detection,
             **values,
+        )
+
+
+def _reader(environ: Mapping[str, str]) -> Callable[[str], str | None]:
+    """A setting's trimmed value, None when missing or blank."""
+
+    def text(name: str) -> str | None:
+        value = environ.get(name, "").strip()
+        return value or None
+
+    return text
+
+
+def _storage(text: Callable[[str], str | None], problems: list[str]) -> StorageSettings:
+    """The storage connection: a connection string, or identity-based service URIs."""
+    storage = StorageSettings(
+        connection_string=text(STORAGE),
+        table_service_uri=text(f"{STORAGE}__tableServiceUri"),
+        queue_service_uri=text(f"{STORAGE}__queueServiceUri"),
+        client_id=text(f"{STORAGE}__clientId"),
+    )
+    if storage.connection_string is None and not (
+        storage.table_service_uri and storage.queue_service_uri
+    ):
+        problems.append(
+            f"storage is not configured: set {STORAGE} (a connection string) or both "
+            f"{STORAGE}__tableServiceUri and {STORAGE}__queueServiceUri"
+        )
+    return storage
+
+
+def _check_destinations(text: Callable[[str], str | None], problems: list[str]) -> None:
+    """Destination URLs must be https; the webhook needs its signing secret."""
+    for setting in ("NOTIFY_WEBHOOK_URL", "NOTIFY_TEAMS_URL", "NOTIFY_SLACK_URL"):
+        url = text(setting)
+        if url is not None and not url.startswith("https://"):
+            problems.append(f"{setting} must be an https:// URL")
+    if text("NOTIFY_WEBHOOK_URL") and not text("NOTIFY_WEBHOOK_SECRET"):
+        problems.append("NOTIFY_WEBHOOK_SECRET is missing (it signs the webhook's requests)")
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class NotifierSettings:
+    """What the queue-triggered notifier needs, and nothing the timer needs.
+
+    The notifier reads its own narrower set so that a setting only the timer uses (the
+    workspace, the window) cannot stop alerts from being delivered. The names are the
+    same app settings `AppSettings` reads. URLs and the secret are kept out of `repr`:
+    a Teams or Slack webhook URL is itself a credential.
+    """
+
+    storage: StorageSettings
+    delivery_table: str = "DetectorDeliveries"
+    alert_queue: str = "detector-alerts"
+    webhook_url: str | None = field(default=None, repr=False)
+    webhook_secret: str | None = field(default=None, repr=False)
+    teams_url: str | None = field(default=None, repr=False)
+    slack_url: str | None = field(default=None, repr=False)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> Self:
+        """Read the notifier's settings; ConfigurationError lists every problem at once.
+
+        At least one destination is required: without one the notifier would take alerts
+        off the queue and deliver them nowhere, so it refuses them instead (they end in
+        the poison queue, kept).
+        """
+        problems: list[str] = []
+        text = _reader(environ)
+        storage = _storage(text, problems)
+        defaults = {f.name: f.default for f in dataclasses.fields(cls)}
+        names: dict[str, str] = {}
+        for key in ("delivery_table", "alert_queue"):
+            pattern, what = _NAMES[key]
+            setting = _setting(key)
+            value = text(setting) or str(defaults[key])
+            if not pattern.match(value):
+                problems.append(f"{setting}={value!r} is not a valid {what}")
+            names[key] = value
+        _check_destinations(text, problems)
+        if not (text("NOTIFY_WEBHOOK_URL") or text("NOTIFY_TEAMS_URL") or text("NOTIFY_SLACK_URL")):
+            problems.append(
+                "no destination is configured: set NOTIFY_WEBHOOK_URL (with "
+                "NOTIFY_WEBHOOK_SECRET), NOTIFY_TEAMS_URL or NOTIFY_SLACK_URL"
+            )
+        if problems:
+            raise ConfigurationError("invalid notifier settings: " + "; ".join(problems))
+        return cls(
+            storage=storage,
+            webhook_url=text("NOTIFY_WEBHOOK_URL"),
+            webhook_secret=text("NOTIFY_WEBHOOK_SECRET"),
+            teams_url=text("NOTIFY_TEAMS_URL"),
+            slack_url=text("NOTIFY_SLACK_URL"),
+            **names,
         )
 
 

@@ -16,7 +16,12 @@ from detectors.stores.sqlite import SqliteStore
 from tests.rowkit import write_ndjson
 
 # Real local stand-ins for Azure services, each a fixture module of its own.
-pytest_plugins = ["tests.services.azurite", "tests.services.log_analytics"]
+pytest_plugins = [
+    "tests.services.azurite",
+    "tests.services.log_analytics",
+    "tests.services.functions_host",
+    "tests.services.webhook_receiver",
+]
 
 Replayer = Callable[..., tuple[list[dict[str, Any]], ReplayStats]]
 
