@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 from pycep import BicepParser
 
+import function_app
 from detectors.app_settings import (
     _NUMBERS,
     APP_SETTINGS,
@@ -27,6 +28,7 @@ from detectors.app_settings import (
     AppSettings,
 )
 from detectors.settings import DetectionSettings
+from tests.services.functions_host import indexed_function
 
 ROOT = Path(__file__).resolve().parent.parent
 INFRA = ROOT / "infra"
@@ -41,6 +43,8 @@ HOST_ONLY_SETTINGS = frozenset(
         # ... and Application Insights with Entra ID authentication.
         "APPLICATIONINSIGHTS_CONNECTION_STRING",
         "APPLICATIONINSIGHTS_AUTHENTICATION_STRING",
+        # The host's switch for one function: the notifier is off when no destination is set.
+        "AzureWebJobs.detector_notifier.Disabled",
     }
 )
 LOCAL_ONLY_SETTINGS = frozenset({STORAGE})
@@ -623,3 +627,16 @@ def test_the_deployment_guide_covers_every_parameter_and_says_what_was_not_run()
     assert "az bicep build" in first_step
     assert "az deployment sub what-if" in first_step
     assert text.index("## Step 1") < text.index("## Step 2a") < text.index("## Step 2b")
+
+
+def test_the_notifier_is_switched_off_when_no_destination_is_configured():
+    settings = app_settings()
+    assert settings["AzureWebJobs.detector_notifier.Disabled"] == "true"
+    doc = module("function-app.bicep")
+    condition = str(doc["variables"]["notifierOffSetting"])
+    for destination in ("webhookUrl", "teamsUrl", "slackUrl"):
+        assert destination in condition
+    # The setting names a function that exists.
+    assert indexed_function(function_app.app, "detector_notifier").get_function_name() == (
+        "detector_notifier"
+    )

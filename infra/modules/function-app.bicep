@@ -233,7 +233,16 @@ var slackUrlSetting = notify.slackUrl ? [
   }
 ] : []
 
-var appSettings = concat(hostSettings, detectorSettings, webhookUrlSetting, webhookSecretSetting, teamsUrlSetting, slackUrlSetting)
+// With no destination the notifier would fail every alert into the poison queue: switch it
+// off instead, and leave the alert queue to its other consumers.
+var notifierOffSetting = !(notify.webhookUrl || notify.teamsUrl || notify.slackUrl) ? [
+  {
+    name: 'AzureWebJobs.detector_notifier.Disabled'
+    value: 'true'
+  }
+] : []
+
+var appSettings = concat(hostSettings, detectorSettings, webhookUrlSetting, webhookSecretSetting, teamsUrlSetting, slackUrlSetting, notifierOffSetting)
 
 resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
   name: planName
