@@ -31,6 +31,7 @@ from detectors.reasons import ReasonCode
 from detectors.settings import DetectionSettings
 from detectors.stores import StoredBaseline
 from detectors.stores.locate import SPELLINGS, OperatorStore, describe, open_store
+from detectors.surroundings import is_context_id
 from detectors.terminal import printable
 
 EXIT_OK = 0
@@ -64,6 +65,12 @@ def register(commands: Any) -> None:
     ls = sub.add_parser("list", parents=[common], help="baselines, most recently active first")
     _filters(ls)
     ls.add_argument("--limit", type=int, default=0, metavar="N", help="show at most N")
+    ls.add_argument(
+        "--context",
+        action="store_true",
+        help="also list the context baselines the detections keep per site, WebJob and "
+        "peer group (ids starting site:, webjob:, peers:)",
+    )
     ls.set_defaults(handler=_baselines_list)
     show = sub.add_parser("show", parents=[common], help="one principal's baseline, readably")
     show.add_argument("principal", metavar="PRINCIPAL", help="principal id or display name")
@@ -180,12 +187,21 @@ def _json(value: Any) -> None:
     _out(json.dumps(value, indent=2, ensure_ascii=False) + "\n")
 
 
+_MAX_CELL = 48
+
+
 def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
-    cells = [[printable(str(c)) for c in row] for row in rows]
+    """Aligned columns; a cell longer than 48 characters is cut with an ellipsis
+    (`--json` gives every value whole)."""
+    cells = [[_cell(printable(str(c))) for c in row] for row in rows]
     widths = [max([len(h), *(len(r[i]) for r in cells)]) for i, h in enumerate(headers)]
     lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True))]
     lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in cells]
     _out("\n".join(line.rstrip() for line in lines) + "\n")
+
+
+def _cell(text: str) -> str:
+    return text if len(text) <= _MAX_CELL else text[: _MAX_CELL - 1] + "…"
 
 
 def _user(given: str | None) -> str:
@@ -239,6 +255,8 @@ def _baselines_list(args: argparse.Namespace) -> int:
         chosen = _select(store, args)
     finally:
         store.close()
+    if not args.context:
+        chosen = [b for b in chosen if not is_context_id(b.principal_id)]
     if args.limit > 0:
         chosen = chosen[: args.limit]
     rows = [admin.summary(b) for b in chosen]

@@ -5,11 +5,13 @@ two operators editing one baseline at once both keep their change."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 
 from detectors import cli_tuning
 from detectors.cli import main
+from detectors.stores import StoredBaseline
 from detectors.stores.locate import open_store
 from tests.operator_rig import PIPELINE, Rig, make_rig
 
@@ -23,7 +25,7 @@ def rig(request: pytest.FixtureRequest) -> Rig:
 
 
 def listed(rig: Rig, capsys, *args: str) -> list[dict]:
-    """Principals' baselines listed (context baselines of sites and peers, if any, left out)."""
+    """The fixture principals' baselines as `baselines list --json` gives them."""
     capsys.readouterr()
     assert rig.run("baselines", "list", "--json", *args) == 0
     return [r for r in json.loads(capsys.readouterr().out) if r["principalId"] in PRINCIPALS]
@@ -45,6 +47,25 @@ def test_list_is_a_json_list_sorted_by_last_activity_and_filters(rig, capsys):
     assert [r["principalId"] for r in listed(rig, capsys, "--site", "ci-app")] == [PIPELINE.caller]
     webjobs = listed(rig, capsys, "--detection", "appservice-webjob-activity")
     assert webjobs == []
+
+
+def test_context_baselines_are_listed_only_when_asked_for(rig, capsys):
+    store = rig.open()
+    try:
+        [held] = store.load([JANE]).values()
+        context = replace(held.baseline, principal_id="site:sub/rg/app1", name="site sub/rg/app1")
+        store.save([StoredBaseline(baseline=context, etag=None)])
+    finally:
+        store.close()
+
+    def ids(*args: str) -> list[str]:
+        capsys.readouterr()
+        assert rig.run("baselines", "list", "--json", *args) == 0
+        return [r["principalId"] for r in json.loads(capsys.readouterr().out)]
+
+    assert "site:sub/rg/app1" not in ids()
+    assert JANE in ids()
+    assert "site:sub/rg/app1" in ids("--context")
 
 
 def test_list_and_show_print_tables_for_people(rig, capsys):
