@@ -335,7 +335,8 @@ def fit(alert: dict[str, Any], max_bytes: int = MAX_MESSAGE_BYTES) -> dict[str, 
         step()
         if len(orjson.dumps(out)) <= max_bytes:
             return out
-    # Still too large (ids near their limits): keep what identifies and explains the alert.
+    # Still too large: keep what identifies and explains the alert, in ever shorter forms;
+    # the last one is bounded whatever the input (texts cut, lists cut, messages dropped).
     keep = (
         "schemaVersion",
         "id",
@@ -352,4 +353,23 @@ def fit(alert: dict[str, Any], max_bytes: int = MAX_MESSAGE_BYTES) -> dict[str, 
     )
     minimal = {k: out[k] for k in keep if k in out}
     minimal["truncated"] = {**truncated, "everythingElse": 1}
+    for text, items in ((_TEXT, _KEEP), (40, 5)):
+        minimal["reasons"] = [
+            {**r, "message": _cut(r.get("message"), text)} for r in (out.get("reasons") or [])
+        ][:items]
+        minimal["mitre"] = [
+            {"id": _cut(m.get("id"), text), "name": _cut(m.get("name"), text)}
+            for m in (out.get("mitre") or [])
+        ][:items]
+        for part in ("principal", "resource"):
+            if isinstance(out.get(part), dict):
+                minimal[part] = {k: _cut(v, text * 4) for k, v in out[part].items()}
+        minimal["title"] = _cut(out.get("title"), text)
+        if len(orjson.dumps(minimal)) <= max_bytes:
+            break
     return minimal
+
+
+def _cut(value: Any, limit: int) -> Any:
+    """Text longer than `limit` characters, cut with an ellipsis; anything else as it is."""
+    return value[:limit] + "…" if isinstance(value, str) and len(value) > limit else value

@@ -125,14 +125,18 @@ def test_oversized_alerts_are_trimmed_predictably_never_dropped():
 
 def test_an_alert_that_cannot_be_trimmed_enough_keeps_what_identifies_it():
     alert = _example_alert()
-    alert["reasons"] = [{"code": "x", "message": "m" * 400, "weight": 1.0}] * 400
-    alert["mitre"] = [{"id": "T" * 300, "name": "n" * 300}] * 100
+    hostile = "\u202e\x00<>" * 300  # every character escapes to six bytes in JSON
+    alert["reasons"] = [{"code": "X", "message": "m" * 400, "weight": 1.0}] * 400
+    alert["mitre"] = [{"id": "T" * 300, "name": hostile}] * 100
+    alert["principal"] = {**alert["principal"], "id": hostile, "name": hostile}
+    alert["resource"] = {**alert["resource"], "id": hostile * 3}
     trimmed = fit(alert)
-    assert (
-        len(orjson.dumps(trimmed)) <= MAX_MESSAGE_BYTES or "everythingElse" in trimmed["truncated"]
-    )
+    assert len(orjson.dumps(trimmed)) <= MAX_MESSAGE_BYTES
+    assert trimmed["truncated"]["everythingElse"] == 1
     assert trimmed["id"] == alert["id"]
     assert trimmed["detection"] == alert["detection"]
+    assert trimmed["reasons"][0]["code"] == "X"
+    assert len(encode(alert)) <= 64 * 1024
 
 
 def test_app_settings_report_every_problem_at_once():
