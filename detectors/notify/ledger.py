@@ -48,7 +48,7 @@ from azure.data.tables import TableClient, TableEntity, TableServiceClient, Upda
 from detectors.app_settings import StorageSettings
 from detectors.connections import credential
 from detectors.errors import ConfigurationError, StoreError
-from detectors.stores.table import encode_key
+from detectors.stores.table import encode_key, error_code
 
 log = logging.getLogger(__name__)
 
@@ -173,7 +173,7 @@ class TableLedger:
                 try:
                     current: TableEntity | None = self.client.get_entity(key, destination)
                 except ResourceNotFoundError as err:
-                    if _code(err) == "TableNotFound":
+                    if error_code(err) == "TableNotFound":
                         raise
                     current = None
             entity = {
@@ -297,17 +297,9 @@ def _errors(table: str, operation: str) -> Iterator[None]:
         ) from err
 
 
-def _code(err: HttpResponseError) -> str | None:
-    code = getattr(err, "error_code", None)
-    headers = getattr(err.response, "headers", None)
-    if not code and headers is not None:
-        code = headers.get("x-ms-error-code")
-    return str(getattr(code, "value", code)) if code else None
-
-
 def _lost_race(err: HttpResponseError) -> bool:
     """Changed or deleted by another worker since read (not a missing table)."""
-    code = _code(err)
+    code = error_code(err)
     if code:
         return code in ("UpdateConditionNotSatisfied", "ConditionNotMet", "ResourceNotFound")
     return err.status_code in (404, 412)

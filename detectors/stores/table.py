@@ -356,11 +356,11 @@ def _plain(value: Any) -> Any:
 
 def _is_conflict(err: HttpResponseError) -> bool:
     """A lost race: changed, created or deleted by another writer (not a missing table)."""
-    code = _error_code(err)
+    code = error_code(err)
     return code in _CONFLICT_CODES if code else err.status_code in (409, 412)
 
 
-def _error_code(err: HttpResponseError) -> str | None:
+def error_code(err: HttpResponseError) -> str | None:
     """The service's error code (the SDK sets it on some errors only, sometimes as an enum)."""
     code = getattr(err, "error_code", None)
     headers = getattr(err.response, "headers", None)
@@ -623,7 +623,7 @@ class TableStore:
             try:
                 entity = self._state.get_entity(STATE_PARTITION, encode_key(name))
             except ResourceNotFoundError as err:
-                if _error_code(err) == "TableNotFound":
+                if error_code(err) == "TableNotFound":
                     raise
                 return None, None
         return _state_value(name, entity), str(entity.metadata["etag"])
@@ -745,7 +745,7 @@ class TableStore:
                     try:
                         entity = table.get_entity(RULE_PARTITION, rule_id)
                     except ResourceNotFoundError as err:
-                        if _error_code(err) == "TableNotFound":
+                        if error_code(err) == "TableNotFound":
                             raise
                         gone.append(rule_id)
                         break
@@ -778,7 +778,7 @@ class TableStore:
             try:
                 entity = self._state.get_entity(ALERT_RECORD_PARTITION, encode_key(alert_id))
             except ResourceNotFoundError as err:
-                if _error_code(err) == "TableNotFound":
+                if error_code(err) == "TableNotFound":
                     raise
                 return None, None
         return _state_value(alert_id, entity), str(entity.metadata["etag"])

@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import ipaddress
 import json
 import math
 import re
@@ -58,12 +57,9 @@ from typing import Any
 import pytest
 from azure.core.credentials import AccessToken
 from azure.monitor.query import LogsQueryClient
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from tests.kql.schemas import TABLES
+from tests.services.tls import serving
 
 #: The service's default record limit for one result set.
 SERVICE_MAX_ROWS = 500_000
@@ -712,59 +708,6 @@ def _json_default(value: Any) -> Any:
 # --------------------------------------------------------------------------- HTTPS server
 
 
-def _self_signed(directory: Path) -> tuple[Path, Path]:
-    """A certificate for 127.0.0.1 and localhost that is its own trust anchor."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
-    issued = datetime.now(UTC) - timedelta(minutes=5)
-    public = key.public_key()
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(public)
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(issued)
-        .not_valid_after(issued + timedelta(days=2))
-        .add_extension(
-            x509.SubjectAlternativeName(
-                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.IPv4Address("127.0.0.1"))]
-            ),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=True,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public), critical=False)
-        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(public), critical=False)
-        .sign(key, hashes.SHA256())
-    )
-    cert_path = directory / "log-analytics-cert.pem"
-    key_path = directory / "log-analytics-key.pem"
-    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert_path, key_path
-
-
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
 
@@ -830,22 +773,12 @@ class _Endpoint:
 
 @pytest.fixture(scope="session")
 def _log_analytics_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[_Endpoint]:
-    cert_path, key_path = _self_signed(tmp_path_factory.mktemp("log-analytics"))
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(cert_path, key_path)
-    server = _Server(context)
-    thread = threading.Thread(target=server.serve_forever, name="log-analytics", daemon=True)
-    thread.start()
-    try:
-        yield _Endpoint(
-            server=server,
-            endpoint=f"https://127.0.0.1:{server.server_address[1]}",
-            ca_path=cert_path,
-        )
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+    with serving(_Server, tmp_path_factory.mktemp("log-analytics"), "log-analytics") as (
+        server,
+        url,
+        ca_path,
+    ):
+        yield _Endpoint(server=server, endpoint=url, ca_path=ca_path)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from tests.services.log_analytics import _self_signed
+from tests.services.tls import serving
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -149,22 +149,12 @@ class _Endpoint:
 
 @pytest.fixture(scope="session")
 def _receiver_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[_Endpoint]:
-    cert_path, key_path = _self_signed(tmp_path_factory.mktemp("receiver"))
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(cert_path, key_path)
-    server = _Server(context)
-    thread = threading.Thread(target=server.serve_forever, name="receiver", daemon=True)
-    thread.start()
-    try:
-        yield _Endpoint(
-            server=server,
-            base_url=f"https://127.0.0.1:{server.server_address[1]}",
-            ca_path=cert_path,
-        )
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+    with serving(_Server, tmp_path_factory.mktemp("receiver"), "receiver") as (
+        server,
+        url,
+        ca_path,
+    ):
+        yield _Endpoint(server=server, base_url=url, ca_path=ca_path)
 
 
 @pytest.fixture
