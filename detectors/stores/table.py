@@ -619,9 +619,15 @@ class TableStore:
 
     def get_state_with_etag(self, name: str) -> tuple[dict[str, Any] | None, str | None]:
         """A named state document and its etag for `put_state_if`; (None, None) if absent."""
-        with self._errors(self.state_table, f"read state {name!r}"):
+        return self._read_document(STATE_PARTITION, name, f"read state {name!r}")
+
+    def _read_document(
+        self, partition: str, name: str, what: str
+    ) -> tuple[dict[str, Any] | None, str | None]:
+        """A JSON document of the state table and its etag; (None, None) if absent."""
+        with self._errors(self.state_table, what):
             try:
-                entity = self._state.get_entity(STATE_PARTITION, encode_key(name))
+                entity = self._state.get_entity(partition, encode_key(name))
             except ResourceNotFoundError as err:
                 if error_code(err) == "TableNotFound":
                     raise
@@ -774,14 +780,9 @@ class TableStore:
 
     def get_alert_record(self, alert_id: str) -> tuple[dict[str, Any] | None, str | None]:
         """A feedback record and its etag, or (None, None)."""
-        with self._errors(self.state_table, f"read the record of alert {alert_id}"):
-            try:
-                entity = self._state.get_entity(ALERT_RECORD_PARTITION, encode_key(alert_id))
-            except ResourceNotFoundError as err:
-                if error_code(err) == "TableNotFound":
-                    raise
-                return None, None
-        return _state_value(alert_id, entity), str(entity.metadata["etag"])
+        return self._read_document(
+            ALERT_RECORD_PARTITION, alert_id, f"read the record of alert {alert_id}"
+        )
 
     def put_alert_record_if(self, record: Mapping[str, Any], etag: str) -> str:
         """Replace a record unchanged since read; ConflictError otherwise."""

@@ -59,7 +59,7 @@ from azure.core.credentials import AccessToken
 from azure.monitor.query import LogsQueryClient
 
 from tests.kql.schemas import TABLES
-from tests.services.tls import serving
+from tests.services.tls import Endpoint, serving
 
 #: The service's default record limit for one result set.
 SERVICE_MAX_ROWS = 500_000
@@ -764,21 +764,12 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
-class _Endpoint:
-    server: _Server
-    endpoint: str
-    ca_path: Path
-
-
 @pytest.fixture(scope="session")
-def _log_analytics_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[_Endpoint]:
-    with serving(_Server, tmp_path_factory.mktemp("log-analytics"), "log-analytics") as (
-        server,
-        url,
-        ca_path,
-    ):
-        yield _Endpoint(server=server, endpoint=url, ca_path=ca_path)
+def _log_analytics_endpoint(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Endpoint[_Server]]:
+    with serving(_Server, tmp_path_factory.mktemp("log-analytics"), "log-analytics") as running:
+        yield running
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -789,10 +780,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 @pytest.fixture
-def log_analytics(_log_analytics_endpoint: _Endpoint) -> Iterator[LogAnalytics]:
+def log_analytics(_log_analytics_endpoint: Endpoint[_Server]) -> Iterator[LogAnalytics]:
     """A fresh workspace on the local HTTPS endpoint: no rows, no faults, `now` at DEFAULT_NOW."""
     workspace = LogAnalytics(
-        endpoint=_log_analytics_endpoint.endpoint,
+        endpoint=_log_analytics_endpoint.url,
         ca_path=_log_analytics_endpoint.ca_path,
         workspace_id=str(uuid.uuid4()),
     )

@@ -7,10 +7,11 @@ import ssl
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from http.server import ThreadingHTTPServer
 from pathlib import Path
-from typing import TypeVar
+from typing import Generic, TypeVar
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -18,6 +19,15 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 Server = TypeVar("Server", bound=ThreadingHTTPServer)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Endpoint(Generic[Server]):
+    """A running local HTTPS server: the server, its base URL, the certificate to trust."""
+
+    server: Server
+    url: str
+    ca_path: Path
 
 
 def self_signed(directory: Path) -> tuple[Path, Path]:
@@ -76,9 +86,8 @@ def self_signed(directory: Path) -> tuple[Path, Path]:
 @contextmanager
 def serving(
     make: Callable[[ssl.SSLContext], Server], directory: Path, name: str
-) -> Iterator[tuple[Server, str, Path]]:
-    """A server made with a TLS context for a fresh certificate, serving in a thread:
-    yields the server, its https:// base URL and the certificate a client must trust."""
+) -> Iterator[Endpoint[Server]]:
+    """A server made with a TLS context for a fresh certificate, serving in a thread."""
     cert_path, key_path = self_signed(directory)
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert_path, key_path)
@@ -86,7 +95,8 @@ def serving(
     thread = threading.Thread(target=server.serve_forever, name=name, daemon=True)
     thread.start()
     try:
-        yield server, f"https://127.0.0.1:{server.server_address[1]}", cert_path
+        url = f"https://127.0.0.1:{server.server_address[1]}"
+        yield Endpoint(server=server, url=url, ca_path=cert_path)
     finally:
         server.shutdown()
         server.server_close()

@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from tests.services.tls import serving
+from tests.services.tls import Endpoint, serving
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -140,27 +140,16 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
-class _Endpoint:
-    server: _Server
-    base_url: str
-    ca_path: Path
-
-
 @pytest.fixture(scope="session")
-def _receiver_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[_Endpoint]:
-    with serving(_Server, tmp_path_factory.mktemp("receiver"), "receiver") as (
-        server,
-        url,
-        ca_path,
-    ):
-        yield _Endpoint(server=server, base_url=url, ca_path=ca_path)
+def _receiver_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Endpoint[_Server]]:
+    with serving(_Server, tmp_path_factory.mktemp("receiver"), "receiver") as running:
+        yield running
 
 
 @pytest.fixture
-def receiver(_receiver_endpoint: _Endpoint) -> Iterator[Receiver]:
+def receiver(_receiver_endpoint: Endpoint[_Server]) -> Iterator[Receiver]:
     """A fresh receiver: nothing recorded, nothing scripted."""
-    receiver = Receiver(base_url=_receiver_endpoint.base_url, ca_path=_receiver_endpoint.ca_path)
+    receiver = Receiver(base_url=_receiver_endpoint.url, ca_path=_receiver_endpoint.ca_path)
     _receiver_endpoint.server.receiver = receiver
     try:
         yield receiver
