@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean infra-check
+.PHONY: demo test lint bench quality clean infra-check
 
 $(STAMP): requirements.txt requirements-dev.txt constraints.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,9 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/replay_throughput.py
+
+quality: $(STAMP)
+	$(BIN)/python benchmarks/detection_quality.py
 
 clean:
 	rm -rf $(VENV) $(CHECKOV_VENV) node_modules alerts.jsonl .pytest_cache .mypy_cache .ruff_cache

@@ -432,7 +432,8 @@ def _summary(
         w(f" UTC; {stats.already_replayed:,} observations at or before that were skipped\n")
     mb = stats.bytes / 1_000_000
     w(f"read {stats.rows:,} rows ({mb:,.1f} MB) from {stats.files} file(s) in {seconds:,.1f} s")
-    w(f" ({stats.rows / max(seconds, 1e-9):,.0f} rows/s)\n")
+    w(f" ({stats.rows / max(seconds, 1e-9):,.0f} rows/s): reading and ordering")
+    w(f" {stats.reading_seconds:,.1f} s, scoring {stats.scoring_seconds:,.1f} s\n")
     if stats.first and stats.last:
         w(f"activity from {stats.first:%Y-%m-%d %H:%M} to {stats.last:%Y-%m-%d %H:%M} UTC; ")
         w(f"learning until {stats.learning_until:%Y-%m-%d %H:%M} UTC\n")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -50,6 +51,10 @@ class ReplayStats:
     """Observations at or before the store's watermark: a previous replay scored them."""
     records: list[dict[str, Any]] = field(default_factory=list)
     """What feedback needs of each alert sent to the sink (with `keep_records`)."""
+    reading_seconds: float = 0.0
+    """Time spent reading, normalising and ordering the rows."""
+    scoring_seconds: float = 0.0
+    """Time spent in the engine: scoring and learning, window by window."""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -163,7 +168,9 @@ def replay(
     stats = ReplayStats()
     spool = ObservationSpool(memory_limit=spool_limit)
     try:
+        started = time.perf_counter()
         read_observations(paths, stats, spool, progress, after)
+        stats.reading_seconds = time.perf_counter() - started
         if spool.first is None or spool.last is None:
             return stats
         stats.first = spool.first.time
@@ -199,6 +206,7 @@ def replay(
             if progress is not None and stats.windows % 100 == 0:
                 elapsed = int((stats.last - stats.first).total_seconds())
                 progress(Progress(phase="scoring", done=elapsed, total=span, rows=stats.rows))
+        stats.scoring_seconds = time.perf_counter() - started - stats.reading_seconds
         return stats
     finally:
         spool.close()

@@ -1,0 +1,121 @@
+"""Detection quality on held-out scenario sets: recall and false alerts per 1,000 principal-days.
+
+Each set is an organisation the detections were never tuned on (tuning used seeds 1-10).
+For each, the script runs the two commands an engineer would run by hand,
+
+    detector simulate --seed S --days D --developers N ... --out SET.jsonl
+    detector evaluate SET.jsonl
+
+prints the evaluation report, and ends with one line per set. Nothing is timed and nothing
+is asserted: this measures, like the other benchmarks.
+
+    .venv/bin/python benchmarks/detection_quality.py [--sets 11,12,21] [--keep DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class HeldOut:
+    """One organisation to simulate: a seed and the sizes that shape it."""
+
+    seed: int
+    days: int
+    developers: int
+    pipelines: int
+    sites: int
+    admins: int = 2
+    managed_identities: int = 2
+
+    @property
+    def name(self) -> str:
+        return str(self.seed)
+
+    @property
+    def options(self) -> tuple[str, ...]:
+        return (
+            *("--seed", str(self.seed), "--days", str(self.days)),
+            *("--developers", str(self.developers), "--pipelines", str(self.pipelines)),
+            *("--sites", str(self.sites), "--admins", str(self.admins)),
+            *("--managed-identities", str(self.managed_identities)),
+        )
+
+
+SETS = (
+    HeldOut(11, 28, 20, 8, 30, admins=3, managed_identities=3),
+    HeldOut(12, 28, 20, 8, 30, admins=3, managed_identities=3),
+    HeldOut(13, 28, 20, 8, 30, admins=3, managed_identities=3),
+    HeldOut(14, 28, 20, 8, 30, admins=3, managed_identities=3),
+    HeldOut(21, 35, 40, 15, 60, admins=3, managed_identities=3),
+    HeldOut(31, 21, 10, 4, 15),
+    HeldOut(32, 35, 30, 12, 45, admins=4, managed_identities=4),
+    HeldOut(33, 28, 15, 6, 25, admins=6, managed_identities=8),
+)
+
+_HEADER = re.compile(r"(\d+) labelled scenarios, ([\d,]+) principal-days")
+_KIND = re.compile(r"^\S+\s+(\d+)/(\d+)\s{2}", re.MULTILINE)
+_FALSE = re.compile(
+    r"false alerts: (\d+) \((\d+) high, (\d+) medium, (\d+) low\); ([\d.]+) per 1,000"
+)
+
+
+def _detector(*args: str) -> str:
+    done = subprocess.run(
+        [sys.executable, "-m", "detectors", *args], capture_output=True, text=True, check=False
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"detector {' '.join(args)} failed:\n{done.stderr}")
+    return done.stdout
+
+
+def _summary_line(name: str, report: str) -> str:
+    header, false = _HEADER.search(report), _FALSE.search(report)
+    if header is None or false is None:
+        return f"{name:>4}  (the report's format changed; read it above)"
+    kinds = [(int(a), int(b)) for a, b in _KIND.findall(report.split("scenario kind", 1)[-1])]
+    caught, expected = sum(a for a, _ in kinds), sum(b for _, b in kinds)
+    _, high, medium, low, rate = false.groups()
+    return (
+        f"{name:>4}  {header.group(2):>15}  {f'{caught}/{expected}':>8}  "
+        f"{f'{high} / {medium} / {low}':>12}  {rate:>8}"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sets", help="comma-separated set names (default: all)")
+    parser.add_argument("--keep", type=Path, help="keep the generated sets in this folder")
+    args = parser.parse_args()
+    chosen = SETS
+    if args.sets:
+        wanted = {name.strip() for name in args.sets.split(",")}
+        chosen = tuple(s for s in SETS if s.name in wanted)
+        unknown = wanted - {s.name for s in chosen}
+        if unknown:
+            parser.error(f"unknown sets: {', '.join(sorted(unknown))}")
+    lines = []
+    with tempfile.TemporaryDirectory(prefix="detector-quality-") as tmp:
+        folder = args.keep or Path(tmp)
+        folder.mkdir(parents=True, exist_ok=True)
+        for held in chosen:
+            rows = folder / f"set-{held.name}.jsonl"
+            print(f"$ detector simulate {' '.join(held.options)} --out {rows}", flush=True)
+            _detector("simulate", *held.options, "--out", str(rows))
+            print(f"$ detector evaluate {rows}", flush=True)
+            report = _detector("evaluate", str(rows))
+            print(report, flush=True)
+            lines.append(_summary_line(held.name, report))
+    print(f"{'seed':>4}  {'principal-days':>15}  {'caught':>8}  {'false h/m/l':>12}  per 1,000")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
