@@ -96,7 +96,8 @@ class Engine:
         self.settings = settings
         self.detections = tuple(detections)
         self.track_actions = track_actions
-        """Remember counted actions across windows (files); Log Analytics windows never repeat."""
+        """Remember every counted action across windows (files, which may overlap); without
+        it only actions still in progress are remembered, for the row that ends them."""
         self._recent_actions: dict[str, datetime] = {}
         """Actions already counted, by key, with their time: the end row of one arriving late."""
         self._last_login: dict[str, _Login] = {}
@@ -239,11 +240,12 @@ class Engine:
                 if _STATUS_RANK[obs.status] <= _STATUS_RANK[current.status]:
                     continue
             kept[obs.action_key] = obs
-        if not self.track_actions:
-            return sorted(kept.values(), key=lambda o: (o.time, o.event_id))
         recent = self._recent_actions
         for key, obs in kept.items():
-            recent[key] = obs.time
+            # Log Analytics windows never repeat a row, but an action still in progress
+            # (Accept) may end (Success) in a row ingested in a later window.
+            if self.track_actions or obs.status is Status.ACCEPTED:
+                recent[key] = obs.time
         if latest is not None:
             # Windows arrive in time order, so the oldest actions come first in the dict.
             horizon = latest - _DEDUP_HORIZON

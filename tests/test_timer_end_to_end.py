@@ -435,3 +435,44 @@ def test_a_run_that_fails_mid_window_releases_its_lease_for_the_next(rig):
     assert retried.outcome == "ok", retried.line()
     assert retried.resumed == 1
     assert _principals(rig.alerts()) == [STRANGER_A]
+
+
+def test_an_accept_and_its_success_in_different_runs_count_once(rig):
+    """A long-running action's Accept row is ingested in one run's window and its Success in
+    the next run's: the action is scored once, not once per row."""
+    stranger = Actor(caller=STRANGER_A, app_id=CLI, ip="203.0.113.9", kind="app")
+    for n, site in enumerate(SITES):
+        correlation = f"0000aaaa-0000-4000-8000-00000000000{n}"
+        at = T0 + timedelta(minutes=1 + n)
+        (accept,) = activity(
+            stranger,
+            at,
+            PUBLISHXML,
+            site_id(site),
+            status="Accept",
+            substatus="Accepted",
+            with_start=False,
+            correlation=correlation,
+        )
+        (success,) = activity(
+            stranger,
+            at + timedelta(seconds=2),
+            PUBLISHXML,
+            site_id(site),
+            with_start=False,
+            correlation=correlation,
+        )
+        rig.la.add_rows("AzureActivity", [_la_row(accept)], ingested_at=T0 + timedelta(minutes=8))
+        rig.la.add_rows("AzureActivity", [_la_row(success)], ingested_at=T0 + timedelta(minutes=30))
+    first = rig.run(20)
+    assert first.outcome == "ok", first.line()
+    assert first.observations == 5
+    assert _principals(rig.alerts()) == [STRANGER_A]
+    second = rig.run(45)
+    assert second.outcome == "ok", second.line()
+    assert second.rows == 5  # the Success rows were read...
+    assert second.observations == 0  # ...and recognised as actions already counted
+    assert second.alerts == 0
+    assert len(rig.alerts()) == 1
+    # What the checkpoint keeps for this is bounded: only actions still awaiting their end.
+    assert len(rig.checkpoint()["engine"]["recentActions"]) == 5
