@@ -83,6 +83,12 @@ class DetectionSettings:
     peer_routine_factor: float = 0.4
     """Multiplies novelty that is routine for the principal's peers (others of its type): an
     address block colleagues use, or a new principal acting like its peers (new joiners)."""
+    broad_sites: int = 12
+    """A principal that took credentials of at least this many sites works broadly (a lead,
+    an operator): a new site weighs `broad_sites_factor`, and a `SITE_BURST` needs
+    `burst_sites` sites new to it rather than half of them."""
+    broad_sites_factor: float = 0.5
+    """Multiplies `NEW_SITE` for a principal that works broadly."""
     related_site_factor: float = 0.5
     """Multiplies `NEW_SITE` when every new site sits in a resource group the principal knows."""
     established_job_factor: float = 0.4

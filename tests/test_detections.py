@@ -370,3 +370,68 @@ def test_a_long_running_pattern_updates_one_alert_instead_of_repeating(run_rows)
     assert len({a["burst"]["id"] for a in webjob}) == 1
     assert [a["burst"]["sequence"] for a in webjob] == list(range(1, len(webjob) + 1))
     assert webjob[0]["burst"]["id"] == webjob[0]["id"]
+
+
+# -- evidence that separates routine from odd --------------------------------------------------
+
+
+def test_a_lead_who_works_on_many_sites_taking_one_more_does_not_alert(run_rows):
+    """Leads and operators roam across sites: one more new site is not a harvest."""
+    lead = Actor(caller="lee@contoso.com", app_id=CLI, ip="198.51.100.30", name="Lee")
+    sites = [f"team{n}" for n in range(14)]
+    rows = []
+    for n, day in enumerate(workdays(START, 20)):
+        for k in range(3):
+            site = sites[(3 * n + k) % len(sites)]
+            rows += activity(lead, day + timedelta(minutes=10 * k), PUBLISHXML, site_id(site))
+    t = AFTER.replace(hour=11)
+    # Four sites, two of them another team's: half new, which is a burst for most.
+    for n, site in enumerate((sites[0], sites[1], "orders-api", "orders-worker")):
+        group = "rg-orders" if site.startswith("orders") else "rg-web"
+        rows += activity(lead, t + timedelta(minutes=n), PUBLISHXML, site_id(site, group=group))
+    alerts, _ = run_rows(rows)
+    assert of(alerts, CRED) == []
+
+
+def test_a_new_site_of_someone_on_few_sites_still_counts(run_rows):
+    rows = jane_history()
+    cli = Actor(caller=JANE.caller, app_id=CLI, ip="203.0.113.61", name=JANE.name)
+    rows += activity(cli, AFTER.replace(hour=11), PUBLISHXML, site_id("payroll", group="rg-hr"))
+    alerts, _ = run_rows(rows)
+    [alert] = of(alerts, CRED)
+    reasons = {r["code"]: r for r in alert["reasons"]}
+    assert reasons["NEW_SITE"]["weight"] == 15
+    assert "weighs less" not in reasons["NEW_SITE"]["message"]
+
+
+def test_a_deploy_identity_first_rewriting_existing_job_files_does_not_alert(run_rows):
+    """A rarely deployed site's publishing credentials rewrite its existing job in a deploy."""
+    rows = pipeline_deploys()
+    agent_ip = "20.40.0.20"  # the agents' block
+    for n, day in enumerate(workdays(START, 4, hour=9)):
+        rows.append(login("$app3", day, site_id("app3"), f"20.4{n}.1.9", "Kudu"))
+    t = AFTER.replace(hour=12)
+    rows.append(login("$app3", t, site_id("app3"), agent_ip, "Kudu"))
+    for file in ("run.cmd", "settings.job"):
+        rows.append(
+            file_change(
+                t + timedelta(seconds=40),
+                site_id("app3"),
+                JOB_PATH.format(kind="triggered", name="report", file=file),
+            )
+        )
+    alerts, _ = run_rows(rows)
+    assert of(alerts, WEBJOB) == []
+
+
+def test_a_new_joiner_listing_one_apps_keys_like_its_peers_does_not_alert(run_rows):
+    rows = jane_history()
+    keys = "MICROSOFT.WEB/SITES/HOST/LISTKEYS/ACTION"
+    for day in workdays(START, 20, hour=15):
+        rows += activity(JANE, day, keys, site_id("func1") + "/host/default")
+    newcomer = Actor(caller="neo@contoso.com", app_id=VSCODE, ip="198.51.100.12", name="Neo")
+    t = AFTER.replace(hour=9)
+    rows += activity(newcomer, t, keys, site_id("func1") + "/host/default")
+    rows += activity(newcomer, t + timedelta(minutes=2), PUBLISHXML, site_id("app1"))
+    alerts, _ = run_rows(rows)
+    assert of(alerts, CRED) == []

@@ -135,6 +135,7 @@ def evaluate(
             s.weight_function_keys + s.weight_new_site_extra * min(len(keys) - 1, 5),
             F.FUNCTION_KEYS_READ,
             f"Listed function keys or secrets of {len(keys)} app(s): {listing(keys)}",
+            ordinary=ordinary,
         )
     for family, code, weight in (
         (F.CREDENTIAL_CHANGE, ReasonCode.CREDENTIAL_CHANGE, s.weight_credential_change),
@@ -143,7 +144,9 @@ def evaluate(
         sites = sorted({o.resource.name for o in taken if o.family is family})
         if sites:
             message = f"{FAMILY_ACTIVITIES[family].capitalize()} on {listing(sites)}"
-            _routine_aware(scorer, code, weight, family, message)
+            # A change of credentials or policy by a principal without history is never
+            # ordinary: only reads weigh less for a new joiner.
+            _routine_aware(scorer, code, weight, family, message, ordinary=False)
 
     dimension = "credential_sites" if sensitive else "sites"
     _site_evidence(scorer, core, dimension, ordinary=ordinary)
@@ -159,13 +162,25 @@ _CHANGES = frozenset({F.CREDENTIAL_CHANGE, F.FUNCTION_KEYS_CHANGE, F.BASIC_AUTH_
 
 
 def _routine_aware(
-    scorer: Scorer, code: ReasonCode, weight: float, family: OperationFamily, message: str
+    scorer: Scorer,
+    code: ReasonCode,
+    weight: float,
+    family: OperationFamily,
+    message: str,
+    *,
+    ordinary: bool,
 ) -> None:
-    """A sensitive operation weighs less for a principal that does it routinely."""
+    """A sensitive operation weighs less for a principal that does it routinely, or for a
+    principal without history that acts like its peers (`ordinary`) when they do it."""
+    ctx = scorer.ctx
     factor = 1.0
-    if scorer.ctx.knows("families", family.value):
-        factor = scorer.ctx.settings.routine_factor
+    if ctx.knows("families", family.value):
+        factor = ctx.settings.routine_factor
         message += ", which this principal does routinely"
+    elif ordinary and ctx.peers_know("families", family.value):
+        # A new joiner doing, from its peers' networks and tools, what its peers do.
+        factor = ctx.settings.peer_routine_factor
+        message += f", which other {ctx.principal.type.value}s do routinely"
     scorer.add(code, weight * factor, message + ".")
 
 
@@ -185,6 +200,12 @@ def _site_evidence(
 ) -> None:
     ctx, s = scorer.ctx, scorer.ctx.settings
     touched = sorted({o.resource.site_key for o in core if o.status is not Status.FAILED})
+    # Sites whose credentials it took before; a principal that takes many roams across sites.
+    breadth = (
+        ctx.baseline.known_count(dimension, ctx.today, s.baseline_max_age_days)
+        if ctx.baseline is not None and ctx.has_history
+        else 0
+    )
     if ctx.has_history:
         new = [key for key in touched if not ctx.knows(dimension, key)]
         if new:
@@ -202,6 +223,12 @@ def _site_evidence(
                 message += (
                     " Each sits in a resource group it already works in, so this weighs less."
                 )
+            if breadth >= s.broad_sites:
+                weight *= s.broad_sites_factor
+                message += (
+                    f" It already works on {breadth} such sites (a lead, an operator), "
+                    "so one more weighs less."
+                )
             scorer.novel(ReasonCode.NEW_SITE, weight, message)
         # A credential it never took before makes that site new for the burst too.
         fresh_family = {
@@ -211,13 +238,19 @@ def _site_evidence(
         }
         new = sorted(set(new) | fresh_family)
     else:
-        new = touched
+        # Even a short history is a fact: what it took yesterday is not new today.
+        new = [key for key in touched if not ctx.knows(dimension, key)]
     # A burst is about the credentials themselves: the portal lists app settings everywhere.
     taken = {
         o.resource.site_key for o in core if _is_credential(o) and o.status is not Status.FAILED
     }
     new = [key for key in new if key in taken]
-    if len(taken) >= s.burst_sites and len(new) * 2 >= len(taken):
+    # For a principal that works broadly, half its sites being new is ordinary: it takes
+    # a burst of sites that are all new to it.
+    enough_new = (
+        len(new) >= s.burst_sites if breadth >= s.broad_sites else len(new) * 2 >= len(taken)
+    )
+    if len(taken) >= s.burst_sites and enough_new:
         # Browsing app after app in the portal's blades produces the same burst.
         portal = all(o.tool is ClientTool.PORTAL for o in core if _is_credential(o))
         weight = s.weight_site_burst * (s.known_sites_factor if portal else 1.0)

@@ -94,6 +94,23 @@ def evaluate(
 
     jobs = sorted({f"{o.resource.name}/{o.webjob}" for o in done if o.webjob})
     _jobs_new_to_site(scorer, done)
+    files = [o for o in done if o.family is F.WEBJOB_FILE_CHANGE]
+    # A job whose files were modified or deleted, or that ARM stopped, started or ran, or
+    # that the site's history knows, existed before this burst: only a job all of whose
+    # files here were created can be a new one.
+    around = ctx.surroundings
+    existing = {
+        (o.resource.site_key, o.webjob)
+        for o in done
+        if o.webjob
+        and (
+            not (o.family is F.WEBJOB_FILE_CHANGE and is_creation(o))
+            or around.job_days(o.resource.site_key, o.webjob, ctx.today) > 0
+            or around.site_knows_job(o.resource.site_key, o.webjob, ctx.today)
+        )
+    }
+    created = {(o.resource.site_key, o.webjob) for o in files if o.webjob} - existing
+    hands_on = _hands_on(ctx, files)
     if ctx.has_history:
         new_jobs = {
             (o.resource.site_key, o.webjob, f"{o.resource.name}/{o.webjob}")
@@ -101,12 +118,12 @@ def evaluate(
             if o.webjob and not ctx.knows("webjobs", f"{o.resource.site_key}/{o.webjob}")
         }
         if new_jobs:
-            around = ctx.surroundings
             established = sorted(
                 name
                 for key, job, name in new_jobs
                 if around.job_days(key, job, ctx.today) >= s.min_history_days
                 or around.site_knows_job(key, job, ctx.today)
+                or (key, job) in existing
             )
             touched = listing(sorted(name for _, _, name in new_jobs))
             weight = s.weight_new_webjob
@@ -122,25 +139,41 @@ def evaluate(
                 "First time this principal was seen "
                 f"{listing([FAMILY_ACTIVITIES[f] for f in new_families])}."
             )
-            # Restarting jobs is maintenance its peers do; running or writing them is not damped.
+            # Restarting jobs, and rewriting existing jobs' files the way deployments do (not in
+            # a hands-on session), is work its peers do; running or creating jobs is not damped.
             if all(
-                f in (F.WEBJOB_START, F.WEBJOB_STOP) and ctx.peers_know("families", f.value)
+                (
+                    f in (F.WEBJOB_START, F.WEBJOB_STOP)
+                    or (f is F.WEBJOB_FILE_CHANGE and not created and hands_on is None)
+                )
+                and ctx.peers_know("families", f.value)
                 for f in new_families
             ):
                 weight *= s.peer_routine_factor
                 message += f" Other {ctx.principal.type.value}s do this routinely: weighs less."
             scorer.novel(ReasonCode.NEW_OPERATION, weight, message)
 
-    files = [o for o in done if o.family is F.WEBJOB_FILE_CHANGE]
     if files:
         names = sorted({(o.detail or "").replace("\\", "/").rsplit("/", 1)[-1] for o in files})
         if not ctx.principal.unattributed:
-            scorer.add(
-                ReasonCode.JOB_FILES_CHANGED,
-                s.weight_job_files_changed,
-                f"Changed {total(files)} WebJob file(s) ({listing(names)}) of {listing(jobs)}.",
-            )
-            _login_then_files(scorer, files)
+            weight = s.weight_job_files_changed
+            message = f"Changed {total(files)} WebJob file(s) ({listing(names)}) of {listing(jobs)}"
+            # The identity that deploys these sites rewriting existing jobs: its usual work.
+            if (
+                not created
+                and hands_on is None
+                and ctx.knows("families", F.WEBJOB_FILE_CHANGE.value)
+                and all(ctx.knows("sites", o.resource.site_key) for o in files)
+            ):
+                weight *= s.routine_factor
+                message += ", existing jobs of sites whose job files it routinely deploys"
+            scorer.add(ReasonCode.JOB_FILES_CHANGED, weight, message + ".")
+            if hands_on is not None:
+                scorer.add(
+                    ReasonCode.LOGIN_THEN_JOB_FILES,
+                    s.weight_login_then_job_files,
+                    f"WebJob files written {hands_on}.",
+                )
         else:
             scorer.add(
                 ReasonCode.UNATTRIBUTED_JOB_CHANGE,
@@ -244,13 +277,15 @@ def _job_rates(scorer: Scorer, runs: Sequence[Observation]) -> None:
         )
 
 
-def _login_then_files(scorer: Scorer, files: Sequence[Observation]) -> None:
-    """LOGIN_THEN_JOB_FILES: job files written in a hands-on Kudu/FTP session, not a deploy.
+def _hands_on(ctx: Context, files: Sequence[Observation]) -> str | None:
+    """How job files were written in a hands-on Kudu/FTP session, not a deploy; else None.
 
     A person's own (Entra) login, or the site's publishing credentials used from an address
     block that neither this publishing user nor any other has used: someone at a console.
+    This is `LOGIN_THEN_JOB_FILES`.
     """
-    ctx, s = scorer.ctx, scorer.ctx.settings
+    if not files or ctx.principal.unattributed:
+        return None
     kind = ctx.principal.type
     if kind is PrincipalType.USER:
         how = "in an interactive Kudu session of a user (deployments write job files, not people)"
@@ -265,18 +300,14 @@ def _login_then_files(scorer: Scorer, files: Sequence[Observation]) -> None:
             }
         )
         if not far:
-            return
+            return None
         how = (
             f"right after a login with the site's publishing credentials from {listing(far)}, "
             "a block no deployment of any site has used"
         )
     else:
-        return
-    scorer.add(
-        ReasonCode.LOGIN_THEN_JOB_FILES,
-        s.weight_login_then_job_files,
-        f"WebJob files written {how}.",
-    )
+        return None
+    return how
 
 
 def _jobs_new_to_site(scorer: Scorer, done: Sequence[Observation]) -> None:
