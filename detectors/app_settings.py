@@ -46,6 +46,7 @@ _NUMBERS = {
     "lateness_hours": (1, 168),
     "first_run_lookback_minutes": (1, 10080),
     "run_budget_seconds": (10, 3600),
+    "retention_days": (8, 3650),
 }
 
 
@@ -88,6 +89,9 @@ class AppSettings:
     """Where a new deployment starts reading (baselines come from `backfill`)."""
     run_budget_seconds: int = 240
     """A run stops taking new windows after this long; the next run catches up."""
+    retention_days: int = 90
+    """Alert and delivery records older than this are deleted, a slice each run (at least 8
+    days: longer than an alert message can wait on the queue)."""
     webhook_url: str | None = None
     webhook_secret: str | None = None
     teams_url: str | None = None
@@ -271,6 +275,7 @@ APP_SETTINGS: tuple[str, ...] = (
     "DETECTOR_LATENESS_HOURS",
     "DETECTOR_FIRST_RUN_LOOKBACK_MINUTES",
     "DETECTOR_RUN_BUDGET_SECONDS",
+    "DETECTOR_RETENTION_DAYS",
     "NOTIFY_WEBHOOK_URL",
     "NOTIFY_WEBHOOK_SECRET",
     "NOTIFY_TEAMS_URL",

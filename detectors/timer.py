@@ -13,6 +13,8 @@ A run that finds a pending window does not score it again (its alerts are alread
 it re-reads the same rows and repeats steps 2-4. The checkpoint also holds a lease, so a
 second run that overlaps the first leaves at once instead of racing it; every checkpoint
 write is conditional on its ETag, so even a run whose lease lapsed cannot advance it twice.
+
+A run that caught up then deletes a bounded slice of records past retention.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from __future__ import annotations
 import copy
 import logging
 import uuid
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -42,6 +45,11 @@ CHECKPOINT_VERSION = 1
 LEASE_MARGIN = timedelta(minutes=10)
 """A lease outlives the run's budget by this much: time to finish the step in hand."""
 MAX_REPORTED_REJECTIONS = 10
+PRUNE_LIMIT = 200
+"""Old records each table gives up per run: at one run every 5 minutes, 57,600 a day."""
+
+Prune = Callable[[datetime, int], int]
+"""Deletes up to n records last written before a moment; returns how many it deleted."""
 
 
 class Source(Protocol):
@@ -113,6 +121,10 @@ class RunReport:
     """Rules in the allow table that are too broad or incomplete: never applied."""
     rules_error: str | None = None
     """Why no allow rule was applied this run (the table could not be read), if so."""
+    pruned: int = 0
+    """Alert and delivery records past the retention period deleted by this run."""
+    prune_error: str | None = None
+    """Why deleting old records failed this run, if it did (the next run tries again)."""
 
     def line(self) -> str:
         """One summary line for the log."""
@@ -122,6 +134,7 @@ class RunReport:
             f"principals {self.principals}; alerts {self.alerts}; "
             f"allowed by rules {sum(self.allowed.values())}; enqueued {self.enqueued}; "
             f"queries {self.queries} ({self.retries} retried, {self.splits} split); "
+            f"old records deleted {self.pruned}; "
             f"watermark {self.watermark_before} -> {self.watermark_after}"
             + (f"; error: {self.error}" if self.error else "")
         )
@@ -141,9 +154,11 @@ class TimerRun:
         run_id: str | None = None,
         allow: AllowRuleStore | None = None,
         records: AlertRecords | None = None,
+        prune: Sequence[Prune] = (),
     ) -> None:
         """`allow` holds the operators' allow rules; `records` keeps what feedback needs of
-        each alert (both optional: without them every alert goes out, unrecorded)."""
+        each alert (both optional: without them every alert goes out, unrecorded). Each of
+        `prune` deletes a slice of old records after a run that caught up."""
         self.source = source
         self.store = store
         self.state = state
@@ -152,6 +167,7 @@ class TimerRun:
         self.run_id = run_id or uuid.uuid4().hex[:12]
         self.allow = allow
         self.records = records
+        self.prune = tuple(prune)
         self._gate = AllowGate(rules=(), now=datetime.now(UTC))
         self._hits_written: dict[str, int] = {}
 
@@ -187,12 +203,28 @@ class TimerRun:
         self._open_gate(now, report)
         try:
             self._windows(checkpoint, now, budget, report)
+            self._housekeeping(now, budget, report)
         finally:
             report.watermark_after = checkpoint.saved.get("watermark")
             try:
                 checkpoint.release()
             except DetectorError as err:  # the lease lapses on its own
                 log.warning("could not release the lease: %s", err)
+
+    def _housekeeping(self, now: datetime, budget: Budget, report: RunReport) -> None:
+        """Delete a bounded slice of records past retention, once the run has caught up.
+
+        Never fails the run: old records are only housekeeping, and the next run goes on.
+        """
+        if report.outcome != "ok" or budget.remaining() < budget.seconds / 2:
+            return
+        before = now - timedelta(days=self.settings.retention_days)
+        for prune in self.prune:
+            try:
+                report.pruned += prune(before, PRUNE_LIMIT)
+            except DetectorError as err:
+                report.prune_error = str(err)
+                log.warning("old records not deleted this run: %s", err)
 
     def _windows(
         self, checkpoint: _Checkpoint, now: datetime, budget: Budget, report: RunReport

@@ -12,6 +12,7 @@ from azure.monitor.query import LogsQueryClient
 from detectors.app_settings import AppSettings
 from detectors.connections import credential as default_credential
 from detectors.connections import queue_client
+from detectors.notify.ledger import TableLedger
 from detectors.sinks.alert_queue import AlertQueue
 from detectors.sources.log_analytics import LogAnalyticsSource
 from detectors.stores.table import TableStore
@@ -40,6 +41,9 @@ def build_timer(
         allow_table=settings.allow_table,
         create_tables=local,
     )
+    deliveries = TableLedger.from_settings(
+        settings.storage, table=settings.delivery_table, create_table=local
+    )
     queue = AlertQueue(client=queue_client(settings.storage, settings.alert_queue))
     if local:
         queue.ensure()
@@ -52,4 +56,5 @@ def build_timer(
         run_id=run_id,
         allow=store,
         records=store,
+        prune=(store.prune_alert_records, deliveries.prune),
     )

@@ -69,6 +69,11 @@ param firstRunLookbackMinutes int = 60
 @maxValue(3600)
 param runBudgetSeconds int = 240
 
+@description('Alert records (for feedback) and delivery records older than this many days are deleted, a slice each run; at least 8, longer than an alert can wait on the queue.')
+@minValue(8)
+@maxValue(3650)
+param retentionDays int = 90
+
 @description('Log Analytics query endpoint (https://api.loganalytics.azure.us/v1 in Azure Government).')
 param logAnalyticsEndpoint string = 'https://api.loganalytics.io/v1'
 
@@ -232,6 +237,7 @@ module functionApp 'modules/function-app.bicep' = {
     latenessHours: latenessHours
     firstRunLookbackMinutes: firstRunLookbackMinutes
     runBudgetSeconds: runBudgetSeconds
+    retentionDays: retentionDays
     alertThreshold: alertThreshold
     keyVaultUri: keyVault.outputs.uri
     secretNames: secretNames

@@ -17,12 +17,13 @@ import function_app
 from detectors import cli, wiring
 from detectors.app_settings import AppSettings
 from detectors.connections import QUEUE_API_VERSION
-from detectors.errors import DeliveryFailed
+from detectors.errors import DeliveryFailed, StoreError
 from detectors.sinks.alert_queue import AlertQueue, decode
 from detectors.sources.log_analytics import Budget, LogAnalyticsSource
 from detectors.stores.table import TableStore
 from detectors.timer import CHECKPOINT_NAME, TimerRun
 from tests.rowkit import CLI, PUBLISHXML, Actor, activity, site_id
+from tests.services.functions_host import indexed_function
 
 pytestmark = [pytest.mark.azurite, pytest.mark.logs]
 
@@ -49,6 +50,7 @@ class Rig:
         max_attempts: int = 3,
         max_rows: int = 500_000,
         read_timeout: float = 30,
+        prune: Any = (),
     ) -> TimerRun:
         s = self.settings
         client = self.la.client(retry_total=0, read_timeout=read_timeout)
@@ -64,6 +66,7 @@ class Rig:
             state=store,
             queue=queue or self.queue(),
             settings=s,
+            prune=prune,
         )
 
     def state(self) -> TableStore:
@@ -351,9 +354,7 @@ def test_the_timer_function_runs_a_cycle_from_app_settings(rig, monkeypatch):
         monkeypatch.setenv(name, value)
     # No Entra ID offline: the local endpoint accepts the test credential.
     monkeypatch.setattr(wiring, "default_credential", lambda client_id=None: rig.la.credential)
-    [function] = [
-        f for f in function_app.app.get_functions() if f.get_function_name() == "detector_timer"
-    ]
+    function = indexed_function(function_app.app, "detector_timer")
     bindings = function.get_function_json()
     assert '"schedule": "%DETECTOR_SCHEDULE%"' in bindings
     assert '"useMonitor": true' in bindings
@@ -476,3 +477,29 @@ def test_an_accept_and_its_success_in_different_runs_count_once(rig):
     assert len(rig.alerts()) == 1
     # What the checkpoint keeps for this is bounded: only actions still awaiting their end.
     assert len(rig.checkpoint()["engine"]["recentActions"]) == 5
+
+
+def test_a_run_that_caught_up_deletes_records_past_retention_and_one_behind_does_not(rig):
+    store = rig.state()
+    store.record_alerts([{"alertId": "old-1"}, {"alertId": "old-2"}])
+    # Run as if retention had passed since the records were written (a fresh deployment
+    # reads only its first look-back, so the run has little else to do).
+    later = datetime.now(UTC) + timedelta(days=rig.settings.retention_days + 1)
+    behind = rig.timer(prune=(store.prune_alert_records,)).run(later, Budget(0.001))
+    assert behind.outcome != "ok", behind.line()
+    assert behind.pruned == 0
+    assert store.get_alert_record("old-1")[0] is not None
+    done = rig.timer(prune=(store.prune_alert_records,)).run(later, Budget(60))
+    assert done.outcome == "ok", done.line()
+    assert done.pruned == 2
+    assert "old records deleted 2" in done.line()
+    assert store.get_alert_record("old-1")[0] is None
+
+
+def test_a_failure_to_delete_old_records_does_not_fail_the_run(rig):
+    def broken(before: datetime, limit: int) -> int:
+        raise StoreError("table DetectorDeliveries: delete old delivery records failed: 403")
+
+    report = rig.timer(prune=(broken,)).run(datetime.now(UTC), Budget(60))
+    assert report.outcome == "ok", report.line()
+    assert "403" in (report.prune_error or "")

@@ -48,7 +48,7 @@ from azure.data.tables import TableClient, TableEntity, TableServiceClient, Upda
 from detectors.app_settings import StorageSettings
 from detectors.connections import credential
 from detectors.errors import ConfigurationError, StoreError
-from detectors.stores.table import encode_key, error_code
+from detectors.stores.table import delete_older, encode_key, error_code
 
 log = logging.getLogger(__name__)
 
@@ -277,6 +277,15 @@ class TableLedger:
                     raise
                 return False
         return True
+
+    def prune(self, before: datetime, limit: int) -> int:
+        """Delete up to `limit` delivery records last written before `before`.
+
+        Only for records older than any message the queue can still hold: the timer uses
+        the retention setting, which is never under 8 days (a queue message lives 7).
+        """
+        with _errors(self.client.table_name, "delete old delivery records"):
+            return delete_older(self.client, before=before, limit=limit)
 
     def close(self) -> None:
         """Close the connection."""

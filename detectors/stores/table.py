@@ -379,6 +379,52 @@ def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
         yield items[start : start + size]
 
 
+def delete_older(
+    client: TableClient, *, before: datetime, limit: int, partition: str | None = None
+) -> int:
+    """Deletes up to `limit` entities last written before `before`; returns how many.
+
+    Age is the service's own `Timestamp` (the last write), so a record touched since, by
+    feedback or a retried delivery, counts from then. Each delete is conditional on the
+    ETag listed: an entity written meanwhile is kept. A missing table holds nothing to delete.
+    """
+    query = "Timestamp lt @before"
+    parameters: dict[str, Any] = {"before": before}
+    if partition is not None:
+        query += " and PartitionKey eq @partition"
+        parameters["partition"] = partition
+    deleted = 0
+    try:
+        listed = client.query_entities(
+            query,
+            parameters=parameters,
+            select=["PartitionKey", "RowKey"],
+            results_per_page=min(max(limit, 1), 1000),
+        )
+        for entity in listed:
+            if deleted >= limit:
+                break
+            try:
+                client.delete_entity(
+                    entity["PartitionKey"],
+                    entity["RowKey"],
+                    etag=entity.metadata["etag"],
+                    match_condition=MatchConditions.IfNotModified,
+                )
+            except ResourceNotFoundError:
+                continue  # deleted by someone else meanwhile
+            except HttpResponseError as err:
+                if err.status_code == 412:
+                    continue  # written meanwhile: no longer old
+                raise
+            deleted += 1
+    except ResourceNotFoundError as err:
+        if error_code(err) == "TableNotFound":
+            return deleted
+        raise
+    return deleted
+
+
 def _rowkey_filter(partition: str, keys: Sequence[str]) -> str:
     def quoted(text: str) -> str:
         return "'" + text.replace("'", "''") + "'"
@@ -777,6 +823,13 @@ class TableStore:
             entity = self._record_entity(record)
             with self._errors(self.state_table, f"keep the record of alert {record['alertId']}"):
                 self._state.upsert_entity(entity, mode=UpdateMode.REPLACE)
+
+    def prune_alert_records(self, before: datetime, limit: int) -> int:
+        """Delete up to `limit` feedback records last written before `before`."""
+        with self._errors(self.state_table, "delete old alert records"):
+            return delete_older(
+                self._state, before=before, limit=limit, partition=ALERT_RECORD_PARTITION
+            )
 
     def get_alert_record(self, alert_id: str) -> tuple[dict[str, Any] | None, str | None]:
         """A feedback record and its etag, or (None, None)."""

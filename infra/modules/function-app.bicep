@@ -65,6 +65,9 @@ param firstRunLookbackMinutes int
 @description('A run stops taking new windows after this many seconds.')
 param runBudgetSeconds int
 
+@description('Alert and delivery records older than this many days are deleted.')
+param retentionDays int
+
 @description('Findings scoring below this are not alerts.')
 param alertThreshold int
 
@@ -198,6 +201,10 @@ var detectorSettings = [
   {
     name: 'DETECTOR_RUN_BUDGET_SECONDS'
     value: string(runBudgetSeconds)
+  }
+  {
+    name: 'DETECTOR_RETENTION_DAYS'
+    value: string(retentionDays)
   }
   {
     name: 'DETECTOR_ALERT_THRESHOLD'
