@@ -488,6 +488,13 @@ class _AlertPrinter:
             f"  id     {alert['id']}  (KQL for the follow-up is in the alert JSON)",
             "",
         ]
+        burst = alert.get("burst") or {}
+        if burst.get("sequence", 1) > 1:
+            lines.insert(
+                1,
+                f"  update {burst['sequence']} of alert {burst['id']}, active since "
+                f"{burst['firstSeen']}: 'why' weighs the whole burst, 'what' is the new activity",
+            )
         self.stream.write("\n".join(printable(line) for line in lines) + "\n")
 
 

@@ -390,3 +390,24 @@ def test_a_truncated_gzip_export_fails_clearly_and_writes_nothing(tmp_path, caps
     assert "truncated" in err
     assert "no alerts or baselines were written" in err
     assert not out.exists()
+
+
+def test_show_marks_an_update_of_a_burst_as_such(tmp_path, capsys):
+    """An update's reasons weigh the whole burst while its operations are only what is new:
+    the readable form says so, so an analyst does not look for the earlier operations."""
+    sample = Path(__file__).resolve().parents[1] / "samples" / "contoso-sample.jsonl.gz"
+    out = tmp_path / "alerts.jsonl"
+    assert run(str(sample), "--out", str(out), "--show", "--quiet") == 0
+    shown = capsys.readouterr().out
+    updates = [
+        json.loads(line)
+        for line in out.read_text().splitlines()
+        if json.loads(line)["burst"]["sequence"] > 1
+    ]
+    assert updates, "the sample has no burst with an update any more: pick another input"
+    first = updates[0]["burst"]
+    assert (
+        f"update {first['sequence']} of alert {first['id']}, active since {first['firstSeen']}"
+        in shown
+    )
+    assert shown.count("  update ") == len(updates)
