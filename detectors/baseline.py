@@ -36,6 +36,7 @@ DIMENSIONS = (
     "wide_networks",
     "credential_sites",
     "webjobs",
+    "change_slots",
 )
 
 
@@ -90,6 +91,9 @@ class PrincipalBaseline:
     credential_sites: Mapping[str, int] = field(default_factory=dict)
     """Sites whose credentials, secrets or keys the principal read or changed."""
     webjobs: Mapping[str, int] = field(default_factory=dict)
+    change_slots: Mapping[str, int] = field(default_factory=dict)
+    """Hours of the week, each of one ISO week (`2026-W43-2T18`: Tuesday 18:00 UTC), in which
+    the principal changed credentials, keys or the basic-auth policy: its maintenance windows."""
     hours: tuple[int, ...] = (0,) * 24
     weekdays: tuple[int, ...] = (0,) * 7
     last_hour_slot: int = -1
@@ -147,6 +151,22 @@ _CREDENTIAL_FAMILIES = frozenset(
         OperationFamily.FUNCTION_KEYS_READ,
     }
 )
+
+
+CHANGE_SLOT_FAMILIES = frozenset(
+    {
+        OperationFamily.CREDENTIAL_CHANGE,
+        OperationFamily.BASIC_AUTH_POLICY,
+        OperationFamily.FUNCTION_KEYS_CHANGE,
+    }
+)
+"""Changes whose hour of the week `change_slots` remembers."""
+
+
+def change_slot(moment: datetime) -> str:
+    """The hour of the week of one ISO week a moment falls in: `2026-W43-2T18`."""
+    year, week, weekday = moment.isocalendar()
+    return f"{year}-W{week:02d}-{weekday}T{moment.hour:02d}"
 
 
 _Shape = tuple[
@@ -217,6 +237,8 @@ def learn(
         family = obs.family
         if family in _CREDENTIAL_FAMILIES:
             credential_reads[today] = credential_reads.get(today, 0) + n
+        elif family in CHANGE_SLOT_FAMILIES:
+            seen["change_slots"][change_slot(obs.time)] = today
         elif family is _WEBJOB_RUN:
             current_hour_runs += n
             run_peaks[today] = max(run_peaks.get(today, 0), current_hour_runs)
@@ -285,6 +307,7 @@ def learn(
         wide_networks=kept["wide_networks"],
         credential_sites=kept["credential_sites"],
         webjobs=kept["webjobs"],
+        change_slots=kept["change_slots"],
     )
 
 
