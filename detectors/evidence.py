@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
+from datetime import datetime
 
 from detectors.baseline import PrincipalBaseline, day_number, network_of, wide_network_of
 from detectors.detections.spec import DetectionSpec, Finding, Severity
@@ -44,6 +45,8 @@ def total(observations: Iterable[Observation]) -> int:
     """How many actions these observations stand for (each may count several)."""
     return sum(o.count for o in observations)
 
+
+_HOURS_A_WEEK = 7 * 24
 
 _NOVELTY_KIND = {
     ReasonCode.NEW_SCRIPTING_TOOL: "tool",
@@ -102,6 +105,28 @@ class Context:
         return self.baseline is not None and self.baseline.knows(
             dimension, value, self.today, self.settings.baseline_max_age_days
         )
+
+    def in_maintenance_window(self, moment: datetime) -> bool:
+        """Whether the principal changed credentials, keys or the basic-auth policy at this
+        hour of the week (give or take `maintenance_slot_hours`) in an earlier week."""
+        baseline = self.baseline
+        if baseline is None or not baseline.change_slots:
+            return False
+        year, week, weekday = moment.isocalendar()
+        this_week = f"{year}-W{week:02d}"
+        hour_of_week = (weekday - 1) * 24 + moment.hour
+        reach = self.settings.maintenance_slot_hours
+        for slot, day in baseline.change_slots.items():
+            if slot.startswith(this_week) or self.today - day > self.settings.baseline_max_age_days:
+                continue
+            try:
+                other = (int(slot[-4]) - 1) * 24 + int(slot[-2:])
+            except ValueError:
+                continue  # edited by hand into something else: not a slot
+            distance = abs(other - hour_of_week)
+            if min(distance, _HOURS_A_WEEK - distance) <= reach:
+                return True
+        return False
 
     def peers_know(self, dimension: str, value: str) -> bool:
         """Whether other principals of this one's type use this value: routine for its kind."""

@@ -35,6 +35,9 @@ class DetectionSettings:
     """Active hours needed before an unusual hour of day counts as evidence."""
     unusual_hour_share: float = 0.02
     """An hour of day holding less than this share of the principal's activity is unusual."""
+    maintenance_slot_hours: int = 1
+    """A credential, key or basic-auth change within this many hours of an hour of the week
+    in which the principal made such changes in an earlier week is in its maintenance window."""
     login_attribution_minutes: int = 30
     """A WebJob file change is tied to the last Kudu/FTP login on its site within this time."""
 

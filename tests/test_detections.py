@@ -435,3 +435,55 @@ def test_a_new_joiner_listing_one_apps_keys_like_its_peers_does_not_alert(run_ro
     rows += activity(newcomer, t + timedelta(minutes=2), PUBLISHXML, site_id("app1"))
     alerts, _ = run_rows(rows)
     assert of(alerts, CRED) == []
+
+
+BASIC_AUTH_SCM = "MICROSOFT.WEB/SITES/BASICPUBLISHINGCREDENTIALSPOLICIES/SCM/WRITE"
+NEWPASSWORD = "MICROSOFT.WEB/SITES/NEWPASSWORD/ACTION"
+
+
+def admin_with_weekly_maintenance(ada: Actor) -> list[dict]:
+    """Ada reviews settings on working days and resets a profile on Wednesdays at 18:00."""
+    portal = Actor(caller=ada.caller, app_id=PORTAL, ip=ada.ip, name=ada.name)
+    rows = []
+    for n, day in enumerate(workdays(START, 20, hour=11)):
+        site = ("app1", "app2", "app3")[n % 3]
+        rows += activity(portal, day, CONFIG_LIST, site_id(site) + "/config/appsettings")
+        if day.weekday() == 2:  # Wednesday
+            evening = day.replace(hour=18, minute=5)
+            rows += activity(ada, evening, NEWPASSWORD, site_id(site))
+    return rows
+
+
+def test_a_first_basic_auth_change_in_an_admins_weekly_window_does_not_alert(run_rows):
+    ada = Actor(caller="ada@contoso.com", app_id=CLI, ip="198.51.100.20", name="Ada")
+    rows = admin_with_weekly_maintenance(ada)
+    t = AFTER.replace(hour=18, minute=20)  # a Wednesday, in the usual hour
+    assert t.weekday() == 2
+    for n, site in enumerate(("app1", "app2")):
+        rows += activity(
+            ada,
+            t + timedelta(minutes=n),
+            BASIC_AUTH_SCM,
+            site_id(site) + "/basicpublishingcredentialspolicies/scm",
+        )
+    rows += activity(ada, t + timedelta(minutes=5), NEWPASSWORD, site_id("app3"))
+    alerts, _ = run_rows(rows)
+    assert of(alerts, CRED) == []
+
+
+def test_the_same_change_outside_the_admins_weekly_window_alerts(run_rows):
+    ada = Actor(caller="ada@contoso.com", app_id=CLI, ip="198.51.100.20", name="Ada")
+    rows = admin_with_weekly_maintenance(ada)
+    t = (AFTER + timedelta(days=1)).replace(hour=13, minute=20)  # Thursday afternoon
+    for n, site in enumerate(("app1", "app2")):
+        rows += activity(
+            ada,
+            t + timedelta(minutes=n),
+            BASIC_AUTH_SCM,
+            site_id(site) + "/basicpublishingcredentialspolicies/scm",
+        )
+    rows += activity(ada, t + timedelta(minutes=5), NEWPASSWORD, site_id("app3"))
+    alerts, _ = run_rows(rows)
+    [alert] = of(alerts, CRED)
+    assert {"BASIC_AUTH_POLICY", "NEW_OPERATION"} <= codes(alert)
+    assert all("maintenance window" not in r["message"] for r in alert["reasons"])

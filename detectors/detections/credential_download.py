@@ -159,6 +159,17 @@ def evaluate(
 
 
 _CHANGES = frozenset({F.CREDENTIAL_CHANGE, F.FUNCTION_KEYS_CHANGE, F.BASIC_AUTH_POLICY})
+_MAINTENANCE = (
+    "in its weekly maintenance window (it changed credentials, keys or the basic-auth policy "
+    "at this hour of the week before), which weighs less"
+)
+
+
+def _in_maintenance_window(ctx: Context, family: OperationFamily) -> bool:
+    """Whether every change of this family in the burst fell in the principal's maintenance
+    window, learned as hours of the week (see `PrincipalBaseline.change_slots`)."""
+    changes = [o for o in ctx.observations if o.family is family and o.status is not Status.FAILED]
+    return bool(changes) and all(ctx.in_maintenance_window(o.time) for o in changes)
 
 
 def _routine_aware(
@@ -177,6 +188,9 @@ def _routine_aware(
     if ctx.knows("families", family.value):
         factor = ctx.settings.routine_factor
         message += ", which this principal does routinely"
+    elif family in _CHANGES and _in_maintenance_window(ctx, family):
+        factor = ctx.settings.routine_factor
+        message += f", {_MAINTENANCE}"
     elif ordinary and ctx.peers_know("families", family.value):
         # A new joiner doing, from its peers' networks and tools, what its peers do.
         factor = ctx.settings.peer_routine_factor
@@ -300,8 +314,12 @@ def _new_operations(scorer: Scorer, sensitive: Sequence[Observation]) -> None:
         message = (
             f"First time this principal was seen {listing([FAMILY_ACTIVITIES[f] for f in new])}."
         )
-        # Changing credentials and keys is maintenance its peers do; taking them is not damped.
-        if all(f in _CHANGES and ctx.peers_know("families", f.value) for f in new):
+        # Changing credentials and keys is maintenance its peers do, or that it does in its
+        # weekly window; taking them is not damped.
+        if all(f in _CHANGES and _in_maintenance_window(ctx, f) for f in new):
+            weight *= ctx.settings.routine_factor
+            message += " It is " + _MAINTENANCE + "."
+        elif all(f in _CHANGES and ctx.peers_know("families", f.value) for f in new):
             weight *= ctx.settings.peer_routine_factor
             message += f" Other {ctx.principal.type.value}s do this routinely: weighs less."
         scorer.novel(ReasonCode.NEW_OPERATION, weight, message)
