@@ -20,6 +20,7 @@ from detectors.model import (
     ResourceRef,
     Status,
 )
+from detectors.operations import DEPLOYMENT_CREDENTIAL_SUFFIXES
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -37,6 +38,7 @@ DIMENSIONS = (
     "credential_sites",
     "webjobs",
     "change_slots",
+    "principals",
 )
 
 
@@ -94,6 +96,9 @@ class PrincipalBaseline:
     change_slots: Mapping[str, int] = field(default_factory=dict)
     """Hours of the week, each of one ISO week (`2026-W43-2T18`: Tuesday 18:00 UTC), in which
     the principal changed credentials, keys or the basic-auth policy: its maintenance windows."""
+    principals: Mapping[str, int] = field(default_factory=dict)
+    """Context baselines only (a site, a job, a peer group): the principals that took its
+    deployment credentials or function keys, the crowd that works on it."""
     hours: tuple[int, ...] = (0,) * 24
     weekdays: tuple[int, ...] = (0,) * 7
     last_hour_slot: int = -1
@@ -152,6 +157,10 @@ _CREDENTIAL_FAMILIES = frozenset(
     }
 )
 
+
+_CROWD_SUFFIXES = frozenset({None, *DEPLOYMENT_CREDENTIAL_SUFFIXES})
+"""Credential reads that count a principal into a site's crowd: deployment credentials and
+function keys (which carry no configuration suffix), not the settings every reviewer lists."""
 
 CHANGE_SLOT_FAMILIES = frozenset(
     {
@@ -237,6 +246,8 @@ def learn(
         family = obs.family
         if family in _CREDENTIAL_FAMILIES:
             credential_reads[today] = credential_reads.get(today, 0) + n
+            if context is not None and obs.config_suffix in _CROWD_SUFFIXES:
+                seen["principals"][obs.principal.id] = today
         elif family in CHANGE_SLOT_FAMILIES:
             seen["change_slots"][change_slot(obs.time)] = today
         elif family is _WEBJOB_RUN:
@@ -308,6 +319,7 @@ def learn(
         credential_sites=kept["credential_sites"],
         webjobs=kept["webjobs"],
         change_slots=kept["change_slots"],
+        principals=kept["principals"],
     )
 
 

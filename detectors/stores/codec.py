@@ -107,6 +107,7 @@ def from_properties(props: Mapping[str, Any]) -> PrincipalBaseline:
             credential_sites=dims["credential_sites"],
             webjobs=dims["webjobs"],
             change_slots=dims["change_slots"],
+            principals=dims["principals"],
             learned_through=_aware(learned) if (learned := props.get("LearnedThrough")) else None,
         )
     except (KeyError, ValueError, TypeError, AttributeError, orjson.JSONDecodeError) as err:
