@@ -164,11 +164,13 @@ class Scorer:
             message += f" (only {self.ctx.history_days} days of history: weighs less)"
         self.add(code, weight * scale, message)
 
-    def no_history(self, *, ordinary: bool = False) -> bool:
+    def no_history(self, *, ordinary: bool = False, team: int = 0) -> bool:
         """Add NO_HISTORY when the principal has too little history; True if it did.
 
         `ordinary`: everything about the activity is routine for the principal's peers
         (their address blocks, their tools), as with a new joiner: it weighs less.
+        `team`: how many other principals take the credentials of every site it took (it
+        takes a team's set of sites, as a new member does): it weighs less too.
         """
         ctx = self.ctx
         if ctx.has_history:
@@ -187,6 +189,12 @@ class Scorer:
             message += (
                 f" Its address blocks and tools are those other {ctx.principal.type.value}s "
                 "use (a new joiner?), so this weighs less."
+            )
+        elif team:
+            weight *= ctx.settings.peer_routine_factor
+            message += (
+                f" It took the credentials of exactly the sites {team} other principal(s) work "
+                "on (a team's set: a new member?), so this weighs less."
             )
         self.add(ReasonCode.NO_HISTORY, weight, message)
         return True

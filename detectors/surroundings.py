@@ -6,7 +6,8 @@ colleague leaves through, a tool that all principals of its kind use. These cont
 baselines are kept in the same store and shape as principals' baselines, under ids that
 cannot be principal ids:
 
-- `site:<subscription>/<group>/<site>[/<slot>]`: everything done on a site (jobs it has);
+- `site:<subscription>/<group>/<site>[/<slot>]`: everything done on a site (jobs it has,
+  and its crowd: the principals that take its deployment credentials or keys);
 - `webjob:<site key>/<kind>/<name>`: everything done to one WebJob (who runs, stops and
   deploys it, when, and how often it runs per hour);
 - `peers:<principal type>`: what all principals of one type did (their networks and tools).
@@ -125,6 +126,24 @@ class Surroundings:
         """Earlier days with activity on the site: how much the site's history can tell."""
         site = self.baselines.get(site_history_id(site_key))
         return site.history_days(today) if site is not None else 0
+
+    def crowd(self, site_key: str, today: int) -> set[str]:
+        """The principals that recently took this site's deployment credentials or keys."""
+        site = self.baselines.get(site_history_id(site_key))
+        if site is None:
+            return set()
+        return {p for p, day in site.principals.items() if today - day <= self.max_age_days}
+
+    def common_crowd(self, site_keys: Iterable[str], today: int) -> set[str]:
+        """The principals in the crowd of every one of these sites: whose working set covers
+        them all (a team's sites have one, a harvest across teams rarely does)."""
+        common: set[str] | None = None
+        for key in site_keys:
+            crowd = self.crowd(key, today)
+            common = crowd if common is None else common & crowd
+            if not common:
+                return set()
+        return common or set()
 
     def peers_know(self, kind: PrincipalType, dimension: str, value: str, today: int) -> bool:
         """Whether principals of this type (the peer group) used this value recently."""

@@ -487,3 +487,34 @@ def test_the_same_change_outside_the_admins_weekly_window_alerts(run_rows):
     [alert] = of(alerts, CRED)
     assert {"BASIC_AUTH_POLICY", "NEW_OPERATION"} <= codes(alert)
     assert all("maintenance window" not in r["message"] for r in alert["reasons"])
+
+
+def team_at_work(days: int = 20) -> list[dict]:
+    """Two colleagues take the publish profiles of their team's four sites every day."""
+    rows = []
+    for name, ip in (("kim", "198.51.100.41"), ("lou", "198.51.100.42")):
+        dev = Actor(caller=f"{name}@contoso.com", app_id=CLI, ip=ip, name=name.title())
+        for day in workdays(START, days):
+            for n, site in enumerate(("team-a", "team-b", "team-c", "team-d")):
+                rows += activity(dev, day + timedelta(minutes=n), PUBLISHXML, site_id(site))
+    return rows
+
+
+def test_a_new_member_taking_exactly_the_sites_a_colleague_covers_weighs_less(run_rows):
+    newcomer = Actor(caller="neo@contoso.com", app_id=CLI, ip="203.0.113.12", name="Neo")
+    rows = team_at_work()
+    for n, site in enumerate(("team-a", "team-b", "team-c", "team-d")):
+        rows += activity(newcomer, AFTER + timedelta(minutes=n), PUBLISHXML, site_id(site))
+    alerts, _ = run_rows(rows)
+    assert of(alerts, CRED) == [], [a["reasons"] for a in alerts]
+
+
+def test_a_new_principal_taking_sites_no_colleague_covers_still_alerts(run_rows):
+    newcomer = Actor(caller="neo@contoso.com", app_id=CLI, ip="203.0.113.12", name="Neo")
+    rows = team_at_work() + jane_history()
+    for n, site in enumerate(("team-a", "team-b", "app1", "app2")):
+        rows += activity(newcomer, AFTER + timedelta(minutes=n), PUBLISHXML, site_id(site))
+    alerts, _ = run_rows(rows)
+    [alert] = of(alerts, CRED)
+    burst = next(r for r in alert["reasons"] if r["code"] == "SITE_BURST")
+    assert burst["weight"] == 25

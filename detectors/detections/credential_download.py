@@ -105,7 +105,8 @@ def evaluate(
     s = settings
     core = sensitive or logins
     ordinary = not ctx.has_history and ctx.ordinary_for_peers(core)
-    scorer.no_history(ordinary=ordinary)
+    team = 0 if ctx.has_history else _team(ctx, core)
+    scorer.no_history(ordinary=ordinary, team=team)
 
     # What was actually taken: a refused read took nothing (failures are judged below).
     taken = [o for o in sensitive if o.status is not Status.FAILED]
@@ -149,7 +150,7 @@ def evaluate(
             _routine_aware(scorer, code, weight, family, message, ordinary=False)
 
     dimension = "credential_sites" if sensitive else "sites"
-    _site_evidence(scorer, core, dimension, ordinary=ordinary)
+    _site_evidence(scorer, core, dimension, ordinary=ordinary, team=team)
     _new_operations(scorer, sensitive)
     _failures(scorer, sensitive)
     _rate(scorer, sensitive)
@@ -210,7 +211,7 @@ def _is_deployment_credential(obs: Observation) -> bool:
 
 
 def _site_evidence(
-    scorer: Scorer, core: Sequence[Observation], dimension: str, *, ordinary: bool
+    scorer: Scorer, core: Sequence[Observation], dimension: str, *, ordinary: bool, team: int
 ) -> None:
     ctx, s = scorer.ctx, scorer.ctx.settings
     touched = sorted({o.resource.site_key for o in core if o.status is not Status.FAILED})
@@ -273,11 +274,29 @@ def _site_evidence(
             f"{len(new)} of them new to it: a harvesting pattern"
             + (" (all through the portal, which weighs less)." if portal else ".")
         )
+        # A new principal's sites are all new: only its peers tell whether it is odd.
         if ordinary:
-            # A new principal's sites are all new: only its peers tell whether it is odd.
             weight *= s.peer_routine_factor
             message += " It has no history and acts like its peers, so this weighs less."
+        elif team:
+            weight *= s.peer_routine_factor
+            message += (
+                f" It has no history, and {team} other principal(s) take the credentials of "
+                "every one of these sites (a team's set: a new member?), so this weighs less."
+            )
         scorer.add(ReasonCode.SITE_BURST, weight, message)
+
+
+def _team(ctx: Context, core: Sequence[Observation]) -> int:
+    """How many other principals take the credentials of every site this burst took them of
+    (at least `burst_sites` sites): a new team member looks around its team's sites, while a
+    harvest spans sites whose credentials no one colleague takes."""
+    taken = sorted(
+        {o.resource.site_key for o in core if _is_credential(o) and o.status is not Status.FAILED}
+    )
+    if len(taken) < ctx.settings.burst_sites:
+        return 0
+    return len(ctx.surroundings.common_crowd(taken, ctx.today) - {ctx.principal.id})
 
 
 def _group_of(site_key: str) -> str:

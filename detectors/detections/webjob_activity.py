@@ -12,7 +12,7 @@ from detectors.model import Observation, OperationFamily, PrincipalType, SourceT
 from detectors.operations import FAMILY_ACTIVITIES
 from detectors.reasons import ReasonCode
 from detectors.settings import DetectionSettings
-from detectors.surroundings import Surroundings, is_creation
+from detectors.surroundings import PEER_TYPES, Surroundings, is_creation
 
 F = OperationFamily
 
@@ -277,11 +277,18 @@ def _job_rates(scorer: Scorer, runs: Sequence[Observation]) -> None:
         )
 
 
+def _organisation_knows(ctx: Context, block: str) -> bool:
+    """Whether any peer group (deployments, people, pipelines, identities) used this block."""
+    return any(
+        ctx.surroundings.peers_know(kind, "wide_networks", block, ctx.today) for kind in PEER_TYPES
+    )
+
+
 def _hands_on(ctx: Context, files: Sequence[Observation]) -> str | None:
     """How job files were written in a hands-on Kudu/FTP session, not a deploy; else None.
 
     A person's own (Entra) login, or the site's publishing credentials used from an address
-    block that neither this publishing user nor any other has used: someone at a console.
+    block that nobody in the organisation has used: someone at a console outside it.
     This is `LOGIN_THEN_JOB_FILES`.
     """
     if not files or ctx.principal.unattributed:
@@ -296,14 +303,15 @@ def _hands_on(ctx: Context, files: Sequence[Observation]) -> str | None:
                 for o in files
                 if o.source_ip
                 and not ctx.knows("wide_networks", wide_network_of(o.source_ip))
-                and not ctx.peers_know("wide_networks", wide_network_of(o.source_ip))
+                and not _organisation_knows(ctx, wide_network_of(o.source_ip))
             }
         )
         if not far:
             return None
         how = (
             f"right after a login with the site's publishing credentials from {listing(far)}, "
-            "a block no deployment of any site has used"
+            "a block nobody in the organisation has used (no deployment, person, pipeline or "
+            "identity)"
         )
     else:
         return None
