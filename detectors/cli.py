@@ -143,6 +143,25 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--json", action="store_true", help="print the run's report as JSON")
     run.set_defaults(handler=_run)
 
+    status = commands.add_parser(
+        "status",
+        help="check that the deployed detector is working",
+        description="Check the deployment the app settings describe (the same environment as "
+        "`detector run`): how far runs have scored, alerts waiting in the outbox, on the "
+        "queue and on its poison queue, and whether each table received what the detections "
+        "read lately (a missing diagnostic setting leaves a detection blind). Reads only. "
+        "Exit code 0: nothing failed (warnings may be listed); 1: a check failed.",
+    )
+    status.add_argument(
+        "--days",
+        type=count,
+        default=7,
+        metavar="N",
+        help="how far back to look at the tables (default 7)",
+    )
+    status.add_argument("--json", action="store_true", help="print the checks as JSON")
+    status.set_defaults(handler=_status)
+
     cat = commands.add_parser(
         "detections",
         help="describe the detections",
@@ -223,6 +242,21 @@ def _run(args: argparse.Namespace) -> int:
         print(json.dumps(dataclasses.asdict(report), indent=2))
     print(report.line(), file=sys.stderr)
     return EXIT_OK if report.outcome in ("ok", "behind") else EXIT_ERROR
+
+
+def _status(args: argparse.Namespace) -> int:
+    from detectors.health import Level, assess, render, worst  # noqa: PLC0415 - this command
+    from detectors.status import gather  # noqa: PLC0415
+
+    settings = AppSettings.from_env(os.environ)
+    now = datetime.now(UTC)
+    checks = assess(gather(settings, now=now, days=args.days))
+    if args.json:
+        print(json.dumps([dataclasses.asdict(check) for check in checks], indent=2))
+    else:
+        print(f"detector status at {now:%Y-%m-%d %H:%M} UTC, workspace {settings.workspace_id}")
+        sys.stdout.write(render(checks))
+    return EXIT_ERROR if worst(checks) is Level.FAIL else EXIT_OK
 
 
 def _replay(args: argparse.Namespace) -> int:

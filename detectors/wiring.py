@@ -26,21 +26,8 @@ def build_timer(
     run_id: str | None = None,
 ) -> TimerRun:
     """A timer run wired to the workspace, tables and queue the settings name."""
-    client = LogsQueryClient(
-        logs_credential or default_credential(settings.storage.client_id),
-        endpoint=settings.logs_endpoint,
-        retry_total=0,  # the source retries itself, within the run's budget
-        connection_timeout=15,
-        read_timeout=settings.run_budget_seconds,
-    )
     local = settings.storage.connection_string is not None  # Azurite: no deployment made them
-    store = TableStore.from_settings(
-        settings.storage,
-        baseline_table=settings.baseline_table,
-        state_table=settings.state_table,
-        allow_table=settings.allow_table,
-        create_tables=local,
-    )
+    store = table_store(settings, create_tables=local)
     deliveries = TableLedger.from_settings(
         settings.storage, table=settings.delivery_table, create_table=local
     )
@@ -48,7 +35,7 @@ def build_timer(
     if local:
         queue.ensure()
     return TimerRun(
-        source=LogAnalyticsSource(client=client, workspace_id=settings.workspace_id),
+        source=logs_source(settings, logs_credential),
         store=store,
         state=store,
         queue=queue,
@@ -57,4 +44,29 @@ def build_timer(
         allow=store,
         records=store,
         prune=(store.prune_alert_records, deliveries.prune),
+    )
+
+
+def logs_source(
+    settings: AppSettings, logs_credential: TokenCredential | None = None
+) -> LogAnalyticsSource:
+    """The workspace the settings name, through the real LogsQueryClient."""
+    client = LogsQueryClient(
+        logs_credential or default_credential(settings.storage.client_id),
+        endpoint=settings.logs_endpoint,
+        retry_total=0,  # the source retries itself, within the run's budget
+        connection_timeout=15,
+        read_timeout=settings.run_budget_seconds,
+    )
+    return LogAnalyticsSource(client=client, workspace_id=settings.workspace_id)
+
+
+def table_store(settings: AppSettings, *, create_tables: bool) -> TableStore:
+    """The baseline, state and allow tables the settings name."""
+    return TableStore.from_settings(
+        settings.storage,
+        baseline_table=settings.baseline_table,
+        state_table=settings.state_table,
+        allow_table=settings.allow_table,
+        create_tables=create_tables,
     )

@@ -20,7 +20,7 @@ from detectors import cli
 from detectors.alerts import kql_string
 from detectors.model import SourceTable
 from detectors.sources.log_analytics import row_fields
-from detectors.sources.queries import QUERIES, Window
+from detectors.sources.queries import QUERIES, Window, coverage_query
 from tests.kql import Result, check, schemas
 from tests.rowkit import (
     POWERSHELL,
@@ -90,6 +90,12 @@ def _production_queries() -> dict[SourceTable, str]:
     return {table: build(window) for table, build in QUERIES.items()}
 
 
+def _coverage_queries() -> dict[SourceTable, str]:
+    """What `detector status` asks of each table."""
+    until = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
+    return {table: coverage_query(table, until - timedelta(days=7), until) for table in SourceTable}
+
+
 def _readme_export_query() -> str:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     blocks = [
@@ -131,6 +137,7 @@ def verdicts(
         *_queries(hostile_alerts),
         _readme_export_query(),
         *_production_queries().values(),
+        *_coverage_queries().values(),
         *(f"print v = {kql_string(text)}" for text in HOSTILE_TEXTS),
         *MUST_FAIL,
     ]
@@ -210,3 +217,14 @@ def test_every_timer_query_is_valid_and_returns_columns_the_normaliser_reads(ver
         # Every column that comes back is a real column of the table, or folded into one.
         for name in fields:
             assert name in declared or name == "Count", (table, name)
+
+
+def test_every_status_query_is_valid_and_returns_its_three_figures(verdicts):
+    for query in _coverage_queries().values():
+        result = verdicts[query]
+        _assert_valid(result)
+        assert result.columns == {
+            "Rows": "long",
+            "LastEvent": "datetime",
+            "LastIngested": "datetime",
+        }, query

@@ -152,44 +152,61 @@ class LogAnalyticsSource:
     ) -> tuple[list[str], list[Sequence[Any]], bool]:
         """Column names, rows, and whether the result hit the size limit."""
         query = QUERIES[table](window)
+        result = self._send(table.value, query, window.event_time_range, budget, stats)
+        if isinstance(result, LogsQueryPartialResult) or result.status is not (
+            LogsQueryStatus.SUCCESS
+        ):
+            return self._partial(table, result)
+        return (*_first_table(result), False)
+
+    def tabulate(
+        self, label: str, query: str, timespan: tuple[datetime, datetime], budget: Budget
+    ) -> tuple[list[str], list[Sequence[Any]]]:
+        """Column names and rows of any query, retried like the window queries.
+
+        QueryFailed when the service refuses it, keeps failing, or answers only in part.
+        """
+        result = self._send(label, query, timespan, budget, FetchStats())
+        if isinstance(result, LogsQueryPartialResult) or result.status is not (
+            LogsQueryStatus.SUCCESS
+        ):
+            error = getattr(result, "partial_error", None)
+            text = f"{getattr(error, 'code', '')} {getattr(error, 'message', '')}".strip()
+            raise QueryFailed(f"{label}: Log Analytics returned a partial result ({text})")
+        return _first_table(result)
+
+    def _send(
+        self,
+        label: str,
+        query: str,
+        timespan: tuple[datetime, datetime],
+        budget: Budget,
+        stats: FetchStats,
+    ) -> LogsQueryResult | LogsQueryPartialResult:
+        """The service's answer to one query, retrying what may pass on a second try."""
         for attempt in range(1, self.max_attempts + 1):
             stats.queries += 1
             timeout = int(min(self.server_timeout_seconds, max(1.0, budget.remaining())))
             try:
-                result = self.client.query_workspace(
-                    self.workspace_id,
-                    query,
-                    timespan=window.event_time_range,
-                    server_timeout=timeout,
+                return self.client.query_workspace(
+                    self.workspace_id, query, timespan=timespan, server_timeout=timeout
                 )
             except ClientAuthenticationError as err:
-                raise QueryFailed(f"{table.value}: cannot sign in to Log Analytics: {err}") from err
+                raise QueryFailed(f"{label}: cannot sign in to Log Analytics: {err}") from err
             except (HttpResponseError, ServiceRequestError, ServiceResponseError) as err:
                 status = getattr(err, "status_code", None)
                 if isinstance(err, HttpResponseError) and status not in _RETRIABLE_STATUS:
                     raise QueryFailed(
-                        f"{table.value}: Log Analytics refused the query ({status}): "
-                        f"{_first_line(err)}"
+                        f"{label}: Log Analytics refused the query ({status}): {_first_line(err)}"
                     ) from err
                 delay = self._delay(attempt, err)
                 if attempt == self.max_attempts or not budget.wait(delay):
                     raise QueryFailed(
-                        f"{table.value}: Log Analytics kept failing ({status or 'no answer'}: "
+                        f"{label}: Log Analytics kept failing ({status or 'no answer'}: "
                         f"{_first_line(err)}) after {attempt} attempt(s); the next run catches up"
                     ) from err
                 stats.retries += 1
-                log.warning(
-                    "%s: query failed (%s), retrying in %.1fs", table.value, status or err, delay
-                )
-                continue
-            if isinstance(result, LogsQueryPartialResult) or result.status is not (
-                LogsQueryStatus.SUCCESS
-            ):
-                return self._partial(table, result)
-            tables = result.tables
-            if not tables:
-                return [], [], False
-            return _column_names(tables[0].columns), [list(r) for r in tables[0].rows], False
+                log.warning("%s: query failed (%s), retrying in %.1fs", label, status or err, delay)
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _partial(
@@ -239,6 +256,13 @@ def row_fields(table: SourceTable, columns: Sequence[str], row: Sequence[Any]) -
     client_ip = fields.pop("ClientIp", None)
     fields["HTTPRequest"] = {"clientIpAddress": client_ip} if client_ip else {}
     return fields
+
+
+def _first_table(result: LogsQueryResult) -> tuple[list[str], list[Sequence[Any]]]:
+    if not result.tables:
+        return [], []
+    table = result.tables[0]
+    return _column_names(table.columns), [list(row) for row in table.rows]
 
 
 def _column_names(columns: Sequence[Any]) -> list[str]:

@@ -145,3 +145,23 @@ QUERIES = {
     SourceTable.APP_SERVICE_FILE_AUDIT: file_query,
 }
 """The query that reads each table for a window."""
+
+
+def coverage_query(table: SourceTable, since: datetime, until: datetime) -> str:
+    """How much of what the detections read a table received between two moments.
+
+    `detector status` asks it of each table: a table with no rows means a diagnostic
+    setting is missing and a part of the detections is blind. AzureActivity counts only
+    the watched operations; the two App Service tables count every row (their categories
+    are on or off as a whole).
+    """
+    query = (
+        f"{table.value}\n"
+        f"| where TimeGenerated between ({kql_datetime(since)} .. {kql_datetime(until)})\n"
+    )
+    if table is SourceTable.AZURE_ACTIVITY:
+        query += f"| where OperationNameValue in~ ({_quoted(operation_names())})\n"
+    return query + (
+        "| summarize Rows = count(), LastEvent = max(TimeGenerated),"
+        " LastIngested = max(ingestion_time())"
+    )
