@@ -215,6 +215,8 @@ class NotifierSettings:
     alert_queue: str = "detector-alerts"
     webhook_url: str | None = field(default=None, repr=False)
     webhook_secret: str | None = field(default=None, repr=False)
+    webhook_secret_previous: str | None = field(default=None, repr=False)
+    """The secret being rotated out: requests carry a signature with each (see webhook)."""
     teams_url: str | None = field(default=None, repr=False)
     slack_url: str | None = field(default=None, repr=False)
 
@@ -250,6 +252,7 @@ class NotifierSettings:
             storage=storage,
             webhook_url=text("NOTIFY_WEBHOOK_URL"),
             webhook_secret=text("NOTIFY_WEBHOOK_SECRET"),
+            webhook_secret_previous=text("NOTIFY_WEBHOOK_SECRET_PREVIOUS"),
             teams_url=text("NOTIFY_TEAMS_URL"),
             slack_url=text("NOTIFY_SLACK_URL"),
             **names,
@@ -278,6 +281,7 @@ APP_SETTINGS: tuple[str, ...] = (
     "DETECTOR_RETENTION_DAYS",
     "NOTIFY_WEBHOOK_URL",
     "NOTIFY_WEBHOOK_SECRET",
+    "NOTIFY_WEBHOOK_SECRET_PREVIOUS",
     "NOTIFY_TEAMS_URL",
     "NOTIFY_SLACK_URL",
 )

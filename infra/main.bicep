@@ -85,6 +85,10 @@ param notifyWebhookUrl string = ''
 @secure()
 param notifyWebhookSecret string = ''
 
+@description('While rotating the webhook key: the key being replaced. Requests then carry a signature with each key, so receivers can switch at any time. Empty afterwards.')
+@secure()
+param notifyWebhookSecretPrevious string = ''
+
 @description('Microsoft Teams webhook URL for alerts (stored in Key Vault; empty: none).')
 @secure()
 param notifyTeamsUrl string = ''
@@ -119,6 +123,7 @@ var workspaceParts = split(workspaceResourceId, '/')
 var secretNames = {
   webhookUrl: 'notify-webhook-url'
   webhookSecret: 'notify-webhook-secret'
+  webhookSecretPrevious: 'notify-webhook-secret-previous'
   teamsUrl: 'notify-teams-url'
   slackUrl: 'notify-slack-url'
 }
@@ -194,6 +199,7 @@ module keyVault 'modules/key-vault.bicep' = {
     secretNames: secretNames
     notifyWebhookUrl: notifyWebhookUrl
     notifyWebhookSecret: notifyWebhookSecret
+    notifyWebhookSecretPrevious: notifyWebhookSecretPrevious
     notifyTeamsUrl: notifyTeamsUrl
     notifySlackUrl: notifySlackUrl
   }
@@ -244,6 +250,7 @@ module functionApp 'modules/function-app.bicep' = {
     notify: {
       webhookUrl: !empty(notifyWebhookUrl)
       webhookSecret: !empty(notifyWebhookSecret)
+      webhookSecretPrevious: !empty(notifyWebhookSecretPrevious)
       teamsUrl: !empty(notifyTeamsUrl)
       slackUrl: !empty(notifySlackUrl)
     }

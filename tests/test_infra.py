@@ -309,6 +309,7 @@ def test_notification_settings_are_key_vault_references():
     for name, secret in (
         ("NOTIFY_WEBHOOK_URL", "webhookUrl"),
         ("NOTIFY_WEBHOOK_SECRET", "webhookSecret"),
+        ("NOTIFY_WEBHOOK_SECRET_PREVIOUS", "webhookSecretPrevious"),
         ("NOTIFY_TEAMS_URL", "teamsUrl"),
         ("NOTIFY_SLACK_URL", "slackUrl"),
     ):
@@ -444,7 +445,13 @@ def test_key_vault_uses_rbac_with_purge_protection_and_holds_only_secure_values(
 
 def test_notification_values_reach_azure_only_as_secure_parameters():
     main = module("main.bicep")
-    for name in ("notifyWebhookUrl", "notifyWebhookSecret", "notifyTeamsUrl", "notifySlackUrl"):
+    for name in (
+        "notifyWebhookUrl",
+        "notifyWebhookSecret",
+        "notifyWebhookSecretPrevious",
+        "notifyTeamsUrl",
+        "notifySlackUrl",
+    ):
         assert decorator(main["parameters"][name], "secure"), name
         assert parameter_default(main, name) == "", name
     # The Function App module learns only whether each secret exists, never its value.

@@ -138,6 +138,29 @@ def _delivered_once_each(rig: Rig, alert_id: str) -> None:
 # -- the happy path ---------------------------------------------------------------------------
 
 
+def test_a_previous_webhook_key_signs_too_while_it_is_rotated(
+    azurite, storage_names, receiver, functions_host, monkeypatch
+):
+    env = {
+        "DETECTOR_STORAGE": azurite.connection_string,
+        "DETECTOR_ALERT_QUEUE": storage_names.queue("alerts"),
+        "DETECTOR_DELIVERY_TABLE": storage_names.table("Deliveries"),
+        "NOTIFY_WEBHOOK_URL": receiver.url("webhook"),
+        "NOTIFY_WEBHOOK_SECRET": "the new key",
+        "NOTIFY_WEBHOOK_SECRET_PREVIOUS": SECRET,
+    }
+    rig = Rig(env=env, receiver=receiver, make_host=functions_host, monkeypatch=monkeypatch)
+    alert = sample_alerts()[0]
+    rig.alerts.send(alert)
+    run = rig.host().run_until_idle()
+    assert run.errors() == []
+    [hook] = rig.receiver.requests("webhook")
+    # A receiver still on the old key and one already on the new key both accept it.
+    assert verify_signature(SECRET, hook.headers, hook.body)
+    assert verify_signature("the new key", hook.headers, hook.body)
+    assert not verify_signature("another secret", hook.headers, hook.body)
+
+
 def test_the_queue_trigger_binds_the_alert_queue_through_the_storage_connection():
     function = indexed_function(function_app.app, "detector_notifier")
     [binding] = json.loads(function.get_function_json())["bindings"]

@@ -124,6 +124,21 @@ def test_the_documented_check_accepts_our_signature_and_nothing_else():
     assert not verify_signature("k", {}, body, now=now)
 
 
+def test_while_the_key_is_rotated_either_key_verifies_and_no_third_one_does():
+    alert = sample_alerts()[0]
+    body, headers = webhook_request(alert, secret="new", previous="old", now=NOW)
+    now = NOW.timestamp()
+    assert headers["X-Detector-Signature"].count("v1=") == 2
+    assert verify_signature("new", headers, body, now=now)
+    assert verify_signature("old", headers, body, now=now)
+    assert not verify_signature("another", headers, body, now=now)
+    assert not verify_signature("old", headers, body + b" ", now=now)
+    # Once rotation is over, the previous key no longer signs.
+    body, headers = webhook_request(alert, secret="new", now=NOW)
+    assert not verify_signature("old", headers, body, now=now)
+    assert verify_signature("new", headers, body, now=now)
+
+
 def test_the_webhook_body_is_the_alert_and_the_signature_is_hmac_over_timestamp_and_body():
     import hashlib
     import hmac

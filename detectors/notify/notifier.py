@@ -71,11 +71,13 @@ _IN_FLIGHT_POLL_SECONDS = 0.5
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Destination:
-    """Where alerts go: `webhook` (signed with `secret`), `teams` or `slack`."""
+    """Where alerts go: `webhook` (signed with `secret`, and `previous` while it is
+    rotated), `teams` or `slack`."""
 
     name: str
     url: str = field(repr=False)
     secret: str | None = field(default=None, repr=False)
+    previous: str | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -186,11 +188,16 @@ class Notifier:
     ) -> Self:
         """The notifier the app settings describe: their destinations, their table."""
         destinations = [
-            Destination(name=name, url=url, secret=secret)
-            for name, url, secret in (
-                (WEBHOOK, settings.webhook_url, settings.webhook_secret),
-                (TEAMS, settings.teams_url, None),
-                (SLACK, settings.slack_url, None),
+            Destination(name=name, url=url, secret=secret, previous=previous)
+            for name, url, secret, previous in (
+                (
+                    WEBHOOK,
+                    settings.webhook_url,
+                    settings.webhook_secret,
+                    settings.webhook_secret_previous,
+                ),
+                (TEAMS, settings.teams_url, None, None),
+                (SLACK, settings.slack_url, None, None),
             )
             if url
         ]
@@ -336,7 +343,10 @@ class Notifier:
                 self.sleep(wait)
             if prepared is None:
                 body, headers = webhook_request(
-                    alert, secret=destination.secret or "", now=self.clock()
+                    alert,
+                    secret=destination.secret or "",
+                    previous=destination.previous,
+                    now=self.clock(),
                 )
             else:
                 body, headers = prepared, _JSON

@@ -6,6 +6,9 @@ Signature scheme (docs/consumers.md shows a receiver verifying it):
   attempt is signed afresh, so a retried request carries a new timestamp.
 - `X-Detector-Signature`: `v1=` and the lower-case hex HMAC-SHA256, keyed with the UTF-8
   bytes of `NOTIFY_WEBHOOK_SECRET`, of `timestamp + "." + body` (the body's exact bytes).
+  While a secret is rotated (`NOTIFY_WEBHOOK_SECRET_PREVIOUS` set), a second `v1=`
+  signature made with the previous secret follows, after a comma: a receiver accepts the
+  request if any one of them verifies, so it can switch secrets at any time meanwhile.
   Receivers compare in constant time and refuse timestamps more than five minutes away
   from their clock, which bounds replays.
 - `X-Detector-Alert-Id` and `Idempotency-Key` carry the alert id: the notifier delivers at
@@ -36,16 +39,20 @@ def signature(secret: str, timestamp: str, body: bytes) -> str:
 
 
 def webhook_request(
-    alert: Mapping[str, Any], *, secret: str, now: datetime
+    alert: Mapping[str, Any], *, secret: str, now: datetime, previous: str | None = None
 ) -> tuple[bytes, dict[str, str]]:
-    """The body and headers of one signed webhook request for an alert."""
+    """The body and headers of one signed webhook request for an alert.
+
+    With `previous` (a secret being rotated out) the request carries both signatures.
+    """
     body = orjson.dumps(dict(alert))
     timestamp = str(int(now.timestamp()))
     alert_id = str(alert["id"])
+    signatures = [signature(key, timestamp, body) for key in (secret, previous) if key]
     return body, {
         "Content-Type": "application/json; charset=utf-8",
         TIMESTAMP_HEADER: timestamp,
-        SIGNATURE_HEADER: signature(secret, timestamp, body),
+        SIGNATURE_HEADER: ", ".join(signatures),
         ALERT_ID_HEADER: alert_id,
         "Idempotency-Key": alert_id,
     }

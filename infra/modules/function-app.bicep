@@ -74,7 +74,7 @@ param alertThreshold int
 @description('Vault URI of the key vault holding the notification secrets (ends with a slash).')
 param keyVaultUri string
 
-@description('Secret names, by setting: webhookUrl, webhookSecret, teamsUrl, slackUrl.')
+@description('Secret names, by setting: webhookUrl, webhookSecret, webhookSecretPrevious, teamsUrl, slackUrl.')
 param secretNames object
 
 @description('Which notification secrets exist in the vault; only those become app settings.')
@@ -227,6 +227,12 @@ var webhookSecretSetting = notify.webhookSecret ? [
     value: '${keyVaultReference}${secretNames.webhookSecret})'
   }
 ] : []
+var webhookSecretPreviousSetting = notify.webhookSecretPrevious ? [
+  {
+    name: 'NOTIFY_WEBHOOK_SECRET_PREVIOUS'
+    value: '${keyVaultReference}${secretNames.webhookSecretPrevious})'
+  }
+] : []
 var teamsUrlSetting = notify.teamsUrl ? [
   {
     name: 'NOTIFY_TEAMS_URL'
@@ -249,7 +255,7 @@ var notifierOffSetting = !(notify.webhookUrl || notify.teamsUrl || notify.slackU
   }
 ] : []
 
-var appSettings = concat(hostSettings, detectorSettings, webhookUrlSetting, webhookSecretSetting, teamsUrlSetting, slackUrlSetting, notifierOffSetting)
+var appSettings = concat(hostSettings, detectorSettings, webhookUrlSetting, webhookSecretSetting, webhookSecretPreviousSetting, teamsUrlSetting, slackUrlSetting, notifierOffSetting)
 
 resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
   name: planName

@@ -20,7 +20,7 @@ param tags object = {}
 @description('Object id of the Function App\'s managed identity, the only reader of the secrets.')
 param principalId string
 
-@description('Secret names, by setting: webhookUrl, webhookSecret, teamsUrl, slackUrl.')
+@description('Secret names, by setting: webhookUrl, webhookSecret, webhookSecretPrevious, teamsUrl, slackUrl.')
 param secretNames object
 
 @description('HTTPS URL of the generic webhook (empty: no webhook secret is written).')
@@ -30,6 +30,10 @@ param notifyWebhookUrl string = ''
 @description('Key that signs webhook requests with HMAC-SHA256 (empty: none written).')
 @secure()
 param notifyWebhookSecret string = ''
+
+@description('The webhook key being rotated out (empty: none written).')
+@secure()
+param notifyWebhookSecretPrevious string = ''
 
 @description('Microsoft Teams incoming-webhook or workflow URL (empty: none written).')
 @secure()
@@ -79,6 +83,11 @@ var candidateSecrets = [
   {
     name: secretNames.webhookSecret
     value: notifyWebhookSecret
+    contentType: 'text/plain'
+  }
+  {
+    name: secretNames.webhookSecretPrevious
+    value: notifyWebhookSecretPrevious
     contentType: 'text/plain'
   }
   {
