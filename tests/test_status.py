@@ -28,6 +28,19 @@ def _all_seen() -> list[Coverage]:
     return [_seen(table, 10) for table in SourceTable]
 
 
+def _facts(**changes: object) -> Facts:
+    """A healthy deployment's facts, with `changes`."""
+    healthy: dict[str, object] = {
+        "now": NOW,
+        "days": 7,
+        "checkpoint": {"watermark": NOW.isoformat()},
+        "queue": "alerts",
+        "queue_depth": 0,
+        "coverage": _all_seen(),
+    }
+    return Facts(**(healthy | changes))
+
+
 def _by_name(facts: Facts) -> dict[str, tuple[Level, str, str]]:
     return {c.name: (c.level, c.detail, c.action) for c in assess(facts)}
 
@@ -41,14 +54,7 @@ def _by_name(facts: Facts) -> dict[str, tuple[Level, str, str]]:
     ],
 )
 def test_how_far_behind_the_watermark_is_decides_the_run_check(behind, level):
-    facts = Facts(
-        now=NOW,
-        days=7,
-        checkpoint={"watermark": (NOW - behind).isoformat()},
-        queue="alerts",
-        queue_depth=0,
-        coverage=_all_seen(),
-    )
+    facts = _facts(checkpoint={"watermark": (NOW - behind).isoformat()})
     found, detail, action = _by_name(facts)["last run"]
     assert found is level
     assert (NOW - behind).strftime("%Y-%m-%d %H:%M") in detail
@@ -57,16 +63,7 @@ def test_how_far_behind_the_watermark_is_decides_the_run_check(behind, level):
 
 
 def test_a_deployment_that_never_ran_and_stuck_alerts_are_warnings():
-    facts = Facts(
-        now=NOW,
-        days=7,
-        checkpoint=None,
-        outbox=2,
-        queue="alerts",
-        queue_depth=3,
-        poison_depth=4,
-        coverage=_all_seen(),
-    )
+    facts = _facts(checkpoint=None, outbox=2, queue_depth=3, poison_depth=4)
     checks = _by_name(facts)
     assert checks["last run"][0] is Level.WARN
     assert checks["outbox"][0] is Level.WARN
@@ -77,18 +74,7 @@ def test_a_deployment_that_never_ran_and_stuck_alerts_are_warnings():
 
 
 def test_a_table_without_rows_names_the_blind_detection_and_the_setting_to_make():
-    facts = Facts(
-        now=NOW,
-        days=7,
-        checkpoint={"watermark": NOW.isoformat()},
-        queue="alerts",
-        queue_depth=0,
-        coverage=[
-            _seen(SourceTable.AZURE_ACTIVITY, 0),
-            _seen(SourceTable.APP_SERVICE_AUDIT, 0),
-            _seen(SourceTable.APP_SERVICE_FILE_AUDIT, 0),
-        ],
-    )
+    facts = _facts(coverage=[_seen(table, 0) for table in SourceTable])
     checks = _by_name(facts)
     assert checks["AzureActivity"][0] is Level.FAIL
     assert "enableActivityLogExport" in checks["AzureActivity"][2]
@@ -100,14 +86,7 @@ def test_a_table_without_rows_names_the_blind_detection_and_the_setting_to_make(
 
 def test_an_activity_log_that_stopped_arriving_is_a_warning():
     stale = [_seen(SourceTable.AZURE_ACTIVITY, 500, NOW - timedelta(days=2)), *_all_seen()[1:]]
-    facts = Facts(
-        now=NOW,
-        days=7,
-        checkpoint={"watermark": NOW.isoformat()},
-        queue="alerts",
-        queue_depth=0,
-        coverage=stale,
-    )
+    facts = _facts(coverage=stale)
     assert _by_name(facts)["AzureActivity"][0] is Level.WARN
 
 
