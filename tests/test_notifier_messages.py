@@ -27,6 +27,7 @@ from detectors.notify.teams import MAX_BYTES as TEAMS_MAX_BYTES
 from detectors.notify.teams import teams_payload
 from detectors.notify.transport import Verdict, retry_after, verdict
 from detectors.notify.webhook import webhook_request
+from tests.cards import roundtrip
 from tests.test_alert_schema import assert_valid, sample_alerts
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -186,6 +187,46 @@ def test_a_body_that_is_not_an_alert_is_refused_with_its_reason(body, reason):
 def test_unknown_fields_and_later_minor_versions_are_read():
     alert = dict(sample_alerts()[0], schemaVersion="1.9", somethingNew={"x": [1]})
     assert read_alert(orjson.dumps(alert))["somethingNew"] == {"x": [1]}
+
+
+# Enumerations the library writes back in its own spelling (Adaptive Cards enums are
+# case-insensitive), and the Teams extension that is not part of the card model.
+_CARD_ENUMS = frozenset({"color", "weight", "size", "style", "spacing", "width", "height"})
+_HOST_EXTENSIONS = frozenset({"msteams"})
+
+
+def _as_the_library_writes(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {
+            key: item.lower()
+            if key in _CARD_ENUMS and isinstance(item, str)
+            else _as_the_library_writes(item)
+            for key, item in value.items()
+            if key not in _HOST_EXTENSIONS
+        }
+    if isinstance(value, list):
+        return [_as_the_library_writes(item) for item in value]
+    return value
+
+
+def test_every_teams_card_is_read_whole_by_microsofts_adaptive_cards_library():
+    """Parsed, validated and written back by the library that renders cards: no warning,
+    and nothing it does not know (an unknown element or property would be dropped)."""
+    alerts = [*sample_alerts(), hostile_alert()]
+    cards = [teams_payload(digest(alert))["attachments"][0]["content"] for alert in alerts]
+    for card, answer in zip(cards, roundtrip(cards), strict=True):
+        assert answer["events"] == [], answer["events"]
+        assert _as_the_library_writes(answer["card"]) == _as_the_library_writes(card)
+
+
+def test_the_card_check_sees_what_the_library_does_not_know():
+    card = teams_payload(digest(sample_alerts()[0]))["attachments"][0]["content"]
+    broken = copy.deepcopy(card)
+    broken["body"].append({"type": "NoSuchElement"})
+    broken["body"][0]["notAProperty"] = 1
+    [answer] = roundtrip([broken])
+    assert any("NoSuchElement" in event for event in answer["events"])
+    assert _as_the_library_writes(answer["card"]) != _as_the_library_writes(broken)
 
 
 def test_a_trimmed_alert_still_makes_a_message():
