@@ -28,6 +28,7 @@ from detectors.errors import DetectorError
 log = logging.getLogger(__name__)
 
 DEFAULT_MAX_DAYS = 180
+MAX_DAYS_SETTING = "DETECTOR_ALLOW_MAX_DAYS"
 """Longest a rule may live when added with `detector allow add` (`DETECTOR_ALLOW_MAX_DAYS`)."""
 MIN_PREFIX = {4: 8, 6: 16}
 """Shortest CIDR prefix a rule may name: a wider range is most of the internet."""
@@ -213,8 +214,22 @@ def parse_expiry(text: str) -> datetime:
         ) from None
 
 
-def problems(rule: AllowRule) -> list[str]:
-    """What makes a rule unusable: too broad to allow anything safely, or unaccounted for."""
+def max_days_from(environ: Mapping[str, str]) -> int:
+    """`DETECTOR_ALLOW_MAX_DAYS` from an environment, or the default."""
+    raw = environ.get(MAX_DAYS_SETTING, "").strip()
+    try:
+        value = int(raw) if raw else DEFAULT_MAX_DAYS
+    except ValueError:
+        raise RuleRejected(f"{MAX_DAYS_SETTING}={raw!r} is not a whole number") from None
+    if value < 1:
+        raise RuleRejected(f"{MAX_DAYS_SETTING}={value} must be at least 1")
+    return value
+
+
+def problems(rule: AllowRule, *, max_days: int | None = None) -> list[str]:
+    """What makes a rule unusable: too broad to allow anything safely, unaccounted for, or
+    (with `max_days`) meant to last longer than rules may, as a rule written into the table
+    by hand could be."""
     found: list[str] = []
     if not _RULE_ID.match(rule.id):
         found.append(f"rule id {rule.id!r} must be 1-64 letters, digits, '.', '_' or '-'")
@@ -241,6 +256,13 @@ def problems(rule: AllowRule) -> list[str]:
         found.append("who added the rule is required (--added-by)")
     if rule.expires <= rule.added_at:
         found.append("it expires before it was added")
+    # `new_rule` lets a rule hold through its last day: up to one day more than max_days.
+    elif max_days is not None and rule.expires - rule.added_at > timedelta(days=max_days + 1):
+        lifetime = (rule.expires - rule.added_at).days
+        found.append(
+            f"it would hold {lifetime} days, more than {MAX_DAYS_SETTING} ({max_days}): "
+            "remove it and add one that expires sooner, renewing it when it does"
+        )
     return found
 
 
@@ -304,6 +326,8 @@ class AllowGate:
 
     rules: Sequence[AllowRule]
     now: datetime
+    max_days: int | None = DEFAULT_MAX_DAYS
+    """Rules meant to hold longer than this after they were added are invalid (None: any)."""
     hits: Counter[str] = field(default_factory=Counter)
     """Alerts allowed, by rule id."""
     allowed: list[tuple[str, str]] = field(default_factory=list)
@@ -316,8 +340,9 @@ class AllowGate:
 
     def __post_init__(self) -> None:
         ordered = sorted(self.rules, key=lambda r: r.id)
-        self.invalid = [f"{r.id}: {'; '.join(p)}" for r in ordered if (p := problems(r))]
-        usable = [r for r in ordered if not problems(r)]
+        found = {r.id: problems(r, max_days=self.max_days) for r in ordered}
+        self.invalid = [f"{r.id}: {'; '.join(found[r.id])}" for r in ordered if found[r.id]]
+        usable = [r for r in ordered if not found[r.id]]
         self.expired = [r.id for r in usable if not r.active(self.now)]
         self._active = [r for r in usable if r.active(self.now)]
         for text in self.invalid:

@@ -47,6 +47,7 @@ _NUMBERS = {
     "first_run_lookback_minutes": (1, 10080),
     "run_budget_seconds": (10, 3600),
     "retention_days": (8, 3650),
+    "allow_max_days": (1, 3650),
 }
 
 
@@ -92,6 +93,9 @@ class AppSettings:
     retention_days: int = 90
     """Alert and delivery records older than this are deleted, a slice each run (at least 8
     days: longer than an alert message can wait on the queue)."""
+    allow_max_days: int = 180
+    """Allow rules meant to hold longer than this after they were added are ignored (a rule
+    written into the table by hand could otherwise never expire)."""
     webhook_url: str | None = None
     webhook_secret: str | None = None
     teams_url: str | None = None
@@ -279,6 +283,7 @@ APP_SETTINGS: tuple[str, ...] = (
     "DETECTOR_FIRST_RUN_LOOKBACK_MINUTES",
     "DETECTOR_RUN_BUDGET_SECONDS",
     "DETECTOR_RETENTION_DAYS",
+    "DETECTOR_ALLOW_MAX_DAYS",
     "NOTIFY_WEBHOOK_URL",
     "NOTIFY_WEBHOOK_SECRET",
     "NOTIFY_WEBHOOK_SECRET_PREVIOUS",

@@ -17,7 +17,7 @@ from typing import Any, TextIO
 
 from detectors import cli_tuning
 from detectors.alerts import alert_line
-from detectors.allow import AllowGate
+from detectors.allow import AllowGate, max_days_from
 from detectors.app_settings import AppSettings
 from detectors.detections import DETECTIONS, catalogue
 from detectors.engine import Engine
@@ -276,7 +276,11 @@ def _replay(args: argparse.Namespace) -> int:
         # A persistent store's allow rules apply, and feedback finds each alert's record.
         gate = None
         if args.store is not None:
-            gate = AllowGate(rules=[s.rule for s in inner.list_rules()], now=datetime.now(UTC))
+            gate = AllowGate(
+                rules=[s.rule for s in inner.list_rules()],
+                now=datetime.now(UTC),
+                max_days=max_days_from(os.environ),
+            )
         earlier = store.get_state(REPLAY_STATE)
         watermark = None
         if earlier is not None:

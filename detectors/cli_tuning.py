@@ -21,7 +21,14 @@ from pathlib import Path
 from typing import Any
 
 from detectors import baseline_admin as admin
-from detectors.allow import DEFAULT_MAX_DAYS, AllowGate, new_rule, problems
+from detectors.allow import (
+    DEFAULT_MAX_DAYS,
+    MAX_DAYS_SETTING,
+    AllowGate,
+    max_days_from,
+    new_rule,
+    problems,
+)
 from detectors.backfill import backfill
 from detectors.baseline import PrincipalBaseline
 from detectors.detections import DETECTIONS
@@ -37,7 +44,7 @@ from detectors.terminal import printable
 EXIT_OK = 0
 ATTEMPTS = 5
 """Lost races an edit re-reads and re-applies before it asks the operator to retry."""
-MAX_DAYS_VARIABLE = "DETECTOR_ALLOW_MAX_DAYS"
+
 _DETECTION_IDS = [d.spec.id for d in DETECTIONS]
 
 
@@ -116,7 +123,7 @@ def register(commands: Any) -> None:
         "--expires",
         required=True,
         metavar="DATE",
-        help=f"last day the rule holds, UTC (at most {MAX_DAYS_VARIABLE}, default "
+        help=f"last day the rule holds, UTC (at most {MAX_DAYS_SETTING}, default "
         f"{DEFAULT_MAX_DAYS}, days ahead)",
     )
     add.add_argument("--added-by", metavar="NAME", help="who adds it (default: your user name)")
@@ -416,11 +423,7 @@ def _baselines_import(args: argparse.Namespace) -> int:
 
 def _allow_add(args: argparse.Namespace) -> int:
     now = clock()
-    raw_max = os.environ.get(MAX_DAYS_VARIABLE, "").strip()
-    try:
-        max_days = int(raw_max) if raw_max else DEFAULT_MAX_DAYS
-    except ValueError:
-        raise DetectorError(f"{MAX_DAYS_VARIABLE}={raw_max!r} is not a whole number") from None
+    max_days = max_days_from(os.environ)
     rule = new_rule(
         rule_id=args.id or f"r{now:%Y%m%d}-{uuid.uuid4().hex[:6]}",
         principal=args.principal,
@@ -466,7 +469,7 @@ def _allow_list(args: argparse.Namespace) -> int:
     finally:
         store.close()
     now = clock()
-    gate = AllowGate(rules=[s.rule for s in stored], now=now)
+    gate = AllowGate(rules=[s.rule for s in stored], now=now, max_days=max_days_from(os.environ))
     invalid = {text.split(":", 1)[0] for text in gate.invalid}
 
     def status(rule_id: str) -> str:

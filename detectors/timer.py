@@ -320,7 +320,7 @@ class TimerRun:
             except DetectorError as err:
                 report.rules_error = str(err)
                 log.warning("allow rules not applied this run: %s", err)
-        self._gate = AllowGate(rules=rules, now=now)
+        self._gate = AllowGate(rules=rules, now=now, max_days=self.settings.allow_max_days)
         self._hits_written = {}
         report.expired_rules = list(self._gate.expired)
         report.invalid_rules = list(self._gate.invalid)

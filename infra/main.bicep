@@ -74,6 +74,11 @@ param runBudgetSeconds int = 240
 @maxValue(3650)
 param retentionDays int = 90
 
+@description('Allow rules meant to hold longer than this many days after they were added are ignored by the timer; keep it equal to DETECTOR_ALLOW_MAX_DAYS where operators run `detector allow add`.')
+@minValue(1)
+@maxValue(3650)
+param allowMaxDays int = 180
+
 @description('Log Analytics query endpoint (https://api.loganalytics.azure.us/v1 in Azure Government).')
 param logAnalyticsEndpoint string = 'https://api.loganalytics.io/v1'
 
@@ -244,6 +249,7 @@ module functionApp 'modules/function-app.bicep' = {
     firstRunLookbackMinutes: firstRunLookbackMinutes
     runBudgetSeconds: runBudgetSeconds
     retentionDays: retentionDays
+    allowMaxDays: allowMaxDays
     alertThreshold: alertThreshold
     keyVaultUri: keyVault.outputs.uri
     secretNames: secretNames

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from detectors.allow import AllowGate, AllowRule, RuleRejected, new_rule, problems
+from detectors.allow import AllowGate, AllowRule, RuleRejected, max_days_from, new_rule, problems
 from detectors.errors import ConflictError
 from detectors.stores.sqlite import SqliteStore
 from detectors.stores.table import TableStore
@@ -140,6 +140,24 @@ def test_the_gate_counts_and_logs_each_allowed_alert_and_reports_expired_and_inv
     assert "rule live" in caplog.text
     assert "broad" in caplog.text
     assert "1 alert(s) allowed by rules (live: 1)" in gate.summary()
+
+
+def test_a_rule_meant_to_outlive_the_longest_allowed_life_is_ignored():
+    """`allow add` refuses such a rule; one edited into the table by hand is ignored."""
+    lasting = rule(id="for-ever", principal="ci@contoso.com", expires=NOW + timedelta(days=3650))
+    longest = rule(
+        id="longest", principal="ci@contoso.com", added_at=NOW, expires=NOW + timedelta(days=181)
+    )
+    gate = AllowGate(rules=[lasting, longest], now=NOW)
+    assert [text.split(":")[0] for text in gate.invalid] == ["for-ever"]
+    assert "DETECTOR_ALLOW_MAX_DAYS (180)" in gate.invalid[0]
+    assert not gate.admit(alert())  # the longest legal rule still applies
+    # A deployment that allows longer-lived rules says so with the setting.
+    assert AllowGate(rules=[lasting], now=NOW, max_days=3651).invalid == []
+    assert max_days_from({"DETECTOR_ALLOW_MAX_DAYS": " 365 "}) == 365
+    assert max_days_from({}) == 180
+    with pytest.raises(RuleRejected, match="not a whole number"):
+        max_days_from({"DETECTOR_ALLOW_MAX_DAYS": "a year"})
 
 
 def test_a_rule_survives_the_round_trip_through_its_properties():

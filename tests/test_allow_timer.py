@@ -38,6 +38,16 @@ def test_an_allowed_alert_is_counted_logged_and_not_enqueued(
         )
     )
     rules.add_rule(AllowRule(id="old", principal=STRANGER_B, reason="x", expires=T0, **window))
+    # Edited into the table by hand to allow B for ten years: the timer ignores it.
+    rules.add_rule(
+        AllowRule(
+            id="for-ever",
+            principal=STRANGER_B,
+            reason="x",
+            expires=T0 + timedelta(days=3650),
+            **window,
+        )
+    )
     _harvest(rig.la, STRANGER_A, T0 + timedelta(minutes=1), ingested=T0 + timedelta(minutes=2))
     _harvest(rig.la, STRANGER_B, T0 + timedelta(minutes=3), ingested=T0 + timedelta(minutes=4))
     timer = rig.timer()
@@ -48,6 +58,7 @@ def test_an_allowed_alert_is_counted_logged_and_not_enqueued(
     assert report.outcome == "ok", report.line()
     assert report.allowed == {"harvest-drill": 1}
     assert report.expired_rules == ["old"]
+    assert [text.split(":")[0] for text in report.invalid_rules] == ["for-ever"]
     assert "allowed by rules 1" in report.line()
     assert [a["principal"]["id"] for a in rig.alerts()] == [STRANGER_B]
     assert "allowed by rule harvest-drill" in caplog.text

@@ -68,6 +68,9 @@ param runBudgetSeconds int
 @description('Alert and delivery records older than this many days are deleted.')
 param retentionDays int
 
+@description('Allow rules meant to hold longer than this many days are ignored.')
+param allowMaxDays int
+
 @description('Findings scoring below this are not alerts.')
 param alertThreshold int
 
@@ -205,6 +208,10 @@ var detectorSettings = [
   {
     name: 'DETECTOR_RETENTION_DAYS'
     value: string(retentionDays)
+  }
+  {
+    name: 'DETECTOR_ALLOW_MAX_DAYS'
+    value: string(allowMaxDays)
   }
   {
     name: 'DETECTOR_ALERT_THRESHOLD'
