@@ -211,6 +211,9 @@ class Scorer:
             return
         damp = 1.0
         start = len(self.reasons)
+        # Novelty its peers find routine (their tools, their address blocks) does not
+        # corroborate another novelty: counted apart below.
+        routine: set[ReasonCode] = set()
         succeeded = [o for o in observations if o.status is not Status.FAILED] or observations
         new_tools = sorted({o.tool for o in succeeded if not ctx.knows("tools", o.tool.value)})
         known_tools = sorted(
@@ -227,6 +230,7 @@ class Scorer:
             if all(ctx.peers_know("tools", t.value) for t in scripting):
                 weight *= s.peer_routine_factor
                 message += f" Other {ctx.principal.type.value}s use it routinely: weighs less."
+                routine.add(ReasonCode.NEW_SCRIPTING_TOOL)
             self.novel(ReasonCode.NEW_SCRIPTING_TOOL, weight, message)
         others = [t for t in new_tools if t not in SCRIPTING_TOOLS and t is not ClientTool.UNKNOWN]
         if others:
@@ -237,7 +241,8 @@ class Scorer:
                 f"First use of {names} by this principal{before}.",
             )
 
-        self._networks(observations, baseline, damp)
+        if self._networks(observations, baseline, damp):
+            routine.add(ReasonCode.NEW_NETWORK)
 
         total_hours = sum(baseline.hours)
         if total_hours >= s.min_hour_history:
@@ -258,24 +263,31 @@ class Scorer:
                 )
 
         added = self.reasons[start:]
-        kinds = {_NOVELTY_KIND[r.code] for r in added}
-        if sites_known and len(kinds) == 1:
+        kinds = {_NOVELTY_KIND[r.code] for r in added if r.code not in routine}
+        if sites_known and added and len(kinds) <= 1:
+            alone = (
+                " Alone, on sites it knows, this weighs less."
+                if len(added) == 1
+                else " On sites it knows, with nothing else new but what its peers do "
+                "routinely, this weighs less."
+            )
             self.reasons[start:] = [
                 replace(
                     r,
                     weight=round(r.weight * s.known_sites_factor, 1),
-                    message=r.message + " Alone, on sites it knows, this weighs less.",
+                    message=r.message + alone,
                 )
                 for r in added
             ]
 
     def _networks(
         self, observations: Sequence[Observation], baseline: PrincipalBaseline, damp: float
-    ) -> None:
+    ) -> bool:
         """NEW_NETWORK, weighed by how far the address is from what the principal uses.
 
         A new /24 inside a known /16 (another egress of the same proxy or provider) weighs
         little; a new /16 weighs fully, unless the principal roams across many of them.
+        True when a new block is one its peers use (routine around it).
         """
         ctx, s = self.ctx, self.ctx.settings
         # Cloud Shell calls leave from Azure's addresses, not the user's: they say nothing
@@ -290,7 +302,7 @@ class Scorer:
             }
         )
         if not new_ips:
-            return
+            return False
         far = [ip for ip in new_ips if not ctx.knows("wide_networks", wide_network_of(ip))]
         known = baseline.known_count("wide_networks", ctx.today, s.baseline_max_age_days)
         if far:
@@ -311,11 +323,13 @@ class Scorer:
             if baseline.known_count("networks", ctx.today, s.baseline_max_age_days) >= (
                 s.roaming_networks
             ):
-                return  # it moves between many networks of its blocks: one more is routine
+                return False  # it moves between many networks of its blocks: one more is routine
             weight = s.weight_new_network * s.roaming_factor * damp
             nets = listing([f"{ip} ({network_of(ip)})" for ip in new_ips])
             message = f"From a new network inside blocks it already uses: {nets}."
+            shared = False
         self.novel(ReasonCode.NEW_NETWORK, weight, message)
+        return shared
 
     def finding(self, spec: DetectionSpec, observations: Sequence[Observation]) -> Finding:
         """The finding these reasons add up to."""

@@ -92,6 +92,11 @@ class DetectionSettings:
     `burst_sites` sites new to it rather than half of them."""
     broad_sites_factor: float = 0.5
     """Multiplies `NEW_SITE` for a principal that works broadly."""
+    peer_site_share: float = 0.5
+    """A new site is one of its peers' when at least this share of the principals that take
+    its credentials (its crowd) also take those of the sites the principal knows in the burst."""
+    min_peer_site_crowd: int = 2
+    """A site's crowd needs at least this many other principals to tell whose site it is."""
     related_site_factor: float = 0.5
     """Multiplies `NEW_SITE` when every new site sits in a resource group the principal knows."""
     established_job_factor: float = 0.4

@@ -518,3 +518,66 @@ def test_a_new_principal_taking_sites_no_colleague_covers_still_alerts(run_rows)
     [alert] = of(alerts, CRED)
     burst = next(r for r in alert["reasons"] if r["code"] == "SITE_BURST")
     assert burst["weight"] == 25
+
+
+def release_history(days: int = 20) -> list[dict]:
+    """Kim and Lou work on shop-test and shop-prod; a pipeline deploys shop-test only."""
+    rows = []
+    for name, ip in (("kim", "198.51.100.41"), ("lou", "198.51.100.42")):
+        dev = Actor(caller=f"{name}@contoso.com", app_id=CLI, ip=ip, name=name.title())
+        for day in workdays(START, days):
+            rows += activity(dev, day, PUBLISHXML, site_id("shop-test", group="rg-shop-test"))
+            rows += activity(
+                dev, day + timedelta(minutes=5), PUBLISHXML, site_id("shop-prod", group="rg-shop")
+            )
+    rows += jane_history(days)  # Jane works on app1 and app2 elsewhere
+    pipeline = Actor(caller=PIPELINE_OID, app_id=CLI, ip="20.40.1.10", kind="app")
+    for day in workdays(START, days, hour=15):
+        rows += activity(
+            pipeline,
+            day,
+            CONFIG_LIST,
+            site_id("shop-test", group="rg-shop-test") + "/config/publishingcredentials",
+        )
+    return rows
+
+
+def first_release(rows: list[dict], prod: str) -> list[dict]:
+    """The pipeline releases test and a production site, from an agent block new to it."""
+    pipeline = Actor(caller=PIPELINE_OID, app_id=CLI, ip="52.10.1.10", kind="app")
+    t = AFTER.replace(hour=15)
+    for n, site in enumerate((site_id("shop-test", group="rg-shop-test"), prod)):
+        rows += activity(
+            pipeline, t + timedelta(minutes=n), CONFIG_LIST, site + "/config/publishingcredentials"
+        )
+    return rows
+
+
+def test_a_new_site_its_peers_by_shared_sites_work_on_weighs_less(run_rows):
+    alerts, _ = run_rows(first_release(release_history(), site_id("shop-prod", group="rg-shop")))
+    [alert] = of(alerts, CRED)
+    new_site = next(r for r in alert["reasons"] if r["code"] == "NEW_SITE")
+    assert new_site["weight"] == 7.5
+    assert "peers by shared sites" in new_site["message"]
+
+
+def test_a_new_site_of_strangers_weighs_fully(run_rows):
+    alerts, _ = run_rows(first_release(release_history(), site_id("app1")))
+    [alert] = of(alerts, CRED)
+    new_site = next(r for r in alert["reasons"] if r["code"] == "NEW_SITE")
+    assert new_site["weight"] == 15
+
+
+def test_listing_keys_routinely_does_not_make_new_apps_keys_routine(run_rows):
+    keys = "MICROSOFT.WEB/SITES/HOST/LISTKEYS/ACTION"
+    rows = jane_history()
+    for day in workdays(START, 20, hour=15):
+        rows += activity(JANE, day, keys, site_id("func1") + "/host/default")
+    t = AFTER.replace(hour=11)
+    for n, app in enumerate(("func1", "func2", "func3")):
+        rows += activity(JANE, t + timedelta(minutes=n), keys, site_id(app) + "/host/default")
+    alerts, _ = run_rows(rows)
+    [alert] = of(alerts, CRED)
+    listed = next(r for r in alert["reasons"] if r["code"] == "FUNCTION_KEYS")
+    assert listed["weight"] == 25
+    assert "routinely" not in listed["message"]

@@ -128,7 +128,8 @@ def evaluate(
             s.weight_app_secrets,
             f"Read secret-bearing configuration: {listing(secrets)}.",
         )
-    keys = sorted({o.resource.name for o in taken if o.family is F.FUNCTION_KEYS_READ})
+    listed = [o for o in taken if o.family is F.FUNCTION_KEYS_READ]
+    keys = sorted({o.resource.name for o in listed})
     if keys:
         _routine_aware(
             scorer,
@@ -137,6 +138,8 @@ def evaluate(
             F.FUNCTION_KEYS_READ,
             f"Listed function keys or secrets of {len(keys)} app(s): {listing(keys)}",
             ordinary=ordinary,
+            # Listing keys is routine for the apps it lists them of, not for new ones.
+            on_known_sites=all(ctx.knows("credential_sites", o.resource.site_key) for o in listed),
         )
     for family, code, weight in (
         (F.CREDENTIAL_CHANGE, ReasonCode.CREDENTIAL_CHANGE, s.weight_credential_change),
@@ -181,12 +184,14 @@ def _routine_aware(
     message: str,
     *,
     ordinary: bool,
+    on_known_sites: bool = True,
 ) -> None:
-    """A sensitive operation weighs less for a principal that does it routinely, or for a
-    principal without history that acts like its peers (`ordinary`) when they do it."""
+    """A sensitive operation weighs less for a principal that does it routinely (on sites it
+    knows: `on_known_sites`), or for a principal without history that acts like its peers
+    (`ordinary`) when they do it."""
     ctx = scorer.ctx
     factor = 1.0
-    if ctx.knows("families", family.value):
+    if ctx.knows("families", family.value) and on_known_sites:
         factor = ctx.settings.routine_factor
         message += ", which this principal does routinely"
     elif family in _CHANGES and _in_maintenance_window(ctx, family):
@@ -223,6 +228,9 @@ def _site_evidence(
     )
     if ctx.has_history:
         new = [key for key in touched if not ctx.knows(dimension, key)]
+        # New sites worked on by the crowd of the sites it knows here: its team's (a prod site
+        # after the test one), not a stranger's.
+        teams = _teams_sites(ctx, [key for key in touched if key not in new], new)
         if new:
             names = listing([_site_name(key) for key in new])  # keys: sub/group/site[/slot]
             weight = s.weight_new_site + s.weight_new_site_extra * min(len(new) - 1, 5)
@@ -238,6 +246,12 @@ def _site_evidence(
                 message += (
                     " Each sits in a resource group it already works in, so this weighs less."
                 )
+            elif all(_group_of(key) in groups or key in teams for key in new):
+                weight *= s.related_site_factor
+                message += (
+                    " Each is worked on by those who work on the sites it knows here (its "
+                    "peers by shared sites), so this weighs less."
+                )
             if breadth >= s.broad_sites:
                 weight *= s.broad_sites_factor
                 message += (
@@ -251,7 +265,9 @@ def _site_evidence(
             for o in core
             if o.status is not Status.FAILED and not ctx.knows("families", o.family.value)
         }
-        new = sorted(set(new) | fresh_family)
+        # Its peers' sites are not what a harvest is made of; a credential it never took
+        # before makes a site new for the burst, whoever works on it.
+        new = sorted((set(new) - teams) | fresh_family)
     else:
         # Even a short history is a fact: what it took yesterday is not new today.
         new = [key for key in touched if not ctx.knows(dimension, key)]
@@ -285,6 +301,27 @@ def _site_evidence(
                 "every one of these sites (a team's set: a new member?), so this weighs less."
             )
         scorer.add(ReasonCode.SITE_BURST, weight, message)
+
+
+def _teams_sites(ctx: Context, known: Sequence[str], new: Sequence[str]) -> set[str]:
+    """The new sites whose crowd is mostly its peers by shared sites: principals that also
+    take the credentials of the known sites of this burst (`peer_site_share`)."""
+    if not known or not new:
+        return set()
+    me = ctx.principal.id
+    around = ctx.surroundings
+    peers: set[str] = set()
+    for key in known:
+        peers |= around.crowd(key, ctx.today)
+    peers.discard(me)
+    related = set()
+    for key in new:
+        crowd = around.crowd(key, ctx.today) - {me}
+        if len(crowd) >= ctx.settings.min_peer_site_crowd and len(crowd & peers) >= (
+            ctx.settings.peer_site_share * len(crowd)
+        ):
+            related.add(key)
+    return related
 
 
 def _team(ctx: Context, core: Sequence[Observation]) -> int:
