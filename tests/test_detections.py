@@ -581,3 +581,18 @@ def test_listing_keys_routinely_does_not_make_new_apps_keys_routine(run_rows):
     listed = next(r for r in alert["reasons"] if r["code"] == "FUNCTION_KEYS")
     assert listed["weight"] == 25
     assert "routinely" not in listed["message"]
+
+
+def test_a_first_credential_reset_is_never_damped_as_a_lone_novelty(run_rows):
+    """Its peers' scripting tool at an odd hour: two novelties, even on a site it knows."""
+    bo = Actor(caller="bo@contoso.com", app_id=POWERSHELL, ip="198.51.100.21", name="Bo")
+    rows = jane_history()
+    for day in workdays(START, 20, hour=13):
+        rows += activity(bo, day, PUBLISHXML, site_id("app2"))
+    shell = Actor(caller=JANE.caller, app_id=POWERSHELL, ip=JANE.ip, name=JANE.name)
+    rows += activity(shell, AFTER.replace(hour=22), NEWPASSWORD, site_id("app1"))
+    alerts, _ = run_rows(rows)
+    [alert] = of(alerts, CRED)
+    weights = {r["code"]: r["weight"] for r in alert["reasons"]}
+    assert weights["NEW_SCRIPTING_TOOL"] == 8  # its peers use it: 20 x 0.4, not halved again
+    assert weights["UNUSUAL_HOUR"] == 10
