@@ -97,8 +97,8 @@ class PrincipalBaseline:
     """Hours of the week, each of one ISO week (`2026-W43-2T18`: Tuesday 18:00 UTC), in which
     the principal changed credentials, keys or the basic-auth policy: its maintenance windows."""
     principals: Mapping[str, int] = field(default_factory=dict)
-    """Context baselines only (a site, a job, a peer group): the principals that took its
-    deployment credentials or function keys, the crowd that works on it."""
+    """Sites' context baselines only: the principals that took the site's deployment
+    credentials or function keys, the crowd that works on it."""
     hours: tuple[int, ...] = (0,) * 24
     weekdays: tuple[int, ...] = (0,) * 7
     last_hour_slot: int = -1
@@ -158,6 +158,9 @@ _CREDENTIAL_FAMILIES = frozenset(
 )
 
 
+SITE_CONTEXT_PREFIX = "site:"
+"""Ids of sites' context baselines (see `detectors.surroundings`): the ones with a crowd."""
+
 _CROWD_SUFFIXES = frozenset({None, *DEPLOYMENT_CREDENTIAL_SUFFIXES})
 """Credential reads that count a principal into a site's crowd: deployment credentials and
 function keys (which carry no configuration suffix), not the settings every reviewer lists."""
@@ -212,6 +215,8 @@ def learn(
             first_seen=first.time,
             last_seen=first.time,
         )
+    # Only a site keeps its crowd: a peer group's would be everyone, rewritten every window.
+    crowd = context is not None and context[0].startswith(SITE_CONTEXT_PREFIX)
     # Only what changes is copied: most windows repeat what the principal did an hour ago.
     seen: dict[str, dict[str, int]] = {name: {} for name in DIMENSIONS}
     hours = list(baseline.hours)
@@ -246,7 +251,7 @@ def learn(
         family = obs.family
         if family in _CREDENTIAL_FAMILIES:
             credential_reads[today] = credential_reads.get(today, 0) + n
-            if context is not None and obs.config_suffix in _CROWD_SUFFIXES:
+            if crowd and obs.config_suffix in _CROWD_SUFFIXES:
                 seen["principals"][obs.principal.id] = today
         elif family in CHANGE_SLOT_FAMILIES:
             seen["change_slots"][change_slot(obs.time)] = today
