@@ -22,10 +22,10 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
-from detectors.baseline import PrincipalBaseline
+from detectors.baseline import SITE_CONTEXT_PREFIX, PrincipalBaseline
 from detectors.model import Observation, PrincipalType
 
-SITE_PREFIX = "site:"
+SITE_PREFIX = SITE_CONTEXT_PREFIX
 WEBJOB_PREFIX = "webjob:"
 PEERS_PREFIX = "peers:"
 CONTEXT_PREFIXES = (SITE_PREFIX, WEBJOB_PREFIX, PEERS_PREFIX)
