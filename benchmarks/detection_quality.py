@@ -9,7 +9,7 @@ For each, the script runs the two commands an engineer would run by hand,
 prints the evaluation report, and ends with one line per set. Nothing is timed and nothing
 is asserted: this measures, like the other benchmarks.
 
-    .venv/bin/python benchmarks/detection_quality.py [--sets 11,12,21] [--keep DIR]
+    .venv/bin/python benchmarks/detection_quality.py [--sets 11,12,21] [--keep DIR] [--jobs 2]
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import re
 import subprocess
 import sys
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -93,6 +94,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sets", help="comma-separated set names (default: all)")
     parser.add_argument("--keep", type=Path, help="keep the generated sets in this folder")
+    parser.add_argument("--jobs", type=int, default=2, help="sets measured at once (default 2)")
     args = parser.parse_args()
     chosen = SETS
     if args.sets:
@@ -101,20 +103,31 @@ def main() -> None:
         unknown = wanted - {s.name for s in chosen}
         if unknown:
             parser.error(f"unknown sets: {', '.join(sorted(unknown))}")
-    lines = []
     with tempfile.TemporaryDirectory(prefix="detector-quality-") as tmp:
         folder = args.keep or Path(tmp)
         folder.mkdir(parents=True, exist_ok=True)
-        for held in chosen:
-            rows = folder / f"set-{held.name}.jsonl"
-            print(f"$ detector simulate {' '.join(held.options)} --out {rows}", flush=True)
-            _detector("simulate", *held.options, "--out", str(rows))
-            print(f"$ detector evaluate {rows}", flush=True)
-            report = _detector("evaluate", str(rows))
-            print(report, flush=True)
-            lines.append(_summary_line(held.name, report))
+        # Each set is simulated and evaluated in its own processes; two at a time on 2 cores.
+        with ThreadPoolExecutor(max_workers=args.jobs) as pool:
+            done = list(pool.map(lambda held: _measure(held, folder), chosen))
+    for commands, report in done:
+        print(commands + report, flush=True)
     print(f"{'seed':>4}  {'principal-days':>15}  {'caught':>8}  {'false h/m/l':>12}  per 1,000")
-    print("\n".join(lines))
+    print(
+        "\n".join(
+            _summary_line(held.name, report) for held, (_, report) in zip(chosen, done, strict=True)
+        )
+    )
+
+
+def _measure(held: HeldOut, folder: Path) -> tuple[str, str]:
+    """The commands run for one set, and its evaluation report."""
+    rows = folder / f"set-{held.name}.jsonl"
+    _detector("simulate", *held.options, "--out", str(rows))
+    report = _detector("evaluate", str(rows))
+    commands = (
+        f"$ detector simulate {' '.join(held.options)} --out {rows}\n$ detector evaluate {rows}\n"
+    )
+    return commands, report
 
 
 if __name__ == "__main__":
