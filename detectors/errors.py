@@ -45,3 +45,10 @@ class QueryFailed(DetectorError):
 
 class DeliveryFailed(DetectorError):
     """An alert could not be put on the queue (or delivered by the notifier)."""
+
+
+def one_line(err: object, limit: int = 300) -> str:
+    """An exception as `Type: first line of its message`, at most `limit` characters: what a
+    one-line error of ours quotes of an SDK's many-line one."""
+    lines = str(err).strip().splitlines()
+    return f"{type(err).__name__}: {lines[0] if lines else ''}"[:limit]

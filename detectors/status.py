@@ -14,7 +14,7 @@ from azure.core.exceptions import AzureError, ResourceNotFoundError
 
 from detectors.app_settings import AppSettings
 from detectors.connections import queue_client
-from detectors.errors import DetectorError
+from detectors.errors import DetectorError, one_line
 from detectors.health import Coverage, Facts
 from detectors.model import SourceTable
 from detectors.sources.log_analytics import Budget
@@ -37,8 +37,11 @@ def gather(
     facts: dict[str, Any] = {"now": now, "days": days, "queue": settings.alert_queue}
     try:
         store = table_store(settings, create_tables=False)
-        facts["checkpoint"], _ = store.get_state_with_etag(CHECKPOINT_NAME)
-        facts["outbox"] = len(store.held())
+        try:
+            facts["checkpoint"], _ = store.get_state_with_etag(CHECKPOINT_NAME)
+            facts["outbox"] = len(store.held())
+        finally:
+            store.close()
     except DetectorError as err:
         facts["state_error"] = str(err)
     try:
@@ -46,13 +49,13 @@ def gather(
     except ResourceNotFoundError:
         facts["queue_error"] = f"queue {settings.alert_queue} does not exist"
     except AzureError as err:
-        facts["queue_error"] = f"queue {settings.alert_queue}: {_first_line(err)}"
+        facts["queue_error"] = f"queue {settings.alert_queue}: {one_line(err)}"
     try:
         facts["poison_depth"] = _depth(settings, f"{settings.alert_queue}-poison")
     except ResourceNotFoundError:
         facts["poison_depth"] = 0  # the host makes it with the first poison message
     except AzureError as err:
-        facts.setdefault("queue_error", f"poison queue: {_first_line(err)}")
+        facts.setdefault("queue_error", f"poison queue: {one_line(err)}")
     try:
         source = logs_source(settings, logs_credential)
         since = now - timedelta(days=days)
@@ -95,8 +98,3 @@ def _moment(value: Any) -> datetime | None:
         except ValueError:
             return None
     return None
-
-
-def _first_line(err: BaseException) -> str:
-    lines = str(err).strip().splitlines()
-    return f"{type(err).__name__}: {lines[0] if lines else ''}"[:300]

@@ -29,6 +29,7 @@ from email.utils import parsedate_to_datetime
 from enum import StrEnum
 from typing import IO, Any, Protocol
 
+from detectors.errors import one_line
 from detectors.notify.errors import PermanentDeliveryError, TransientDeliveryError
 
 log = logging.getLogger(__name__)
@@ -134,11 +135,11 @@ class HttpsSender:
                 raise TransientDeliveryError(
                     f"no answer within {self.timeout_seconds:g} s"
                 ) from err
-            raise TransientDeliveryError(f"cannot connect: {_one_line(reason)}") from err
+            raise TransientDeliveryError(f"cannot connect: {one_line(reason, 200)}") from err
         except TimeoutError as err:
             raise TransientDeliveryError(f"no answer within {self.timeout_seconds:g} s") from err
         except (http.client.HTTPException, OSError) as err:
-            raise TransientDeliveryError(f"connection failed: {_one_line(err)}") from err
+            raise TransientDeliveryError(f"connection failed: {one_line(err, 200)}") from err
 
 
 def _excerpt(reply: IO[bytes]) -> str:
@@ -149,8 +150,3 @@ def _excerpt(reply: IO[bytes]) -> str:
         return ""
     text = raw.decode("utf-8", "replace")
     return " ".join("".join(c if c.isprintable() else " " for c in text).split())
-
-
-def _one_line(err: object) -> str:
-    lines = str(err).strip().splitlines()
-    return f"{type(err).__name__}: {lines[0] if lines else ''}"[:200]

@@ -62,7 +62,7 @@ from detectors.allow import AllowRule, with_hits
 from detectors.app_settings import StorageSettings
 from detectors.baseline import DIMENSIONS, PrincipalBaseline
 from detectors.connections import credential
-from detectors.errors import ConfigurationError, ConflictError, StoreError
+from detectors.errors import ConfigurationError, ConflictError, StoreError, one_line
 from detectors.stores import StoredBaseline, StoredRule
 from detectors.stores.codec import from_properties, to_properties
 
@@ -369,11 +369,6 @@ def error_code(err: HttpResponseError) -> str | None:
     return str(getattr(code, "value", code)) if code else None
 
 
-def _one_line(err: BaseException) -> str:
-    text = str(err).strip().splitlines()
-    return f"{type(err).__name__}: {text[0] if text else ''}"[:300]
-
-
 def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
@@ -541,7 +536,7 @@ class TableStore:
         try:
             yield
         except AzureError as err:
-            raise StoreError(f"table {table}: {operation} failed: {_one_line(err)}") from err
+            raise StoreError(f"table {table}: {operation} failed: {one_line(err)}") from err
 
     # Baselines.
 
