@@ -157,12 +157,14 @@ def evaluate(
     _new_operations(scorer, sensitive)
     _failures(scorer, sensitive)
     _rate(scorer, sensitive)
-    # A lone novelty on known sites is the `az webapp show` or travelling reader; changing
-    # credentials, keys or the basic-auth policy is never damped so.
+    # A lone novelty on known sites is the `az webapp show` or travelling reader; a first
+    # change of credentials, keys or the basic-auth policy is never damped so.
     sites_known = (
         ctx.has_history
         and all(ctx.knows(dimension, o.resource.site_key) for o in core)
-        and not any(o.family in _CHANGES for o in taken)
+        and not any(
+            o.family in _CHANGES and not ctx.knows("families", o.family.value) for o in taken
+        )
     )
     scorer.novelty(core, sites_known=sites_known)
     return scorer.finding(SPEC, relevant)
