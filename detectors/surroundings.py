@@ -127,6 +127,12 @@ class Surroundings:
         site = self.baselines.get(site_history_id(site_key))
         return site.history_days(today) if site is not None else 0
 
+    def site_works_at(self, site_key: str, hour: int, share: float) -> bool:
+        """Whether at least `share` of the site's active hours on record fell in this hour of
+        the day (UTC): an hour its people work on it."""
+        site = self.baselines.get(site_history_id(site_key))
+        return site is not None and site.hour_share(hour) >= share
+
     def crowd(self, site_key: str, today: int) -> set[str]:
         """The principals that recently took this site's deployment credentials or keys."""
         site = self.baselines.get(site_history_id(site_key))

@@ -503,8 +503,9 @@ def team_at_work(days: int = 20) -> list[dict]:
 def test_a_new_member_taking_exactly_the_sites_a_colleague_covers_weighs_less(run_rows):
     newcomer = Actor(caller="neo@contoso.com", app_id=CLI, ip="203.0.113.12", name="Neo")
     rows = team_at_work()
+    t = AFTER.replace(hour=10, minute=30)  # with the team's tool, in the team's hours
     for n, site in enumerate(("team-a", "team-b", "team-c", "team-d")):
-        rows += activity(newcomer, AFTER + timedelta(minutes=n), PUBLISHXML, site_id(site))
+        rows += activity(newcomer, t + timedelta(minutes=n), PUBLISHXML, site_id(site))
     alerts, _ = run_rows(rows)
     assert of(alerts, CRED) == [], [a["reasons"] for a in alerts]
 

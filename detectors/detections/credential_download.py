@@ -334,16 +334,23 @@ def _teams_sites(ctx: Context, known: Sequence[str], new: Sequence[str]) -> set[
 
 def _team(ctx: Context, core: Sequence[Observation]) -> int:
     """How many other principals take the credentials of every site this burst took them of
-    (at least `burst_sites` sites, with tools its peers use): a new team member looks around
-    its team's sites, while a harvest spans sites whose credentials no one colleague takes."""
+    (at least `burst_sites` sites, with tools its peers use, in hours the sites are worked
+    on): a new team member looks around its team's sites, while a harvest spans sites whose
+    credentials no one colleague takes."""
     taken = sorted(
         {o.resource.site_key for o in core if _is_credential(o) and o.status is not Status.FAILED}
     )
     if len(taken) < ctx.settings.burst_sites:
         return 0
-    # A new member works with its team's tools (its network may be its home's); a stranger
-    # with a tool none of its peers use is not one.
-    if not all(ctx.peers_know("tools", o.tool.value) for o in core):
+    # A new member works with its team's tools and in the hours its team works on these
+    # sites (its network may be its home's); a stranger at 03:00 or with a tool none of its
+    # peers use is not one.
+    around, share = ctx.surroundings, ctx.settings.unusual_hour_share
+    if not all(
+        ctx.peers_know("tools", o.tool.value)
+        and around.site_works_at(o.resource.site_key, o.time.hour, share)
+        for o in core
+    ):
         return 0
     return len(ctx.surroundings.common_crowd(taken, ctx.today) - {ctx.principal.id})
 
