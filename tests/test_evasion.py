@@ -1,0 +1,111 @@
+"""Attackers who blend in: each damping that keeps ordinary work quiet must not hide a theft.
+
+Every fixture pairs with a benign one in test_detections.py that the damping exists for (a
+new joiner taking their team's sites, an administrator's weekly maintenance window, a lead
+who roams across many sites, a pipeline whose agents change address). Here the same shape
+of activity comes from someone else: another network, another tool, another hour. The
+detections must still alert, because those differences are what a thief cannot borrow.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from tests.rowkit import CLI, CONFIG_LIST, POWERSHELL, PUBLISHXML, Actor, activity, site_id
+from tests.test_detections import (
+    AFTER,
+    CRED,
+    NEWPASSWORD,
+    PIPELINE_OID,
+    START,
+    admin_with_weekly_maintenance,
+    codes,
+    of,
+    team_at_work,
+    workdays,
+)
+
+FOREIGN = "203.0.113.66"  # a block nobody in the organisation uses
+
+
+def test_a_thief_resetting_a_profile_in_the_admins_weekly_window_still_alerts(run_rows):
+    """The window damps an administrator's own change; the stolen identity's new network
+    and new tool are not part of it."""
+    ada = Actor(caller="ada@contoso.com", app_id=CLI, ip="198.51.100.20", name="Ada")
+    rows = admin_with_weekly_maintenance(ada)
+    thief = Actor(caller=ada.caller, app_id=POWERSHELL, ip=FOREIGN, name=ada.name)
+    t = AFTER.replace(hour=18, minute=10)  # a Wednesday, in Ada's usual hour
+    assert t.weekday() == 2
+    rows += activity(thief, t, NEWPASSWORD, site_id("app1"))
+    rows += activity(thief, t + timedelta(minutes=1), PUBLISHXML, site_id("app1"))
+    alerts, _ = run_rows(rows)
+    [alert] = of(alerts, CRED)
+    assert alert["severity"] in ("medium", "high"), alert["reasons"]
+    assert {"NEW_NETWORK", "NEW_SCRIPTING_TOOL"} <= codes(alert)
+
+
+@pytest.mark.parametrize(
+    ("app_id", "hour"),
+    [(POWERSHELL, 11), (CLI, 3), (POWERSHELL, 3)],
+    ids=["a tool the team never uses", "at an hour nobody works on these sites", "both"],
+)
+def test_an_identity_without_history_taking_a_teams_sites_unlike_the_team_alerts(
+    run_rows, app_id, hour
+):
+    """A team's set of sites damps a new member's first look around; a new identity taking
+    them with a tool the team never uses, or at 03:00, is not a new member's first day."""
+    rows = team_at_work()
+    stranger = Actor(caller="mallory@contoso.com", app_id=app_id, ip=FOREIGN, name="Mallory")
+    t = AFTER.replace(hour=hour, minute=1)
+    for n, site in enumerate(("team-a", "team-b", "team-c", "team-d")):
+        rows += activity(stranger, t + timedelta(minutes=n), PUBLISHXML, site_id(site))
+    alerts, _ = run_rows(rows)
+    [alert] = of(alerts, CRED)
+    assert "NO_HISTORY" in codes(alert)
+
+
+def test_a_leads_stolen_identity_harvesting_other_teams_sites_at_night_is_high(run_rows):
+    """Breadth damps a lead's one more site; eight new ones at night from afar are a harvest."""
+    lead = Actor(caller="lee@contoso.com", app_id=CLI, ip="198.51.100.30", name="Lee")
+    sites = [f"team{n}" for n in range(14)]
+    rows = []
+    for n, day in enumerate(workdays(START, 20)):
+        for k in range(3):
+            site = sites[(3 * n + k) % len(sites)]
+            rows += activity(lead, day + timedelta(minutes=10 * k), PUBLISHXML, site_id(site))
+    thief = Actor(caller=lead.caller, app_id=POWERSHELL, ip=FOREIGN, name=lead.name)
+    night = AFTER.replace(hour=2, minute=30)
+    for n in range(8):
+        site = site_id(f"finance-{n}", group="rg-finance")
+        rows += activity(thief, night + timedelta(minutes=n), PUBLISHXML, site)
+    alerts, _ = run_rows(rows)
+    [alert] = of(alerts, CRED)
+    assert alert["severity"] == "high", alert["reasons"]
+    assert "SITE_BURST" in codes(alert)
+
+
+def test_a_compromised_pipeline_taking_credentials_of_sites_it_never_deployed_alerts(run_rows):
+    """Changing agent addresses damp a pipeline's new network; the sites it never touched
+    are the theft."""
+    rows = []
+    for n, day in enumerate(workdays(START, 20, hour=15)):
+        agent = Actor(caller=PIPELINE_OID, app_id=CLI, ip=f"20.40.{n}.10", kind="app")
+        for site in ("shop-api", "shop-web"):
+            rows += activity(
+                agent, day, CONFIG_LIST, site_id(site) + "/config/publishingcredentials"
+            )
+    thief = Actor(caller=PIPELINE_OID, app_id=CLI, ip="20.40.99.10", kind="app")
+    t = AFTER.replace(hour=15, minute=30)
+    for n, site in enumerate(("payroll", "hr-portal", "billing", "crm", "vault-ui")):
+        rows += activity(
+            thief,
+            t + timedelta(minutes=n),
+            CONFIG_LIST,
+            site_id(site, group="rg-corp") + "/config/publishingcredentials",
+        )
+    alerts, _ = run_rows(rows)
+    [alert] = of(alerts, CRED)
+    assert alert["severity"] in ("medium", "high"), alert["reasons"]
+    assert {"NEW_SITE", "SITE_BURST"} <= codes(alert)
