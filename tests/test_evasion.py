@@ -13,16 +13,32 @@ from datetime import timedelta
 
 import pytest
 
-from tests.rowkit import CLI, CONFIG_LIST, POWERSHELL, PUBLISHXML, Actor, activity, site_id
+from tests.rowkit import (
+    CLI,
+    CONFIG_LIST,
+    POWERSHELL,
+    PUBLISHXML,
+    Actor,
+    activity,
+    file_change,
+    login,
+    site_id,
+)
 from tests.test_detections import (
     AFTER,
     CRED,
+    JANE,
+    JOB_PATH,
     NEWPASSWORD,
     PIPELINE_OID,
     START,
+    WEBJOB,
     admin_with_weekly_maintenance,
     codes,
+    jane_history,
     of,
+    pipeline_deploys,
+    scheduler_runs,
     team_at_work,
     workdays,
 )
@@ -109,3 +125,56 @@ def test_a_compromised_pipeline_taking_credentials_of_sites_it_never_deployed_al
     [alert] = of(alerts, CRED)
     assert alert["severity"] in ("medium", "high"), alert["reasons"]
     assert {"NEW_SITE", "SITE_BURST"} <= codes(alert)
+
+
+def test_a_developers_infected_laptop_harvesting_from_the_office_in_office_hours_alerts(
+    run_rows,
+):
+    """Same network, same tool, same hours: only the sites give the harvest away."""
+    rows = jane_history()
+    t = AFTER.replace(hour=11)
+    for n, site in enumerate(("pay", "billing", "hr", "crm", "intranet", "ledger")):
+        rows += activity(JANE, t + timedelta(minutes=n), PUBLISHXML, site_id(site))
+    alerts, _ = run_rows(rows)
+    [alert] = of(alerts, CRED)
+    assert {"NEW_SITE", "SITE_BURST"} <= codes(alert)
+
+
+def test_a_new_job_planted_with_the_pipelines_credentials_from_an_agent_block_alerts(run_rows):
+    """The deploy identity's own address block: the job it never shipped is the persistence."""
+    rows = pipeline_deploys()
+    t = AFTER.replace(hour=16, minute=30)
+    rows.append(login("$app1", t, site_id("app1"), "20.45.15.25", "WebDeploy"))  # an agent's
+    for file in ("run.ps1", "settings.job"):
+        rows.append(
+            file_change(
+                t + timedelta(seconds=30),
+                site_id("app1"),
+                JOB_PATH.format(kind="continuous", name="telemetry-agent", file=file),
+                "Add",
+            )
+        )
+    alerts, _ = run_rows(rows)
+    [alert] = of(alerts, WEBJOB)
+    assert "NEW_WEBJOB" in codes(alert)
+
+
+def test_the_schedulers_identity_running_a_job_ten_times_its_rate_alerts(run_rows):
+    """The usual identity, the usual job: only the rate is wrong."""
+    rows = scheduler_runs(20)
+    mi = Actor(
+        caller="5e2b1c4d-aaaa-4bbb-8ccc-123456789abc",
+        app_id="99999999-2222-3333-4444-555555555555",
+        ip="",
+        kind="mi",
+    )
+    t = AFTER.replace(hour=10, minute=5)
+    for n in range(12):
+        rows += activity(
+            mi,
+            t + timedelta(minutes=4 * n),
+            "MICROSOFT.WEB/SITES/TRIGGEREDWEBJOBS/RUN/ACTION",
+            site_id("app1") + "/triggeredwebjobs/cleanup",
+        )
+    alerts, _ = run_rows(rows)
+    assert of(alerts, WEBJOB), "twelve runs in an hour of a job run once an hour"
