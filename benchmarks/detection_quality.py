@@ -59,6 +59,7 @@ SETS = (
     HeldOut(31, 21, 10, 4, 15),
     HeldOut(32, 35, 30, 12, 45, admins=4, managed_identities=4),
     HeldOut(33, 28, 15, 6, 25, admins=6, managed_identities=8),
+    HeldOut(34, 28, 50, 20, 80, admins=4, managed_identities=4),
 )
 
 _HEADER = re.compile(r"(\d+) labelled scenarios, ([\d,]+) principal-days")
