@@ -8,15 +8,13 @@
 
 from __future__ import annotations
 
-import json
-import shutil
-import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from tests.kql import schemas
+from tests.node import NodeUnavailableError, run_script
 
 ROOT = Path(__file__).resolve().parents[2]
 CHECK_JS = Path(__file__).with_name("check.js")
@@ -63,33 +61,13 @@ class Result:
 
 def check(queries: Sequence[str], database: dict[str, str] | None = None) -> list[Result]:
     """Parse and analyse every query in one Node run; one Result per query, in order."""
-    node = shutil.which("node")
-    if node is None:
-        raise CheckerUnavailableError(
-            "`node` is not on PATH: the KQL tests need Node 20 (see `make test`)"
-        )
-    if not PACKAGE.is_file():
-        raise CheckerUnavailableError(
-            f"{PACKAGE} is missing: run `npm ci` (or `make test`) in {ROOT}"
-        )
     request = {"database": database or schemas.database(), "queries": list(queries)}
     try:
-        done = subprocess.run(
-            [node, str(CHECK_JS)],
-            input=json.dumps(request),
-            capture_output=True,
-            text=True,
-            encoding="utf-8",
-            timeout=TIMEOUT_SECONDS,
-            check=False,
+        answers: list[dict[str, Any]] = run_script(
+            CHECK_JS, request, needs=PACKAGE, timeout=TIMEOUT_SECONDS
         )
-    except subprocess.TimeoutExpired as err:
-        raise CheckerUnavailableError(f"check.js took over {TIMEOUT_SECONDS} s") from err
-    if done.returncode != 0:
-        raise CheckerUnavailableError(
-            f"check.js exited {done.returncode}: {done.stderr.strip()[:500]}"
-        )
-    answers: list[dict[str, Any]] = json.loads(done.stdout)
+    except NodeUnavailableError as err:
+        raise CheckerUnavailableError(str(err)) from err
     if len(answers) != len(queries):
         raise CheckerUnavailableError(f"{len(answers)} answers for {len(queries)} queries")
     return [
