@@ -178,3 +178,45 @@ def test_the_schedulers_identity_running_a_job_ten_times_its_rate_alerts(run_row
         )
     alerts, _ = run_rows(rows)
     assert of(alerts, WEBJOB), "twelve runs in an hour of a job run once an hour"
+
+
+def test_an_identity_running_a_busy_job_for_hours_for_the_first_time_alerts(run_rows):
+    """An inventory app that never ran jobs runs one every five minutes for three hours.
+
+    The job is busy anyway (its scheduler runs it every ten minutes), so the job's own rate
+    is not tripled; the first window teaches the app's baseline that it runs jobs. The later
+    windows must still weigh that it never ran one on an earlier day."""
+    scheduler = Actor(
+        caller="5e2b1c4d-aaaa-4bbb-8ccc-123456789abc",
+        app_id="99999999-2222-3333-4444-555555555555",
+        ip="",
+        kind="mi",
+    )
+    inventory = Actor(
+        caller="7c1d2e3f-bbbb-4ccc-8ddd-123456789abc",
+        app_id="88888888-2222-3333-4444-555555555555",
+        ip="20.61.7.8",
+        kind="app",
+    )
+    job = site_id("app1") + "/triggeredwebjobs/reindex"
+    run = "MICROSOFT.WEB/SITES/TRIGGEREDWEBJOBS/RUN/ACTION"
+    rows = []
+    for day in range(21):
+        midnight = START + timedelta(days=day)
+        for minute in range(8 * 60, 16 * 60, 10):
+            rows += activity(scheduler, midnight + timedelta(minutes=minute, seconds=7), run, job)
+        for hour in (10, 11, 12, 13):
+            rows += activity(
+                inventory,
+                midnight + timedelta(hours=hour, minutes=20),
+                CONFIG_LIST,
+                site_id("app1") + "/config/appsettings",
+            )
+    t = AFTER.replace(hour=10, minute=2)
+    for n in range(36):
+        rows += activity(inventory, t + timedelta(minutes=5 * n), run, job)
+    alerts, _ = run_rows(rows)
+    [alert] = of(alerts, WEBJOB) or [None]
+    assert alert is not None, "a first day of running jobs, twelve runs an hour for hours"
+    assert {"REPETITIVE_RUNS", "NEW_OPERATION"} <= codes(alert)
+    assert "JOB_RUN_SPIKE" not in codes(alert)

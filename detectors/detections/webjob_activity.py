@@ -248,7 +248,33 @@ def _runs(scorer: Scorer, done: Sequence[Observation]) -> None:
             s.weight_repetitive_runs,
             f"{busiest} job runs in one hour ({listing(jobs)}); {history}.",
         )
+        _first_day_of_runs(scorer, runs, peak)
     _job_rates(scorer, runs)
+
+
+def _first_day_of_runs(scorer: Scorer, runs: Sequence[Observation], peak: int) -> None:
+    """NEW_OPERATION again for a burst of runs by a principal whose first runs were today.
+
+    Its first window of runs taught its baseline that it runs jobs, so the later windows of
+    the same burst no longer see a first time; its run history (no earlier day with a run)
+    still does. Without this, a burst spread over windows weighs less than the same burst
+    in one window.
+    """
+    ctx = scorer.ctx
+    if (
+        not ctx.has_history
+        or peak
+        or any(r.code is ReasonCode.NEW_OPERATION for r in scorer.reasons)
+        or not any(o.family is F.WEBJOB_RUN for o in runs)
+        or not ctx.knows("families", F.WEBJOB_RUN.value)
+    ):
+        return
+    scorer.novel(
+        ReasonCode.NEW_OPERATION,
+        ctx.settings.weight_new_operation,
+        "First day this principal was seen running WebJobs: it never ran one on an earlier "
+        "day, only earlier today.",
+    )
 
 
 def _job_rates(scorer: Scorer, runs: Sequence[Observation]) -> None:
