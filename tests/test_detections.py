@@ -375,15 +375,24 @@ def test_a_long_running_pattern_updates_one_alert_instead_of_repeating(run_rows)
 # -- evidence that separates routine from odd --------------------------------------------------
 
 
+LEAD = Actor(caller="lee@contoso.com", app_id=CLI, ip="198.51.100.30", name="Lee")
+LEAD_SITES = [f"team{n}" for n in range(14)]
+
+
+def lead_history(days: int = 20) -> list[dict]:
+    """Lee, a lead, takes the publish profiles of three of fourteen sites each working day."""
+    rows = []
+    for n, day in enumerate(workdays(START, days)):
+        for k in range(3):
+            site = LEAD_SITES[(3 * n + k) % len(LEAD_SITES)]
+            rows += activity(LEAD, day + timedelta(minutes=10 * k), PUBLISHXML, site_id(site))
+    return rows
+
+
 def test_a_lead_who_works_on_many_sites_taking_one_more_does_not_alert(run_rows):
     """Leads and operators roam across sites: one more new site is not a harvest."""
-    lead = Actor(caller="lee@contoso.com", app_id=CLI, ip="198.51.100.30", name="Lee")
-    sites = [f"team{n}" for n in range(14)]
-    rows = []
-    for n, day in enumerate(workdays(START, 20)):
-        for k in range(3):
-            site = sites[(3 * n + k) % len(sites)]
-            rows += activity(lead, day + timedelta(minutes=10 * k), PUBLISHXML, site_id(site))
+    lead, sites = LEAD, LEAD_SITES
+    rows = lead_history()
     t = AFTER.replace(hour=11)
     # Four sites, two of them another team's: half new, which is a burst for most.
     for n, site in enumerate((sites[0], sites[1], "orders-api", "orders-worker")):

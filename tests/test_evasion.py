@@ -29,6 +29,7 @@ from tests.test_detections import (
     CRED,
     JANE,
     JOB_PATH,
+    LEAD,
     NEWPASSWORD,
     PIPELINE_OID,
     START,
@@ -36,6 +37,7 @@ from tests.test_detections import (
     admin_with_weekly_maintenance,
     codes,
     jane_history,
+    lead_history,
     of,
     pipeline_deploys,
     scheduler_runs,
@@ -84,14 +86,8 @@ def test_an_identity_without_history_taking_a_teams_sites_unlike_the_team_alerts
 
 def test_a_leads_stolen_identity_harvesting_other_teams_sites_at_night_is_high(run_rows):
     """Breadth damps a lead's one more site; eight new ones at night from afar are a harvest."""
-    lead = Actor(caller="lee@contoso.com", app_id=CLI, ip="198.51.100.30", name="Lee")
-    sites = [f"team{n}" for n in range(14)]
-    rows = []
-    for n, day in enumerate(workdays(START, 20)):
-        for k in range(3):
-            site = sites[(3 * n + k) % len(sites)]
-            rows += activity(lead, day + timedelta(minutes=10 * k), PUBLISHXML, site_id(site))
-    thief = Actor(caller=lead.caller, app_id=POWERSHELL, ip=FOREIGN, name=lead.name)
+    rows = lead_history()
+    thief = Actor(caller=LEAD.caller, app_id=POWERSHELL, ip=FOREIGN, name=LEAD.name)
     night = AFTER.replace(hour=2, minute=30)
     for n in range(8):
         site = site_id(f"finance-{n}", group="rg-finance")
