@@ -50,7 +50,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -59,7 +59,7 @@ from azure.core.credentials import AccessToken
 from azure.monitor.query import LogsQueryClient
 
 from tests.kql.schemas import TABLES
-from tests.services.tls import Endpoint, serving
+from tests.services.tls import Endpoint, TLSRequestHandler, serving
 
 #: The service's default record limit for one result set.
 SERVICE_MAX_ROWS = 500_000
@@ -721,16 +721,8 @@ class _Server(ThreadingHTTPServer):
         pass
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    timeout = 30
+class _Handler(TLSRequestHandler):
     server: _Server
-
-    def setup(self) -> None:
-        # The TLS handshake happens here, in the request's own thread, not the accept loop.
-        self.request.settimeout(self.timeout)
-        self.request = self.server.context.wrap_socket(self.request, server_side=True)
-        super().setup()
 
     def do_POST(self) -> None:
         self._serve("POST")

@@ -9,9 +9,9 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from http.server import ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -81,6 +81,20 @@ def self_signed(directory: Path) -> tuple[Path, Path]:
         )
     )
     return cert_path, key_path
+
+
+class TLSRequestHandler(BaseHTTPRequestHandler):
+    """HTTP/1.1 over TLS; the server must carry its `context` (an `ssl.SSLContext`)."""
+
+    protocol_version = "HTTP/1.1"
+    timeout = 30
+    server: Any
+
+    def setup(self) -> None:
+        # The TLS handshake happens here, in the request's own thread, not the accept loop.
+        self.request.settimeout(self.timeout)
+        self.request = self.server.context.wrap_socket(self.request, server_side=True)
+        super().setup()
 
 
 @contextmanager

@@ -16,13 +16,13 @@ import time
 from collections import defaultdict, deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.services.tls import Endpoint, serving
+from tests.services.tls import Endpoint, TLSRequestHandler, serving
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -106,15 +106,8 @@ class _Server(ThreadingHTTPServer):
         pass  # a sender that gave up on a slow reply is part of the tests
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    timeout = 30
+class _Handler(TLSRequestHandler):
     server: _Server
-
-    def setup(self) -> None:
-        self.request.settimeout(self.timeout)
-        self.request = self.server.context.wrap_socket(self.request, server_side=True)
-        super().setup()
 
     def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
