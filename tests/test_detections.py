@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from tests.rowkit import (
     CLI,
@@ -463,11 +463,9 @@ def admin_with_weekly_maintenance(ada: Actor) -> list[dict]:
     return rows
 
 
-def test_a_first_basic_auth_change_in_an_admins_weekly_window_does_not_alert(run_rows):
-    ada = Actor(caller="ada@contoso.com", app_id=CLI, ip="198.51.100.20", name="Ada")
-    rows = admin_with_weekly_maintenance(ada)
-    t = AFTER.replace(hour=18, minute=20)  # a Wednesday, in the usual hour
-    assert t.weekday() == 2
+def admin_changes(ada: Actor, t: datetime) -> list[dict]:
+    """Basic-auth SCM policy writes on app1 and app2, then a profile reset on app3."""
+    rows = []
     for n, site in enumerate(("app1", "app2")):
         rows += activity(
             ada,
@@ -475,7 +473,15 @@ def test_a_first_basic_auth_change_in_an_admins_weekly_window_does_not_alert(run
             BASIC_AUTH_SCM,
             site_id(site) + "/basicpublishingcredentialspolicies/scm",
         )
-    rows += activity(ada, t + timedelta(minutes=5), NEWPASSWORD, site_id("app3"))
+    return rows + activity(ada, t + timedelta(minutes=5), NEWPASSWORD, site_id("app3"))
+
+
+def test_a_first_basic_auth_change_in_an_admins_weekly_window_does_not_alert(run_rows):
+    ada = Actor(caller="ada@contoso.com", app_id=CLI, ip="198.51.100.20", name="Ada")
+    rows = admin_with_weekly_maintenance(ada)
+    t = AFTER.replace(hour=18, minute=20)  # a Wednesday, in the usual hour
+    assert t.weekday() == 2
+    rows += admin_changes(ada, t)
     alerts, _ = run_rows(rows)
     assert of(alerts, CRED) == []
 
@@ -484,14 +490,7 @@ def test_the_same_change_outside_the_admins_weekly_window_alerts(run_rows):
     ada = Actor(caller="ada@contoso.com", app_id=CLI, ip="198.51.100.20", name="Ada")
     rows = admin_with_weekly_maintenance(ada)
     t = (AFTER + timedelta(days=1)).replace(hour=13, minute=20)  # Thursday afternoon
-    for n, site in enumerate(("app1", "app2")):
-        rows += activity(
-            ada,
-            t + timedelta(minutes=n),
-            BASIC_AUTH_SCM,
-            site_id(site) + "/basicpublishingcredentialspolicies/scm",
-        )
-    rows += activity(ada, t + timedelta(minutes=5), NEWPASSWORD, site_id("app3"))
+    rows += admin_changes(ada, t)
     alerts, _ = run_rows(rows)
     [alert] = of(alerts, CRED)
     assert {"BASIC_AUTH_POLICY", "NEW_OPERATION"} <= codes(alert)
