@@ -29,6 +29,8 @@ log = logging.getLogger(__name__)
 
 DEFAULT_MAX_DAYS = 180
 MAX_DAYS_SETTING = "DETECTOR_ALLOW_MAX_DAYS"
+MAX_DAYS_LIMIT = 3650
+"""The largest `DETECTOR_ALLOW_MAX_DAYS` accepted, by the operators' commands and the timer."""
 """Longest a rule may live when added with `detector allow add` (`DETECTOR_ALLOW_MAX_DAYS`)."""
 MIN_PREFIX = {4: 8, 6: 16}
 """Shortest CIDR prefix a rule may name: a wider range is most of the internet."""
@@ -221,8 +223,8 @@ def max_days_from(environ: Mapping[str, str]) -> int:
         value = int(raw) if raw else DEFAULT_MAX_DAYS
     except ValueError:
         raise RuleRejected(f"{MAX_DAYS_SETTING}={raw!r} is not a whole number") from None
-    if value < 1:
-        raise RuleRejected(f"{MAX_DAYS_SETTING}={value} must be at least 1")
+    if not 1 <= value <= MAX_DAYS_LIMIT:
+        raise RuleRejected(f"{MAX_DAYS_SETTING}={value} must be between 1 and {MAX_DAYS_LIMIT}")
     return value
 
 

@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Self
 
+from detectors.allow import DEFAULT_MAX_DAYS, MAX_DAYS_LIMIT
 from detectors.errors import ConfigurationError
 from detectors.settings import DetectionSettings
 
@@ -47,7 +48,7 @@ _NUMBERS = {
     "first_run_lookback_minutes": (1, 10080),
     "run_budget_seconds": (10, 3600),
     "retention_days": (8, 3650),
-    "allow_max_days": (1, 3650),
+    "allow_max_days": (1, MAX_DAYS_LIMIT),
 }
 
 
@@ -93,7 +94,7 @@ class AppSettings:
     retention_days: int = 90
     """Alert and delivery records older than this are deleted, a slice each run (at least 8
     days: longer than an alert message can wait on the queue)."""
-    allow_max_days: int = 180
+    allow_max_days: int = DEFAULT_MAX_DAYS
     """Allow rules meant to hold longer than this after they were added are ignored (a rule
     written into the table by hand could otherwise never expire)."""
     webhook_url: str | None = None

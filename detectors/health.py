@@ -116,7 +116,7 @@ def _runs(facts: Facts) -> list[Check]:
             )
         ]
     doc = facts.checkpoint or {}
-    watermark = _moment(doc.get("watermark"))
+    watermark = moment(doc.get("watermark"))
     if watermark is None:
         return [
             Check(
@@ -154,7 +154,7 @@ def _runs(facts: Facts) -> list[Check]:
             )
         )
     lease = doc.get("lease") or {}
-    until = _moment(lease.get("until"))
+    until = moment(lease.get("until"))
     if until is not None and until > facts.now:
         checks.append(
             Check(
@@ -273,11 +273,14 @@ def render(checks: Sequence[Check]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _moment(value: Any) -> datetime | None:
+def moment(value: Any) -> datetime | None:
+    """A datetime, or ISO 8601 text of one (`Z` allowed); None for anything else."""
+    if isinstance(value, datetime):
+        return value
     if not isinstance(value, str) or not value:
         return None
     try:
-        return datetime.fromisoformat(value)
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
         return None
 

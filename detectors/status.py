@@ -15,7 +15,7 @@ from azure.core.exceptions import AzureError, ResourceNotFoundError
 from detectors.app_settings import AppSettings
 from detectors.connections import queue_client
 from detectors.errors import DetectorError, one_line
-from detectors.health import Coverage, Facts
+from detectors.health import Coverage, Facts, moment
 from detectors.model import SourceTable
 from detectors.sources.log_analytics import Budget
 from detectors.sources.queries import coverage_query
@@ -84,17 +84,6 @@ def _coverage(table: SourceTable, columns: list[str], rows: list[Any]) -> Covera
     return Coverage(
         table=table,
         rows=int(values.get("Rows") or 0),
-        last_event=_moment(values.get("LastEvent")),
-        last_ingested=_moment(values.get("LastIngested")),
+        last_event=moment(values.get("LastEvent")),
+        last_ingested=moment(values.get("LastIngested")),
     )
-
-
-def _moment(value: Any) -> datetime | None:
-    if isinstance(value, datetime):
-        return value
-    if isinstance(value, str) and value:
-        try:
-            return datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
-            return None
-    return None

@@ -158,6 +158,8 @@ def test_a_rule_meant_to_outlive_the_longest_allowed_life_is_ignored():
     assert max_days_from({}) == 180
     with pytest.raises(RuleRejected, match="not a whole number"):
         max_days_from({"DETECTOR_ALLOW_MAX_DAYS": "a year"})
+    with pytest.raises(RuleRejected, match="between 1 and 3650"):
+        max_days_from({"DETECTOR_ALLOW_MAX_DAYS": "4000"})
 
 
 def test_a_rule_survives_the_round_trip_through_its_properties():
