@@ -153,10 +153,9 @@ class LogAnalyticsSource:
         """Column names, rows, and whether the result hit the size limit."""
         query = QUERIES[table](window)
         result = self._send(table.value, query, window.event_time_range, budget, stats)
-        if isinstance(result, LogsQueryPartialResult) or result.status is not (
-            LogsQueryStatus.SUCCESS
-        ):
-            return self._partial(table, result)
+        reason = _incomplete(result)
+        if reason is not None:
+            return self._partial(table, result, reason)
         return (*_first_table(result), False)
 
     def tabulate(
@@ -167,12 +166,9 @@ class LogAnalyticsSource:
         QueryFailed when the service refuses it, keeps failing, or answers only in part.
         """
         result = self._send(label, query, timespan, budget, FetchStats())
-        if isinstance(result, LogsQueryPartialResult) or result.status is not (
-            LogsQueryStatus.SUCCESS
-        ):
-            error = getattr(result, "partial_error", None)
-            text = f"{getattr(error, 'code', '')} {getattr(error, 'message', '')}".strip()
-            raise QueryFailed(f"{label}: Log Analytics returned a partial result ({text})")
+        reason = _incomplete(result)
+        if reason is not None:
+            raise QueryFailed(f"{label}: Log Analytics returned a partial result ({reason})")
         return _first_table(result)
 
     def _send(
@@ -210,16 +206,15 @@ class LogAnalyticsSource:
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _partial(
-        self, table: SourceTable, result: LogsQueryResult | LogsQueryPartialResult
+        self, table: SourceTable, result: LogsQueryResult | LogsQueryPartialResult, reason: str
     ) -> tuple[list[str], list[Sequence[Any]], bool]:
         error = getattr(result, "partial_error", None)
-        text = f"{getattr(error, 'code', '')} {getattr(error, 'message', '')}".strip()
         # The reason sits in the details (`innererror`), which the SDK leaves as models.
-        everything = f"{text} {getattr(error, 'details', '')}".lower()
+        everything = f"{reason} {getattr(error, 'details', '')}".lower()
         if any(marker.lower() in everything for marker in _SIZE_ERRORS):
             return [], [], True
         raise QueryFailed(
-            f"{table.value}: Log Analytics returned a partial result ({text or 'no reason'}); "
+            f"{table.value}: Log Analytics returned a partial result ({reason}); "
             "nothing of this window is used"
         )
 
@@ -258,7 +253,20 @@ def row_fields(table: SourceTable, columns: Sequence[str], row: Sequence[Any]) -
     return fields
 
 
-def _first_table(result: LogsQueryResult) -> tuple[list[str], list[Sequence[Any]]]:
+def _incomplete(result: LogsQueryResult | LogsQueryPartialResult) -> str | None:
+    """Why a result is not whole (the service's code and message), or None if it is."""
+    if not isinstance(result, LogsQueryPartialResult) and result.status is LogsQueryStatus.SUCCESS:
+        return None
+    error = getattr(result, "partial_error", None)
+    text = f"{getattr(error, 'code', '')} {getattr(error, 'message', '')}".strip()
+    return text or "no reason"
+
+
+def _first_table(
+    result: LogsQueryResult | LogsQueryPartialResult,
+) -> tuple[list[str], list[Sequence[Any]]]:
+    """Columns and rows of a whole result's first table (`_incomplete` said it is whole)."""
+    assert isinstance(result, LogsQueryResult), "a partial result has no tables to read"
     if not result.tables:
         return [], []
     table = result.tables[0]
