@@ -36,6 +36,8 @@ F = OperationFamily
 CRED = credential_download.SPEC.id
 WEBJOB = webjob_activity.SPEC.id
 DOWNLOAD, POLICY, JOB_CREATED = "download", "policy", "jobCreated"
+_NOVEL_SITE = frozenset({ReasonCode.NEW_SITE, ReasonCode.NO_HISTORY})
+"""Reasons that say a downloader's site was not one it knew when it took the profile."""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -195,6 +197,13 @@ class Chains:
             # (a traveller's hotel looks the same as a rented server), so this adds less.
             weight *= self.settings.peer_routine_factor
             where += ", the network it was taken from"
+            if event.reasons and not any(r.code in _NOVEL_SITE for r in event.reasons):
+                # By one whose history held this site when it took the profile: its ordinary
+                # use from a new place, the download's own novelty, damped as that was.
+                weight *= self.settings.known_sites_factor
+                where += (
+                    f", by a principal that takes {login.resource.name}'s credentials routinely"
+                )
         reason = Reason(
             code=ReasonCode.DOWNLOAD_THEN_LOGIN,
             message=f"{_minutes(login.time - event.time)} after it took the publish profile of "

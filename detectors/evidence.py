@@ -133,17 +133,28 @@ class Context:
         return self.surroundings.peers_know(self.principal.type, dimension, value, self.today)
 
     def ordinary_for_peers(self, observations: Sequence[Observation]) -> bool:
-        """Whether every address block and tool here is one its peers use (new joiners)."""
+        """Whether every address block and tool here is one its peers use (new joiners).
+
+        A refusal or two is a new joiner's missing role assignment; refusals across sites are
+        probing, which no new joiner does (`failure_burst` on `burst_sites` sites).
+        """
+        s = self.settings
+        failed = [o for o in observations if o.status is Status.FAILED]
+        if total(failed) >= s.failure_burst and (
+            len({o.resource.site_id for o in failed}) >= s.burst_sites
+        ):
+            return False
         for obs in observations:
-            if obs.status is Status.FAILED:
+            if not self.peers_know("tools", obs.tool.value) or self.from_peers_block(obs) is False:
                 return False
-            if not self.peers_know("tools", obs.tool.value):
-                return False
-            if obs.source_ip and not self.peers_know(
-                "wide_networks", wide_network_of(obs.source_ip)
-            ):
-                return False
-        return bool(observations)
+        return len(failed) < len(observations)
+
+    def from_peers_block(self, obs: Observation) -> bool | None:
+        """Whether the action came from an address block its peers use; None when its address
+        tells nothing of where the principal is (none, or Cloud Shell's, which is Azure's)."""
+        if not obs.source_ip or obs.tool is ClientTool.CLOUD_SHELL:
+            return None
+        return self.peers_know("wide_networks", wide_network_of(obs.source_ip))
 
 
 class Scorer:

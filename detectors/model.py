@@ -121,6 +121,30 @@ class ResourceRef:
         object.__setattr__(self, "site_key", key)
 
 
+ENVIRONMENT_WORDS = frozenset(
+    {
+        *("dev", "develop", "development", "sandbox", "sbx", "int", "integration"),
+        *("test", "tst", "qa", "uat", "perf", "demo"),
+        *("stage", "staging", "stg", "preprod", "ppe", "pre"),
+        *("prod", "prd", "production", "live"),
+    }
+)
+"""Words that name an environment in a site's name (`contoso-orders-api-prod`)."""
+
+
+def app_of(site_key: str) -> str:
+    """The app a site or slot is one environment of: its site name without the words that
+    name an environment (`sub/rg/contoso-orders-api-prod/staging` -> `contoso-orders-api`).
+
+    Site names are unique across Azure, so the name alone tells one app from another; the
+    subscription and group are left out because environments often live in different ones.
+    """
+    parts = site_key.split("/")
+    name = parts[2] if len(parts) > 2 else site_key
+    words = [word for word in name.split("-") if word not in ENVIRONMENT_WORDS]
+    return "-".join(words) or name
+
+
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Observation:
     """One counted operation: an action, login or file change, or `count` alike in a minute.

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+import pytest
+
+from detectors.settings import DetectionSettings
 from tests.rowkit import (
     CLI,
     CONFIG_LIST,
@@ -508,6 +511,83 @@ def team_at_work(days: int = 20) -> list[dict]:
     return rows
 
 
+@pytest.mark.parametrize(
+    ("site", "weight", "routine"),
+    [("app1", 6, True), ("app3", 12, False)],
+    ids=["a site whose credentials it takes", "a site new to it"],
+)
+def test_a_profile_used_from_where_it_was_taken_adds_less_on_the_downloaders_own_site(
+    run_rows, site, weight, routine
+):
+    """A traveller using the profile of their own site from the hotel: the network's novelty
+    already counted in the download, damped as that was; on a site new to the downloader it
+    is not the profile's ordinary use."""
+    rows = jane_history() + pipeline_deploys()
+    hotel = "203.0.113.77"
+    cli = Actor(caller=JANE.caller, app_id=CLI, ip=hotel, name=JANE.name)
+    t = AFTER.replace(hour=10)
+    rows += activity(cli, t, PUBLISHXML, site_id(site))
+    rows.append(login(f"${site}", t + timedelta(minutes=2), site_id(site), hotel, "FTP"))
+    alerts, _ = run_rows(rows, settings=DetectionSettings(alert_threshold=1))
+    [chain] = [
+        r for a in of(alerts, CRED) for r in a["reasons"] if r["code"] == "DOWNLOAD_THEN_LOGIN"
+    ]
+    assert chain["weight"] == weight
+    assert ("credentials routinely" in chain["message"]) is routine
+
+
+def test_a_new_member_from_the_organisations_network_at_another_offices_hours_weighs_less(
+    run_rows,
+):
+    """The team works at 10:00; a newcomer in an office eight hours ahead looks around the
+    team's sites at 02:00 from a block colleagues use (and a refusal on one of them: a role
+    not yet granted)."""
+    office = "198.51.100.99"  # the team's block, 198.51.0.0/16
+    newcomer = Actor(caller="neo@contoso.com", app_id=CLI, ip=office, name="Neo")
+    rows = team_at_work()
+    t = AFTER.replace(hour=2, minute=30)
+    for n, site in enumerate(("team-a", "team-b", "team-c", "team-d")):
+        rows += activity(newcomer, t + timedelta(minutes=n), PUBLISHXML, site_id(site))
+    rows += activity(
+        newcomer,
+        t + timedelta(minutes=5),
+        CONFIG_LIST,
+        site_id("team-d") + "/config/appsettings",
+        status="Failure",
+        substatus="Forbidden",
+    )
+    alerts, _ = run_rows(rows)
+    assert of(alerts, CRED) == [], [a["reasons"] for a in alerts]
+
+
+@pytest.mark.parametrize(
+    ("refused", "damped"),
+    [(("app9",), True), (("app6", "app7", "app8", "app9"), False)],
+    ids=["a refusal on one site", "refusals that add up to probing"],
+)
+def test_a_lone_new_network_on_known_sites_is_damped_despite_a_refusal_but_not_probing(
+    run_rows, refused, damped
+):
+    """A refused read took nothing (a role not granted); refusals across sites are probing,
+    and their sites keep the burst off the sites it knows."""
+    rows = jane_history()
+    away = Actor(caller=JANE.caller, app_id=VSCODE, ip="203.0.113.40", name=JANE.name)
+    t = AFTER.replace(hour=10)
+    rows += activity(away, t, PUBLISHXML, site_id("app1"))
+    for n, site in enumerate(refused):
+        rows += activity(
+            away,
+            t + timedelta(minutes=1 + n),
+            CONFIG_LIST,
+            site_id(site) + "/config/connectionstrings",
+            status="Failure",
+            substatus="Forbidden",
+        )
+    alerts, _ = run_rows(rows, settings=DetectionSettings(alert_threshold=1))
+    [network] = [r for a in of(alerts, CRED) for r in a["reasons"] if r["code"] == "NEW_NETWORK"]
+    assert ("on sites it knows" in network["message"]) is damped
+
+
 def test_a_new_member_taking_exactly_the_sites_a_colleague_covers_weighs_less(run_rows):
     newcomer = Actor(caller="neo@contoso.com", app_id=CLI, ip="203.0.113.12", name="Neo")
     rows = team_at_work()
@@ -530,14 +610,14 @@ def test_a_new_principal_taking_sites_no_colleague_covers_still_alerts(run_rows)
 
 
 def release_history(days: int = 20) -> list[dict]:
-    """Kim and Lou work on shop-test and shop-prod; a pipeline deploys shop-test only."""
+    """Kim and Lou work on shop-test and storefront; a pipeline deploys shop-test only."""
     rows = []
     for name, ip in (("kim", "198.51.100.41"), ("lou", "198.51.100.42")):
         dev = Actor(caller=f"{name}@contoso.com", app_id=CLI, ip=ip, name=name.title())
         for day in workdays(START, days):
             rows += activity(dev, day, PUBLISHXML, site_id("shop-test", group="rg-shop-test"))
             rows += activity(
-                dev, day + timedelta(minutes=5), PUBLISHXML, site_id("shop-prod", group="rg-shop")
+                dev, day + timedelta(minutes=5), PUBLISHXML, site_id("storefront", group="rg-shop")
             )
     rows += jane_history(days)  # Jane works on app1 and app2 elsewhere
     pipeline = Actor(caller=PIPELINE_OID, app_id=CLI, ip="20.40.1.10", kind="app")
@@ -563,11 +643,22 @@ def first_release(rows: list[dict], prod: str) -> list[dict]:
 
 
 def test_a_new_site_its_peers_by_shared_sites_work_on_weighs_less(run_rows):
-    alerts, _ = run_rows(first_release(release_history(), site_id("shop-prod", group="rg-shop")))
+    alerts, _ = run_rows(first_release(release_history(), site_id("storefront", group="rg-shop")))
     [alert] = of(alerts, CRED)
     new_site = next(r for r in alert["reasons"] if r["code"] == "NEW_SITE")
     assert new_site["weight"] == 7.5
     assert "peers by shared sites" in new_site["message"]
+
+
+def test_another_environment_of_an_app_it_deploys_weighs_less(run_rows):
+    """The pipeline's first release to shop-prod, a site nobody else works on either: the
+    production environment of the app whose test site it deploys every day."""
+    prod = site_id("shop-prod", group="rg-shop-prod")
+    alerts, _ = run_rows(first_release(release_history(), prod))
+    [alert] = of(alerts, CRED)
+    new_site = next(r for r in alert["reasons"] if r["code"] == "NEW_SITE")
+    assert new_site["weight"] == 7.5
+    assert "another environment of an app it already works on" in new_site["message"]
 
 
 def test_a_new_site_of_strangers_weighs_fully(run_rows):

@@ -15,6 +15,7 @@ from detectors.model import (
     PrincipalType,
     SourceTable,
     Status,
+    app_of,
 )
 from detectors.operations import DEPLOYMENT_CREDENTIAL_SUFFIXES, FAMILY_ACTIVITIES
 from detectors.reasons import ReasonCode
@@ -138,6 +139,7 @@ def evaluate(
             F.FUNCTION_KEYS_READ,
             f"Listed function keys or secrets of {len(keys)} app(s): {listing(keys)}",
             ordinary=ordinary,
+            team=team,
             # Listing keys is routine for the apps it lists them of, not for new ones.
             on_known_sites=all(ctx.knows("credential_sites", o.resource.site_key) for o in listed),
         )
@@ -159,9 +161,16 @@ def evaluate(
     _rate(scorer, sensitive)
     # A lone novelty on known sites is the `az webapp show` or travelling reader; a first
     # change of credentials, keys or the basic-auth policy is never damped so.
+    # A refusal or two took nothing (a missing role assignment); refusals that add up to
+    # probing (FAILURES) keep their sites in the judgement.
+    probing = any(r.code is ReasonCode.FAILURES for r in scorer.reasons)
     sites_known = (
         ctx.has_history
-        and all(ctx.knows(dimension, o.resource.site_key) for o in core)
+        and all(
+            ctx.knows(dimension, o.resource.site_key)
+            for o in core
+            if probing or o.status is not Status.FAILED
+        )
         and not any(
             o.family in _CHANGES and not ctx.knows("families", o.family.value) for o in taken
         )
@@ -192,11 +201,13 @@ def _routine_aware(
     message: str,
     *,
     ordinary: bool,
+    team: int = 0,
     on_known_sites: bool = True,
 ) -> None:
     """A sensitive operation weighs less for a principal that does it routinely (on sites it
-    knows: `on_known_sites`), or for a principal without history that acts like its peers
-    (`ordinary`) when they do it."""
+    knows: `on_known_sites`), for a principal without history that acts like its peers
+    (`ordinary`) when they do it, or that does it on a team's set of sites (`team`: others
+    take the credentials of every site it took)."""
     ctx = scorer.ctx
     factor = 1.0
     if ctx.knows("families", family.value) and on_known_sites:
@@ -209,6 +220,12 @@ def _routine_aware(
         # A new joiner doing, from its peers' networks and tools, what its peers do.
         factor = ctx.settings.peer_routine_factor
         message += f", which other {ctx.principal.type.value}s do routinely"
+    elif team:
+        # A new member looking around its team's apps, as the portal's blades do.
+        factor = ctx.settings.peer_routine_factor
+        message += (
+            f", apps of a team's set of sites ({team} other principal(s) work on all of them)"
+        )
     scorer.add(code, weight * factor, message + ".")
 
 
@@ -239,6 +256,7 @@ def _site_evidence(
         # New sites worked on by the crowd of the sites it knows here: its team's (a prod site
         # after the test one), not a stranger's.
         teams = _teams_sites(ctx, [key for key in touched if key not in new], new)
+        apps = _known_apps(ctx)
         if new:
             names = listing([_site_name(key) for key in new])  # keys: sub/group/site[/slot]
             weight = s.weight_new_site + s.weight_new_site_extra * min(len(new) - 1, 5)
@@ -254,7 +272,15 @@ def _site_evidence(
                 message += (
                     " Each sits in a resource group it already works in, so this weighs less."
                 )
-            elif all(_group_of(key) in groups or key in teams for key in new):
+            elif all(app_of(key) in apps for key in new):
+                weight *= s.related_site_factor
+                message += (
+                    " Each is another environment of an app it already works on (a release "
+                    "from test to production), so this weighs less."
+                )
+            elif all(
+                _group_of(key) in groups or key in teams or app_of(key) in apps for key in new
+            ):
                 weight *= s.related_site_factor
                 message += (
                     " Each is worked on by those who work on the sites it knows here (its "
@@ -275,7 +301,9 @@ def _site_evidence(
         }
         # Its peers' sites are not what a harvest is made of; a credential it never took
         # before makes a site new for the burst, whoever works on it.
-        new = sorted((set(new) - teams) | fresh_family)
+        new = sorted(
+            {key for key in new if key not in teams and app_of(key) not in apps} | fresh_family
+        )
     else:
         # Even a short history is a fact: what it took yesterday is not new today.
         new = [key for key in touched if not ctx.knows(dimension, key)]
@@ -299,15 +327,12 @@ def _site_evidence(
             + (" (all through the portal, which weighs less)." if portal else ".")
         )
         # A new principal's sites are all new: only its peers tell whether it is odd.
+        if team:
+            # No one colleague takes the credentials of every site of a harvest.
+            return
         if ordinary:
             weight *= s.peer_routine_factor
             message += " It has no history and acts like its peers, so this weighs less."
-        elif team:
-            weight *= s.peer_routine_factor
-            message += (
-                f" It has no history, and {team} other principal(s) take the credentials of "
-                "every one of these sites (a team's set: a new member?), so this weighs less."
-            )
         scorer.add(ReasonCode.SITE_BURST, weight, message)
 
 
@@ -334,21 +359,24 @@ def _teams_sites(ctx: Context, known: Sequence[str], new: Sequence[str]) -> set[
 
 def _team(ctx: Context, core: Sequence[Observation]) -> int:
     """How many other principals take the credentials of every site this burst took them of
-    (at least `burst_sites` sites, with tools its peers use, in hours the sites are worked
-    on): a new team member looks around its team's sites, while a harvest spans sites whose
-    credentials no one colleague takes."""
+    (at least `burst_sites` sites, with tools its peers use, in hours the sites are worked on
+    or from address blocks its peers use): a new team member looks around its team's sites,
+    while a harvest spans sites whose credentials no one colleague takes."""
     taken = sorted(
         {o.resource.site_key for o in core if _is_credential(o) and o.status is not Status.FAILED}
     )
     if len(taken) < ctx.settings.burst_sites:
         return 0
-    # A new member works with its team's tools and in the hours its team works on these
-    # sites (its network may be its home's); a stranger at 03:00 or with a tool none of its
-    # peers use is not one.
+    # A new member works with its team's tools, in the hours its team works on these sites
+    # or from the organisation's own networks (an office in another time zone); a stranger
+    # at 03:00 from elsewhere, or with a tool none of its peers use, is not one.
     around, share = ctx.surroundings, ctx.settings.unusual_hour_share
     if not all(
         ctx.peers_know("tools", o.tool.value)
-        and around.site_works_at(o.resource.site_key, o.time.hour, share)
+        and (
+            around.site_works_at(o.resource.site_key, o.time.hour, share)
+            or ctx.from_peers_block(o) is True
+        )
         for o in core
     ):
         return 0
@@ -366,6 +394,14 @@ def _known_groups(ctx: Context) -> set[str]:
     if baseline is None:
         return set()
     return {_group_of(key) for key in baseline.sites if ctx.knows("sites", key)}
+
+
+def _known_apps(ctx: Context) -> set[str]:
+    """Apps (see `app_of`) of the sites the principal still knows."""
+    baseline = ctx.baseline
+    if baseline is None:
+        return set()
+    return {app_of(key) for key in baseline.sites if ctx.knows("sites", key)}
 
 
 def _site_name(site_key: str) -> str:
