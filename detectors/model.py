@@ -168,6 +168,8 @@ class Observation:
     config_suffix: str | None = None
     webjob: str | None = None
     detail: str | None = None
+    """A login's protocol (Kudu, FTP, WebDeploy), a file change's path, or which keys a key
+    operation touched (`host/default`, `functions/<name>`)."""
     http_status: str | None = None
     count: int = 1
 

@@ -283,6 +283,8 @@ class Normalizer:
         webjob = None
         if len(parsed.tail) >= 2 and parsed.tail[0] in ("continuouswebjobs", "triggeredwebjobs"):
             webjob = f"{parsed.tail[0].removesuffix('webjobs')}/{parsed.tail[1]}"
+        # Which keys: the host's (`host/default`) or one function's (`functions/<name>`).
+        detail = "/".join(parsed.tail[:2]) if family in _KEY_FAMILIES and parsed.tail else None
         return Observation(
             event_id=event_id,
             # The full resource id: one request may list several config sections. A grouped
@@ -302,6 +304,7 @@ class Normalizer:
             resource=parsed.ref,
             config_suffix=suffix,
             webjob=webjob,
+            detail=detail,
             http_status=_text(fields.get("ActivitySubstatusValue"), "ActivitySubstatusValue", 128)
             or None,
             count=count,
@@ -451,6 +454,9 @@ class Normalizer:
 
 
 _MISSING: Any = object()
+_KEY_FAMILIES = frozenset(
+    {OperationFamily.FUNCTION_KEYS_READ, OperationFamily.FUNCTION_KEYS_CHANGE}
+)
 
 UNATTRIBUTED = Principal(id="", name="(unattributed)", type=PrincipalType.UNKNOWN)
 """Placeholder principal of a file change until the engine ties it to a login."""

@@ -58,6 +58,9 @@ class DetectionSettings:
     weight_deployment_credentials: float = 12
     weight_app_secrets: float = 5
     weight_function_keys: float = 15
+    weight_function_keys_extra: float = 5
+    """Added for each further set of keys listed in a burst (another app's host keys,
+    another function's keys or secrets), up to 5."""
     weight_credential_change: float = 15
     weight_basic_auth_policy: float = 25
     weight_new_site: float = 15

@@ -683,6 +683,24 @@ def test_listing_keys_routinely_does_not_make_new_apps_keys_routine(run_rows):
     assert "routinely" not in listed["message"]
 
 
+def test_dumping_every_key_of_one_app_weighs_more_than_reading_one(run_rows):
+    """Host keys and each function's secrets are sets of their own: a developer reads one,
+    a dump reads them all."""
+    host = "MICROSOFT.WEB/SITES/HOST/LISTKEYS/ACTION"
+    secrets = "MICROSOFT.WEB/SITES/FUNCTIONS/LISTSECRETS/ACTION"
+    rows = jane_history()
+    t = AFTER.replace(hour=11)
+    rows += activity(JANE, t, host, site_id("func1") + "/host/default")
+    for n, function in enumerate(("orders", "refunds", "Refunds", "payouts")):
+        at = t + timedelta(minutes=1 + n)
+        rows += activity(JANE, at, secrets, site_id("func1") + f"/functions/{function}")
+    alerts, _ = run_rows(rows)
+    [alert] = of(alerts, CRED)
+    listed = next(r for r in alert["reasons"] if r["code"] == "FUNCTION_KEYS")
+    assert listed["weight"] == 15 + 3 * 5  # host keys and three functions (names ignore case)
+    assert "4 set(s)" in listed["message"]
+
+
 def test_a_first_credential_reset_is_never_damped_as_a_lone_novelty(run_rows):
     """Its peers' scripting tool at an odd hour: two novelties, even on a site it knows."""
     bo = Actor(caller="bo@contoso.com", app_id=POWERSHELL, ip="198.51.100.21", name="Bo")

@@ -132,12 +132,16 @@ def evaluate(
     listed = [o for o in taken if o.family is F.FUNCTION_KEYS_READ]
     keys = sorted({o.resource.name for o in listed})
     if keys:
+        # Each app's host keys and each function's keys and secrets are a set of their own:
+        # a developer reads one or two, a dump reads them all.
+        sets = len({(o.resource.site_key, o.detail) for o in listed})
         _routine_aware(
             scorer,
             ReasonCode.FUNCTION_KEYS,
-            s.weight_function_keys + s.weight_new_site_extra * min(len(keys) - 1, 5),
+            s.weight_function_keys + s.weight_function_keys_extra * min(sets - 1, 5),
             F.FUNCTION_KEYS_READ,
-            f"Listed function keys or secrets of {len(keys)} app(s): {listing(keys)}",
+            f"Listed {sets} set(s) of function keys or secrets (host keys, each function's "
+            f"keys and secrets) of {len(keys)} app(s): {listing(keys)}",
             ordinary=ordinary,
             team=team,
             # Listing keys is routine for the apps it lists them of, not for new ones.
