@@ -111,6 +111,8 @@ class Chains:
         s = self.settings
         horizon = timedelta(minutes=s.chain_minutes)
         out = dict(findings)
+        # A new job a deployment shipped with the site's existing ones was not planted.
+        released = surroundings.released_jobs(window)
         for obs in window:  # time-ordered
             site = obs.resource.site_key
             earlier = [e for e in self.events.get(site, ()) if obs.time - e.time <= horizon]
@@ -152,7 +154,7 @@ class Chains:
                             (),
                         )
                         break
-            self._remember(obs, out, surroundings)
+            self._remember(obs, out, surroundings, released)
         return out
 
     def _login(
@@ -281,7 +283,13 @@ class Chains:
             settings=self.settings,
         )
 
-    def _remember(self, obs: Observation, out: Findings, surroundings: Surroundings) -> None:
+    def _remember(
+        self,
+        obs: Observation,
+        out: Findings,
+        surroundings: Surroundings,
+        released: set[tuple[str, str]],
+    ) -> None:
         site = obs.resource.site_key
         kind: str | None = None
         if obs.principal.type is PrincipalType.PUBLISHING_USER:
@@ -295,6 +303,7 @@ class Chains:
             if (
                 surroundings.site_days(site, today) >= self.settings.min_history_days
                 and surroundings.job_days(site, obs.webjob, today) == 0
+                and (site, obs.webjob) not in released
             ):
                 kind = JOB_CREATED
         if kind is None:

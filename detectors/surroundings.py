@@ -22,8 +22,8 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
-from detectors.baseline import SITE_CONTEXT_PREFIX, PrincipalBaseline
-from detectors.model import Observation, PrincipalType
+from detectors.baseline import SITE_CONTEXT_PREFIX, PrincipalBaseline, day_number
+from detectors.model import Observation, OperationFamily, PrincipalType, Status
 
 SITE_PREFIX = SITE_CONTEXT_PREFIX
 WEBJOB_PREFIX = "webjob:"
@@ -155,6 +155,35 @@ class Surroundings:
         """Whether principals of this type (the peer group) used this value recently."""
         peers = self.baselines.get(peer_group_id(kind))
         return peers is not None and peers.knows(dimension, value, today, self.max_age_days)
+
+    def released_jobs(self, observations: Iterable[Observation]) -> set[tuple[str, str]]:
+        """Jobs new to their site (site key, job) whose files a deployment created while it
+        rewrote files of jobs the site already has: a release that ships a new job, not a
+        job planted on its own. A person's own Kudu session is hands-on, never a release."""
+        files = [
+            o
+            for o in observations
+            if o.family is OperationFamily.WEBJOB_FILE_CHANGE
+            and o.webjob
+            and o.status is not Status.FAILED
+            and o.principal.type is not PrincipalType.USER
+            and not o.principal.unattributed
+        ]
+        updating = {
+            (o.principal.id, o.resource.site_key)
+            for o in files
+            if o.webjob
+            and not is_creation(o)
+            and self.job_days(o.resource.site_key, o.webjob, day_number(o.time)) > 0
+        }
+        return {
+            (o.resource.site_key, o.webjob)
+            for o in files
+            if o.webjob
+            and is_creation(o)
+            and (o.principal.id, o.resource.site_key) in updating
+            and self.job_days(o.resource.site_key, o.webjob, day_number(o.time)) == 0
+        }
 
 
 NO_SURROUNDINGS = Surroundings(baselines={}, max_age_days=0)

@@ -222,13 +222,12 @@ def pipeline_deploys(days: int = 20) -> list[dict]:
     return rows
 
 
+SCHEDULER_OID = "5e2b1c4d-aaaa-4bbb-8ccc-123456789abc"
+SCHEDULER_APP = "99999999-2222-3333-4444-555555555555"
+
+
 def scheduler_runs(days: int = 20) -> list[dict]:
-    mi = Actor(
-        caller="5e2b1c4d-aaaa-4bbb-8ccc-123456789abc",
-        app_id="99999999-2222-3333-4444-555555555555",
-        ip="",
-        kind="mi",
-    )
+    mi = Actor(caller=SCHEDULER_OID, app_id=SCHEDULER_APP, ip="", kind="mi")
     rows = []
     for hour in range(days * 24):
         rows += activity(
@@ -434,6 +433,34 @@ def test_a_deploy_identity_first_rewriting_existing_job_files_does_not_alert(run
         )
     alerts, _ = run_rows(rows)
     assert of(alerts, WEBJOB) == []
+
+
+@pytest.mark.parametrize("with_existing", [True, False], ids=["a release", "a job alone"])
+def test_a_new_job_shipped_with_the_sites_existing_jobs_is_a_release_not_a_plant(
+    run_rows, with_existing
+):
+    """The pipeline's deployment adds a continuous job while it rewrites the site's existing
+    one, and the runner identity starts it: a release. The same new job written alone, from
+    the same agent block, is still a job nobody shipped."""
+    rows = pipeline_deploys() + scheduler_runs()
+    t = AFTER.replace(hour=16, minute=30)
+    rows.append(login("$app1", t, site_id("app1"), "20.45.15.25", "WebDeploy"))  # an agent's
+    files = [("continuous", "event-consumer", "run.cmd", "Add")]
+    files += [("continuous", "event-consumer", "settings.job", "Add")]
+    if with_existing:
+        files += [("triggered", "cleanup", name, "Modify") for name in ("run.cmd", "settings.job")]
+    for kind, name, file, operation in files:
+        path = JOB_PATH.format(kind=kind, name=name, file=file)
+        rows.append(file_change(t + timedelta(seconds=30), site_id("app1"), path, operation))
+    runner = Actor(caller=SCHEDULER_OID, app_id=SCHEDULER_APP, ip="", kind="mi")
+    job = site_id("app1") + "/continuouswebjobs/event-consumer"
+    rows += activity(runner, t + timedelta(minutes=2), START_JOB, job)
+    alerts, _ = run_rows(rows)
+    found = {code for a in of(alerts, WEBJOB) for code in codes(a)}
+    if with_existing:
+        assert of(alerts, WEBJOB) == [], [a["reasons"] for a in alerts]
+    else:
+        assert {"NEW_JOB_ON_SITE", "JOB_CREATED_THEN_RUN"} <= found
 
 
 def test_a_new_joiner_listing_one_apps_keys_like_its_peers_does_not_alert(run_rows):

@@ -89,12 +89,18 @@ def evaluate(
     )
     scorer = Scorer(ctx)
     s = settings
-    scorer.no_history()
+    # Without history, acting as its peers do (their networks and tools): a site's first
+    # deployment, a new runner identity.
+    ordinary = not ctx.has_history and ctx.ordinary_for_peers(relevant)
+    scorer.no_history(ordinary=ordinary)
     done = [o for o in relevant if o.status is not Status.FAILED]
 
     jobs = sorted({f"{o.resource.name}/{o.webjob}" for o in done if o.webjob})
-    _jobs_new_to_site(scorer, done)
     files = [o for o in done if o.family is F.WEBJOB_FILE_CHANGE]
+    hands_on = _hands_on(ctx, files)
+    # New jobs shipped by a deployment along with the site's existing ones (not hands-on).
+    released = ctx.surroundings.released_jobs(done) if hands_on is None else set()
+    _jobs_new_to_site(scorer, done, released)
     # A job whose files were modified or deleted, or that ARM stopped, started or ran, or
     # that the site's history knows, existed before this burst: only a job all of whose
     # files here were created can be a new one.
@@ -109,8 +115,7 @@ def evaluate(
             or around.site_knows_job(o.resource.site_key, o.webjob, ctx.today)
         )
     }
-    created = {(o.resource.site_key, o.webjob) for o in files if o.webjob} - existing
-    hands_on = _hands_on(ctx, files)
+    created = {(o.resource.site_key, o.webjob) for o in files if o.webjob} - existing - released
     if ctx.has_history:
         new_jobs = {
             (o.resource.site_key, o.webjob, f"{o.resource.name}/{o.webjob}")
@@ -131,6 +136,12 @@ def evaluate(
             if len(established) == len(new_jobs):
                 weight *= s.established_job_factor
                 message += " Each is an existing job with its own history, so this weighs less."
+            elif all(name in established or (key, job) in released for key, job, name in new_jobs):
+                weight *= s.established_job_factor
+                message += (
+                    " Each is an existing job or one that a deployment shipped with them (a "
+                    "release), so this weighs less."
+                )
             scorer.novel(ReasonCode.NEW_WEBJOB, weight, message)
         new_families = sorted({o.family for o in done if not ctx.knows("families", o.family.value)})
         if new_families:
@@ -167,6 +178,18 @@ def evaluate(
             ):
                 weight *= s.routine_factor
                 message += ", existing jobs of sites whose job files it routinely deploys"
+            elif (
+                not created
+                and hands_on is None
+                and ordinary
+                and ctx.peers_know("families", F.WEBJOB_FILE_CHANGE.value)
+            ):
+                # A deployment identity without history (a site's first release).
+                weight *= s.peer_routine_factor
+                message += (
+                    f", existing jobs, as other {ctx.principal.type.value}s' deployments "
+                    "rewrite them routinely"
+                )
             scorer.add(ReasonCode.JOB_FILES_CHANGED, weight, message + ".")
             if hands_on is not None:
                 scorer.add(
@@ -344,8 +367,11 @@ def _hands_on(ctx: Context, files: Sequence[Observation]) -> str | None:
     return how
 
 
-def _jobs_new_to_site(scorer: Scorer, done: Sequence[Observation]) -> None:
-    """NEW_JOB_ON_SITE: files of a job that the site, with a history of its own, never had."""
+def _jobs_new_to_site(
+    scorer: Scorer, done: Sequence[Observation], released: set[tuple[str, str]]
+) -> None:
+    """NEW_JOB_ON_SITE: files of a job that the site, with a history of its own, never had.
+    `released`: new jobs a deployment shipped with the site's existing ones."""
     ctx, s = scorer.ctx, scorer.ctx.settings
     around = ctx.surroundings
     new = sorted(
@@ -371,4 +397,10 @@ def _jobs_new_to_site(scorer: Scorer, done: Sequence[Observation]) -> None:
     ):
         weight *= s.routine_factor
         message += " It routinely deploys this site's job files, which weighs less."
+    elif all((key, job) in released for key, job, _ in new):
+        weight *= s.routine_factor
+        message += (
+            " Its files came with a deployment that also rewrote the site's existing jobs "
+            "(a release shipping a new job), which weighs less."
+        )
     scorer.add(ReasonCode.NEW_JOB_ON_SITE, weight, message)
