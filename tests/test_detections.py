@@ -463,6 +463,30 @@ def test_a_new_job_shipped_with_the_sites_existing_jobs_is_a_release_not_a_plant
         assert {"NEW_JOB_ON_SITE", "JOB_CREATED_THEN_RUN"} <= found
 
 
+def test_existing_job_files_first_rewritten_by_a_deploy_identity_are_its_peers_work(
+    run_rows,
+):
+    """$app3 only ever logged in (an agent polling Kudu) until a release rewrote the site's
+    existing job: what other deploy identities do routinely, not a hands-on change."""
+    rows = []
+    cleanup = JOB_PATH.format(kind="triggered", name="cleanup", file="run.cmd")
+    for n, day in enumerate(workdays(START, 15, hour=9)):
+        rows.append(login("$app1", day, site_id("app1"), f"20.40.{n}.9", "WebDeploy"))
+        rows.append(file_change(day + timedelta(seconds=30), site_id("app1"), cleanup))
+        rows.append(login("$app3", day, site_id("app3"), f"20.40.{n}.19", "Kudu"))
+    t = AFTER.replace(hour=12)
+    rows.append(login("$app3", t, site_id("app3"), "20.40.0.20", "Kudu"))
+    path = JOB_PATH.format(kind="triggered", name="report", file="run.cmd")
+    rows.append(file_change(t + timedelta(seconds=40), site_id("app3"), path))
+    # Low enough to show $app3's finding, high enough to keep $app1's deploys from raising
+    # alerts (what raises an alert teaches its peers nothing).
+    alerts, _ = run_rows(rows, settings=DetectionSettings(alert_threshold=20))
+    [alert] = [a for a in of(alerts, WEBJOB) if a["principal"]["id"] == "$app3"]
+    files = next(r for r in alert["reasons"] if r["code"] == "JOB_FILES_CHANGED")
+    assert files["weight"] == 6, alert["reasons"]
+    assert "deployments rewrite them routinely" in files["message"]
+
+
 def test_a_new_joiner_listing_one_apps_keys_like_its_peers_does_not_alert(run_rows):
     rows = jane_history()
     keys = "MICROSOFT.WEB/SITES/HOST/LISTKEYS/ACTION"

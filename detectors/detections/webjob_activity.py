@@ -181,10 +181,9 @@ def evaluate(
             elif (
                 not created
                 and hands_on is None
-                and ordinary
                 and ctx.peers_know("families", F.WEBJOB_FILE_CHANGE.value)
             ):
-                # A deployment identity without history (a site's first release).
+                # A deployment identity new to writing job files (a site's first release).
                 weight *= s.peer_routine_factor
                 message += (
                     f", existing jobs, as other {ctx.principal.type.value}s' deployments "
