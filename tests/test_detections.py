@@ -501,7 +501,33 @@ def test_a_new_joiner_listing_one_apps_keys_like_its_peers_does_not_alert(run_ro
 
 
 BASIC_AUTH_SCM = "MICROSOFT.WEB/SITES/BASICPUBLISHINGCREDENTIALSPOLICIES/SCM/WRITE"
+SCM = "/basicPublishingCredentialsPolicies/scm"
 NEWPASSWORD = "MICROSOFT.WEB/SITES/NEWPASSWORD/ACTION"
+
+
+@pytest.mark.parametrize(("hour", "weight"), [(10, 10), (3, 25)], ids=["in its hours", "at 03:00"])
+def test_an_operators_first_policy_change_like_its_peers_weighs_less_only_when_familiar(
+    run_rows, hour, weight
+):
+    """Sam takes the credentials of fourteen sites every morning (and of one again in the
+    afternoon); Bo changes basic-auth policies routinely. Sam's first policy change, with
+    its tool, network and hours, is an operator's maintenance; at 03:00 it is not."""
+    sam = Actor(caller="sam@contoso.com", app_id=CLI, ip="198.51.100.30", name="Sam")
+    bo = Actor(caller="bo@contoso.com", app_id=CLI, ip="198.51.100.21", name="Bo")
+    rows = []
+    for day in workdays(START, 20):
+        for n in range(14):
+            rows += activity(sam, day + timedelta(minutes=n), PUBLISHXML, site_id(f"site-{n}"))
+        rows += activity(sam, day + timedelta(hours=4), PUBLISHXML, site_id("site-3"))
+        rows += activity(bo, day + timedelta(hours=1), BASIC_AUTH_SCM, site_id("app1") + SCM)
+    at = AFTER.replace(hour=hour, minute=30)
+    rows += activity(sam, at, BASIC_AUTH_SCM, site_id("site-3") + SCM)
+    # Low enough to show Sam's finding, high enough that Bo's routine changes raise none.
+    alerts, _ = run_rows(rows, settings=DetectionSettings(alert_threshold=15))
+    [alert] = [a for a in of(alerts, CRED) if a["principal"]["id"] == sam.caller]
+    policy = next(r for r in alert["reasons"] if r["code"] == "BASIC_AUTH_POLICY")
+    assert policy["weight"] == weight
+    assert ("an operator" in policy["message"]) is (weight == 10)
 
 
 def admin_with_weekly_maintenance(ada: Actor) -> list[dict]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 
-from detectors.baseline import SENSITIVE_FAMILIES, PrincipalBaseline
+from detectors.baseline import SENSITIVE_FAMILIES, PrincipalBaseline, wide_network_of
 from detectors.detections.spec import DetectionSpec, Finding, Technique
 from detectors.evidence import Context, Scorer, listing, total
 from detectors.model import (
@@ -220,6 +220,13 @@ def _routine_aware(
     elif family in _CHANGES and _in_maintenance_window(ctx, family):
         factor = ctx.settings.routine_factor
         message += f", {_MAINTENANCE}"
+    elif family in _CHANGES and (breadth := _operator_breadth(ctx, family)):
+        factor = ctx.settings.peer_routine_factor
+        message += (
+            f", by a principal that works on {breadth} sites (an operator), with its own tools, "
+            f"networks and hours: a change other {ctx.principal.type.value}s make routinely, "
+            "which weighs less"
+        )
     elif ordinary and ctx.peers_know("families", family.value):
         # A new joiner doing, from its peers' networks and tools, what its peers do.
         factor = ctx.settings.peer_routine_factor
@@ -231,6 +238,33 @@ def _routine_aware(
             f", apps of a team's set of sites ({team} other principal(s) work on all of them)"
         )
     scorer.add(code, weight * factor, message + ".")
+
+
+def _operator_breadth(ctx: Context, family: OperationFamily) -> int:
+    """How many sites' credentials the principal takes, when it works broadly (at least
+    `broad_sites`: an operator, a lead) and makes a change its peers make routinely, with
+    nothing about the burst new to it (tools, networks, hours); else 0. An administrator's
+    maintenance before its weekly window is learned; a stolen identity brings its own tool,
+    network or hour."""
+    baseline, s = ctx.baseline, ctx.settings
+    if baseline is None or not ctx.has_history or not ctx.peers_know("families", family.value):
+        return 0
+    breadth = baseline.known_count("credential_sites", ctx.today, s.baseline_max_age_days)
+    if breadth < s.broad_sites or sum(baseline.hours) < s.min_hour_history:
+        return 0
+    for obs in ctx.observations:
+        if not ctx.knows("tools", obs.tool.value):
+            return 0
+        # Cloud Shell's addresses are Azure's: they say nothing of where the principal is.
+        if (
+            obs.source_ip
+            and obs.tool is not ClientTool.CLOUD_SHELL
+            and not ctx.knows("wide_networks", wide_network_of(obs.source_ip))
+        ):
+            return 0
+        if baseline.hour_share(obs.time.hour) < s.unusual_hour_share:
+            return 0
+    return breadth
 
 
 def _is_credential(obs: Observation) -> bool:
