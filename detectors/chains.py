@@ -5,6 +5,7 @@
   (`DOWNLOAD_THEN_LOGIN`) instead of raising one of its own.
 - The basic-auth policy written by P, then P taking the site's deployment credentials
   (`POLICY_THEN_DOWNLOAD`).
+- The publishing password reset by P, then P taking the new profile (`RESET_THEN_DOWNLOAD`).
 - Files of a job new to the site, then that job started or run (`JOB_CREATED_THEN_RUN`).
 
 (A Kudu/FTP login followed by job files is tied together earlier, when file changes are
@@ -35,7 +36,7 @@ from detectors.surroundings import PEER_TYPES, Surroundings, is_creation
 F = OperationFamily
 CRED = credential_download.SPEC.id
 WEBJOB = webjob_activity.SPEC.id
-DOWNLOAD, POLICY, JOB_CREATED = "download", "policy", "jobCreated"
+DOWNLOAD, POLICY, RESET, JOB_CREATED = "download", "policy", "reset", "jobCreated"
 _NOVEL_SITE = frozenset({ReasonCode.NEW_SITE, ReasonCode.NO_HISTORY})
 """Reasons that say a downloader's site was not one it knew when it took the profile."""
 
@@ -51,7 +52,8 @@ class SiteEvent:
     network: str | None = None
     """The network (/24, /48) the action came from."""
     reasons: tuple[Reason, ...] = ()
-    """For a download: the evidence of the downloader's finding at the time."""
+    """For a download or a reset: the evidence of its principal's finding at the time, which
+    joins the finding of the chain it starts."""
 
     def to_json(self) -> dict[str, Any]:
         """The event as plain JSON values."""
@@ -121,22 +123,41 @@ class Chains:
             if obs.family is F.SCM_LOGIN and obs.principal.type is PrincipalType.PUBLISHING_USER:
                 self._login(out, obs, earlier, surroundings, stored)
             elif _is_download(obs):
-                for event in earlier:
-                    if event.kind == POLICY and event.principal.id == obs.principal.id:
-                        self._add(
-                            out,
-                            CRED,
-                            obs.principal,
-                            Reason(
-                                code=ReasonCode.POLICY_THEN_DOWNLOAD,
-                                message=f"Took the deployment credentials of {obs.resource.name} "
-                                f"{_minutes(obs.time - event.time)} after changing its "
-                                "basic-auth policy: the steps that make a profile usable.",
-                                weight=s.weight_policy_then_download,
-                            ),
-                            (),
+                # Each earlier step of the same principal on the site counts once; a reset
+                # after a reset takes no profile.
+                for kind, code, weight, step in (
+                    (
+                        POLICY,
+                        ReasonCode.POLICY_THEN_DOWNLOAD,
+                        s.weight_policy_then_download,
+                        "changing its basic-auth policy: the steps that make a profile usable",
+                    ),
+                    (
+                        RESET,
+                        ReasonCode.RESET_THEN_DOWNLOAD,
+                        s.weight_reset_then_download,
+                        "resetting its publishing password: the steps that make a profile "
+                        "the taker's alone (every earlier copy stops working)",
+                    ),
+                ):
+                    if kind == RESET and obs.family is not F.CREDENTIAL_READ:
+                        continue
+                    event = next(
+                        (
+                            e
+                            for e in earlier
+                            if e.kind == kind and e.principal.id == obs.principal.id
+                        ),
+                        None,
+                    )
+                    if event is not None:
+                        reason = Reason(
+                            code=code,
+                            message=f"Took the deployment credentials of {obs.resource.name} "
+                            f"{_minutes(obs.time - event.time)} after {step}.",
+                            weight=weight,
                         )
-                        break
+                        self._add(out, CRED, obs.principal, reason, (), earlier=event.reasons)
             elif obs.family in (F.WEBJOB_START, F.WEBJOB_RUN) and obs.webjob:
                 for event in earlier:
                     if event.kind == JOB_CREATED and event.job == obs.webjob:
@@ -271,10 +292,12 @@ class Chains:
                 settings=self.settings,
             )
             return
-        if any(r.code is reason.code for r in finding.reasons):
-            reasons = list(finding.reasons)
-        else:
-            reasons = [*finding.reasons, reason]
+        # The earlier step's evidence joins the finding (a reset judged in an earlier
+        # window), each code once.
+        reasons = list(finding.reasons)
+        for held in (*earlier, reason):
+            if not any(r.code is held.code for r in reasons):
+                reasons.append(held)
         out[key] = graded(
             spec=finding.detection,
             principal=finding.principal,
@@ -291,13 +314,15 @@ class Chains:
         released: set[tuple[str, str]],
     ) -> None:
         site = obs.resource.site_key
-        kind: str | None = None
+        kinds: list[str] = []
         if obs.principal.type is PrincipalType.PUBLISHING_USER:
-            kind = None
+            pass
         elif _is_download(obs):
-            kind = DOWNLOAD
+            kinds.append(DOWNLOAD)
+            if obs.family is F.CREDENTIAL_CHANGE:
+                kinds.append(RESET)
         elif obs.family is F.BASIC_AUTH_POLICY:
-            kind = POLICY
+            kinds.append(POLICY)
         if obs.family is F.WEBJOB_FILE_CHANGE and obs.webjob and is_creation(obs):
             today = day_number(obs.time)
             if (
@@ -305,28 +330,29 @@ class Chains:
                 and surroundings.job_days(site, obs.webjob, today) == 0
                 and (site, obs.webjob) not in released
             ):
-                kind = JOB_CREATED
-        if kind is None:
-            return
+                kinds = [JOB_CREATED]
         finding = out.get((CRED, obs.principal.id))
-        event = SiteEvent(
-            kind=kind,
-            time=obs.time,
-            principal=obs.principal,
-            job=obs.webjob if kind == JOB_CREATED else None,
-            network=network_of(obs.source_ip) if obs.source_ip else None,
-            reasons=finding.reasons if finding is not None and kind == DOWNLOAD else (),
-        )
         events = self.events.setdefault(site, [])
-        if any(
-            e.kind == kind and e.principal == obs.principal and e.job == event.job for e in events
-        ):
+        for kind in kinds:
+            event = SiteEvent(
+                kind=kind,
+                time=obs.time,
+                principal=obs.principal,
+                job=obs.webjob if kind == JOB_CREATED else None,
+                network=network_of(obs.source_ip) if obs.source_ip else None,
+                reasons=finding.reasons
+                if finding is not None and kind in (DOWNLOAD, RESET)
+                else (),
+            )
+            # The latest of each kind, principal and job is enough.
             events[:] = [
                 e
                 for e in events
                 if not (e.kind == kind and e.principal == obs.principal and e.job == event.job)
             ]
-        events.append(event)
+            events.append(event)
+        if not events:
+            del self.events[site]
 
     def export(self, newest: datetime | None) -> dict[str, Any]:
         """The events that can still start a chain after `newest`, as plain JSON values."""

@@ -112,6 +112,7 @@ class DetectionSettings:
     """Actions on one site this close in time can form a chain."""
     weight_download_then_login: float = 30
     weight_policy_then_download: float = 20
+    weight_reset_then_download: float = 20
     weight_login_then_job_files: float = 15
     weight_job_created_then_run: float = 20
 

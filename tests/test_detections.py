@@ -530,6 +530,34 @@ def test_an_operators_first_policy_change_like_its_peers_weighs_less_only_when_f
     assert ("an operator" in policy["message"]) is (weight == 10)
 
 
+@pytest.mark.parametrize("minutes", [2, 20], ids=["same window", "a later window"])
+def test_a_password_reset_then_the_new_profile_taken_is_a_chain(run_rows, minutes):
+    """Other users reset passwords routinely, and Jane takes app1's profile every day; a
+    reset followed by taking the new profile is the profile made Jane's alone."""
+    bo = Actor(caller="bo@contoso.com", app_id=CLI, ip="198.51.100.21", name="Bo")
+    rows = jane_history()
+    for day in workdays(START, 20, hour=13):
+        rows += activity(bo, day, NEWPASSWORD, site_id("app2"))
+    t = AFTER.replace(hour=10, minute=5)
+    rows += activity(JANE, t, NEWPASSWORD, site_id("app1"))
+    rows += activity(JANE, t + timedelta(minutes=minutes), PUBLISHXML, site_id("app1"))
+    alerts, _ = run_rows(rows)
+    [alert] = [a for a in of(alerts, CRED) if a["principal"]["id"] == JANE.caller]
+    chain = next(r for r in alert["reasons"] if r["code"] == "RESET_THEN_DOWNLOAD")
+    assert chain["weight"] == 20
+    assert f"{minutes} min after resetting its publishing password" in chain["message"]
+
+
+def test_a_rotation_alone_is_no_chain(run_rows):
+    bo = Actor(caller="bo@contoso.com", app_id=CLI, ip="198.51.100.21", name="Bo")
+    rows = jane_history()
+    for day in workdays(START, 20, hour=13):
+        rows += activity(bo, day, NEWPASSWORD, site_id("app2"))
+    rows += activity(JANE, AFTER.replace(hour=10, minute=5), NEWPASSWORD, site_id("app1"))
+    alerts, _ = run_rows(rows, settings=DetectionSettings(alert_threshold=1))
+    assert "RESET_THEN_DOWNLOAD" not in {c for a in of(alerts, CRED) for c in codes(a)}
+
+
 def admin_with_weekly_maintenance(ada: Actor) -> list[dict]:
     """Ada reviews settings on working days and resets a profile on Wednesdays at 18:00."""
     portal = Actor(caller=ada.caller, app_id=PORTAL, ip=ada.ip, name=ada.name)
