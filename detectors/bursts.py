@@ -1,6 +1,9 @@
 """One alert per principal, detection and burst: a long-running pattern updates, not repeats.
 
-A burst opens with a finding that scores as an alert. Later findings of the same principal
+A burst opens with a finding that scores as an alert. Probing (`FAILURES`) that does not
+score as one yet opens a quiet burst, which sends nothing until its evidence together
+scores as an alert: a probe that straddles two scoring windows is judged whole. A quiet
+burst ends `burst_gap_minutes` after its first finding. Later findings of the same principal
 and detection, each within `burst_gap_minutes` of the previous one, continue it: their
 reasons fold into the burst's (each code once, at its highest weight), and a message is
 sent only when that makes a difference (the severity rises, or the score grows by
@@ -25,6 +28,8 @@ from detectors.reasons import Reason, ReasonCode
 from detectors.settings import DetectionSettings
 
 _RANK = {None: 0, Severity.LOW: 1, Severity.MEDIUM: 2, Severity.HIGH: 3}
+_MAX_QUIET = 100
+"""Quiet bursts kept at most: probing in a hundred identities at once is alert enough."""
 
 
 @dataclass(kw_only=True, slots=True)
@@ -99,11 +104,19 @@ class Bursts:
         first = min(o.time for o in finding.observations)
         last = max(o.time for o in finding.observations)
         burst = self.open.get(key)
-        if burst is not None and first - burst.last_seen > timedelta(minutes=s.burst_gap_minutes):
+        gap = timedelta(minutes=s.burst_gap_minutes)
+        # A quiet burst holds one stretch of probing: it never outlives its first finding by
+        # more than the gap.
+        if burst is not None and (
+            first - burst.last_seen > gap
+            or (burst.severity is None and first - burst.first_seen > gap)
+        ):
             burst = None
             del self.open[key]
         if burst is None:
             if finding.severity is None:
+                if any(r.code is ReasonCode.FAILURES for r in finding.reasons):
+                    self._keep_quiet(key, finding, first, last)
                 return None
             burst = Burst(
                 id=alert_id(finding.detection.id, finding.principal.id, finding.observations),
@@ -131,6 +144,11 @@ class Bursts:
             settings=s,
         )
         rises = _RANK[update.severity] > _RANK[burst.severity]
+        if burst.severity is None:
+            # Quiet until the probe's evidence together scores as an alert.
+            burst.score = update.score
+            if update.severity is None:
+                return None
         if rises or update.score >= burst.score + s.update_min_score_gain:
             burst.sequence += 1
             burst.score, burst.severity = update.score, update.severity
@@ -141,11 +159,33 @@ class Bursts:
             burst.repeats += 1
         return None
 
+    def _keep_quiet(self, key: str, finding: Finding, first: datetime, last: datetime) -> None:
+        """Open a quiet burst (sequence 0, no severity); at most `_MAX_QUIET` are kept, the
+        weakest dropped first, since open bursts are part of the run state."""
+        self.open[key] = Burst(
+            id=alert_id(finding.detection.id, finding.principal.id, finding.observations),
+            sequence=0,
+            first_seen=first,
+            last_seen=last,
+            score=finding.score,
+            severity=None,
+            reasons={r.code: r for r in finding.reasons},
+        )
+        quiet = [k for k, b in self.open.items() if b.severity is None]
+        excess = len(quiet) - _MAX_QUIET
+        if excess > 0:
+            for k in sorted(quiet, key=lambda k: (self.open[k].score, k))[:excess]:
+                del self.open[k]
+
     def export(self, newest: datetime | None) -> dict[str, Any]:
         """The bursts that can still continue after `newest`, as plain JSON values."""
         gap = timedelta(minutes=self.settings.burst_gap_minutes)
         if newest is not None:
-            self.open = {k: b for k, b in self.open.items() if newest - b.last_seen <= gap}
+            self.open = {
+                k: b
+                for k, b in self.open.items()
+                if newest - (b.last_seen if b.severity else b.first_seen) <= gap
+            }
         return {key: burst.to_json() for key, burst in sorted(self.open.items())}
 
     def restore(self, value: Mapping[str, Any]) -> None:
