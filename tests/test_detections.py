@@ -558,6 +558,22 @@ def test_a_rotation_alone_is_no_chain(run_rows):
     assert "RESET_THEN_DOWNLOAD" not in {c for a in of(alerts, CRED) for c in codes(a)}
 
 
+def test_a_probe_straddling_two_scoring_windows_is_judged_whole(run_rows):
+    """Nine refusals before 03:00, three more and a read after it: neither window is an
+    alert alone; the probe is."""
+    rows = jane_history()
+    t = AFTER.replace(hour=2, minute=59, second=40)
+    for n in range(12):
+        at = t + timedelta(seconds=2 * n + (8 if n >= 9 else 0))
+        site = site_id(f"locked-{n}") + "/config/publishingcredentials"
+        rows += activity(JANE, at, CONFIG_LIST, site, status="Failure", substatus="Forbidden")
+    rows += activity(JANE, t + timedelta(seconds=40), PUBLISHXML, site_id("app1"))
+    alerts, _ = run_rows(rows)
+    [alert] = of(alerts, CRED)
+    assert {"FAILURES", "DEPLOYMENT_CREDENTIALS"} <= codes(alert)
+    assert alert["burst"]["firstSeen"].startswith("2026-10-21T02:59")
+
+
 def admin_with_weekly_maintenance(ada: Actor) -> list[dict]:
     """Ada reviews settings on working days and resets a profile on Wednesdays at 18:00."""
     portal = Actor(caller=ada.caller, app_id=PORTAL, ip=ada.ip, name=ada.name)
