@@ -145,10 +145,12 @@ class Bursts:
         )
         rises = _RANK[update.severity] > _RANK[burst.severity]
         if burst.severity is None:
-            # Quiet until the probe's evidence together scores as an alert.
+            # Quiet until the probe's evidence together scores as an alert, whose id the
+            # burst then takes (a burst's id is its first message's).
             burst.score = update.score
             if update.severity is None:
                 return None
+            burst.id = alert_id(update.detection.id, update.principal.id, update.observations)
         if rises or update.score >= burst.score + s.update_min_score_gain:
             burst.sequence += 1
             burst.score, burst.severity = update.score, update.severity

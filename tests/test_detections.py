@@ -572,6 +572,7 @@ def test_a_probe_straddling_two_scoring_windows_is_judged_whole(run_rows):
     [alert] = of(alerts, CRED)
     assert {"FAILURES", "DEPLOYMENT_CREDENTIALS"} <= codes(alert)
     assert alert["burst"]["firstSeen"].startswith("2026-10-21T02:59")
+    assert (alert["burst"]["id"], alert["burst"]["sequence"]) == (alert["id"], 1)
 
 
 def admin_with_weekly_maintenance(ada: Actor) -> list[dict]:
