@@ -135,17 +135,27 @@ def evaluate(
         # Each app's host keys and each function's keys and secrets are a set of their own:
         # a developer reads one or two, a dump reads them all.
         sets = len({(o.resource.site_key, o.detail) for o in listed})
+        known = all(ctx.knows("credential_sites", o.resource.site_key) for o in listed)
+        weight = s.weight_function_keys + s.weight_function_keys_extra * min(sets - 1, 5)
+        message = (
+            f"Listed {sets} set(s) of function keys or secrets (host keys, each function's "
+            f"keys and secrets) of {len(keys)} app(s): {listing(keys)}"
+        )
+        if sets == 1 and known and ctx.has_history:
+            # One function's key, or the host keys, of an app it deploys: a developer
+            # testing its function, not a dump.
+            weight *= s.known_sites_factor
+            message += " (one set, of an app whose credentials it takes: weighs less)"
         _routine_aware(
             scorer,
             ReasonCode.FUNCTION_KEYS,
-            s.weight_function_keys + s.weight_function_keys_extra * min(sets - 1, 5),
+            weight,
             F.FUNCTION_KEYS_READ,
-            f"Listed {sets} set(s) of function keys or secrets (host keys, each function's "
-            f"keys and secrets) of {len(keys)} app(s): {listing(keys)}",
+            message,
             ordinary=ordinary,
             team=team,
             # Listing keys is routine for the apps it lists them of, not for new ones.
-            on_known_sites=all(ctx.knows("credential_sites", o.resource.site_key) for o in listed),
+            on_known_sites=known,
         )
     for family, code, weight in (
         (F.CREDENTIAL_CHANGE, ReasonCode.CREDENTIAL_CHANGE, s.weight_credential_change),
