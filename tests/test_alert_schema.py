@@ -137,9 +137,35 @@ _FIXTURE_TESTS = [
 ]
 
 
-@pytest.mark.parametrize("fixture_test", _FIXTURE_TESTS, ids=lambda f: f.__name__)
-def test_every_alert_of_the_detection_fixtures_is_valid(fixture_test, run_rows, request):
-    """Re-runs each detection test with a `run_rows` that keeps the alerts it produced."""
+def _cases(function: Any) -> list[Any]:
+    """One pytest.param per case of a detection test (each set of its parametrize values)."""
+    cases: list[tuple[str, dict[str, Any]]] = [(function.__name__, {})]
+    for mark in getattr(function, "pytestmark", []):
+        if mark.name != "parametrize":
+            continue
+        names = (
+            [n.strip() for n in mark.args[0].split(",")]
+            if isinstance(mark.args[0], str)
+            else list(mark.args[0])
+        )
+        ids = mark.kwargs.get("ids")
+        expanded = []
+        for n, raw in enumerate(mark.args[1]):
+            values = raw if len(names) > 1 else (raw,)
+            label = ids[n] if isinstance(ids, list | tuple) else str(n)
+            for case_id, given in cases:
+                named = dict(zip(names, values, strict=True))
+                expanded.append((f"{case_id}[{label}]", {**given, **named}))
+        cases = expanded
+    return [pytest.param(function, given, id=case_id) for case_id, given in cases]
+
+
+@pytest.mark.parametrize(
+    ("fixture_test", "given"), [case for f in _FIXTURE_TESTS for case in _cases(f)]
+)
+def test_every_alert_of_the_detection_fixtures_is_valid(fixture_test, given, run_rows, request):
+    """Re-runs each detection test (each of its cases) with a `run_rows` that keeps the
+    alerts it produced."""
     produced: list[dict[str, Any]] = []
 
     def recording(*args: Any, **kwargs: Any) -> Any:
@@ -148,7 +174,11 @@ def test_every_alert_of_the_detection_fixtures_is_valid(fixture_test, run_rows, 
         return alerts, stats
 
     arguments = {
-        name: recording if name == "run_rows" else request.getfixturevalue(name)
+        name: recording
+        if name == "run_rows"
+        else given[name]
+        if name in given
+        else request.getfixturevalue(name)
         for name in inspect.signature(fixture_test).parameters
     }
     fixture_test(**arguments)
