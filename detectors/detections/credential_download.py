@@ -304,7 +304,8 @@ def _site_evidence(
         # New sites worked on by the crowd of the sites it knows here: its team's (a prod site
         # after the test one), not a stranger's.
         teams = _teams_sites(ctx, [key for key in touched if key not in new], new)
-        apps = _known_apps(ctx)
+        # The apps of the sites it knows, only needed (and read) when a site is new.
+        apps = _known_apps(ctx) if new else set()
         if new:
             names = listing([_site_name(key) for key in new])  # keys: sub/group/site[/slot]
             weight = s.weight_new_site + s.weight_new_site_extra * min(len(new) - 1, 5)
