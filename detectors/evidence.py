@@ -46,6 +46,20 @@ def total(observations: Iterable[Observation]) -> int:
     return sum(o.count for o in observations)
 
 
+def located(obs: Observation) -> bool:
+    """Whether the action's address says where the principal is: Cloud Shell calls leave
+    from Azure's addresses, not the user's."""
+    return bool(obs.source_ip) and obs.tool is not ClientTool.CLOUD_SHELL
+
+
+def is_probe(failed: Sequence[Observation], settings: DetectionSettings) -> bool:
+    """Whether these refusals add up to probing (`failure_burst` attempts on `burst_sites`
+    sites); a refusal or two is more likely a missing role assignment."""
+    return total(failed) >= settings.failure_burst and (
+        len({o.resource.site_id for o in failed}) >= settings.burst_sites
+    )
+
+
 _HOURS_A_WEEK = 7 * 24
 
 _NOVELTY_KIND = {
@@ -138,11 +152,8 @@ class Context:
         A refusal or two is a new joiner's missing role assignment; refusals across sites are
         probing, which no new joiner does (`failure_burst` on `burst_sites` sites).
         """
-        s = self.settings
         failed = [o for o in observations if o.status is Status.FAILED]
-        if total(failed) >= s.failure_burst and (
-            len({o.resource.site_id for o in failed}) >= s.burst_sites
-        ):
+        if is_probe(failed, self.settings):
             return False
         for obs in observations:
             if not self.peers_know("tools", obs.tool.value) or self.from_peers_block(obs) is False:
@@ -151,10 +162,10 @@ class Context:
 
     def from_peers_block(self, obs: Observation) -> bool | None:
         """Whether the action came from an address block its peers use; None when its address
-        tells nothing of where the principal is (none, or Cloud Shell's, which is Azure's)."""
-        if not obs.source_ip or obs.tool is ClientTool.CLOUD_SHELL:
+        tells nothing of where the principal is (see `located`)."""
+        if not located(obs):
             return None
-        return self.peers_know("wide_networks", wide_network_of(obs.source_ip))
+        return self.peers_know("wide_networks", wide_network_of(obs.source_ip or ""))
 
 
 class Scorer:
@@ -307,9 +318,7 @@ class Scorer:
             {
                 o.source_ip
                 for o in observations
-                if o.source_ip
-                and o.tool is not ClientTool.CLOUD_SHELL
-                and not ctx.knows("networks", network_of(o.source_ip))
+                if o.source_ip and located(o) and not ctx.knows("networks", network_of(o.source_ip))
             }
         )
         if not new_ips:

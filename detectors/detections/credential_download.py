@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from detectors.baseline import SENSITIVE_FAMILIES, PrincipalBaseline, wide_network_of
 from detectors.detections.spec import DetectionSpec, Finding, Technique
-from detectors.evidence import Context, Scorer, listing, total
+from detectors.evidence import Context, Scorer, is_probe, listing, located, total
 from detectors.model import (
     ClientTool,
     Observation,
@@ -265,12 +265,7 @@ def _operator_breadth(ctx: Context, family: OperationFamily) -> int:
     for obs in ctx.observations:
         if not ctx.knows("tools", obs.tool.value):
             return 0
-        # Cloud Shell's addresses are Azure's: they say nothing of where the principal is.
-        if (
-            obs.source_ip
-            and obs.tool is not ClientTool.CLOUD_SHELL
-            and not ctx.knows("wide_networks", wide_network_of(obs.source_ip))
-        ):
+        if located(obs) and not ctx.knows("wide_networks", wide_network_of(obs.source_ip or "")):
             return 0
         if baseline.hour_share(obs.time.hour) < s.unusual_hour_share:
             return 0
@@ -490,9 +485,9 @@ def _failures(scorer: Scorer, sensitive: Sequence[Observation]) -> None:
     failed = [o for o in sensitive if o.status is Status.FAILED]
     sites = sorted({o.resource.name for o in failed})
     # Probing is broad: 403s on a site or two are more likely a missing role assignment.
-    attempts = total(failed)
-    if attempts < s.failure_burst or len({o.resource.site_id for o in failed}) < s.burst_sites:
+    if not is_probe(failed, s):
         return
+    attempts = total(failed)
     share = attempts / total(sensitive)
     baseline = ctx.baseline
     usual = baseline.failures / baseline.operations if baseline and ctx.has_history else 0.0
