@@ -205,20 +205,28 @@ def test_nothing_is_emitted_during_the_learning_days(run_rows):
 JOB_PATH = "D:\\home\\site\\wwwroot\\App_Data\\jobs\\{kind}\\{name}\\{file}"
 
 
+def job_files(
+    site: str, at: datetime, job: str, files: tuple[str, ...], operation: str = "Modify"
+) -> list[dict]:
+    """File-audit rows of one WebJob's files (`job`: kind/name) written on a site at `at`."""
+    kind, name = job.split("/")
+    return [
+        file_change(at, site_id(site), JOB_PATH.format(kind=kind, name=name, file=file), operation)
+        for file in files
+    ]
+
+
+DEPLOYED = ("run.cmd", "settings.job")
+PLANTED = ("run.ps1", "settings.job")
+
+
 def pipeline_deploys(days: int = 20) -> list[dict]:
     """A pipeline deploys app1 (which ships WebJob 'cleanup') with its publish profile."""
     rows = []
     for n, day in enumerate(workdays(START, days, hour=16)):
         agent_ip = f"20.{40 + n}.{n * 3}.{20 + n}"
         rows.append(login("$app1", day, site_id("app1"), agent_ip, "WebDeploy"))
-        for file in ("run.cmd", "settings.job"):
-            rows.append(
-                file_change(
-                    day + timedelta(seconds=30),
-                    site_id("app1"),
-                    JOB_PATH.format(kind="triggered", name="cleanup", file=file),
-                )
-            )
+        rows += job_files("app1", day + timedelta(seconds=30), "triggered/cleanup", DEPLOYED)
     return rows
 
 
@@ -253,15 +261,7 @@ def test_new_job_planted_after_basic_auth_login_from_new_address_alerts(run_rows
     rows = pipeline_deploys()
     t = AFTER.replace(hour=2)
     rows.append(login("$app1", t, site_id("app1"), "203.0.113.99", "Kudu"))
-    for file in ("run.ps1", "settings.job"):
-        rows.append(
-            file_change(
-                t + timedelta(minutes=3),
-                site_id("app1"),
-                JOB_PATH.format(kind="continuous", name="msupdate", file=file),
-                "Add",
-            )
-        )
+    rows += job_files("app1", t + timedelta(minutes=3), "continuous/msupdate", PLANTED, "Add")
     alerts, _ = run_rows(rows)
     [alert] = of(alerts, WEBJOB)
     assert {"NEW_WEBJOB", "JOB_FILES_CHANGED"} <= codes(alert)
@@ -423,14 +423,7 @@ def test_a_deploy_identity_first_rewriting_existing_job_files_does_not_alert(run
         rows.append(login("$app3", day, site_id("app3"), f"20.4{n}.1.9", "Kudu"))
     t = AFTER.replace(hour=12)
     rows.append(login("$app3", t, site_id("app3"), agent_ip, "Kudu"))
-    for file in ("run.cmd", "settings.job"):
-        rows.append(
-            file_change(
-                t + timedelta(seconds=40),
-                site_id("app3"),
-                JOB_PATH.format(kind="triggered", name="report", file=file),
-            )
-        )
+    rows += job_files("app3", t + timedelta(seconds=40), "triggered/report", DEPLOYED)
     alerts, _ = run_rows(rows)
     assert of(alerts, WEBJOB) == []
 
@@ -445,13 +438,10 @@ def test_a_new_job_shipped_with_the_sites_existing_jobs_is_a_release_not_a_plant
     rows = pipeline_deploys() + scheduler_runs()
     t = AFTER.replace(hour=16, minute=30)
     rows.append(login("$app1", t, site_id("app1"), "20.45.15.25", "WebDeploy"))  # an agent's
-    files = [("continuous", "event-consumer", "run.cmd", "Add")]
-    files += [("continuous", "event-consumer", "settings.job", "Add")]
+    at = t + timedelta(seconds=30)
+    rows += job_files("app1", at, "continuous/event-consumer", DEPLOYED, "Add")
     if with_existing:
-        files += [("triggered", "cleanup", name, "Modify") for name in ("run.cmd", "settings.job")]
-    for kind, name, file, operation in files:
-        path = JOB_PATH.format(kind=kind, name=name, file=file)
-        rows.append(file_change(t + timedelta(seconds=30), site_id("app1"), path, operation))
+        rows += job_files("app1", at, "triggered/cleanup", DEPLOYED)
     runner = Actor(caller=SCHEDULER_OID, app_id=SCHEDULER_APP, ip="", kind="mi")
     job = site_id("app1") + "/continuouswebjobs/event-consumer"
     rows += activity(runner, t + timedelta(minutes=2), START_JOB, job)

@@ -20,7 +20,6 @@ from tests.rowkit import (
     PUBLISHXML,
     Actor,
     activity,
-    file_change,
     login,
     site_id,
 )
@@ -28,15 +27,16 @@ from tests.test_detections import (
     AFTER,
     CRED,
     JANE,
-    JOB_PATH,
     LEAD,
     NEWPASSWORD,
     PIPELINE_OID,
+    PLANTED,
     START,
     WEBJOB,
     admin_with_weekly_maintenance,
     codes,
     jane_history,
+    job_files,
     lead_history,
     of,
     pipeline_deploys,
@@ -141,15 +141,9 @@ def test_a_new_job_planted_with_the_pipelines_credentials_from_an_agent_block_al
     rows = pipeline_deploys()
     t = AFTER.replace(hour=16, minute=30)
     rows.append(login("$app1", t, site_id("app1"), "20.45.15.25", "WebDeploy"))  # an agent's
-    for file in ("run.ps1", "settings.job"):
-        rows.append(
-            file_change(
-                t + timedelta(seconds=30),
-                site_id("app1"),
-                JOB_PATH.format(kind="continuous", name="telemetry-agent", file=file),
-                "Add",
-            )
-        )
+    rows += job_files(
+        "app1", t + timedelta(seconds=30), "continuous/telemetry-agent", PLANTED, "Add"
+    )
     alerts, _ = run_rows(rows)
     [alert] = of(alerts, WEBJOB)
     assert "NEW_WEBJOB" in codes(alert)
