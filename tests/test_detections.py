@@ -234,17 +234,23 @@ SCHEDULER_OID = "5e2b1c4d-aaaa-4bbb-8ccc-123456789abc"
 SCHEDULER_APP = "99999999-2222-3333-4444-555555555555"
 
 
+RUN_JOB = "MICROSOFT.WEB/SITES/TRIGGEREDWEBJOBS/RUN/ACTION"
+
+
+def job_runs(
+    actor: Actor, first: datetime, runs: int, every: timedelta, site: str, job: str
+) -> list[dict]:
+    """`runs` runs of triggered WebJob `job` on `site` by `actor`, one `every` from `first`."""
+    resource = site_id(site) + f"/triggeredwebjobs/{job}"
+    return [
+        row for n in range(runs) for row in activity(actor, first + every * n, RUN_JOB, resource)
+    ]
+
+
 def scheduler_runs(days: int = 20) -> list[dict]:
     mi = Actor(caller=SCHEDULER_OID, app_id=SCHEDULER_APP, ip="", kind="mi")
-    rows = []
-    for hour in range(days * 24):
-        rows += activity(
-            mi,
-            START + timedelta(hours=hour, minutes=1),
-            "MICROSOFT.WEB/SITES/TRIGGEREDWEBJOBS/RUN/ACTION",
-            site_id("app1") + "/triggeredwebjobs/cleanup",
-        )
-    return rows
+    first = START + timedelta(minutes=1)
+    return job_runs(mi, first, days * 24, timedelta(hours=1), "app1", "cleanup")
 
 
 def test_pipeline_deploying_its_webjobs_does_not_alert(run_rows):
@@ -290,13 +296,7 @@ def test_job_files_changed_with_no_login_are_unattributed(run_rows):
 def test_repetitive_runs_by_someone_who_never_ran_jobs_alert(run_rows):
     rows = jane_history()
     actor = Actor(caller=JANE.caller, app_id=CLI, ip=JANE.ip, name=JANE.name)
-    for n in range(15):
-        rows += activity(
-            actor,
-            AFTER.replace(hour=11) + timedelta(seconds=90 * n),
-            "MICROSOFT.WEB/SITES/TRIGGEREDWEBJOBS/RUN/ACTION",
-            site_id("app2") + "/triggeredwebjobs/export",
-        )
+    rows += job_runs(actor, AFTER.replace(hour=11), 15, timedelta(seconds=90), "app2", "export")
     alerts, _ = run_rows(rows)
     webjob = of(alerts, WEBJOB)
     assert webjob
@@ -359,13 +359,8 @@ def test_a_long_running_pattern_updates_one_alert_instead_of_repeating(run_rows)
     rows = jane_history()
     actor = Actor(caller=JANE.caller, app_id=CLI, ip="203.0.113.50", name=JANE.name)
     start = AFTER.replace(hour=11)
-    for n in range(16):  # one run every 4 minutes for an hour: four windows
-        rows += activity(
-            actor,
-            start + timedelta(minutes=4 * n),
-            "MICROSOFT.WEB/SITES/TRIGGEREDWEBJOBS/RUN/ACTION",
-            site_id("app2") + "/triggeredwebjobs/export",
-        )
+    # One run every 4 minutes for an hour: four windows.
+    rows += job_runs(actor, start, 16, timedelta(minutes=4), "app2", "export")
     alerts, _ = run_rows(rows)
     webjob = of(alerts, WEBJOB)
     assert webjob

@@ -31,12 +31,14 @@ from tests.test_detections import (
     NEWPASSWORD,
     PIPELINE_OID,
     PLANTED,
+    RUN_JOB,
     START,
     WEBJOB,
     admin_with_weekly_maintenance,
     codes,
     jane_history,
     job_files,
+    job_runs,
     lead_history,
     of,
     pipeline_deploys,
@@ -159,13 +161,7 @@ def test_the_schedulers_identity_running_a_job_ten_times_its_rate_alerts(run_row
         kind="mi",
     )
     t = AFTER.replace(hour=10, minute=5)
-    for n in range(12):
-        rows += activity(
-            mi,
-            t + timedelta(minutes=4 * n),
-            "MICROSOFT.WEB/SITES/TRIGGEREDWEBJOBS/RUN/ACTION",
-            site_id("app1") + "/triggeredwebjobs/cleanup",
-        )
+    rows += job_runs(mi, t, 12, timedelta(minutes=4), "app1", "cleanup")
     alerts, _ = run_rows(rows)
     assert of(alerts, WEBJOB), "twelve runs in an hour of a job run once an hour"
 
@@ -189,12 +185,13 @@ def test_an_identity_running_a_busy_job_for_hours_for_the_first_time_alerts(run_
         kind="app",
     )
     job = site_id("app1") + "/triggeredwebjobs/reindex"
-    run = "MICROSOFT.WEB/SITES/TRIGGEREDWEBJOBS/RUN/ACTION"
     rows = []
     for day in range(21):
         midnight = START + timedelta(days=day)
         for minute in range(8 * 60, 16 * 60, 10):
-            rows += activity(scheduler, midnight + timedelta(minutes=minute, seconds=7), run, job)
+            rows += activity(
+                scheduler, midnight + timedelta(minutes=minute, seconds=7), RUN_JOB, job
+            )
         for hour in (10, 11, 12, 13):
             rows += activity(
                 inventory,
@@ -204,7 +201,7 @@ def test_an_identity_running_a_busy_job_for_hours_for_the_first_time_alerts(run_
             )
     t = AFTER.replace(hour=10, minute=2)
     for n in range(36):
-        rows += activity(inventory, t + timedelta(minutes=5 * n), run, job)
+        rows += activity(inventory, t + timedelta(minutes=5 * n), RUN_JOB, job)
     alerts, _ = run_rows(rows)
     [alert] = of(alerts, WEBJOB) or [None]
     assert alert is not None, "a first day of running jobs, twelve runs an hour for hours"
