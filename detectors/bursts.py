@@ -2,7 +2,8 @@
 
 A burst opens with a finding that scores as an alert. Probing (`FAILURES`) that does not
 score as one yet opens a quiet burst, which sends nothing until its evidence together
-scores as an alert: a probe that straddles two scoring windows is judged whole. A quiet
+scores as an alert: a probe that straddles two scoring windows is judged whole, and a
+later finding that takes something is the probe's success (`FAILURES_THEN_SUCCESS`). A quiet
 burst ends `burst_gap_minutes` after its first finding. Later findings of the same principal
 and detection, each within `burst_gap_minutes` of the previous one, continue it: their
 reasons fold into the burst's (each code once, at its highest weight), and a message is
@@ -24,7 +25,7 @@ from typing import Any
 from detectors.alerts import alert_id
 from detectors.detections.spec import Finding, Severity
 from detectors.evidence import graded
-from detectors.reasons import Reason, ReasonCode
+from detectors.reasons import TAKEN, Reason, ReasonCode
 from detectors.settings import DetectionSettings
 
 _RANK = {None: 0, Severity.LOW: 1, Severity.MEDIUM: 2, Severity.HIGH: 3}
@@ -135,6 +136,8 @@ class Bursts:
             held = merged.get(reason.code)
             if held is None or reason.weight > held.weight:
                 merged[reason.code] = reason
+        if burst.severity is None:
+            _success_after_probing(merged, finding, s)
         burst.reasons = merged
         update = graded(
             spec=finding.detection,
@@ -193,6 +196,26 @@ class Bursts:
     def restore(self, value: Mapping[str, Any]) -> None:
         """Continue from `export`'s output."""
         self.open = {str(key): Burst.from_json(burst) for key, burst in value.items()}
+
+
+def _success_after_probing(
+    merged: dict[ReasonCode, Reason], finding: Finding, settings: DetectionSettings
+) -> None:
+    """A quiet probe whose later finding took something succeeded after its failures, though
+    no one window held both: add `FAILURES_THEN_SUCCESS`, scaled as its `FAILURES` was (by
+    the principal's history)."""
+    failures = merged.get(ReasonCode.FAILURES)
+    if failures is None or ReasonCode.FAILURES_THEN_SUCCESS in merged:
+        return
+    if not any(r.code in TAKEN for r in finding.reasons):
+        return
+    scale = failures.weight / settings.weight_failures if settings.weight_failures else 1.0
+    merged[ReasonCode.FAILURES_THEN_SUCCESS] = Reason(
+        code=ReasonCode.FAILURES_THEN_SUCCESS,
+        message="Succeeded after the failures of the minutes before: the probing found "
+        "something it could read.",
+        weight=round(settings.weight_failures_then_success * scale, 1),
+    )
 
 
 def _burst_field(burst: Burst) -> dict[str, Any]:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import replace
 from datetime import datetime
 
 from detectors.baseline import PrincipalBaseline, day_number, network_of, wide_network_of
 from detectors.detections.spec import DetectionSpec, Finding, Severity
-from detectors.model import ClientTool, Observation, Principal, Status
+from detectors.model import ClientTool, Observation, Principal, Status, app_of
 from detectors.operations import SCRIPTING_TOOLS
 from detectors.reasons import Reason, ReasonCode
 from detectors.settings import DetectionSettings
@@ -52,11 +52,22 @@ def located(obs: Observation) -> bool:
     return bool(obs.source_ip) and obs.tool is not ClientTool.CLOUD_SHELL
 
 
-def is_probe(failed: Sequence[Observation], settings: DetectionSettings) -> bool:
+def probing_refusals(failed: Iterable[Observation], own_apps: Collection[str]) -> list[Observation]:
+    """The refusals that explore: those on other environments of the apps the principal
+    works on (`own_apps`, see `app_of`) are least privilege at work, a developer without a
+    role on production, not a search for what the identity may read."""
+    return [o for o in failed if app_of(o.resource.site_key) not in own_apps]
+
+
+def is_probe(
+    failed: Sequence[Observation], settings: DetectionSettings, own_apps: Collection[str] = ()
+) -> bool:
     """Whether these refusals add up to probing (`failure_burst` attempts on `burst_sites`
-    sites); a refusal or two is more likely a missing role assignment."""
-    return total(failed) >= settings.failure_burst and (
-        len({o.resource.site_id for o in failed}) >= settings.burst_sites
+    sites, not counting those on its own apps' other environments); a refusal or two is more
+    likely a missing role assignment."""
+    probes = probing_refusals(failed, own_apps)
+    return total(probes) >= settings.failure_burst and (
+        len({o.resource.site_id for o in probes}) >= settings.burst_sites
     )
 
 
@@ -120,6 +131,21 @@ class Context:
             dimension, value, self.today, self.settings.baseline_max_age_days
         )
 
+    def known_apps(self) -> set[str]:
+        """Apps (see `app_of`) of the sites the principal still knows."""
+        baseline = self.baseline
+        if baseline is None:
+            return set()
+        return {app_of(key) for key in baseline.sites if self.knows("sites", key)}
+
+    def own_apps(self, observations: Iterable[Observation]) -> set[str]:
+        """Apps the principal works on: those of the sites it still knows, and of the sites
+        it acted on successfully in these observations (a new joiner's first day)."""
+        reached = {
+            app_of(o.resource.site_key) for o in observations if o.status is not Status.FAILED
+        }
+        return reached | self.known_apps()
+
     def in_maintenance_window(self, moment: datetime) -> bool:
         """Whether the principal changed credentials, keys or the basic-auth policy at this
         hour of the week (give or take `maintenance_slot_hours`) in an earlier week."""
@@ -153,7 +179,7 @@ class Context:
         probing, which no new joiner does (`failure_burst` on `burst_sites` sites).
         """
         failed = [o for o in observations if o.status is Status.FAILED]
-        if is_probe(failed, self.settings):
+        if is_probe(failed, self.settings, self.own_apps(observations)):
             return False
         for obs in observations:
             if not self.peers_know("tools", obs.tool.value) or self.from_peers_block(obs) is False:

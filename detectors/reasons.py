@@ -39,6 +39,12 @@ class ReasonCode(enum.StrEnum):
     JOB_CREATED_THEN_RUN = "JOB_CREATED_THEN_RUN"
 
 
+TAKEN = frozenset(
+    {ReasonCode.DEPLOYMENT_CREDENTIALS, ReasonCode.APP_SECRETS, ReasonCode.FUNCTION_KEYS}
+)
+"""Reasons that say credentials or secrets were taken: only a successful read adds them."""
+
+
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Reason:
     """One piece of evidence: its code, what it means here, and what it added to the score."""

@@ -158,6 +158,36 @@ def test_failed_probing_followed_by_success_alerts(run_rows):
     } in alert["operations"]
 
 
+@pytest.mark.parametrize(
+    ("foreign", "probing"),
+    [((), False), (("pay", "billing", "hr", "crm"), True)],
+    ids=["own-apps-production", "and-other-apps"],
+)
+def test_refusals_on_its_own_apps_other_environments_are_not_probing(run_rows, foreign, probing):
+    """A developer without a production role is refused on its apps' production sites: least
+    privilege at work. The same refusals beside refusals on other apps still probe."""
+    me = Actor(caller=JANE.caller, app_id=CLI, ip=JANE.ip, name=JANE.name)
+    rows = jane_history()
+    t = AFTER.replace(hour=11)
+    refused = ("app1-prod", "app2-prod", "app1-staging", "app2-uat", *foreign)
+    for n, site in enumerate(refused):
+        rows += activity(
+            me,
+            t + timedelta(minutes=n),
+            CONFIG_LIST,
+            site_id(site) + "/config/publishingcredentials",
+            status="Failure",
+            substatus="Forbidden",
+        )
+    rows += activity(me, t + timedelta(minutes=12), PUBLISHXML, site_id("app1"))
+    alerts, _ = run_rows(rows, settings=DetectionSettings(alert_threshold=1))
+    failures = [r for a in of(alerts, CRED) for r in a["reasons"] if r["code"] == "FAILURES"]
+    assert bool(failures) is probing
+    if probing:
+        assert failures[0]["message"].startswith("4 failed credential operations")
+        assert "besides 4 on other environments of its own apps" in failures[0]["message"]
+
+
 def test_basic_auth_reenabled_then_profile_downloaded_alerts(run_rows):
     actor = Actor(caller=JANE.caller, app_id=CLI, ip="203.0.113.80", name=JANE.name)
     rows = jane_history()
@@ -558,6 +588,23 @@ def test_a_probe_straddling_two_scoring_windows_is_judged_whole(run_rows):
     assert {"FAILURES", "DEPLOYMENT_CREDENTIALS"} <= codes(alert)
     assert alert["burst"]["firstSeen"].startswith("2026-10-21T02:59")
     assert (alert["burst"]["id"], alert["burst"]["sequence"]) == (alert["id"], 1)
+
+
+def test_a_success_after_a_probe_in_the_window_before_is_failures_then_success(run_rows):
+    """Nine refusals before 11:00, in Jane's usual hours, with her tool and from her
+    address; three more and a read of her own site after it. The read is what the probe
+    found, though no one window holds both."""
+    rows = jane_history()
+    t = AFTER.replace(hour=10, minute=59, second=40)
+    for n in range(12):
+        at = t + timedelta(seconds=2 * n + (8 if n >= 9 else 0))
+        site = site_id(f"locked-{n}") + "/config/publishingcredentials"
+        rows += activity(JANE, at, CONFIG_LIST, site, status="Failure", substatus="Forbidden")
+    rows += activity(JANE, t + timedelta(seconds=40), PUBLISHXML, site_id("app1"))
+    alerts, _ = run_rows(rows)
+    [alert] = of(alerts, CRED)
+    assert {"FAILURES", "FAILURES_THEN_SUCCESS", "DEPLOYMENT_CREDENTIALS"} <= codes(alert)
+    assert alert["burst"]["firstSeen"].startswith("2026-10-21T10:59")
 
 
 def admin_with_weekly_maintenance(ada: Actor) -> list[dict]:

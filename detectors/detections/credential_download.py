@@ -7,7 +7,15 @@ from collections.abc import Sequence
 
 from detectors.baseline import SENSITIVE_FAMILIES, PrincipalBaseline, wide_network_of
 from detectors.detections.spec import DetectionSpec, Finding, Technique
-from detectors.evidence import Context, Scorer, is_probe, listing, located, total
+from detectors.evidence import (
+    Context,
+    Scorer,
+    is_probe,
+    listing,
+    located,
+    probing_refusals,
+    total,
+)
 from detectors.model import (
     ClientTool,
     Observation,
@@ -300,7 +308,7 @@ def _site_evidence(
         # after the test one), not a stranger's.
         teams = _teams_sites(ctx, [key for key in touched if key not in new], new)
         # The apps of the sites it knows, only needed (and read) when a site is new.
-        apps = _known_apps(ctx) if new else set()
+        apps = ctx.known_apps() if new else set()
         if new:
             names = listing([_site_name(key) for key in new])  # keys: sub/group/site[/slot]
             weight = s.weight_new_site + s.weight_new_site_extra * min(len(new) - 1, 5)
@@ -440,14 +448,6 @@ def _known_groups(ctx: Context) -> set[str]:
     return {_group_of(key) for key in baseline.sites if ctx.knows("sites", key)}
 
 
-def _known_apps(ctx: Context) -> set[str]:
-    """Apps (see `app_of`) of the sites the principal still knows."""
-    baseline = ctx.baseline
-    if baseline is None:
-        return set()
-    return {app_of(key) for key in baseline.sites if ctx.knows("sites", key)}
-
-
 def _site_name(site_key: str) -> str:
     """`site` or `site/slot` from a site key (subscription/group/site[/slot])."""
     return "/".join(site_key.split("/")[2:])
@@ -482,11 +482,13 @@ def _new_operations(scorer: Scorer, sensitive: Sequence[Observation]) -> None:
 
 def _failures(scorer: Scorer, sensitive: Sequence[Observation]) -> None:
     ctx, s = scorer.ctx, scorer.ctx.settings
-    failed = [o for o in sensitive if o.status is Status.FAILED]
-    sites = sorted({o.resource.name for o in failed})
-    # Probing is broad: 403s on a site or two are more likely a missing role assignment.
+    refused = [o for o in sensitive if o.status is Status.FAILED]
+    # Probing is broad: 403s on a site or two are more likely a missing role assignment, and
+    # 403s on its own apps' other environments (production) least privilege at work.
+    failed = probing_refusals(refused, ctx.own_apps(sensitive))
     if not is_probe(failed, s):
         return
+    sites = sorted({o.resource.name for o in failed})
     attempts = total(failed)
     share = attempts / total(sensitive)
     baseline = ctx.baseline
@@ -502,7 +504,12 @@ def _failures(scorer: Scorer, sensitive: Sequence[Observation]) -> None:
     add(
         ReasonCode.FAILURES,
         s.weight_failures,
-        f"{attempts} failed credential operations ({detail}) on {len(sites)} sites{habit}.",
+        f"{attempts} failed credential operations ({detail}) on {len(sites)} sites{habit}"
+        + (
+            f" (besides {total(refused) - attempts} on other environments of its own apps)."
+            if len(failed) < len(refused)
+            else "."
+        ),
     )
     first_failure = min(o.time for o in failed)
     if any(o.status is Status.SUCCEEDED and o.time > first_failure for o in sensitive):
