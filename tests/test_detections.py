@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 import pytest
@@ -652,6 +653,26 @@ def test_the_same_change_outside_the_admins_weekly_window_alerts(run_rows):
     [alert] = of(alerts, CRED)
     assert {"BASIC_AUTH_POLICY", "NEW_OPERATION"} <= codes(alert)
     assert all("maintenance window" not in r["message"] for r in alert["reasons"])
+
+
+@pytest.mark.parametrize(
+    ("t", "damped"),
+    [(AFTER.replace(hour=18, minute=20), True), (AFTER.replace(hour=13, minute=20), False)],
+    ids=["in-its-window", "outside-it"],
+)
+def test_a_new_tool_for_a_first_change_in_an_admins_weekly_window_is_a_lone_novelty(
+    run_rows, t, damped
+):
+    """A first change keeps a lone novelty from being damped on known sites, unless it falls
+    in the principal's maintenance window: an admin trying Azure PowerShell for its chores."""
+    ada = Actor(caller="ada@contoso.com", app_id=CLI, ip="198.51.100.20", name="Ada")
+    rows = admin_with_weekly_maintenance(ada)
+    rows += admin_changes(replace(ada, app_id=POWERSHELL), t)
+    alerts, _ = run_rows(rows, settings=DetectionSettings(alert_threshold=1))
+    [tool] = [
+        r for a in of(alerts, CRED) for r in a["reasons"] if r["code"] == "NEW_SCRIPTING_TOOL"
+    ]
+    assert ("on sites it knows" in tool["message"]) is damped
 
 
 def team_at_work(days: int = 20) -> list[dict]:

@@ -182,7 +182,8 @@ def evaluate(
     _failures(scorer, sensitive)
     _rate(scorer, sensitive)
     # A lone novelty on known sites is the `az webapp show` or travelling reader; a first
-    # change of credentials, keys or the basic-auth policy is never damped so.
+    # change of credentials, keys or the basic-auth policy is never damped so, unless it falls
+    # in the principal's weekly maintenance window.
     # A refusal or two took nothing (a missing role assignment); refusals that add up to
     # probing (FAILURES) keep their sites in the judgement.
     probing = any(r.code is ReasonCode.FAILURES for r in scorer.reasons)
@@ -194,7 +195,10 @@ def evaluate(
             if probing or o.status is not Status.FAILED
         )
         and not any(
-            o.family in _CHANGES and not ctx.knows("families", o.family.value) for o in taken
+            o.family in _CHANGES
+            and not ctx.knows("families", o.family.value)
+            and not _in_maintenance_window(ctx, o.family)
+            for o in taken
         )
     )
     scorer.novelty(core, sites_known=sites_known)
