@@ -128,6 +128,13 @@ class PrincipalBaseline:
         total = sum(self.hours)
         return self.hours[hour] / total if total else 0.0
 
+    def usual_hour(self, hour: int, share: float) -> bool:
+        """Whether this hour of day is one the principal works in: its own share of the
+        activity, with half its neighbours' added, reaches `share`. A day that starts an hour
+        early is not unusual, and daylight saving time moves a person's UTC hours by one."""
+        near = self.hour_share((hour - 1) % 24) + self.hour_share((hour + 1) % 24)
+        return self.hour_share(hour) + near / 2 >= share
+
     def peak_credential_reads(self, today: int) -> int:
         """Most credential reads on any earlier day still remembered."""
         return max(

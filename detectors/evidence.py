@@ -298,7 +298,7 @@ class Scorer:
                 {
                     o.time.hour
                     for o in observations
-                    if baseline.hour_share(o.time.hour) < s.unusual_hour_share
+                    if not baseline.usual_hour(o.time.hour, s.unusual_hour_share)
                 }
             )
             if odd:

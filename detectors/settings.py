@@ -34,7 +34,8 @@ class DetectionSettings:
     min_hour_history: int = 20
     """Active hours needed before an unusual hour of day counts as evidence."""
     unusual_hour_share: float = 0.02
-    """An hour of day holding less than this share of the principal's activity is unusual."""
+    """An hour of day holding less than this share of the principal's activity (with half the
+    share of the hours on either side) is unusual."""
     maintenance_slot_hours: int = 1
     """A credential, key or basic-auth change within this many hours of an hour of the week
     in which the principal made such changes in an earlier week is in its maintenance window."""

@@ -903,3 +903,14 @@ def test_a_first_credential_reset_is_never_damped_as_a_lone_novelty(run_rows):
     weights = {r["code"]: r["weight"] for r in alert["reasons"]}
     assert weights["NEW_SCRIPTING_TOOL"] == 8  # its peers use it: 20 x 0.4, not halved again
     assert weights["UNUSUAL_HOUR"] == 10
+
+
+@pytest.mark.parametrize(("hour", "unusual"), [(9, False), (16, False), (6, True), (21, True)])
+def test_an_hour_next_to_the_principals_working_hours_is_not_unusual(run_rows, hour, unusual):
+    """Jane works at 10:00, 12:00 and 15:00 UTC: an hour early or late is her day shifted (or
+    daylight saving time moving her UTC hours); dawn and night are not."""
+    rows = jane_history()
+    rows += activity(JANE, AFTER.replace(hour=hour, minute=30), PUBLISHXML, site_id("pay"))
+    alerts, _ = run_rows(rows, settings=DetectionSettings(alert_threshold=1))
+    [alert] = [a for a in of(alerts, CRED) if a["resources"][0]["site"] == "pay"]
+    assert ("UNUSUAL_HOUR" in codes(alert)) is unusual

@@ -279,7 +279,7 @@ def _operator_breadth(ctx: Context, family: OperationFamily) -> int:
             return 0
         if located(obs) and not ctx.knows("wide_networks", wide_network_of(obs.source_ip or "")):
             return 0
-        if baseline.hour_share(obs.time.hour) < s.unusual_hour_share:
+        if not baseline.usual_hour(obs.time.hour, s.unusual_hour_share):
             return 0
     return breadth
 
