@@ -130,19 +130,26 @@ def test_stolen_identity_harvesting_many_sites_at_night_is_high(run_rows):
     assert alert["history"]["sites"] == 2
 
 
-def test_failed_probing_followed_by_success_alerts(run_rows):
-    prober = Actor(caller=JANE.caller, app_id=CLI, ip=JANE.ip, name=JANE.name)
-    rows = jane_history()
-    t = AFTER.replace(hour=11)
-    for n, site in enumerate(["pay", "billing", "hr", "crm"]):
+def refused_reads(actor: Actor, t: datetime, sites: list[str]) -> list[dict]:
+    """Refused (403) reads of the publishing credentials of `sites`, a minute apart."""
+    rows = []
+    for n, site in enumerate(sites):
         rows += activity(
-            prober,
+            actor,
             t + timedelta(minutes=n),
             CONFIG_LIST,
             site_id(site) + "/config/publishingcredentials",
             status="Failure",
             substatus="Forbidden",
         )
+    return rows
+
+
+def test_failed_probing_followed_by_success_alerts(run_rows):
+    prober = Actor(caller=JANE.caller, app_id=CLI, ip=JANE.ip, name=JANE.name)
+    rows = jane_history()
+    t = AFTER.replace(hour=11)
+    rows += refused_reads(prober, t, ["pay", "billing", "hr", "crm"])
     rows += activity(
         prober,
         t + timedelta(minutes=9),
@@ -170,16 +177,7 @@ def test_refusals_on_its_own_apps_other_environments_are_not_probing(run_rows, f
     me = Actor(caller=JANE.caller, app_id=CLI, ip=JANE.ip, name=JANE.name)
     rows = jane_history()
     t = AFTER.replace(hour=11)
-    refused = ("app1-prod", "app2-prod", "app1-staging", "app2-uat", *foreign)
-    for n, site in enumerate(refused):
-        rows += activity(
-            me,
-            t + timedelta(minutes=n),
-            CONFIG_LIST,
-            site_id(site) + "/config/publishingcredentials",
-            status="Failure",
-            substatus="Forbidden",
-        )
+    rows += refused_reads(me, t, ["app1-prod", "app2-prod", "app1-staging", "app2-uat", *foreign])
     rows += activity(me, t + timedelta(minutes=12), PUBLISHXML, site_id("app1"))
     alerts, _ = run_rows(rows, settings=DetectionSettings(alert_threshold=1))
     failures = [r for a in of(alerts, CRED) for r in a["reasons"] if r["code"] == "FAILURES"]
@@ -574,17 +572,21 @@ def test_a_rotation_alone_is_no_chain(run_rows):
     assert "RESET_THEN_DOWNLOAD" not in {c for a in of(alerts, CRED) for c in codes(a)}
 
 
-def test_a_probe_straddling_two_scoring_windows_is_judged_whole(run_rows):
-    """Nine refusals before 03:00, three more and a read after it: neither window is an
-    alert alone; the probe is."""
+def straddling_probe(hour: int) -> list[dict]:
+    """Jane's history; then nine refusals in the 20 s before `hour`:00, three more and a read
+    of her own site after it, two scoring windows."""
     rows = jane_history()
-    t = AFTER.replace(hour=2, minute=59, second=40)
+    t = AFTER.replace(hour=hour - 1, minute=59, second=40)
     for n in range(12):
         at = t + timedelta(seconds=2 * n + (8 if n >= 9 else 0))
         site = site_id(f"locked-{n}") + "/config/publishingcredentials"
         rows += activity(JANE, at, CONFIG_LIST, site, status="Failure", substatus="Forbidden")
-    rows += activity(JANE, t + timedelta(seconds=40), PUBLISHXML, site_id("app1"))
-    alerts, _ = run_rows(rows)
+    return rows + activity(JANE, t + timedelta(seconds=40), PUBLISHXML, site_id("app1"))
+
+
+def test_a_probe_straddling_two_scoring_windows_is_judged_whole(run_rows):
+    """Around 03:00: neither window is an alert alone; the probe is."""
+    alerts, _ = run_rows(straddling_probe(3))
     [alert] = of(alerts, CRED)
     assert {"FAILURES", "DEPLOYMENT_CREDENTIALS"} <= codes(alert)
     assert alert["burst"]["firstSeen"].startswith("2026-10-21T02:59")
@@ -592,17 +594,9 @@ def test_a_probe_straddling_two_scoring_windows_is_judged_whole(run_rows):
 
 
 def test_a_success_after_a_probe_in_the_window_before_is_failures_then_success(run_rows):
-    """Nine refusals before 11:00, in Jane's usual hours, with her tool and from her
-    address; three more and a read of her own site after it. The read is what the probe
-    found, though no one window holds both."""
-    rows = jane_history()
-    t = AFTER.replace(hour=10, minute=59, second=40)
-    for n in range(12):
-        at = t + timedelta(seconds=2 * n + (8 if n >= 9 else 0))
-        site = site_id(f"locked-{n}") + "/config/publishingcredentials"
-        rows += activity(JANE, at, CONFIG_LIST, site, status="Failure", substatus="Forbidden")
-    rows += activity(JANE, t + timedelta(seconds=40), PUBLISHXML, site_id("app1"))
-    alerts, _ = run_rows(rows)
+    """Around 11:00, in Jane's usual hours, with her tool and from her address: the read is
+    what the probe found, though no one window holds both."""
+    alerts, _ = run_rows(straddling_probe(11))
     [alert] = of(alerts, CRED)
     assert {"FAILURES", "FAILURES_THEN_SUCCESS", "DEPLOYMENT_CREDENTIALS"} <= codes(alert)
     assert alert["burst"]["firstSeen"].startswith("2026-10-21T10:59")
