@@ -870,18 +870,28 @@ def test_dumping_every_key_of_one_app_weighs_more_than_reading_one(run_rows):
     assert "4 set(s)" in listed["message"]
 
 
-def test_one_functions_key_of_an_app_it_deploys_weighs_less_than_a_first_dump(run_rows):
-    """Jane deploys func1; reading one function's key to test it is not dumping the app."""
+@pytest.mark.parametrize(
+    ("children", "listed", "first"),
+    [(("/functions/orders",), 7.5, 10), (("/functions/orders", "/host/default"), 20, 20)],
+    ids=["one-set", "two-sets"],
+)
+def test_one_functions_key_of_an_app_it_deploys_weighs_less_than_a_first_dump(
+    run_rows, children, listed, first
+):
+    """Jane deploys func1; reading one function's key to test it is not dumping the app,
+    even the first time she lists keys. Its host keys as well are a second set."""
     rows = jane_history()
     for day in workdays(START, 20, hour=14):
         rows += activity(JANE, day, PUBLISHXML, site_id("func1"))
     keys = "MICROSOFT.WEB/SITES/FUNCTIONS/LISTKEYS/ACTION"
-    rows += activity(JANE, AFTER.replace(hour=11), keys, site_id("func1") + "/functions/orders")
-    alerts, _ = run_rows(rows, settings=DetectionSettings(alert_threshold=20))
-    [alert] = of(alerts, CRED)
-    listed = next(r for r in alert["reasons"] if r["code"] == "FUNCTION_KEYS")
-    assert listed["weight"] == 7.5
-    assert alert["score"] < DetectionSettings().alert_threshold
+    for n, child in enumerate(children):
+        at = AFTER.replace(hour=11, minute=n)
+        rows += activity(JANE, at, keys, site_id("func1") + child)
+    alerts, _ = run_rows(rows, settings=DetectionSettings(alert_threshold=1))
+    [alert] = [a for a in of(alerts, CRED) if "FUNCTION_KEYS" in codes(a)]
+    weights = {r["code"]: r["weight"] for r in alert["reasons"]}
+    assert (weights["FUNCTION_KEYS"], weights["NEW_OPERATION"]) == (listed, first)
+    assert (alert["score"] < DetectionSettings().alert_threshold) is (len(children) == 1)
 
 
 def test_a_first_credential_reset_is_never_damped_as_a_lone_novelty(run_rows):

@@ -142,16 +142,14 @@ def evaluate(
     if keys:
         # Each app's host keys and each function's keys and secrets are a set of their own:
         # a developer reads one or two, a dump reads them all.
-        sets = len({(o.resource.site_key, o.detail) for o in listed})
+        sets = _key_sets(listed)
         known = all(ctx.knows("credential_sites", o.resource.site_key) for o in listed)
         weight = s.weight_function_keys + s.weight_function_keys_extra * min(sets - 1, 5)
         message = (
             f"Listed {sets} set(s) of function keys or secrets (host keys, each function's "
             f"keys and secrets) of {len(keys)} app(s): {listing(keys)}"
         )
-        if sets == 1 and known and ctx.has_history:
-            # One function's key, or the host keys, of an app it deploys: a developer
-            # testing its function, not a dump.
+        if _testing_its_function(ctx, listed):
             weight *= s.known_sites_factor
             message += " (one set, of an app whose credentials it takes: weighs less)"
         _routine_aware(
@@ -481,7 +479,31 @@ def _new_operations(scorer: Scorer, sensitive: Sequence[Observation]) -> None:
         elif all(f in _CHANGES and ctx.peers_know("families", f.value) for f in new):
             weight *= ctx.settings.peer_routine_factor
             message += f" Other {ctx.principal.type.value}s do this routinely: weighs less."
+        elif new == [F.FUNCTION_KEYS_READ] and _testing_its_function(
+            ctx, [o for o in sensitive if o.family is F.FUNCTION_KEYS_READ]
+        ):
+            weight *= ctx.settings.known_sites_factor
+            message += (
+                " One set of keys of an app whose credentials it takes (a developer testing "
+                "its function): weighs less."
+            )
         scorer.novel(ReasonCode.NEW_OPERATION, weight, message)
+
+
+def _key_sets(listed: Sequence[Observation]) -> int:
+    """Sets of function keys listed: each app's host keys, each function's keys or secrets."""
+    return len({(o.resource.site_key, o.detail) for o in listed})
+
+
+def _testing_its_function(ctx: Context, listed: Sequence[Observation]) -> bool:
+    """One function's keys, or the host keys, of an app whose credentials the principal
+    takes: a developer testing its function, not a dump."""
+    taken = [o for o in listed if o.status is not Status.FAILED]
+    return (
+        ctx.has_history
+        and _key_sets(taken) == 1
+        and all(ctx.knows("credential_sites", o.resource.site_key) for o in taken)
+    )
 
 
 def _failures(scorer: Scorer, sensitive: Sequence[Observation]) -> None:
