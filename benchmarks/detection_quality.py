@@ -72,6 +72,14 @@ SETS = (
     HeldOut(47, 28, 30, 12, 45, admins=3, managed_identities=3),
     HeldOut(48, 28, 20, 8, 30, admins=3, managed_identities=3),
     HeldOut(49, 42, 25, 10, 35, admins=3, managed_identities=3),
+    # Measured for the first time after the tuning of session 5 (tuning seeds 1-10 and
+    # 101-207).
+    HeldOut(51, 28, 20, 8, 30, admins=3, managed_identities=3),
+    HeldOut(52, 28, 20, 8, 30, admins=3, managed_identities=3),
+    HeldOut(53, 35, 30, 10, 40, admins=4, managed_identities=4),
+    HeldOut(54, 21, 12, 5, 20),
+    HeldOut(55, 28, 45, 18, 70, admins=4, managed_identities=5),
+    HeldOut(56, 28, 20, 8, 30, admins=2, managed_identities=4),
 )
 
 _HEADER = re.compile(r"(\d+) labelled scenarios, ([\d,]+) principal-days")
