@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import replace
 from datetime import datetime
 
@@ -60,15 +60,23 @@ def probing_refusals(failed: Iterable[Observation], own_apps: Collection[str]) -
 
 
 def is_probe(
-    failed: Sequence[Observation], settings: DetectionSettings, own_apps: Collection[str] = ()
+    failed: Sequence[Observation],
+    settings: DetectionSettings,
+    own_apps: Callable[[], Collection[str]] | None = None,
 ) -> bool:
     """Whether these refusals add up to probing (`failure_burst` attempts on `burst_sites`
-    sites, not counting those on its own apps' other environments); a refusal or two is more
-    likely a missing role assignment."""
-    probes = probing_refusals(failed, own_apps)
-    return total(probes) >= settings.failure_burst and (
-        len({o.resource.site_id for o in probes}) >= settings.burst_sites
-    )
+    sites); a refusal or two is more likely a missing role assignment. With `own_apps`, read
+    only when the refusals are that broad, those on its own apps' other environments do not
+    count (see `probing_refusals`)."""
+
+    def broad(refusals: Sequence[Observation]) -> bool:
+        return total(refusals) >= settings.failure_burst and (
+            len({o.resource.site_id for o in refusals}) >= settings.burst_sites
+        )
+
+    if not broad(failed):
+        return False
+    return own_apps is None or broad(probing_refusals(failed, own_apps()))
 
 
 _HOURS_A_WEEK = 7 * 24
@@ -179,7 +187,7 @@ class Context:
         probing, which no new joiner does (`failure_burst` on `burst_sites` sites).
         """
         failed = [o for o in observations if o.status is Status.FAILED]
-        if is_probe(failed, self.settings, self.own_apps(observations)):
+        if is_probe(failed, self.settings, lambda: self.own_apps(observations)):
             return False
         for obs in observations:
             if not self.peers_know("tools", obs.tool.value) or self.from_peers_block(obs) is False:

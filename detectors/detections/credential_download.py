@@ -192,11 +192,13 @@ def evaluate(
             for o in core
             if probing or o.status is not Status.FAILED
         )
-        and not any(
-            o.family in _CHANGES
-            and not ctx.knows("families", o.family.value)
-            and not _in_maintenance_window(ctx, o.family)
-            for o in taken
+        and all(
+            _in_maintenance_window(ctx, family)
+            for family in {
+                o.family
+                for o in taken
+                if o.family in _CHANGES and not ctx.knows("families", o.family.value)
+            }
         )
     )
     scorer.novelty(core, sites_known=sites_known)
@@ -511,9 +513,9 @@ def _failures(scorer: Scorer, sensitive: Sequence[Observation]) -> None:
     refused = [o for o in sensitive if o.status is Status.FAILED]
     # Probing is broad: 403s on a site or two are more likely a missing role assignment, and
     # 403s on its own apps' other environments (production) least privilege at work.
-    failed = probing_refusals(refused, ctx.own_apps(sensitive))
-    if not is_probe(failed, s):
+    if not is_probe(refused, s, lambda: ctx.own_apps(sensitive)):
         return
+    failed = probing_refusals(refused, ctx.own_apps(sensitive))
     sites = sorted({o.resource.name for o in failed})
     attempts = total(failed)
     share = attempts / total(sensitive)
