@@ -25,6 +25,8 @@ STORAGE = "DETECTOR_STORAGE"
 """Prefix of the storage connection: the queue trigger's `connection` names it too."""
 
 DEFAULT_SCHEDULE = "0 */5 * * * *"
+DEFAULT_HOLD_MINUTES = 20
+"""Azure documents 3 to 20 minutes from an Activity Log event to Log Analytics."""
 DEFAULT_LOGS_ENDPOINT = "https://api.loganalytics.io/v1"
 
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
@@ -44,6 +46,7 @@ _NAMES = {
 _NUMBERS = {
     "window_minutes": (1, 1440),
     "settle_seconds": (0, 3600),
+    "hold_minutes": (0, 1440),
     "lateness_hours": (1, 168),
     "first_run_lookback_minutes": (1, 10080),
     "run_budget_seconds": (10, 3600),
@@ -82,7 +85,12 @@ class AppSettings:
     allow_table: str = "DetectorAllowRules"
     alert_queue: str = "detector-alerts"
     window_minutes: int = 15
-    """Largest slice of ingestion time scored at once; a run catching up takes several."""
+    """The slice of event time one step scores (steps end on a grid of this size from
+    midnight UTC); a run catching up takes several."""
+    hold_minutes: int = DEFAULT_HOLD_MINUTES
+    """How long a slice of event time waits for its late rows before it is scored: the
+    detection delay the timer adds so that a burst split across ingestion batches is judged
+    whole. Rows later still are scored as stragglers with the next step."""
     settle_seconds: int = 120
     """Rows ingested this recently are left for the next run (they may not be queryable yet)."""
     lateness_hours: int = 24

@@ -18,7 +18,8 @@ from typing import Any, TextIO
 from detectors import cli_tuning
 from detectors.alerts import alert_line
 from detectors.allow import AllowGate, max_days_from
-from detectors.app_settings import AppSettings
+from detectors.app_settings import DEFAULT_HOLD_MINUTES, AppSettings
+from detectors.arrival import Arrival, DelayModel
 from detectors.detections import DETECTIONS, catalogue
 from detectors.engine import Engine
 from detectors.errors import DetectorError, InputError
@@ -82,6 +83,45 @@ def _scoring_options(parser: argparse.ArgumentParser, *, learning: str) -> None:
         metavar="DURATION",
         help="scoring window, as the timer runs it: 15m, 1h, 900s (default 15m)",
     )
+    parser.add_argument(
+        "--hold",
+        type=count,
+        default=DEFAULT_HOLD_MINUTES,
+        metavar="MINUTES",
+        help="how long the timer waits for late rows before it scores a window "
+        f"(DETECTOR_HOLD_MINUTES, default {DEFAULT_HOLD_MINUTES}); used when rows carry an "
+        "IngestionTime column or --ingestion-delay is given",
+    )
+    parser.add_argument(
+        "--ingestion-delay",
+        type=_delays,
+        metavar="MODEL",
+        help="score rows in the order the timer would see them, with simulated delays from "
+        "event to workspace: realistic (mostly 3-10m, a tail to 25m), a fixed delay (5m) or "
+        "a range (3m-20m); rows with an IngestionTime column keep their own",
+    )
+    parser.add_argument(
+        "--delay-seed",
+        type=count,
+        default=0,
+        metavar="N",
+        help="seed of the simulated delays (default 0)",
+    )
+
+
+def _delays(text: str) -> DelayModel:
+    try:
+        return DelayModel.parse(text)
+    except InputError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
+def arrival(args: argparse.Namespace) -> Arrival:
+    """How the scoring options say rows arrived."""
+    delays = args.ingestion_delay
+    if delays is not None:
+        delays = DelayModel(spec=delays.spec, seed=args.delay_seed)
+    return Arrival(window=args.window, hold=timedelta(minutes=args.hold), delays=delays)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -302,6 +342,7 @@ def _replay(args: argparse.Namespace) -> int:
                 engine=engine,
                 sink=sink,
                 window=args.window,
+                arrival=arrival(args),
                 learning_days=learning_days,
                 progress=reporter,
                 after=watermark,
@@ -414,6 +455,7 @@ def _evaluate(args: argparse.Namespace) -> int:
             engine=Engine(store=store, settings=DetectionSettings.from_env(os.environ)),
             sink=alerts.append,
             window=args.window,
+            arrival=arrival(args),
             learning_days=learning_days,
         )
     finally:

@@ -172,6 +172,9 @@ class Observation:
     operation touched (`host/default`, `functions/<name>`)."""
     http_status: str | None = None
     count: int = 1
+    ingested: datetime | None = None
+    """When the row became queryable, where the input says (an export's `IngestionTime`
+    column): replay then scores it in the timer step that would have read it."""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

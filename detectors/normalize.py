@@ -12,7 +12,7 @@ import ipaddress
 import re
 import uuid
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -196,6 +196,10 @@ _NO_TOKEN = _Token(
 )
 
 
+INGESTION_COLUMN = "IngestionTime"
+"""The column an export query adds with `| extend IngestionTime = ingestion_time()`."""
+
+
 class Normalizer:
     """Maps raw rows to observations; one instance per run keeps its caches warm."""
 
@@ -225,9 +229,13 @@ class Normalizer:
                 reason="cannot tell which table the row is from (no Type column, unknown columns)",
             )
         try:
-            return self._handlers[row.table](row.fields)
+            result = self._handlers[row.table](row.fields)
+            ingested = row.fields.get(INGESTION_COLUMN)
+            if ingested is not None and ingested != "" and type(result) is Observation:
+                result = replace(result, ingested=parse_time(ingested, INGESTION_COLUMN))
         except RowError as err:
             return RejectedRow(source=row.source, line=row.line, reason=str(err))
+        return result
 
     # -- AzureActivity -------------------------------------------------------------------
 

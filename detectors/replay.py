@@ -1,4 +1,10 @@
-"""Replay exported logs through the engine, window by window, as the timer would see them."""
+"""Replay exported logs through the engine, step by step, as the timer would see them.
+
+Each step is a slice of event time (`window`). When replay knows when each row reached the
+workspace (the export's `IngestionTime` column, or a simulated `DelayModel`), a row that
+arrived after its slice's step is scored with the step that would have read it, exactly as
+the timer does (`arrival.Arrival`); otherwise every row is scored with its own slice.
+"""
 
 from __future__ import annotations
 
@@ -7,22 +13,23 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from detectors.allow import AllowGate
+from detectors.arrival import Arrival
 from detectors.baseline import day_number
 from detectors.engine import Engine
 from detectors.feedback import alert_record
 from detectors.model import Observation, RawRow, RejectedRow
 from detectors.normalize import Normalizer, Skipped
 from detectors.sources.files import FileSource
+from detectors.sources.queries import grid_start
 from detectors.spool import ObservationSpool
 
 log = logging.getLogger(__name__)
 
 MAX_REPORTED_REJECTIONS = 20
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass(kw_only=True, slots=True)
@@ -73,9 +80,7 @@ AlertSink = Callable[[dict[str, Any]], None]
 
 def window_start(moment: datetime, size: timedelta) -> datetime:
     """Start of the fixed, epoch-aligned window holding `moment`."""
-    step = int(size.total_seconds() * 1_000_000)
-    micros = (moment - _EPOCH) // timedelta(microseconds=1)
-    return _EPOCH + timedelta(microseconds=micros - micros % step)
+    return grid_start(moment, size)
 
 
 def read_observations(
@@ -129,20 +134,28 @@ def _reason_kind(reason: str) -> str:
 
 
 def windows(
-    observations: Iterable[Observation], size: timedelta
+    observations: Iterable[Observation], arrival: Arrival
 ) -> Iterator[tuple[datetime, list[Observation]]]:
-    """Time-ordered observations cut into consecutive fixed windows."""
+    """Observations in step order (`steps_first`) cut into the steps that score them, each
+    with the start of its event slice."""
     current: datetime | None = None
     batch: list[Observation] = []
+    step = arrival.step
     for obs in observations:
-        start = window_start(obs.time, size)
-        if start != current:
+        end = step(obs)
+        if end != current:
             if batch and current is not None:
-                yield current, batch
-            current, batch = start, []
+                yield current - arrival.window, batch
+            current, batch = end, []
         batch.append(obs)
     if batch and current is not None:
-        yield current, batch
+        yield current - arrival.window, batch
+
+
+def steps_first(arrival: Arrival) -> Callable[[Observation], tuple[object, ...]]:
+    """The order replay scores observations in: by step, then by event time."""
+    step = arrival.step
+    return lambda obs: (step(obs), obs.time, obs.event_id)
 
 
 def replay(
@@ -157,16 +170,21 @@ def replay(
     after: datetime | None = None,
     allow: AllowGate | None = None,
     keep_records: bool = False,
+    arrival: Arrival | None = None,
 ) -> ReplayStats:
     """Read, normalise, order and score the files; alerts after the learning days go to `sink`.
 
     With `after` (the watermark of an earlier replay into the same store), activity at or
     before it is skipped: overlapping exports are scored once. With `allow`, alerts its
     rules allow are counted there instead of reaching `sink`; with `keep_records`, what
-    feedback needs of each alert is collected in `records`.
+    feedback needs of each alert is collected in `records`. `arrival` (whose window must be
+    `window`) says when rows arrived: by default each is scored with its own slice.
     """
+    arrival = arrival or Arrival(window=window)
+    if arrival.window != window:
+        raise ValueError("the arrival's window is not the replay's")
     stats = ReplayStats()
-    spool = ObservationSpool(memory_limit=spool_limit)
+    spool = ObservationSpool(memory_limit=spool_limit, order=steps_first(arrival))
     try:
         started = time.perf_counter()
         read_observations(paths, stats, spool, progress, after)
@@ -176,7 +194,7 @@ def replay(
         stats.first = spool.first.time
         stats.learning_until = window_start(stats.first + timedelta(days=learning_days), window)
         span = max(int((spool.last.time - stats.first).total_seconds()), 1)
-        for start, batch in windows(spool, window):
+        for start, batch in windows(spool, arrival):
             emit = start >= stats.learning_until
             result, scored = engine.score(batch, emit=emit)
             if emit:
@@ -185,7 +203,7 @@ def replay(
             stats.duplicates += result.duplicates
             stats.suppressed += result.suppressed
             stats.principals.update(o.principal.id for o in batch)
-            stats.last = batch[-1].time
+            stats.last = max(stats.last or batch[-1].time, *(o.time for o in batch))
             for alert in result.alerts:
                 if allow is not None and not allow.admit(alert):
                     continue

@@ -9,7 +9,7 @@ from __future__ import annotations
 import heapq
 import pickle
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import IO
 
 from detectors.model import Observation
@@ -17,15 +17,22 @@ from detectors.model import Observation
 _BATCH = 10_000
 
 
-def _order(obs: Observation) -> tuple[object, str]:
+Order = Callable[[Observation], tuple[object, ...]]
+
+
+def by_time(obs: Observation) -> tuple[object, ...]:
+    """Event time, ties broken by event id."""
     return (obs.time, obs.event_id)
 
 
 class ObservationSpool:
-    """Collects observations in any order and gives them back sorted by time."""
+    """Collects observations in any order and gives them back sorted (by time, unless told)."""
 
-    def __init__(self, *, memory_limit: int = 250_000, directory: str | None = None) -> None:
+    def __init__(
+        self, *, memory_limit: int = 250_000, directory: str | None = None, order: Order = by_time
+    ) -> None:
         self.memory_limit = memory_limit
+        self._order = order
         self._directory = directory
         self._buffer: list[Observation] = []
         self._runs: list[IO[bytes]] = []
@@ -50,7 +57,7 @@ class ObservationSpool:
         return len(self._runs)
 
     def _spill(self) -> None:
-        self._buffer.sort(key=_order)
+        self._buffer.sort(key=self._order)
         run = tempfile.TemporaryFile(dir=self._directory, prefix="detector-spool-")  # noqa: SIM115
         for start in range(0, len(self._buffer), _BATCH):
             # One dump per batch lets pickle share the principal and resource objects.
@@ -60,12 +67,12 @@ class ObservationSpool:
         self._buffer = []
 
     def __iter__(self) -> Iterator[Observation]:
-        self._buffer.sort(key=_order)
+        self._buffer.sort(key=self._order)
         if not self._runs:
             yield from self._buffer
             return
         streams = [_read_run(run) for run in self._runs]
-        yield from heapq.merge(*streams, iter(self._buffer), key=_order)
+        yield from heapq.merge(*streams, iter(self._buffer), key=self._order)
 
     def close(self) -> None:
         """Delete the spilled runs."""

@@ -1,15 +1,21 @@
 """One timer cycle: read what Log Analytics ingested since the checkpoint, score it, alert.
 
-Each ingestion window goes through four steps, and the checkpoint records how far it got,
-so a run that dies anywhere is finished by the next one without losing or repeating work:
+Rows reach the workspace minutes after their event and out of order, so the timer scores
+event time, not arrival: each step takes one slice of event time (`window_minutes`, on a
+grid from midnight UTC) once `hold_minutes` have passed after its end, with the rows of
+earlier slices that arrived since the last step (`sources.queries.Window`). A burst whose
+rows arrive in several batches is judged whole, as a replay judges it; the cost is the
+hold, added to every alert's delay. Each step goes through four stages, and the
+checkpoint records how far it got, so a run that dies anywhere is finished by the next
+one without losing or repeating work:
 
-1. score the window against the stored baselines; keep each alert in the outbox
-   (idempotent by alert id); mark the window *pending* in the checkpoint;
-2. learn the window into the baselines (a baseline that already learned it is skipped);
+1. score the step against the stored baselines; keep each alert in the outbox
+   (idempotent by alert id); mark the step *pending* in the checkpoint;
+2. learn the step into the baselines (a baseline that already learned it is skipped);
 3. put every alert of the outbox on the queue, clearing each once it is there;
-4. advance the watermark to the window's end and clear *pending*.
+4. advance the watermarks (ingestion and event time) and clear *pending*.
 
-A run that finds a pending window does not score it again (its alerts are already kept):
+A run that finds a pending step does not score it again (its alerts are already kept):
 it re-reads the same rows and repeats steps 2-4. The checkpoint also holds a lease, so a
 second run that overlaps the first leaves at once instead of racing it; every checkpoint
 write is conditional on its ETag, so even a run whose lease lapsed cannot advance it twice.
@@ -35,7 +41,7 @@ from detectors.feedback import alert_record
 from detectors.model import Observation, RawRow
 from detectors.normalize import normalize_rows
 from detectors.sources.log_analytics import Budget, FetchStats
-from detectors.sources.queries import Window
+from detectors.sources.queries import Window, grid_start
 from detectors.stores import AlertRecords, AllowRuleStore, BaselineStore
 
 log = logging.getLogger(__name__)
@@ -229,30 +235,65 @@ class TimerRun:
     def _windows(
         self, checkpoint: _Checkpoint, now: datetime, budget: Budget, report: RunReport
     ) -> None:
-        s = self.settings
         doc = checkpoint.doc
-        horizon = now - timedelta(seconds=s.settle_seconds)
-        lateness = timedelta(hours=s.lateness_hours)
+        horizon = now - timedelta(seconds=self.settings.settle_seconds)
         while True:
             pending = doc.get("pending")
             if pending:
-                window = Window(
-                    since=_time(pending["since"]), until=_time(pending["until"]), lateness=lateness
-                )
+                window = self._pending(pending)
             else:
-                since = (
-                    _time(doc["watermark"])
-                    if doc.get("watermark")
-                    else horizon - timedelta(minutes=s.first_run_lookback_minutes)
-                )
-                if since >= horizon:
+                step = self._next_step(doc, horizon)
+                if step is None:
                     return
+                window = step
                 if report.windows and budget.remaining() < budget.seconds / 4:
                     report.outcome = "behind"
                     return
-                until = min(since + timedelta(minutes=s.window_minutes), horizon)
-                window = Window(since=since, until=until, lateness=lateness)
             self._window(checkpoint, window, resume=bool(pending), budget=budget, report=report)
+
+    def _next_step(self, doc: dict[str, Any], horizon: datetime) -> Window | None:
+        """The step after the checkpoint, once its events have settled; None before then.
+
+        The checkpoint holds how far ingestion time was read (`watermark`) and how far
+        event time was scored (`eventWatermark`). A checkpoint written before steps had an
+        event range carries only the first: every row ingested before it was read, so
+        event time is scored from there on.
+        """
+        s = self.settings
+        size = timedelta(minutes=s.window_minutes)
+        hold = timedelta(minutes=s.hold_minutes)
+        if doc.get("watermark"):
+            read = _time(doc["watermark"])
+            scored = _time(doc.get("eventWatermark") or doc["watermark"])
+        else:
+            scored = grid_start(horizon - timedelta(minutes=s.first_run_lookback_minutes), size)
+            read = scored + hold
+        end = grid_start(scored, size) + size
+        # A shorter hold than before never moves the ingestion cut back.
+        until = max(end + hold, read)
+        if until > horizon:
+            return None
+        return Window(
+            since=read,
+            until=until,
+            lateness=timedelta(hours=s.lateness_hours),
+            event_since=scored,
+            event_until=end,
+        )
+
+    def _pending(self, pending: dict[str, Any]) -> Window:
+        """The step a crashed run scored but did not finish (a checkpoint written before
+        steps had an event range read the rows ingested in its window, whatever their
+        event time)."""
+        until = _time(pending["until"])
+        event_since = _time(pending.get("eventSince") or pending["until"])
+        return Window(
+            since=_time(pending["since"]),
+            until=until,
+            lateness=timedelta(hours=self.settings.lateness_hours),
+            event_since=event_since,
+            event_until=_time(pending.get("eventUntil") or pending["until"]),
+        )
 
     def _window(
         self,
@@ -299,13 +340,15 @@ class TimerRun:
                 )
             if self.records is not None and records:
                 self.records.record_alerts(records)
-            doc["pending"] = {"since": _iso(window.since), "until": _iso(window.until)}
+            doc["pending"] = _bounds(window)
             checkpoint.save()
             self._count_hits(report)
 
         engine.learn(scored, through=window.until)
         report.enqueued += self._drain()
         doc["watermark"] = _iso(window.until)
+        if window.event_until is not None:
+            doc["eventWatermark"] = _iso(window.event_until)
         doc["engine"] = engine.export_state()
         doc["pending"] = None
         report.windows += 1
@@ -385,6 +428,15 @@ class _Checkpoint:
         self.etag = self.state.put_state_if(
             CHECKPOINT_NAME, {**self.saved, "lease": None}, self.etag
         )
+
+
+def _bounds(window: Window) -> dict[str, str]:
+    """A step's ranges as the checkpoint keeps them."""
+    bounds = {"since": _iso(window.since), "until": _iso(window.until)}
+    if window.event_since is not None and window.event_until is not None:
+        bounds["eventSince"] = _iso(window.event_since)
+        bounds["eventUntil"] = _iso(window.event_until)
+    return bounds
 
 
 def _iso(moment: datetime) -> str:

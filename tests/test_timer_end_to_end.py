@@ -106,7 +106,7 @@ def rig(log_analytics, azurite, storage_names) -> Rig:
     return _rig(log_analytics, azurite, storage_names)
 
 
-def _rig(la: Any, emulator: Any, names: Any) -> Rig:
+def _rig(la: Any, emulator: Any, names: Any, **overrides: str) -> Rig:
     settings = AppSettings.from_env(
         {
             "LOG_ANALYTICS_WORKSPACE_ID": la.workspace_id,
@@ -117,6 +117,10 @@ def _rig(la: Any, emulator: Any, names: Any) -> Rig:
             "DETECTOR_ALERT_QUEUE": names.queue("alerts"),
             "DETECTOR_SETTLE_SECONDS": "60",
             "DETECTOR_FIRST_RUN_LOOKBACK_MINUTES": "30",
+            # Faults and delivery, not lateness, are what these tests are about: steps score
+            # what arrived by their end (test_ingestion_order.py holds for late rows).
+            "DETECTOR_HOLD_MINUTES": "0",
+            **overrides,
         }
     )
     return Rig(la=la, settings=settings, connection_string=emulator.connection_string)
@@ -146,20 +150,24 @@ def _principals(alerts: list[dict[str, Any]]) -> list[str]:
     return sorted(a["principal"]["id"] for a in alerts)
 
 
-def test_late_rows_are_read_once_by_the_window_they_were_ingested_in(rig):
+def test_rows_later_than_the_hold_are_read_once_as_stragglers(rig):
     _harvest(rig.la, STRANGER_A, T0 + timedelta(minutes=1), ingested=T0 + timedelta(minutes=8))
     first = rig.run(20)
     assert first.outcome == "ok", first.line()
     assert _principals(rig.alerts()) == [STRANGER_A]
-    # B acted before the first run's horizon but its rows were ingested 20 minutes late.
+    # B acted before the first run's horizon but its rows were ingested 20 minutes late:
+    # the step that reads what arrived in 10:30-10:45 scores them.
     _harvest(rig.la, STRANGER_B, T0 + timedelta(minutes=10), ingested=T0 + timedelta(minutes=30))
-    second = rig.run(45)
+    second = rig.run(47)
     assert second.outcome == "ok", second.line()
     assert _principals(rig.alerts()) == [STRANGER_A, STRANGER_B]
-    third = rig.run(50)
+    third = rig.run(62)
+    assert third.outcome == "ok", third.line()
     assert third.alerts == 0
+    assert third.rows == 0
     assert len(rig.alerts()) == 2
-    assert rig.checkpoint()["watermark"] == (T0 + timedelta(minutes=49)).isoformat()
+    assert rig.checkpoint()["watermark"] == (T0 + timedelta(minutes=60)).isoformat()
+    assert rig.checkpoint()["eventWatermark"] == (T0 + timedelta(minutes=60)).isoformat()
     # Grouped server-side: five actions of one principal came back as five groups at most.
     assert first.rows <= 5
     assert first.observations == 5
@@ -335,7 +343,9 @@ def test_a_run_that_overlaps_another_leaves_at_once(rig):
 
 
 def test_the_timer_function_runs_a_cycle_from_app_settings(rig, monkeypatch):
-    _harvest(rig.la, STRANGER_A, T0 + timedelta(minutes=1), ingested=T0 + timedelta(minutes=8))
+    # The function reads the wall clock: the rows are three hours old, whatever the date.
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=3)
+    _harvest(rig.la, STRANGER_A, start, ingested=start + timedelta(minutes=8))
     s = rig.settings
     for name, value in {
         "LOG_ANALYTICS_WORKSPACE_ID": s.workspace_id,
@@ -344,11 +354,9 @@ def test_the_timer_function_runs_a_cycle_from_app_settings(rig, monkeypatch):
         "DETECTOR_BASELINE_TABLE": s.baseline_table,
         "DETECTOR_STATE_TABLE": s.state_table,
         "DETECTOR_ALERT_QUEUE": s.alert_queue,
-        # Real time: start reading an hour before the rows, in one-day windows.
-        "DETECTOR_FIRST_RUN_LOOKBACK_MINUTES": str(
-            int((datetime.now(UTC) - T0).total_seconds() // 60) + 60
-        ),
-        "DETECTOR_WINDOW_MINUTES": "1440",
+        # Start reading an hour before the rows, in one-hour steps, with the default hold.
+        "DETECTOR_FIRST_RUN_LOOKBACK_MINUTES": "240",
+        "DETECTOR_WINDOW_MINUTES": "60",
         "REQUESTS_CA_BUNDLE": str(rig.la.ca_path),
     }.items():
         monkeypatch.setenv(name, value)
@@ -469,7 +477,7 @@ def test_an_accept_and_its_success_in_different_runs_count_once(rig):
     assert first.outcome == "ok", first.line()
     assert first.observations == 5
     assert _principals(rig.alerts()) == [STRANGER_A]
-    second = rig.run(45)
+    second = rig.run(47)
     assert second.outcome == "ok", second.line()
     assert second.rows == 5  # the Success rows were read...
     assert second.observations == 0  # ...and recognised as actions already counted

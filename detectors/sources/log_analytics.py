@@ -130,7 +130,7 @@ class LogAnalyticsSource:
     ) -> list[RawRow]:
         columns, values, too_big = self._query(table, window, budget, stats)
         if too_big or len(values) >= self.max_rows:
-            if window.until - window.since <= _MIN_WINDOW:
+            if window.span <= _MIN_WINDOW:
                 raise QueryFailed(
                     f"{table.value}: even a {_MIN_WINDOW.total_seconds():.0f}-second window "
                     f"exceeds the service's result limits; narrow the query"

@@ -1,8 +1,11 @@
-"""The KQL the timer sends to Log Analytics: one query per table and ingestion window.
+"""The KQL the timer sends to Log Analytics: one query per table and window.
 
-Each query selects rows by `ingestion_time()` (so a row that arrives late is read exactly
-once, by the window it was ingested in) under a wider `TimeGenerated` bound (which the
-service needs to prune), keeps only the operations the detections read, counts each
+The Activity Log reaches the workspace 3 to 20 minutes after the event, out of order, so a
+timer step scores a slice of event time only once it has settled (`Window`, `step_end`):
+the events of the slice ingested by then, and the stragglers of earlier slices ingested
+since the previous step. Each query selects rows by `ingestion_time()` as well as by event
+time (so a row that arrives late is still read exactly once) under a wider `TimeGenerated`
+bound (which the service needs to prune), keeps only the operations the detections read, counts each
 action once (the Start row is dropped, an Accept and its Success collapse into one), and
 groups alike actions of one minute into one row with a `Count`. What comes back grows with
 distinct (who, what, where, from where, tool) groups per minute, not with raw rows.
@@ -34,25 +37,102 @@ EVENT_TIME_SLACK = timedelta(minutes=10)
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Window:
-    """A slice of ingestion time, `since` inclusive and `until` exclusive, both UTC."""
+    """What one query reads: rows by ingestion time, and optionally by event time.
+
+    Without event bounds, a window is every row ingested in [`since`, `until`) (what
+    `backfill` reads). With them it is one timer step, which scores event time once it has
+    settled: the rows whose event falls in [`event_since`, `event_until`) and that were
+    ingested before `until`, plus the stragglers, rows of earlier events ingested in
+    [`since`, `until`). Steps laid end to end (each `since` the last `until`, each
+    `event_since` the last `event_until`) read every row exactly once; `step_end` says which.
+    """
 
     since: datetime
     until: datetime
     lateness: timedelta
     """How far before `since` an event may have happened and still be ingested in it."""
+    event_since: datetime | None = None
+    event_until: datetime | None = None
+
+    def __post_init__(self) -> None:
+        if (self.event_since is None) != (self.event_until is None):
+            raise ValueError("a window has both event bounds or neither")
 
     @property
     def event_time_range(self) -> tuple[datetime, datetime]:
         """The `TimeGenerated` bound: the query's `timespan` and its first filter."""
-        return self.since - self.lateness, self.until + EVENT_TIME_SLACK
+        if self.event_since is None or self.event_until is None:
+            return self.since - self.lateness, self.until + EVENT_TIME_SLACK
+        return min(self.since - self.lateness, self.event_since), self.event_until
+
+    @property
+    def span(self) -> timedelta:
+        """The longer of the window's ingestion and event ranges (what splitting halves)."""
+        if self.event_since is None or self.event_until is None:
+            return self.until - self.since
+        return max(self.until - self.since, self.event_until - self.event_since)
 
     def halves(self) -> tuple[Window, Window]:
-        """The window split in two at its middle (rounded to a microsecond)."""
-        middle = self.since + (self.until - self.since) / 2
+        """Two windows that together read exactly what this one reads.
+
+        An ingestion window splits at its middle; a step splits its longer range: the
+        event range (the second half then has no stragglers) or the straggler range (the
+        first half then has no event range). Middles are rounded to a microsecond.
+        """
+        ev_since, ev_until = self.event_since, self.event_until
+        if ev_since is None or ev_until is None:
+            middle = self.since + (self.until - self.since) / 2
+            return _window(self, self.since, middle, None), _window(self, middle, self.until, None)
+        if self.until - self.since >= ev_until - ev_since:
+            middle = self.since + (self.until - self.since) / 2
+            return (
+                _window(self, self.since, middle, (ev_since, ev_since)),
+                _window(self, middle, self.until, (ev_since, ev_until)),
+            )
+        middle = ev_since + (ev_until - ev_since) / 2
         return (
-            Window(since=self.since, until=middle, lateness=self.lateness),
-            Window(since=middle, until=self.until, lateness=self.lateness),
+            _window(self, self.since, self.until, (ev_since, middle)),
+            _window(self, self.until, self.until, (middle, ev_until)),
         )
+
+
+def _window(
+    like: Window, since: datetime, until: datetime, events: tuple[datetime, datetime] | None
+) -> Window:
+    return Window(
+        since=since,
+        until=until,
+        lateness=like.lateness,
+        event_since=events[0] if events else None,
+        event_until=events[1] if events else None,
+    )
+
+
+def step_end(
+    event: datetime, ingested: datetime | None, *, window: timedelta, hold: timedelta
+) -> datetime:
+    """The end of the event window of the timer step that reads a row.
+
+    Steps end on a grid of `window` from 1970-01-01 UTC; the step ending at `b` scores the
+    events of [b - window, b) ingested before `b + hold`, and the stragglers of earlier
+    events ingested in [b - window + hold, b + hold). A row is read by the first step whose
+    event window has ended after it happened and whose ingestion cut is after it arrived.
+    Without an ingestion time a row counts as on time (its event window's step).
+    """
+    end = grid_start(event, window) + window
+    if ingested is not None:
+        end = max(end, grid_start(ingested - hold, window) + window)
+    return end
+
+
+def grid_start(moment: datetime, size: timedelta) -> datetime:
+    """Start of the fixed, epoch-aligned window of `size` holding `moment`."""
+    step = size // timedelta(microseconds=1)
+    micros = (moment - _EPOCH) // timedelta(microseconds=1)
+    return _EPOCH + timedelta(microseconds=micros - micros % step)
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def kql_datetime(moment: datetime) -> str:
@@ -66,12 +146,26 @@ def _quoted(values: tuple[str, ...]) -> str:
 
 def _header(table: str, window: Window) -> str:
     low, high = window.event_time_range
+    head = f"let Since = {kql_datetime(window.since)};\nlet Until = {kql_datetime(window.until)};\n"
+    if window.event_since is None or window.event_until is None:
+        where = "| where ingestion_time() >= Since and ingestion_time() < Until\n"
+    else:
+        head += (
+            f"let EventSince = {kql_datetime(window.event_since)};\n"
+            f"let EventUntil = {kql_datetime(window.event_until)};\n"
+        )
+        # Settled events of the step, and the stragglers of earlier steps' events.
+        where = (
+            "| where (TimeGenerated >= EventSince and TimeGenerated < EventUntil"
+            " and ingestion_time() < Until)"
+            " or (TimeGenerated < EventSince"
+            " and ingestion_time() >= Since and ingestion_time() < Until)\n"
+        )
     return (
-        f"let Since = {kql_datetime(window.since)};\n"
-        f"let Until = {kql_datetime(window.until)};\n"
-        f"{table}\n"
-        f"| where TimeGenerated between ({kql_datetime(low)} .. {kql_datetime(high)})\n"
-        "| where ingestion_time() >= Since and ingestion_time() < Until\n"
+        head
+        + f"{table}\n"
+        + f"| where TimeGenerated between ({kql_datetime(low)} .. {kql_datetime(high)})\n"
+        + where
     )
 
 
