@@ -6,6 +6,7 @@ its own: baselines come from a store behind the `BaselineStore` protocol.
 
 from __future__ import annotations
 
+import bisect
 import logging
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
@@ -27,6 +28,7 @@ from detectors.model import (
     OperationFamily,
     Principal,
     PrincipalType,
+    ResourceRef,
     SourceTable,
     Status,
 )
@@ -46,6 +48,10 @@ STATE_VERSION = 1
 _STATUS_RANK = {Status.ACCEPTED: 0, Status.SUCCEEDED: 1, Status.FAILED: 2}
 _DEDUP_HORIZON = timedelta(hours=2)
 _SAVE_ATTEMPTS = 5
+_LOGINS_PER_SITE = 16
+"""Logins remembered per site: enough to place a file change that arrived late."""
+_MAX_UNEXPLAINED = 1_000
+"""File changes held for a second look at most; beyond it they are judged at once."""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -54,6 +60,35 @@ class _Login:
     time: datetime
     ip: str | None
     tool: ClientTool
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "principalId": self.principal.id,
+            "principalName": self.principal.name,
+            "principalType": self.principal.type.value,
+            "time": self.time.isoformat(),
+            "ip": self.ip,
+            "tool": self.tool.value,
+        }
+
+    @classmethod
+    def from_json(cls, v: Mapping[str, Any]) -> _Login:
+        return cls(
+            principal=Principal(
+                id=v["principalId"], name=v["principalName"], type=PrincipalType(v["principalType"])
+            ),
+            time=datetime.fromisoformat(v["time"]),
+            ip=v["ip"],
+            tool=ClientTool(v["tool"]),
+        )
+
+
+def _latest_before(logins: Sequence[_Login], moment: datetime) -> _Login | None:
+    """The latest of a site's logins (oldest first) at or before a moment."""
+    for login in reversed(logins):
+        if login.time <= moment:
+            return login
+    return None
 
 
 @dataclass(kw_only=True, slots=True)
@@ -91,6 +126,7 @@ class Engine:
         settings: DetectionSettings,
         detections: Sequence[Detection] = DETECTIONS,
         track_actions: bool = True,
+        late_rows: bool = False,
     ) -> None:
         self.store = store
         self.settings = settings
@@ -100,34 +136,36 @@ class Engine:
         it only actions still in progress are remembered, for the row that ends them."""
         self._recent_actions: dict[str, datetime] = {}
         """Actions already counted, by key, with their time: the end row of one arriving late."""
-        self._last_login: dict[str, _Login] = {}
+        self._logins: dict[str, list[_Login]] = {}
+        """The recent Kudu/FTP logins of each site, oldest first (a login may arrive late)."""
+        self.late_rows = late_rows
+        """Whether a row may arrive after rows of later events (the timer; a replay in
+        ingestion order): a WebJob file change no login explains then waits one window for
+        a login that arrives late, before it is judged as unexplained."""
+        self._unexplained: list[Observation] = []
+        """File changes waiting for that second look."""
         self._bursts = Bursts(settings)
         self._chains = Chains(settings)
         self._newest: datetime | None = None
 
     def export_state(self) -> dict[str, Any]:
         """What the next run needs to go on where this one stopped, as plain JSON values."""
-        if self._last_login:
+        if self._logins:
             # Only logins that can still explain a file change are worth carrying.
-            newest = max(login.time for login in self._last_login.values())
+            newest = max(logins[-1].time for logins in self._logins.values())
             horizon = newest - timedelta(minutes=self.settings.login_attribution_minutes)
-            self._last_login = {s: v for s, v in self._last_login.items() if v.time >= horizon}
+            kept = {s: [x for x in v if x.time >= horizon] for s, v in self._logins.items()}
+            self._logins = {s: v for s, v in kept.items() if v}
         return {
             "version": STATE_VERSION,
             "bursts": self._bursts.export(self._newest),
             "siteEvents": self._chains.export(self._newest),
             "recentActions": {k: t.isoformat() for k, t in sorted(self._recent_actions.items())},
             "lastLogins": {
-                site: {
-                    "principalId": login.principal.id,
-                    "principalName": login.principal.name,
-                    "principalType": login.principal.type.value,
-                    "time": login.time.isoformat(),
-                    "ip": login.ip,
-                    "tool": login.tool.value,
-                }
-                for site, login in sorted(self._last_login.items())
+                site: [login.to_json() for login in logins]
+                for site, logins in sorted(self._logins.items())
             },
+            "unexplained": [observation_json(obs) for obs in self._unexplained],
         }
 
     def restore_state(self, state: Mapping[str, Any]) -> None:
@@ -138,20 +176,13 @@ class Engine:
             self._recent_actions = {
                 k: datetime.fromisoformat(t) for k, t in state["recentActions"].items()
             }
-            self._last_login = {
-                site: _Login(
-                    principal=Principal(
-                        id=v["principalId"],
-                        name=v["principalName"],
-                        type=PrincipalType(v["principalType"]),
-                    ),
-                    time=datetime.fromisoformat(v["time"]),
-                    ip=v["ip"],
-                    tool=ClientTool(v["tool"]),
-                )
+            # A state written before logins could arrive late holds one login per site.
+            self._logins = {
+                site: [_Login.from_json(x) for x in (v if isinstance(v, list) else [v])]
                 for site, v in state["lastLogins"].items()
             }
             # Added later: a state written before bursts and chains existed has neither.
+            self._unexplained = [observation_from(v) for v in state.get("unexplained") or ()]
             self._bursts.restore(state.get("bursts") or {})
             self._chains.restore(state.get("siteEvents") or {})
         except (KeyError, TypeError, ValueError, AttributeError) as err:
@@ -170,10 +201,15 @@ class Engine:
         result = WindowResult()
         window = self._deduplicate(observations, result)
         result.observations = len(window)
-        if not window:
+        second_look, self._unexplained = self._unexplained, []
+        if not window and not second_look:
             return result, Scored(groups={}, stored={})
         # Grouped before attribution, so grouped Log Analytics rows and file rows agree.
-        window = self._attribute_file_changes(aggregate(window))
+        window = self._attribute_file_changes(
+            aggregate([*second_look, *window]), judge=frozenset(o.event_id for o in second_look)
+        )
+        if not window:
+            return result, Scored(groups={}, stored={})
         groups: dict[str, list[Observation]] = defaultdict(list)
         for obs in window:
             groups[obs.principal.id].append(obs)
@@ -258,22 +294,37 @@ class Engine:
                 del recent[key]
         return sorted(kept.values(), key=lambda o: (o.time, o.event_id))
 
-    def _attribute_file_changes(self, window: list[Observation]) -> list[Observation]:
-        """Tie each WebJob file change to the last Kudu/FTP login on its site, if recent."""
+    def _attribute_file_changes(
+        self, window: list[Observation], *, judge: frozenset[str]
+    ) -> list[Observation]:
+        """Tie each WebJob file change to the last Kudu/FTP login on its site, if recent.
+
+        With `late_rows`, a change no login explains is held for the next window (its login
+        may arrive late), unless it is in `judge` (held once already) or too many are held.
+        """
         limit = timedelta(minutes=self.settings.login_attribution_minutes)
+        hold = self.late_rows
         out: list[Observation] = []
         for obs in window:
             site = obs.resource.site_key
             if obs.family is OperationFamily.SCM_LOGIN:
-                self._last_login[site] = _Login(
-                    principal=obs.principal, time=obs.time, ip=obs.source_ip, tool=obs.tool
+                logins = self._logins.setdefault(site, [])
+                bisect.insort(
+                    logins,
+                    _Login(principal=obs.principal, time=obs.time, ip=obs.source_ip, tool=obs.tool),
+                    key=lambda x: x.time,
                 )
+                del logins[:-_LOGINS_PER_SITE]
             elif obs.table is SourceTable.APP_SERVICE_FILE_AUDIT:
-                login = self._last_login.get(site)
-                if login is not None and timedelta(0) <= obs.time - login.time <= limit:
+                login = _latest_before(self._logins.get(site, ()), obs.time)
+                if login is not None and obs.time - login.time <= limit:
                     out.append(
                         replace(obs, principal=login.principal, source_ip=login.ip, tool=login.tool)
                     )
+                elif (
+                    hold and obs.event_id not in judge and len(self._unexplained) < _MAX_UNEXPLAINED
+                ):
+                    self._unexplained.append(obs)
                 else:
                     out.append(replace(obs, principal=_unattributed(obs)))
                 continue
@@ -317,6 +368,63 @@ class Engine:
                 continue
             return
         raise ConflictError(f"baselines kept changing under this run ({_SAVE_ATTEMPTS} attempts)")
+
+
+def observation_json(obs: Observation) -> dict[str, Any]:
+    """An observation as plain JSON values (for the engine state)."""
+    r = obs.resource
+    return {
+        "eventId": obs.event_id,
+        "actionKey": obs.action_key,
+        "time": obs.time.isoformat(),
+        "table": obs.table.value,
+        "operation": obs.operation,
+        "family": obs.family.value,
+        "status": obs.status.value,
+        "principal": [obs.principal.id, obs.principal.name, obs.principal.type.value],
+        "appId": obs.app_id,
+        "tool": obs.tool.value,
+        "sourceIp": obs.source_ip,
+        "resource": [r.id, r.subscription_id, r.resource_group, r.site, r.slot],
+        "configSuffix": obs.config_suffix,
+        "webjob": obs.webjob,
+        "detail": obs.detail,
+        "httpStatus": obs.http_status,
+        "count": obs.count,
+        "ingested": obs.ingested.isoformat() if obs.ingested else None,
+    }
+
+
+def observation_from(value: Mapping[str, Any]) -> Observation:
+    """An observation from `observation_json`'s output; KeyError/ValueError/TypeError if not."""
+    pid, pname, ptype = value["principal"]
+    rid, sub, group, site, slot = value["resource"]
+    return Observation(
+        event_id=str(value["eventId"]),
+        action_key=str(value["actionKey"]),
+        time=datetime.fromisoformat(value["time"]),
+        table=SourceTable(value["table"]),
+        operation=str(value["operation"]),
+        family=OperationFamily(value["family"]),
+        status=Status(value["status"]),
+        principal=Principal(id=str(pid), name=str(pname), type=PrincipalType(ptype)),
+        app_id=value["appId"],
+        tool=ClientTool(value["tool"]),
+        source_ip=value["sourceIp"],
+        resource=ResourceRef(
+            id=str(rid),
+            subscription_id=str(sub),
+            resource_group=str(group),
+            site=str(site),
+            slot=slot,
+        ),
+        config_suffix=value["configSuffix"],
+        webjob=value["webjob"],
+        detail=value["detail"],
+        http_status=value["httpStatus"],
+        count=int(value["count"]),
+        ingested=datetime.fromisoformat(value["ingested"]) if value["ingested"] else None,
+    )
 
 
 def _unattributed(obs: Observation) -> Principal:

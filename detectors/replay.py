@@ -54,6 +54,8 @@ class ReplayStats:
     learning_until: datetime | None = None
     principal_days: set[tuple[str, int]] = field(default_factory=set)
     """(principal, day) pairs with activity in the scored (not learning) windows."""
+    ingestion_times: int = 0
+    """Observations whose row said when it was ingested (an `IngestionTime` column)."""
     already_replayed: int = 0
     """Observations at or before the store's watermark: a previous replay scored them."""
     records: list[dict[str, Any]] = field(default_factory=list)
@@ -107,6 +109,8 @@ def read_observations(
                 progress(Progress(phase="reading", done=done, total=total, rows=stats.rows))
             result = normalize(item) if type(item) is RawRow else item
             if type(result) is Observation:
+                if result.ingested is not None:
+                    stats.ingestion_times += 1
                 if after is not None and result.time <= after:
                     stats.already_replayed += 1
                 else:
@@ -192,6 +196,8 @@ def replay(
         if spool.first is None or spool.last is None:
             return stats
         stats.first = spool.first.time
+        # Rows that arrive late reach the engine out of event order, as in the timer.
+        engine.late_rows = arrival.delays is not None or stats.ingestion_times > 0
         stats.learning_until = window_start(stats.first + timedelta(days=learning_days), window)
         span = max(int((spool.last.time - stats.first).total_seconds()), 1)
         for start, batch in windows(spool, arrival):

@@ -313,7 +313,7 @@ class TimerRun:
         report.rows += len(rows)
         observations = self._normalize(rows, report)
 
-        engine = Engine(store=self.store, settings=s.detection, track_actions=False)
+        engine = Engine(store=self.store, settings=s.detection, track_actions=False, late_rows=True)
         if doc.get("engine"):
             engine.restore_state(doc["engine"])
         result, scored = engine.score(observations, emit=not resume)

@@ -46,7 +46,7 @@ import tempfile
 import threading
 import uuid
 from collections import deque
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -250,10 +250,12 @@ class LogAnalytics:
         rows: Iterable[Mapping[str, Any]],
         *,
         ingested_at: datetime | None = None,
+        arrivals: Sequence[datetime] | None = None,
     ) -> None:
-        """Seed rows (Log Analytics column names) that arrived at `ingested_at`.
+        """Seed rows (Log Analytics column names) that arrived at `ingested_at`, or each at
+        its own moment of `arrivals`.
 
-        Without `ingested_at` a row counts as ingested at its `TimeGenerated`. Datetimes may
+        Without either a row counts as ingested at its `TimeGenerated`. Datetimes may
         be aware datetimes or ISO 8601 text; dynamic columns may be JSON text or Python
         values. `Type` defaults to the table name, and an AzureActivity JSON column given in
         one form (`Claims`) fills its twin (`Claims_d`), as the service does.
@@ -265,6 +267,8 @@ class LogAnalytics:
         names = [*columns, INGESTION_COLUMN]
         batch = []
         for number, given in enumerate(rows):
+            if arrivals is not None:
+                arrival = _utc(arrivals[number], "arrivals")
             row = _complete(table, given)
             unknown = sorted(set(row) - set(columns))
             if unknown:
