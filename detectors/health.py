@@ -18,7 +18,8 @@ from typing import Any
 from detectors.model import SourceTable
 
 BEHIND_WARN = timedelta(minutes=30)
-"""A watermark this far behind `now` is a warning: runs are failing or not starting."""
+"""A watermark (what runs read) this far behind `now` is a warning: runs are failing or not
+starting. Event time is scored `DETECTOR_HOLD_MINUTES` later still, by design."""
 BEHIND_FAIL = timedelta(hours=6)
 """This far behind, the detector is failing: activity of the last hours is unscored."""
 QUEUE_BACKLOG = 1000
@@ -130,11 +131,14 @@ def _runs(facts: Facts) -> list[Check]:
         ]
     behind = facts.now - watermark
     level = Level.FAIL if behind > BEHIND_FAIL else Level.WARN if behind > BEHIND_WARN else Level.OK
+    # Event time is scored a hold after ingestion: say both, and judge by what was read.
+    scored = moment(doc.get("eventWatermark")) or watermark
     checks = [
         Check(
             name="last run",
             level=level,
-            detail=f"activity scored up to {_when(watermark)} ({_ago(behind)} ago)",
+            detail=f"activity scored up to {_when(scored)} ({_ago(facts.now - scored)} ago), "
+            f"rows read up to {_when(watermark)} ({_ago(behind)} ago)",
             action=""
             if level is Level.OK
             else "Runs are failing or not starting: read the detector_timer invocations in "

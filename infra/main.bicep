@@ -44,10 +44,15 @@ param detectorSchedule string = '0 */5 * * * *'
 @maxValue(50)
 param alertThreshold int = 35
 
-@description('Largest slice of ingestion time scored at once, in minutes.')
+@description('Slice of event time one timer step scores, in minutes.')
 @minValue(1)
 @maxValue(1440)
 param windowMinutes int = 15
+
+@description('Minutes a slice of event time waits for its late rows before it is scored (the detection delay the timer adds).')
+@minValue(0)
+@maxValue(1440)
+param holdMinutes int = 20
 
 @description('Rows ingested this recently (seconds) are left for the next run.')
 @minValue(0)
@@ -244,6 +249,7 @@ module functionApp 'modules/function-app.bicep' = {
     logAnalyticsEndpoint: logAnalyticsEndpoint
     schedule: detectorSchedule
     windowMinutes: windowMinutes
+    holdMinutes: holdMinutes
     settleSeconds: settleSeconds
     latenessHours: latenessHours
     firstRunLookbackMinutes: firstRunLookbackMinutes

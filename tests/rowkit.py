@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import random
 import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -182,3 +183,48 @@ def write_ndjson(path: Path, rows: Iterable[dict[str, Any]]) -> Path:
 START = datetime(2026, 10, 1, tzinfo=UTC)
 PUBLISHXML = "MICROSOFT.WEB/SITES/PUBLISHXML/ACTION"
 CONFIG_LIST = "MICROSOFT.WEB/SITES/CONFIG/LIST/ACTION"
+
+
+@dataclass(frozen=True)
+class Action:
+    """One action's rows (Start and end) and when it happened."""
+
+    principal: str
+    time: datetime
+    rows: list[dict[str, Any]]
+
+
+HARVEST_SITES = ("pay", "billing", "hr", "crm", "app1", "web")
+HARVEST_ADDRESSES = ("198.51.100.7", "203.0.113.41", "192.0.2.200")
+
+
+def stranger_id(n: int) -> str:
+    """The object id of the n-th service principal of `harvest_bursts`."""
+    return f"5e1f0000-0000-4000-8000-{n:012d}"
+
+
+def harvest_bursts(rng: random.Random, start: datetime, spans: int = 10) -> list[Action]:
+    """Service principals never seen before, three in each 15-minute span, each taking the
+    publish profiles of 5 of 6 sites within 12 seconds with the Azure CLI from three
+    addresses; each burst lies inside one 5-minute slice of event time."""
+    actions = []
+    for n in range(3 * spans):
+        span, slot = divmod(n, 3)
+        first = start + timedelta(minutes=15 * span + 5 * slot, seconds=rng.randrange(10, 240))
+        for k, site in enumerate(rng.sample(HARVEST_SITES, 5)):
+            actor = Actor(
+                caller=stranger_id(n),
+                app_id=CLI,
+                ip=HARVEST_ADDRESSES[k % 3],
+                kind="app",
+                oid=stranger_id(n),
+            )
+            when = first + timedelta(seconds=3 * k)
+            actions.append(
+                Action(
+                    principal=actor.caller,
+                    time=when,
+                    rows=activity(actor, when, PUBLISHXML, site_id(site)),
+                )
+            )
+    return actions

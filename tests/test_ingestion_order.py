@@ -31,46 +31,32 @@ from detectors.stores import StoredBaseline
 from detectors.stores.sqlite import SqliteStore
 from detectors.stores.write_behind import WriteBehindStore
 from detectors.timer import CHECKPOINT_NAME
-from tests.rowkit import CLI, PUBLISHXML, Actor, activity, site_id, ts
+from tests.rowkit import harvest_bursts, stranger_id, ts
 from tests.test_timer_end_to_end import Rig, _la_row, _rig
 
 pytestmark = [pytest.mark.azurite, pytest.mark.logs]
 
 T0 = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
-SITES = ["pay", "billing", "hr", "crm", "app1", "web"]
-ADDRESSES = ["198.51.100.7", "203.0.113.41", "192.0.2.200"]
 
 
 def _stranger(n: int) -> str:
-    return f"5e1f0000-0000-4000-8000-{n:012d}"
+    return stranger_id(n)
 
 
 def _harvests(seed: int, late_share: float) -> tuple[list[dict[str, Any]], list[datetime], int]:
-    """30 service principals never seen before, three in each of ten 15-minute spans, each
-    taking the publish profiles of 5 of 6 sites within 12 seconds with the Azure CLI from
-    three addresses. Each action is ingested a minute after it happened, a share of
-    them 20 minutes after. Rows (Start and end), their ingestion times, and how many
+    """The issue's bursts (`rowkit.harvest_bursts`), each action ingested a minute after it
+    happened, a share of them 20 minutes after. Rows, their ingestion times, and how many
     principals had their burst split between early and late rows."""
     rng = random.Random(seed)
     rows: list[dict[str, Any]] = []
     arrivals: list[datetime] = []
-    split = 0
-    for n in range(30):
-        span, slot = divmod(n, 3)
-        # Each burst inside one 5-minute slice of event time: replay judges it whole.
-        start = T0 + timedelta(minutes=15 * span + 5 * slot, seconds=rng.randrange(10, 240))
-        late = set()
-        for k, site in enumerate(rng.sample(SITES, 5)):
-            delay = timedelta(minutes=20 if rng.random() < late_share else 1)
-            if delay > timedelta(minutes=1):
-                late.add(k)
-            actor = Actor(caller=_stranger(n), app_id=CLI, ip=ADDRESSES[k % 3], kind="app")
-            when = start + timedelta(seconds=3 * k)
-            for row in activity(actor, when, PUBLISHXML, site_id(site)):
-                rows.append(row)
-                arrivals.append(when + delay)
-        split += 0 < len(late) < 5
-    return rows, arrivals, split
+    late: dict[str, set[bool]] = {}
+    for action in harvest_bursts(rng, T0):
+        delay = timedelta(minutes=20 if rng.random() < late_share else 1)
+        late.setdefault(action.principal, set()).add(delay > timedelta(minutes=1))
+        rows += action.rows
+        arrivals += [action.time + delay] * len(action.rows)
+    return rows, arrivals, sum(len(kinds) == 2 for kinds in late.values())
 
 
 def _run_timer(

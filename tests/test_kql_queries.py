@@ -80,14 +80,24 @@ def _queries(alerts: list[dict[str, Any]]) -> list[str]:
     return [q["query"] for a in alerts for q in a["investigation"]["queries"]]
 
 
-def _production_queries() -> dict[SourceTable, str]:
-    """What the timer sends for a window, one query per table."""
-    window = Window(
-        since=datetime(2026, 11, 25, 10, 0, tzinfo=UTC),
-        until=datetime(2026, 11, 25, 10, 15, 30, 123456, tzinfo=UTC),
+def _production_queries() -> list[tuple[SourceTable, str]]:
+    """What the timer sends for a step, and `backfill` for an ingestion window, one query per
+    table each (and for the halves a step splits into)."""
+    since = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
+    backfill = Window(
+        since=since,
+        until=since + timedelta(minutes=15, seconds=30, microseconds=123456),
         lateness=timedelta(hours=24),
     )
-    return {table: build(window) for table, build in QUERIES.items()}
+    step = Window(
+        since=since,
+        until=since + timedelta(minutes=15),
+        lateness=timedelta(hours=24),
+        event_since=since - timedelta(minutes=20),
+        event_until=since - timedelta(minutes=5),
+    )
+    windows = [backfill, step, *step.halves()]
+    return [(table, build(w)) for w in windows for table, build in QUERIES.items()]
 
 
 def _coverage_queries() -> dict[SourceTable, str]:
@@ -136,7 +146,7 @@ def verdicts(
         *_queries(sample_alerts),
         *_queries(hostile_alerts),
         _readme_export_query(),
-        *_production_queries().values(),
+        *(query for _, query in _production_queries()),
         *_coverage_queries().values(),
         *(f"print v = {kql_string(text)}" for text in HOSTILE_TEXTS),
         *MUST_FAIL,
@@ -205,7 +215,7 @@ def test_readme_export_query_is_valid_and_keeps_every_column(verdicts):
 
 
 def test_every_timer_query_is_valid_and_returns_columns_the_normaliser_reads(verdicts):
-    for table, query in _production_queries().items():
+    for table, query in _production_queries():
         result = verdicts[query]
         _assert_valid(result)
         assert "ingestion_time()" in query

@@ -62,6 +62,15 @@ def test_how_far_behind_the_watermark_is_decides_the_run_check(behind, level):
     assert worst(assess(facts)) is level
 
 
+def test_the_run_check_says_how_far_event_time_was_scored_and_judges_by_what_was_read():
+    read, scored = NOW - timedelta(minutes=7), NOW - timedelta(minutes=37)
+    facts = _facts(checkpoint={"watermark": read.isoformat(), "eventWatermark": scored.isoformat()})
+    found, detail, _ = _by_name(facts)["last run"]
+    assert found is Level.OK  # the hold is by design, not a run falling behind
+    assert f"activity scored up to {scored:%Y-%m-%d %H:%M}" in detail
+    assert f"rows read up to {read:%Y-%m-%d %H:%M}" in detail
+
+
 def test_a_deployment_that_never_ran_and_stuck_alerts_are_warnings():
     facts = _facts(checkpoint=None, outbox=2, queue_depth=3, poison_depth=4)
     checks = _by_name(facts)

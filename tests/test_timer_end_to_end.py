@@ -511,3 +511,23 @@ def test_a_failure_to_delete_old_records_does_not_fail_the_run(rig):
     report = rig.timer(prune=(broken,)).run(datetime.now(UTC), Budget(60))
     assert report.outcome == "ok", report.line()
     assert "403" in (report.prune_error or "")
+
+
+def test_a_checkpoint_from_before_steps_goes_on_without_gaps_or_doubles(rig):
+    """A checkpoint written when windows were ingestion time only holds one watermark: every
+    row ingested before it was read. The timer then scores event time from there on."""
+    watermark = T0 + timedelta(minutes=10)
+    store = rig.state()
+    store.put_state_if(
+        CHECKPOINT_NAME,
+        {"version": 1, "watermark": watermark.isoformat(), "engine": None, "pending": None},
+        None,
+    )
+    # A's rows were ingested before the watermark (read by the old timer); B's after it.
+    _harvest(rig.la, STRANGER_A, T0 + timedelta(minutes=1), ingested=T0 + timedelta(minutes=8))
+    _harvest(rig.la, STRANGER_B, T0 + timedelta(minutes=2), ingested=T0 + timedelta(minutes=25))
+    report = rig.run(47)
+    assert report.outcome == "ok", report.line()
+    assert report.observations == 5
+    assert _principals(rig.alerts()) == [STRANGER_B]
+    assert rig.checkpoint()["eventWatermark"] == (T0 + timedelta(minutes=45)).isoformat()

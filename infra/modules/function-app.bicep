@@ -50,8 +50,11 @@ param logAnalyticsEndpoint string
 @description('NCRONTAB schedule (six fields, UTC) of the detection timer.')
 param schedule string
 
-@description('Largest slice of ingestion time scored at once, in minutes.')
+@description('Slice of event time one timer step scores, in minutes.')
 param windowMinutes int
+
+@description('Minutes a slice of event time waits for its late rows before it is scored.')
+param holdMinutes int
 
 @description('Rows ingested this recently (seconds) are left for the next run.')
 param settleSeconds int
@@ -188,6 +191,10 @@ var detectorSettings = [
   {
     name: 'DETECTOR_WINDOW_MINUTES'
     value: string(windowMinutes)
+  }
+  {
+    name: 'DETECTOR_HOLD_MINUTES'
+    value: string(holdMinutes)
   }
   {
     name: 'DETECTOR_SETTLE_SECONDS'

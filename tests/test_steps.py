@@ -1,0 +1,211 @@
+"""Timer steps read every row exactly once, however late it arrives; replay cuts the same steps.
+
+Pure: rows are (event time, ingestion time) pairs, and a window reads a row when the query's
+`where` clause would (`sources.queries.Window`). The end-to-end tests run the same windows
+through Log Analytics and Azurite (test_ingestion_order.py, test_timer_end_to_end.py).
+"""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from detectors.arrival import DelayModel
+from detectors.engine import Engine, observation_from, observation_json
+from detectors.errors import InputError
+from detectors.model import UNATTRIBUTED_PREFIX, Observation, RawRow, SourceTable
+from detectors.normalize import Normalizer
+from detectors.settings import DetectionSettings
+from detectors.sources.queries import Window, step_end
+from detectors.stores.sqlite import SqliteStore
+from tests.rowkit import file_change, login, site_id
+
+T0 = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
+SIZE, HOLD = timedelta(minutes=15), timedelta(minutes=20)
+LATENESS = timedelta(hours=24)
+
+
+def _reads(window: Window, event: datetime, ingested: datetime) -> bool:
+    """Whether the window's KQL `where` clause keeps a row (see `queries._header`)."""
+    low, high = window.event_time_range
+    if not low <= event <= high:
+        return False
+    if window.event_since is None or window.event_until is None:
+        return window.since <= ingested < window.until
+    on_time = window.event_since <= event < window.event_until and ingested < window.until
+    straggler = event < window.event_since and window.since <= ingested < window.until
+    return on_time or straggler
+
+
+def _steps(first: datetime, count: int) -> list[Window]:
+    """Steps laid end to end, as the timer takes them from a checkpoint at `first`."""
+    steps, read, scored = [], first + HOLD, first
+    for _ in range(count):
+        end = scored + SIZE
+        steps.append(
+            Window(
+                since=read,
+                until=end + HOLD,
+                lateness=LATENESS,
+                event_since=scored,
+                event_until=end,
+            )
+        )
+        read, scored = end + HOLD, end
+    return steps
+
+
+def _rows(seed: int, n: int = 2_000) -> list[tuple[datetime, datetime]]:
+    rng = random.Random(seed)
+    rows = []
+    for _ in range(n):
+        event = T0 + timedelta(seconds=rng.randrange(4 * 3600))
+        delay = timedelta(seconds=rng.choice([rng.randrange(60, 600), rng.randrange(0, 7200)]))
+        rows.append((event, event + delay))
+    return rows
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_steps_laid_end_to_end_read_every_row_once_in_the_step_step_end_names(seed):
+    steps = _steps(T0, 30)
+    for event, ingested in _rows(seed):
+        readers = [w for w in steps if _reads(w, event, ingested)]
+        assert len(readers) == 1, (event, ingested, readers)
+        assert readers[0].event_until == step_end(event, ingested, window=SIZE, hold=HOLD)
+
+
+@pytest.mark.parametrize("seed", [4, 5])
+def test_halves_of_a_step_read_exactly_what_the_step_reads(seed):
+    rows = _rows(seed)
+    for step in _steps(T0, 12):
+        pieces = [step]
+        for _ in range(4):  # split each piece again, as the source does for large results
+            pieces = [half for piece in pieces for half in piece.halves()]
+        for event, ingested in rows:
+            readers = sum(_reads(p, event, ingested) for p in pieces)
+            assert readers == int(_reads(step, event, ingested))
+        assert max(p.span for p in pieces) < step.span
+
+
+def test_a_row_on_time_is_scored_in_its_own_slice_and_a_late_one_in_the_step_that_reads_it():
+    event = T0 + timedelta(minutes=7)
+    assert step_end(event, None, window=SIZE, hold=HOLD) == T0 + SIZE
+    assert step_end(event, event + timedelta(minutes=20), window=SIZE, hold=HOLD) == T0 + SIZE
+    # Ingested 10:31, after the cut of its slice (10:15 + 20 minutes = 10:35)? No: on time.
+    assert step_end(event, T0 + timedelta(minutes=34), window=SIZE, hold=HOLD) == T0 + SIZE
+    # Ingested 10:36: the slice's step had cut at 10:35, so the next step reads it.
+    assert step_end(event, T0 + timedelta(minutes=36), window=SIZE, hold=HOLD) == T0 + 2 * SIZE
+
+
+def test_simulated_delays_are_the_same_whatever_order_rows_are_read_in():
+    model = DelayModel.parse("realistic", seed=7)
+    ids = [f"row-{n}" for n in range(5_000)]
+    delays = {i: model.delay(i) for i in ids}
+    assert {i: model.delay(i) for i in reversed(ids)} == delays
+    minutes = sorted(d.total_seconds() / 60 for d in delays.values())
+    assert minutes[0] >= 3
+    assert minutes[-1] <= 25
+    assert sum(m <= 10 for m in minutes) >= 0.8 * len(minutes)  # most rows within 3-10 minutes
+    assert sum(m > 20 for m in minutes) > 0  # and a tail
+    assert DelayModel.parse("realistic", seed=8).delay("row-1") != delays["row-1"]
+    assert DelayModel.parse("5m").delay("x") == timedelta(minutes=5)
+    assert timedelta(minutes=3) <= DelayModel.parse("3m-20m").delay("x") <= timedelta(minutes=20)
+
+
+@pytest.mark.parametrize("spec", ["", "soon", "20m-3m", "5", "-5m"])
+def test_a_delay_model_that_means_nothing_is_refused_with_what_would_do(spec):
+    with pytest.raises(InputError, match="realistic"):
+        DelayModel.parse(spec)
+
+
+SITE = site_id("orders-worker")
+JOB_FILE = r"D:\home\site\wwwroot\App_Data\jobs\triggered\x\run.cmd"
+
+
+def _observed(row: dict[str, Any]) -> Observation:
+    table = SourceTable(row["Type"])
+    result = Normalizer().normalize(RawRow(source="t", line=1, table=table, fields=row))
+    assert isinstance(result, Observation), result
+    return result
+
+
+def _engine(state: dict[str, Any] | None = None) -> Engine:
+    engine = Engine(store=SqliteStore(), settings=DetectionSettings(), late_rows=True)
+    if state is not None:
+        engine.restore_state(state)
+    return engine
+
+
+def test_a_login_that_arrives_after_its_file_changes_still_explains_them():
+    """The file change arrives in one step, its Kudu login in the next: the change waits one
+    window for it, across an export and restore of the engine state (as the timer's
+    checkpoint carries it), and is attributed to the login's principal."""
+    logged_in = T0 + timedelta(minutes=10)
+    entry = _observed(login("dev@contoso.com", logged_in, SITE, "198.51.100.20"))
+    change = _observed(file_change(logged_in + timedelta(seconds=5), SITE, JOB_FILE))
+    first = _engine()
+    _, scored = first.score([change], emit=True)
+    assert scored.groups == {}  # held for a second look
+    second = _engine(first.export_state())
+    _, scored = second.score([entry], emit=True)
+    changes = [o for group in scored.groups.values() for o in group if o.webjob]
+    assert [o.principal.id for o in changes] == ["dev@contoso.com"]
+    assert changes[0].source_ip == "198.51.100.20"
+
+
+def test_a_file_change_that_arrives_after_a_later_login_finds_its_own_session():
+    first_login, later_login = T0, T0 + timedelta(minutes=12)
+    engine = _engine()
+    engine.score(
+        [
+            _observed(login("dev@contoso.com", first_login, SITE, "198.51.100.20")),
+            _observed(login("ops@contoso.com", later_login, SITE, "203.0.113.5")),
+        ],
+        emit=True,
+    )
+    late = _observed(file_change(first_login + timedelta(minutes=1), SITE, JOB_FILE))
+    _, scored = engine.score([late], emit=True)
+    changes = [o for group in scored.groups.values() for o in group if o.webjob]
+    assert [o.principal.id for o in changes] == ["dev@contoso.com"]
+
+
+def test_a_file_change_no_login_explains_is_judged_on_the_second_look():
+    engine = _engine()
+    _, first = engine.score([_observed(file_change(T0, SITE, JOB_FILE))], emit=True)
+    assert first.groups == {}
+    _, second = engine.score([], emit=True)
+    owners = {o.principal.id for group in second.groups.values() for o in group if o.webjob}
+    assert len(owners) == 1
+    assert owners.pop().startswith(UNATTRIBUTED_PREFIX)
+
+
+def test_replay_in_event_order_judges_a_file_change_at_once():
+    engine = Engine(store=SqliteStore(), settings=DetectionSettings())
+    _, scored = engine.score([_observed(file_change(T0, SITE, JOB_FILE))], emit=True)
+    assert any(o.webjob for group in scored.groups.values() for o in group)
+
+
+def test_an_observation_survives_the_engine_state_as_it_was():
+    change = _observed(file_change(T0, SITE, JOB_FILE))
+    assert observation_from(observation_json(change)) == change
+
+
+def test_an_engine_state_written_with_one_login_per_site_is_still_read():
+    engine = _engine()
+    state = engine.export_state()
+    state["lastLogins"] = {
+        "sub/rg/site": {
+            "principalId": "dev@contoso.com",
+            "principalName": "Dev",
+            "principalType": "user",
+            "time": T0.isoformat(),
+            "ip": "198.51.100.20",
+            "tool": "kudu",
+        }
+    }
+    del state["unexplained"]
+    engine.restore_state(state)
+    assert engine.export_state()["lastLogins"]["sub/rg/site"][0]["principalId"] == "dev@contoso.com"
