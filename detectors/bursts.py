@@ -164,6 +164,11 @@ class Bursts:
             burst.repeats += 1
         return None
 
+    def alerting(self) -> set[str]:
+        """Principals with an open burst that has sent an alert: what they do until it ends
+        is part of what raised it."""
+        return {burst_key.split("\x1f", 1)[1] for burst_key, b in self.open.items() if b.severity}
+
     def _keep_quiet(self, key: str, finding: Finding, first: datetime, last: datetime) -> None:
         """Open a quiet burst (sequence 0, no severity); at most `_MAX_QUIET` are kept, the
         weakest dropped first, since open bursts are part of the run state."""

@@ -19,6 +19,7 @@ from detectors.baseline import learn
 from detectors.bursts import Bursts
 from detectors.chains import Chains
 from detectors.detections import DETECTIONS, Detection
+from detectors.detections.spec import Finding
 from detectors.errors import ConflictError, StoreError
 from detectors.grouping import aggregate
 from detectors.model import (
@@ -50,7 +51,13 @@ _DEDUP_HORIZON = timedelta(hours=2)
 _SAVE_ATTEMPTS = 5
 _LOGINS_PER_SITE = 16
 """Logins remembered per site: enough to place a file change that arrived late."""
-_MAX_UNEXPLAINED = 1_000
+_UNEXPLAINED_BUDGET = 40_000
+_PARTIAL_BUDGET = 80_000
+"""Characters (as `held_size` counts them) of observations the engine state may hold back:
+file changes waiting for their login, and partial bursts. The state travels in one Table
+Storage entity, so what does not fit is judged or learned at once instead."""
+_PARTIAL_FOR = timedelta(minutes=30)
+"""How long after its last event a partial burst waits for the rest before it is learned."""
 """File changes held for a second look at most; beyond it they are judged at once."""
 
 
@@ -144,6 +151,9 @@ class Engine:
         a login that arrives late, before it is judged as unexplained."""
         self._unexplained: list[Observation] = []
         """File changes waiting for that second look."""
+        self._partial: dict[str, list[Observation]] = {}
+        """With `late_rows`, the activity of principals whose findings scored below an alert,
+        held back from the baselines until the rest of their burst can no longer arrive."""
         self._bursts = Bursts(settings)
         self._chains = Chains(settings)
         self._newest: datetime | None = None
@@ -166,6 +176,10 @@ class Engine:
                 for site, logins in sorted(self._logins.items())
             },
             "unexplained": [observation_json(obs) for obs in self._unexplained],
+            "partial": {
+                principal_id: [observation_json(obs) for obs in group]
+                for principal_id, group in sorted(self._partial.items())
+            },
         }
 
     def restore_state(self, state: Mapping[str, Any]) -> None:
@@ -183,6 +197,10 @@ class Engine:
             }
             # Added later: a state written before bursts and chains existed has neither.
             self._unexplained = [observation_from(v) for v in state.get("unexplained") or ()]
+            self._partial = {
+                str(p): [observation_from(v) for v in group]
+                for p, group in (state.get("partial") or {}).items()
+            }
             self._bursts.restore(state.get("bursts") or {})
             self._chains.restore(state.get("siteEvents") or {})
         except (KeyError, TypeError, ValueError, AttributeError) as err:
@@ -195,9 +213,13 @@ class Engine:
         return result
 
     def score(
-        self, observations: Iterable[Observation], *, emit: bool
+        self, observations: Iterable[Observation], *, emit: bool, since: datetime | None = None
     ) -> tuple[WindowResult, Scored]:
-        """Score a window against the stored baselines without changing them."""
+        """Score a window against the stored baselines without changing them.
+
+        `since` is where the window's slice of event time starts: rows before it arrived
+        late (the timer's stragglers), and are judged with what is held back for them.
+        """
         result = WindowResult()
         window = self._deduplicate(observations, result)
         result.observations = len(window)
@@ -215,8 +237,29 @@ class Engine:
             groups[obs.principal.id].append(obs)
         result.principals = len(groups)
         self._newest = max(self._newest or window[-1].time, window[-1].time)
-        contexts = {key for obs in window for key in context_ids(obs)}
-        wanted = set(groups) | contexts | set(peer_group_ids()) | self._chains.wanted(window)
+        # A partial burst held back is judged again, whole, with its rows that arrived late;
+        # when the principal's new rows are all on time, it is learned before they are judged,
+        # as a replay in event order would have.
+        released = self._release_partial()
+        learned_first: dict[str, list[Observation]] = {}
+        for principal_id, group in groups.items():
+            earlier = self._partial.pop(principal_id, None)
+            if not earlier:
+                continue
+            if since is not None and all(o.time >= since for o in group):
+                learned_first[principal_id] = earlier
+                continue
+            group[:0] = earlier
+            group.sort(key=lambda o: (o.time, o.event_id))
+        teach = [o for group in released.values() for o in group]
+        contexts = {key for obs in [*window, *teach] for key in context_ids(obs)}
+        wanted = (
+            set(groups)
+            | set(released)
+            | contexts
+            | set(peer_group_ids())
+            | self._chains.wanted(window)
+        )
         stored = self.store.load(sorted(wanted))
         around = Surroundings(
             baselines={k: v.baseline for k, v in stored.items() if is_context_id(k)},
@@ -227,6 +270,13 @@ class Engine:
         for principal_id in sorted(groups):
             held = stored.get(principal_id)
             baseline = held.baseline if held else None
+            if principal_id in learned_first:
+                baseline = learn(
+                    baseline,
+                    learned_first[principal_id],
+                    max_age_days=self.settings.baseline_max_age_days,
+                    max_values=self.settings.baseline_max_values,
+                )
             for detection in self.detections:
                 finding = detection.evaluate(groups[principal_id], baseline, self.settings, around)
                 if finding is not None:
@@ -253,10 +303,60 @@ class Engine:
             else:
                 result.suppressed += 1
         result.alerts.sort(key=lambda a: (a["firstSeen"], a["detection"], a["id"]))
-        # What raised an alert does not teach the surroundings what is ordinary.
-        context = context_groups(window, exclude=frozenset(alerted))
+        held_back = self._hold_back_partial(groups, findings)
+        # What raised an alert (in this window, or the rest of a burst that alerted before)
+        # does not teach the surroundings what is ordinary, and what is held back teaches
+        # nothing until it is judged whole.
+        exclude = frozenset(alerted | held_back | self._bursts.alerting())
+        learned = {p: g for p, g in groups.items() if p not in held_back}
+        for principal_id, earlier in learned_first.items():
+            whole = [*earlier, *groups[principal_id]]
+            if principal_id in held_back:  # held again, with what it was judged after
+                self._partial[principal_id] = whole
+            else:
+                teach += earlier
+                learned[principal_id] = whole
+        context = context_groups([*window, *teach], exclude=exclude)
         names = {key: key.split(":", 1)[0] + " " + key.split(":", 1)[1] for key in context}
-        return result, Scored(groups={**groups, **context}, stored=stored, names=names)
+        return result, Scored(groups={**released, **learned, **context}, stored=stored, names=names)
+
+    def _hold_back_partial(
+        self,
+        groups: Mapping[str, list[Observation]],
+        findings: Mapping[tuple[str, str], Finding],
+    ) -> set[str]:
+        """With `late_rows`, keep the activity of principals whose findings scored below an
+        alert from the baselines for `_PARTIAL_FOR`: the rest of their burst may still
+        arrive, and is then judged with it, whole, against a baseline that has not learned
+        half of it. Returns the principals held back."""
+        if not self.late_rows:
+            return set()
+        quiet: dict[str, float] = {}
+        loud: set[str] = set()
+        for (_, principal_id), finding in findings.items():
+            if finding.severity is not None:
+                loud.add(principal_id)
+            elif finding.score > 0 and principal_id in groups:
+                quiet[principal_id] = max(quiet.get(principal_id, 0.0), finding.score)
+        held = set()
+        room = _PARTIAL_BUDGET - sum(held_size(o) for g in self._partial.values() for o in g)
+        for principal_id in sorted(set(quiet) - loud):
+            size = sum(held_size(o) for o in groups[principal_id])
+            if size <= room:
+                self._partial[principal_id] = list(groups[principal_id])
+                held.add(principal_id)
+                room -= size
+        return held
+
+    def _release_partial(self) -> dict[str, list[Observation]]:
+        """Partial bursts whose rest can no longer arrive, to be learned now."""
+        if not self._partial or self._newest is None:
+            return {}
+        horizon = self._newest - _PARTIAL_FOR
+        released = {p: g for p, g in self._partial.items() if g[-1].time < horizon}
+        for principal_id in released:
+            del self._partial[principal_id]
+        return released
 
     def _deduplicate(
         self, observations: Iterable[Observation], result: WindowResult
@@ -304,6 +404,7 @@ class Engine:
         """
         limit = timedelta(minutes=self.settings.login_attribution_minutes)
         hold = self.late_rows
+        held = sum(held_size(o) for o in self._unexplained)
         out: list[Observation] = []
         for obs in window:
             site = obs.resource.site_key
@@ -322,9 +423,12 @@ class Engine:
                         replace(obs, principal=login.principal, source_ip=login.ip, tool=login.tool)
                     )
                 elif (
-                    hold and obs.event_id not in judge and len(self._unexplained) < _MAX_UNEXPLAINED
+                    hold
+                    and obs.event_id not in judge
+                    and held + held_size(obs) <= _UNEXPLAINED_BUDGET
                 ):
                     self._unexplained.append(obs)
+                    held += held_size(obs)
                 else:
                     out.append(replace(obs, principal=_unattributed(obs)))
                 continue
@@ -368,6 +472,23 @@ class Engine:
                 continue
             return
         raise ConflictError(f"baselines kept changing under this run ({_SAVE_ATTEMPTS} attempts)")
+
+
+def held_size(obs: Observation) -> int:
+    """About how many characters an observation takes in the engine state (an upper bound
+    for ordinary text: every variable field, and room for the rest)."""
+    return (
+        len(obs.event_id)
+        + len(obs.action_key)
+        + 2 * len(obs.resource.id)
+        + len(obs.principal.id)
+        + len(obs.principal.name)
+        + len(obs.operation)
+        + len(obs.detail or "")
+        + len(obs.webjob or "")
+        + len(obs.config_suffix or "")
+        + 400
+    )
 
 
 def observation_json(obs: Observation) -> dict[str, Any]:

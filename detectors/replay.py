@@ -202,7 +202,7 @@ def replay(
         span = max(int((spool.last.time - stats.first).total_seconds()), 1)
         for start, batch in windows(spool, arrival):
             emit = start >= stats.learning_until
-            result, scored = engine.score(batch, emit=emit)
+            result, scored = engine.score(batch, emit=emit, since=start)
             if emit:
                 stats.principal_days.update((o.principal.id, day_number(o.time)) for o in batch)
             stats.windows += 1

@@ -316,7 +316,7 @@ class TimerRun:
         engine = Engine(store=self.store, settings=s.detection, track_actions=False, late_rows=True)
         if doc.get("engine"):
             engine.restore_state(doc["engine"])
-        result, scored = engine.score(observations, emit=not resume)
+        result, scored = engine.score(observations, emit=not resume, since=window.event_since)
         report.observations += result.observations
         report.principals += result.principals
         if resume:

@@ -43,20 +43,22 @@ def _stranger(n: int) -> str:
     return stranger_id(n)
 
 
-def _harvests(seed: int, late_share: float) -> tuple[list[dict[str, Any]], list[datetime], int]:
+def _harvests(
+    seed: int, late_share: float, late: int = 20
+) -> tuple[list[dict[str, Any]], list[datetime], int]:
     """The issue's bursts (`rowkit.harvest_bursts`), each action ingested a minute after it
-    happened, a share of them 20 minutes after. Rows, their ingestion times, and how many
+    happened, a share of them `late` minutes after. Rows, their ingestion times, and how many
     principals had their burst split between early and late rows."""
     rng = random.Random(seed)
     rows: list[dict[str, Any]] = []
     arrivals: list[datetime] = []
-    late: dict[str, set[bool]] = {}
+    kinds: dict[str, set[bool]] = {}
     for action in harvest_bursts(rng, T0):
-        delay = timedelta(minutes=20 if rng.random() < late_share else 1)
-        late.setdefault(action.principal, set()).add(delay > timedelta(minutes=1))
+        delay = timedelta(minutes=late if rng.random() < late_share else 1)
+        kinds.setdefault(action.principal, set()).add(delay > timedelta(minutes=1))
         rows += action.rows
         arrivals += [action.time + delay] * len(action.rows)
-    return rows, arrivals, sum(len(kinds) == 2 for kinds in late.values())
+    return rows, arrivals, sum(len(both) == 2 for both in kinds.values())
 
 
 def _run_timer(
@@ -64,8 +66,8 @@ def _run_timer(
 ) -> list[dict[str, Any]]:
     for row, arrival in zip(rows, arrivals, strict=True):
         rig.la.add_rows("AzureActivity", [_la_row(row)], ingested_at=arrival)
-    # Every 15 minutes, until well after the last row arrived.
-    for minutes in range(15, 15 * 14, 15):
+    # Every 15 minutes, until well after the last row arrived (45 minutes late at most).
+    for minutes in range(15, 15 * 18, 15):
         report = rig.run(minutes)
         assert report.outcome == "ok", report.line()
     return _queue(rig)
@@ -123,11 +125,17 @@ def rig(log_analytics, azurite, storage_names) -> Rig:
     )
 
 
-@pytest.mark.parametrize(("late_share", "seed"), [(0.0, 1), (0.05, 2), (0.25, 3)])
+@pytest.mark.parametrize(
+    ("late_share", "late", "seed"),
+    [(0.0, 20, 1), (0.05, 20, 2), (0.25, 20, 3), (0.25, 45, 6)],
+    ids=["none-late", "5%-20min", "25%-20min", "25%-45min"],
+)
 def test_the_timer_catches_every_burst_whatever_share_of_rows_is_late(
-    rig, tmp_path, late_share, seed
+    rig, tmp_path, late_share, late, seed
 ):
-    rows, arrivals, split = _harvests(seed, late_share)
+    """The issue's table, and rows later than the hold (45 minutes: each burst's late rows
+    are stragglers, judged with the part of the burst held back for them)."""
+    rows, arrivals, split = _harvests(seed, late_share, late)
     if late_share >= 0.25:
         assert split >= 10, "the rows must split bursts for this test to mean anything"
     timer = sorted(a["principal"]["id"] for a in _run_timer(rig, rows, arrivals))
@@ -143,6 +151,7 @@ def test_the_timer_and_a_replay_in_its_order_send_the_same_alerts(rig, tmp_path)
     for n in rng.sample(range(len(arrivals)), 12):
         arrivals[n] += timedelta(minutes=35)
     sent = sorted(_run_timer(rig, rows, arrivals), key=lambda a: a["id"])
+    assert len(sent) == 30
     replayed = sorted(
         _replay(tmp_path, rows, arrivals, "--hold", "20"),
         key=lambda a: a["id"],

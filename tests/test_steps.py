@@ -21,6 +21,7 @@ from detectors.normalize import Normalizer
 from detectors.settings import DetectionSettings
 from detectors.sources.queries import Window, step_end
 from detectors.stores.sqlite import SqliteStore
+from detectors.stores.table import _state_entity
 from tests.rowkit import file_change, login, site_id
 
 T0 = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
@@ -209,3 +210,21 @@ def test_an_engine_state_written_with_one_login_per_site_is_still_read():
     del state["unexplained"]
     engine.restore_state(state)
     assert engine.export_state()["lastLogins"]["sub/rg/site"][0]["principalId"] == "dev@contoso.com"
+
+
+def test_what_the_engine_holds_back_fits_the_checkpoint_however_long_its_values(tmp_path):
+    """File changes and partial bursts with the longest values the normaliser lets through,
+    more of them than the state may hold: the state still fits one Table Storage entity,
+    and what did not fit was judged at once (nothing is dropped)."""
+    long_site = "s" + "x" * 59
+    engine = _engine()
+    changes = []
+    for n in range(400):
+        path = "D:\\home\\site\\wwwroot\\App_Data\\jobs\\triggered\\" + f"{n:04d}" + "y" * 900
+        changes.append(_observed(file_change(T0, site_id(long_site, group="g" * 90), path)))
+    _, scored = engine.score(changes, emit=True)
+    judged = sum(len(g) for g in scored.groups.values() if any(o.webjob for o in g))
+    state = engine.export_state()
+    assert 0 < len(state["unexplained"]) < 400
+    assert judged >= 400 - len(state["unexplained"])
+    _state_entity("timer", {"engine": state})  # raises when over Table Storage's limits
