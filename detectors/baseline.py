@@ -106,7 +106,7 @@ class PrincipalBaseline:
     webjob_runs_peak_hour: Mapping[int, int] = field(default_factory=dict)
     current_hour_runs: int = 0
     learned_through: datetime | None = None
-    """End of the last ingestion window the timer folded in: a re-run of it learns nothing."""
+    """Ingestion cut of the last timer step folded in: a re-run of that step learns nothing."""
 
     def knows(self, dimension: str, value: str, today: int, max_age_days: int) -> bool:
         """Whether `value` was seen in `dimension` within the last `max_age_days`."""

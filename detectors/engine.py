@@ -237,25 +237,35 @@ class Engine:
             groups[obs.principal.id].append(obs)
         result.principals = len(groups)
         self._newest = max(self._newest or window[-1].time, window[-1].time)
-        # A partial burst held back is judged again, whole, with its rows that arrived late;
-        # when the principal's new rows are all on time, it is learned before they are judged,
-        # as a replay in event order would have.
+        # A partial burst held back is judged again, whole, with its rows that arrived late,
+        # before the principal's rows of this window, which are judged against a baseline
+        # that learned it: as a replay in event order would have judged both.
         released = self._release_partial()
         learned_first: dict[str, list[Observation]] = {}
-        for principal_id, group in groups.items():
+        late_units: dict[str, list[Observation]] = {}
+        earlier_parts: dict[str, list[Observation]] = {}
+        for principal_id in list(groups):
             earlier = self._partial.pop(principal_id, None)
             if not earlier:
                 continue
-            if since is not None and all(o.time >= since for o in group):
-                learned_first[principal_id] = earlier
-                continue
-            group[:0] = earlier
-            group.sort(key=lambda o: (o.time, o.event_id))
+            group = groups[principal_id]
+            earlier_parts[principal_id] = earlier
+            late = [o for o in group if since is None or o.time < since]
+            learned_first[principal_id] = sorted([*earlier, *late], key=_by_time)
+            if late:
+                late_units[principal_id] = learned_first[principal_id]
+            on_time = [o for o in group if since is not None and o.time >= since]
+            if on_time:
+                groups[principal_id] = on_time
+            else:
+                del groups[principal_id]
         teach = [o for group in released.values() for o in group]
-        contexts = {key for obs in [*window, *teach] for key in context_ids(obs)}
+        parts = [o for part in earlier_parts.values() for o in part]
+        contexts = {key for obs in [*window, *teach, *parts] for key in context_ids(obs)}
         wanted = (
             set(groups)
             | set(released)
+            | set(learned_first)
             | contexts
             | set(peer_group_ids())
             | self._chains.wanted(window)
@@ -266,11 +276,26 @@ class Engine:
             max_age_days=self.settings.baseline_max_age_days,
         )
 
+        alerted: set[str] = set()
+        # First the held bursts with their late rows: no chain links them (their rows were
+        # in the chains' view when they first arrived, or are in it now).
+        first = {}
+        for principal_id in sorted(late_units):
+            held = stored.get(principal_id)
+            for detection in self.detections:
+                finding = detection.evaluate(
+                    late_units[principal_id], held.baseline if held else None, self.settings, around
+                )
+                if finding is not None:
+                    first[(detection.spec.id, principal_id)] = finding
+        self._admit(first, stored, emit, result, alerted)
+
         findings = {}
         for principal_id in sorted(groups):
             held = stored.get(principal_id)
             baseline = held.baseline if held else None
             if principal_id in learned_first:
+                # Judged against a baseline that learned its earlier part.
                 baseline = learn(
                     baseline,
                     learned_first[principal_id],
@@ -285,7 +310,34 @@ class Engine:
         missing = {p for _, p in findings if p not in stored and p not in groups}
         if missing:  # a chain reached back to a principal not active in this window
             stored = {**stored, **self.store.load(sorted(missing))}
-        alerted: set[str] = set()
+        self._admit(findings, stored, emit, result, alerted)
+        result.alerts.sort(key=lambda a: (a["firstSeen"], a["detection"], a["id"]))
+        # Each principal's whole activity of this window: a held burst with its late rows,
+        # then its rows of this window.
+        whole = {
+            p: [*learned_first.get(p, ()), *groups.get(p, ())] for p in {*groups, *learned_first}
+        }
+        held_back = self._hold_back_partial(whole, [*first.values(), *findings.values()])
+        # What raised an alert (in this window, or the rest of a burst that alerted before)
+        # does not teach the surroundings what is ordinary, and what is held back teaches
+        # nothing until it is judged whole.
+        exclude = frozenset(alerted | held_back | self._bursts.alerting())
+        learned = {p: g for p, g in whole.items() if p not in held_back}
+        teach += [o for p, part in earlier_parts.items() if p not in held_back for o in part]
+        context = context_groups([*window, *teach], exclude=exclude)
+        names = {key: key.split(":", 1)[0] + " " + key.split(":", 1)[1] for key in context}
+        return result, Scored(groups={**released, **learned, **context}, stored=stored, names=names)
+
+    def _admit(
+        self,
+        findings: Mapping[tuple[str, str], Finding],
+        stored: Mapping[str, StoredBaseline],
+        emit: bool,
+        result: WindowResult,
+        alerted: set[str],
+    ) -> None:
+        """Send findings through the bursts, principal by principal; what to send becomes an
+        alert in `result` (or is counted as suppressed when not `emit`)."""
         for key in sorted(findings, key=lambda k: (k[1], k[0])):
             finding = findings[key]
             if finding.severity is not None:
@@ -303,27 +355,9 @@ class Engine:
             else:
                 result.suppressed += 1
         result.alerts.sort(key=lambda a: (a["firstSeen"], a["detection"], a["id"]))
-        held_back = self._hold_back_partial(groups, findings)
-        # What raised an alert (in this window, or the rest of a burst that alerted before)
-        # does not teach the surroundings what is ordinary, and what is held back teaches
-        # nothing until it is judged whole.
-        exclude = frozenset(alerted | held_back | self._bursts.alerting())
-        learned = {p: g for p, g in groups.items() if p not in held_back}
-        for principal_id, earlier in learned_first.items():
-            whole = [*earlier, *groups[principal_id]]
-            if principal_id in held_back:  # held again, with what it was judged after
-                self._partial[principal_id] = whole
-            else:
-                teach += earlier
-                learned[principal_id] = whole
-        context = context_groups([*window, *teach], exclude=exclude)
-        names = {key: key.split(":", 1)[0] + " " + key.split(":", 1)[1] for key in context}
-        return result, Scored(groups={**released, **learned, **context}, stored=stored, names=names)
 
     def _hold_back_partial(
-        self,
-        groups: Mapping[str, list[Observation]],
-        findings: Mapping[tuple[str, str], Finding],
+        self, whole: Mapping[str, list[Observation]], findings: Iterable[Finding]
     ) -> set[str]:
         """With `late_rows`, keep the activity of principals whose findings scored below an
         alert from the baselines for `_PARTIAL_FOR`: the rest of their burst may still
@@ -331,19 +365,20 @@ class Engine:
         half of it. Returns the principals held back."""
         if not self.late_rows:
             return set()
-        quiet: dict[str, float] = {}
+        quiet: set[str] = set()
         loud: set[str] = set()
-        for (_, principal_id), finding in findings.items():
+        for finding in findings:
+            principal_id = finding.principal.id
             if finding.severity is not None:
                 loud.add(principal_id)
-            elif finding.score > 0 and principal_id in groups:
-                quiet[principal_id] = max(quiet.get(principal_id, 0.0), finding.score)
+            elif finding.score > 0 and principal_id in whole:
+                quiet.add(principal_id)
         held = set()
         room = _PARTIAL_BUDGET - sum(held_size(o) for g in self._partial.values() for o in g)
-        for principal_id in sorted(set(quiet) - loud):
-            size = sum(held_size(o) for o in groups[principal_id])
+        for principal_id in sorted(quiet - loud):
+            size = sum(held_size(o) for o in whole[principal_id])
             if size <= room:
-                self._partial[principal_id] = list(groups[principal_id])
+                self._partial[principal_id] = list(whole[principal_id])
                 held.add(principal_id)
                 room -= size
         return held
@@ -472,6 +507,10 @@ class Engine:
                 continue
             return
         raise ConflictError(f"baselines kept changing under this run ({_SAVE_ATTEMPTS} attempts)")
+
+
+def _by_time(obs: Observation) -> tuple[datetime, str]:
+    return obs.time, obs.event_id
 
 
 def held_size(obs: Observation) -> int:

@@ -59,7 +59,7 @@ Prune = Callable[[datetime, int], int]
 
 
 class Source(Protocol):
-    """Reads one ingestion window (`LogAnalyticsSource`)."""
+    """Reads the rows of one step (`LogAnalyticsSource`)."""
 
     def fetch(self, window: Window, budget: Budget) -> tuple[list[RawRow], FetchStats]:
         """Every row ingested in the window, or QueryFailed."""
@@ -108,6 +108,9 @@ class RunReport:
     error: str | None = None
     watermark_before: str | None = None
     watermark_after: str | None = None
+    """How far ingestion time was read, before and after the run."""
+    scored_through: str | None = None
+    """How far event time was scored after the run (`hold_minutes` behind what was read)."""
     windows: int = 0
     resumed: int = 0
     rows: int = 0
@@ -141,7 +144,8 @@ class RunReport:
             f"allowed by rules {sum(self.allowed.values())}; enqueued {self.enqueued}; "
             f"queries {self.queries} ({self.retries} retried, {self.splits} split); "
             f"old records deleted {self.pruned}; "
-            f"watermark {self.watermark_before} -> {self.watermark_after}"
+            f"watermark {self.watermark_before} -> {self.watermark_after}; "
+            f"events scored through {self.scored_through}"
             + (f"; error: {self.error}" if self.error else "")
         )
 
@@ -212,6 +216,7 @@ class TimerRun:
             self._housekeeping(now, budget, report)
         finally:
             report.watermark_after = checkpoint.saved.get("watermark")
+            report.scored_through = checkpoint.saved.get("eventWatermark")
             try:
                 checkpoint.release()
             except DetectorError as err:  # the lease lapses on its own

@@ -22,7 +22,7 @@ from detectors.settings import DetectionSettings
 from detectors.sources.queries import Window, step_end
 from detectors.stores.sqlite import SqliteStore
 from detectors.stores.table import _state_entity
-from tests.rowkit import file_change, login, site_id
+from tests.rowkit import PUBLISHXML, Actor, activity, file_change, login, site_id
 
 T0 = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
 SIZE, HOLD = timedelta(minutes=15), timedelta(minutes=20)
@@ -123,6 +123,7 @@ def test_a_delay_model_that_means_nothing_is_refused_with_what_would_do(spec):
 
 
 SITE = site_id("orders-worker")
+DEPLOY = "MICROSOFT.WEB/SITES/DEPLOYMENTS/WRITE"
 JOB_FILE = r"D:\home\site\wwwroot\App_Data\jobs\triggered\x\run.cmd"
 
 
@@ -228,3 +229,43 @@ def test_what_the_engine_holds_back_fits_the_checkpoint_however_long_its_values(
     assert 0 < len(state["unexplained"]) < 400
     assert judged >= 400 - len(state["unexplained"])
     _state_entity("timer", {"engine": state})  # raises when over Table Storage's limits
+
+
+def test_a_partial_burst_is_judged_with_its_late_rows_and_learned_before_on_time_ones(caplog):
+    """A principal never seen before takes one profile (below an alert: held back), then two
+    rows of the same burst arrive late with the next window: judged whole, they alert. Its
+    rows of a later window are judged against a baseline that learned the burst, and every
+    baseline the window needs was read before it was written (no lost race)."""
+    thief = Actor(caller="5e1f0000-0000-4000-8000-00000000beef", kind="app", ip="203.0.113.9")
+    start = T0 + timedelta(minutes=14)
+
+    def take(n: int, site: str) -> Observation:
+        rows = activity(thief, start + timedelta(seconds=3 * n), PUBLISHXML, site_id(site))
+        return _observed(rows[-1])
+
+    engine = Engine(store=SqliteStore(), settings=DetectionSettings(), late_rows=True)
+    # The site's context baseline exists: a pipeline deployed to it before.
+    pipeline = Actor(caller="5e1f0000-0000-4000-8000-0000000000aa", kind="app", ip="198.51.100.9")
+    deploy = activity(pipeline, T0 - timedelta(days=1), PUBLISHXML, site_id("pay"))[-1]
+    _, scored = engine.score([_observed(deploy)], emit=True, since=T0 - timedelta(days=1))
+    engine.learn(scored)
+    quiet, scored = engine.score([take(0, "pay")], emit=True, since=T0)
+    engine.learn(scored)
+    assert quiet.alerts == []
+    assert engine.export_state()["partial"]  # held back, not learned
+    late = [take(n, site) for n, site in enumerate(["billing", "hr", "crm", "web"], start=1)]
+    caplog.set_level("WARNING")
+    result, scored = engine.score(late, emit=True, since=T0 + timedelta(minutes=15))
+    engine.learn(scored)
+    assert [a["principal"]["id"] for a in result.alerts] == [thief.caller]
+    assert not engine.export_state()["partial"]
+    # A principal held back that then does something ordinary on time: its held part is
+    # learned, with the site it touched.
+    builder = Actor(caller="5e1f0000-0000-4000-8000-0000000000bb", kind="app", ip="198.51.100.7")
+    first = activity(builder, T0 + timedelta(minutes=40), PUBLISHXML, site_id("pay"))[-1]
+    engine.learn(engine.score([_observed(first)], emit=True, since=T0 + timedelta(minutes=30))[1])
+    assert list(engine.export_state()["partial"]) == [builder.caller]
+    deploy = activity(builder, T0 + timedelta(minutes=50), DEPLOY, site_id("intranet"))[-1]
+    engine.learn(engine.score([_observed(deploy)], emit=True, since=T0 + timedelta(minutes=45))[1])
+    assert not engine.export_state()["partial"]
+    assert "lost a race" not in caplog.text

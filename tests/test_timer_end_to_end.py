@@ -168,6 +168,8 @@ def test_rows_later_than_the_hold_are_read_once_as_stragglers(rig):
     assert len(rig.alerts()) == 2
     assert rig.checkpoint()["watermark"] == (T0 + timedelta(minutes=60)).isoformat()
     assert rig.checkpoint()["eventWatermark"] == (T0 + timedelta(minutes=60)).isoformat()
+    assert third.scored_through == (T0 + timedelta(minutes=60)).isoformat()
+    assert "events scored through" in third.line()
     # Grouped server-side: five actions of one principal came back as five groups at most.
     assert first.rows <= 5
     assert first.observations == 5
