@@ -318,13 +318,19 @@ class Engine:
             p: [*learned_first.get(p, ()), *groups.get(p, ())] for p in {*groups, *learned_first}
         }
         held_back = self._hold_back_partial(whole, [*first.values(), *findings.values()])
-        # What raised an alert (in this window, or the rest of a burst that alerted before)
-        # does not teach the surroundings what is ordinary, and what is held back teaches
-        # nothing until it is judged whole.
-        exclude = frozenset(alerted | held_back | self._bursts.alerting())
+        # What raised an alert does not teach the surroundings what is ordinary, nor do the
+        # rows of a burst that alerted which arrive late (stragglers, a held part let go),
+        # and what is held back teaches nothing until it is judged whole.
+        exclude = frozenset(alerted | held_back)
         learned = {p: g for p, g in whole.items() if p not in held_back}
         teach += [o for p, part in earlier_parts.items() if p not in held_back for o in part]
-        context = context_groups([*window, *teach], exclude=exclude)
+        alerting = self._bursts.alerting()
+        current = [
+            o for o in window if since is None or o.time >= since or o.principal.id not in alerting
+        ]
+        context = context_groups(
+            [*current, *(o for o in teach if o.principal.id not in alerting)], exclude=exclude
+        )
         names = {key: key.split(":", 1)[0] + " " + key.split(":", 1)[1] for key in context}
         return result, Scored(groups={**released, **learned, **context}, stored=stored, names=names)
 
