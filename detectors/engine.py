@@ -237,20 +237,24 @@ class Engine:
             groups[obs.principal.id].append(obs)
         result.principals = len(groups)
         self._newest = max(self._newest or window[-1].time, window[-1].time)
-        # A partial burst held back is judged again, whole, with its rows that arrived late,
-        # before the principal's rows of this window, which are judged against a baseline
-        # that learned it: as a replay in event order would have judged both.
+        # Rows that arrived late (and a partial burst held back for them) are judged first, as
+        # the earlier window they belong to, and the principal's rows of this window after
+        # them, against a baseline that learned them: as a replay in event order judges both.
         released = self._release_partial()
         learned_first: dict[str, list[Observation]] = {}
         late_units: dict[str, list[Observation]] = {}
         earlier_parts: dict[str, list[Observation]] = {}
         for principal_id in list(groups):
-            earlier = self._partial.pop(principal_id, None)
-            if not earlier:
-                continue
+            earlier = self._partial.pop(principal_id, None) or []
             group = groups[principal_id]
-            earlier_parts[principal_id] = earlier
-            late = [o for o in group if since is None or o.time < since]
+            if since is None:
+                late = group if earlier else []
+            else:
+                late = [o for o in group if o.time < since]
+            if not earlier and not late:
+                continue
+            if earlier:
+                earlier_parts[principal_id] = earlier
             learned_first[principal_id] = sorted([*earlier, *late], key=_by_time)
             if late:
                 late_units[principal_id] = learned_first[principal_id]
