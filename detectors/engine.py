@@ -51,6 +51,8 @@ _DEDUP_HORIZON = timedelta(hours=2)
 _SAVE_ATTEMPTS = 5
 _LOGINS_PER_SITE = 16
 """Logins remembered per site: enough to place a file change that arrived late."""
+_SURE_LOGIN = timedelta(minutes=1)
+"""A login this shortly before a file change explains it whatever arrives later."""
 _UNEXPLAINED_BUDGET = 40_000
 _PARTIAL_BUDGET = 80_000
 """Characters (as `held_size` counts them) of observations the engine state may hold back:
@@ -444,8 +446,9 @@ class Engine:
     ) -> list[Observation]:
         """Tie each WebJob file change to the last Kudu/FTP login on its site, if recent.
 
-        With `late_rows`, a change no login explains is held for the next window (its login
-        may arrive late), unless it is in `judge` (held once already) or too many are held.
+        With `late_rows`, a change no login explains within `_SURE_LOGIN` is held for the
+        next window (its login, or a later one, may arrive late), unless it is in `judge`
+        (held once already) or too many are held.
         """
         limit = timedelta(minutes=self.settings.login_attribution_minutes)
         hold = self.late_rows
@@ -463,17 +466,22 @@ class Engine:
                 del logins[:-_LOGINS_PER_SITE]
             elif obs.table is SourceTable.APP_SERVICE_FILE_AUDIT:
                 login = _latest_before(self._logins.get(site, ()), obs.time)
-                if login is not None and obs.time - login.time <= limit:
-                    out.append(
-                        replace(obs, principal=login.principal, source_ip=login.ip, tool=login.tool)
-                    )
-                elif (
+                explained = login is not None and obs.time - login.time <= limit
+                # A login just before the change explains it for sure; an older one may be
+                # followed by a later login that has not arrived yet.
+                sure = login is not None and obs.time - login.time <= _SURE_LOGIN
+                if (
                     hold
+                    and not sure
                     and obs.event_id not in judge
                     and held + held_size(obs) <= _UNEXPLAINED_BUDGET
                 ):
                     self._unexplained.append(obs)
                     held += held_size(obs)
+                elif login is not None and explained:
+                    out.append(
+                        replace(obs, principal=login.principal, source_ip=login.ip, tool=login.tool)
+                    )
                 else:
                     out.append(replace(obs, principal=_unattributed(obs)))
                 continue

@@ -269,3 +269,20 @@ def test_a_partial_burst_is_judged_with_its_late_rows_and_learned_before_on_time
     engine.learn(engine.score([_observed(deploy)], emit=True, since=T0 + timedelta(minutes=45))[1])
     assert not engine.export_state()["partial"]
     assert "lost a race" not in caplog.text
+
+
+def test_a_file_change_waits_for_a_later_login_that_arrives_late():
+    """A developer's Kudu session began minutes before a file change; a deployment's login,
+    a second before the change, arrives late. The change waits a window and goes to the
+    deployment, as it would have in event order."""
+    engine = _engine()
+    session = _observed(login("dev@contoso.com", T0, SITE, "198.51.100.20"))
+    change = _observed(file_change(T0 + timedelta(minutes=4), SITE, JOB_FILE))
+    _, first = engine.score([session, change], emit=True, since=T0)
+    assert not any(o.webjob for group in first.groups.values() for o in group)  # held
+    deploy = _observed(
+        login("$orders-worker", T0 + timedelta(minutes=4) - timedelta(seconds=1), SITE, "20.61.1.2")
+    )
+    _, second = engine.score([deploy], emit=True, since=T0 + SIZE)
+    owners = [o.principal.id for group in second.groups.values() for o in group if o.webjob]
+    assert owners == ["$orders-worker"]
