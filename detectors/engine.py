@@ -2,6 +2,12 @@
 
 The engine is the one piece both the timer function and `replay` run. It owns no I/O of
 its own: baselines come from a store behind the `BaselineStore` protocol.
+
+With `late_rows` (the timer, a replay in ingestion order) a window may hold rows of earlier
+windows that reached the workspace late. They are judged first, as the window they belong
+to; a burst that scored below an alert is held back from the baselines for a while so that
+its late rows are judged with it; and a WebJob file change waits a window for a login that
+may still arrive. Without it (a replay in event order) none of this applies.
 """
 
 from __future__ import annotations
@@ -283,8 +289,8 @@ class Engine:
         )
 
         alerted: set[str] = set()
-        # First the held bursts with their late rows: no chain links them (their rows were
-        # in the chains' view when they first arrived, or are in it now).
+        # First the late rows, with any burst held back for them: no chain links them (the
+        # chains see every row of the window below, late or not).
         first = {}
         for principal_id in sorted(late_units):
             held = stored.get(principal_id)
