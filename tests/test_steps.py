@@ -95,7 +95,7 @@ def test_a_row_on_time_is_scored_in_its_own_slice_and_a_late_one_in_the_step_tha
     event = T0 + timedelta(minutes=7)
     assert step_end(event, None, window=SIZE, hold=HOLD) == T0 + SIZE
     assert step_end(event, event + timedelta(minutes=20), window=SIZE, hold=HOLD) == T0 + SIZE
-    # Ingested 10:31, after the cut of its slice (10:15 + 20 minutes = 10:35)? No: on time.
+    # Ingested 10:34, before the cut of its slice (10:15 + 20 minutes = 10:35): on time.
     assert step_end(event, T0 + timedelta(minutes=34), window=SIZE, hold=HOLD) == T0 + SIZE
     # Ingested 10:36: the slice's step had cut at 10:35, so the next step reads it.
     assert step_end(event, T0 + timedelta(minutes=36), window=SIZE, hold=HOLD) == T0 + 2 * SIZE
