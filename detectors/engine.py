@@ -336,13 +336,16 @@ class Engine:
         exclude = frozenset(alerted | held_back)
         learned = {p: g for p, g in whole.items() if p not in held_back}
         teach += [o for p, part in earlier_parts.items() if p not in held_back for o in part]
-        alerting = self._bursts.alerting()
-        current = [
-            o for o in window if since is None or o.time >= since or o.principal.id not in alerting
-        ]
-        context = context_groups(
-            [*current, *(o for o in teach if o.principal.id not in alerting)], exclude=exclude
-        )
+        current: list[Observation] = window
+        if late_units or teach:  # only then can rows of a burst that alerted arrive late
+            alerting = self._bursts.alerting()
+            current = [
+                o
+                for o in window
+                if since is None or o.time >= since or o.principal.id not in alerting
+            ]
+            teach = [o for o in teach if o.principal.id not in alerting]
+        context = context_groups([*current, *teach], exclude=exclude)
         names = {key: key.split(":", 1)[0] + " " + key.split(":", 1)[1] for key in context}
         return result, Scored(groups={**released, **learned, **context}, stored=stored, names=names)
 

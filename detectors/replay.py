@@ -80,11 +80,6 @@ ProgressCallback = Callable[[Progress], None]
 AlertSink = Callable[[dict[str, Any]], None]
 
 
-def window_start(moment: datetime, size: timedelta) -> datetime:
-    """Start of the fixed, epoch-aligned window holding `moment`."""
-    return grid_start(moment, size)
-
-
 def read_observations(
     paths: Sequence[str],
     stats: ReplayStats,
@@ -198,7 +193,7 @@ def replay(
         stats.first = spool.first.time
         # Rows that arrive late reach the engine out of event order, as in the timer.
         engine.late_rows = arrival.delays is not None or stats.ingestion_times > 0
-        stats.learning_until = window_start(stats.first + timedelta(days=learning_days), window)
+        stats.learning_until = grid_start(stats.first + timedelta(days=learning_days), window)
         span = max(int((spool.last.time - stats.first).total_seconds()), 1)
         for start, batch in windows(spool, arrival):
             emit = start >= stats.learning_until
