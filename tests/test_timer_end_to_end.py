@@ -533,3 +533,31 @@ def test_a_checkpoint_from_before_steps_goes_on_without_gaps_or_doubles(rig):
     assert report.observations == 5
     assert _principals(rig.alerts()) == [STRANGER_B]
     assert rig.checkpoint()["eventWatermark"] == (T0 + timedelta(minutes=45)).isoformat()
+
+
+def test_a_pending_window_from_before_steps_is_finished_without_scoring_it_again(rig):
+    """A run that died after scoring an ingestion-only window left it pending: the next run
+    re-reads its rows to learn them (no alert: they were kept in the outbox then), and goes
+    on with steps of event time from its end."""
+    since, until = T0, T0 + timedelta(minutes=15)
+    rig.state().put_state_if(
+        CHECKPOINT_NAME,
+        {
+            "version": 1,
+            "watermark": since.isoformat(),
+            "engine": None,
+            "pending": {"since": since.isoformat(), "until": until.isoformat()},
+        },
+        None,
+    )
+    # A's rows were ingested inside the pending window; B's after it.
+    _harvest(rig.la, STRANGER_A, T0 + timedelta(minutes=1), ingested=T0 + timedelta(minutes=8))
+    _harvest(rig.la, STRANGER_B, T0 + timedelta(minutes=2), ingested=T0 + timedelta(minutes=25))
+    report = rig.run(47)
+    assert report.outcome == "ok", report.line()
+    assert report.resumed == 1
+    assert report.observations == 10  # A re-read once (to learn), B read once
+    assert _principals(rig.alerts()) == [STRANGER_B]
+    doc = rig.checkpoint()
+    assert doc["pending"] is None
+    assert doc["eventWatermark"] == (T0 + timedelta(minutes=45)).isoformat()
