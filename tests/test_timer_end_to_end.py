@@ -345,8 +345,10 @@ def test_a_run_that_overlaps_another_leaves_at_once(rig):
 
 
 def test_the_timer_function_runs_a_cycle_from_app_settings(rig, monkeypatch):
-    # The function reads the wall clock: the rows are three hours old, whatever the date.
-    start = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=3)
+    # The function reads the wall clock: the rows are about three hours old, whatever the
+    # date, and inside one hour-long step whatever the minute.
+    hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    start = hour - timedelta(hours=3) + timedelta(minutes=5)
     _harvest(rig.la, STRANGER_A, start, ingested=start + timedelta(minutes=8))
     s = rig.settings
     for name, value in {
