@@ -301,24 +301,23 @@ class Engine:
                 if finding is not None:
                     first[(detection.spec.id, principal_id)] = finding
         self._admit(first, stored, emit, result, alerted)
+        # What a replay in event order would have learned before these rows: the late rows
+        # and held parts just judged teach the surroundings and baselines that the rows of
+        # this window, and the chains across them, are judged against (what alerted does not
+        # teach the surroundings, as below).
+        judging = stored
+        if learned_first:
+            around, judging = self._learned_first(learned_first, stored, around, alerted)
 
         findings = {}
         for principal_id in sorted(groups):
-            held = stored.get(principal_id)
+            held = judging.get(principal_id)
             baseline = held.baseline if held else None
-            if principal_id in learned_first:
-                # Judged against a baseline that learned its earlier part.
-                baseline = learn(
-                    baseline,
-                    learned_first[principal_id],
-                    max_age_days=self.settings.baseline_max_age_days,
-                    max_values=self.settings.baseline_max_values,
-                )
             for detection in self.detections:
                 finding = detection.evaluate(groups[principal_id], baseline, self.settings, around)
                 if finding is not None:
                     findings[(detection.spec.id, principal_id)] = finding
-        findings = self._chains.link(findings, window, around, stored)
+        findings = self._chains.link(findings, window, around, judging)
         missing = {p for _, p in findings if p not in stored and p not in groups}
         if missing:  # a chain reached back to a principal not active in this window
             stored = {**stored, **self.store.load(sorted(missing))}
@@ -348,6 +347,36 @@ class Engine:
         context = context_groups([*current, *teach], exclude=exclude)
         names = {key: key.split(":", 1)[0] + " " + key.split(":", 1)[1] for key in context}
         return result, Scored(groups={**released, **learned, **context}, stored=stored, names=names)
+
+    def _learned_first(
+        self,
+        learned_first: Mapping[str, list[Observation]],
+        stored: Mapping[str, StoredBaseline],
+        around: Surroundings,
+        alerted: set[str],
+    ) -> tuple[Surroundings, dict[str, StoredBaseline]]:
+        """The surroundings and baselines as if the rows judged first had been learned."""
+        age, values = self.settings.baseline_max_age_days, self.settings.baseline_max_values
+        judging = dict(stored)
+        for principal_id, obs in learned_first.items():
+            held = stored.get(principal_id)
+            baseline = learn(
+                held.baseline if held else None, obs, max_age_days=age, max_values=values
+            )
+            if baseline is not None:
+                judging[principal_id] = StoredBaseline(
+                    baseline=baseline, etag=held.etag if held else None
+                )
+        contexts = dict(around.baselines)
+        first = [o for group in learned_first.values() for o in group]
+        for key, obs in context_groups(first, exclude=frozenset(alerted)).items():
+            name = key.split(":", 1)[0] + " " + key.split(":", 1)[1]
+            learned = learn(
+                contexts.get(key), obs, max_age_days=age, max_values=values, context=(key, name)
+            )
+            if learned is not None:
+                contexts[key] = learned
+        return replace(around, baselines=contexts), judging
 
     def _admit(
         self,

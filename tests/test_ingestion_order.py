@@ -31,7 +31,19 @@ from detectors.stores import StoredBaseline
 from detectors.stores.sqlite import SqliteStore
 from detectors.stores.write_behind import WriteBehindStore
 from detectors.timer import CHECKPOINT_NAME
-from tests.rowkit import harvest_bursts, stranger_id, ts
+from tests.rowkit import (
+    CONFIG_LIST,
+    PUBLISHXML,
+    START,
+    Actor,
+    activity,
+    harvest_bursts,
+    login,
+    site_id,
+    stranger_id,
+    ts,
+    workdays,
+)
 from tests.test_timer_end_to_end import Rig, _la_row, _rig
 
 pytestmark = [pytest.mark.azurite, pytest.mark.logs]
@@ -249,3 +261,50 @@ def test_the_timer_and_a_replay_of_the_sample_with_simulated_delays_agree(
 
 def _none(alert: dict[str, Any]) -> None:
     raise AssertionError(f"the learning days sent an alert: {alert['id']}")
+
+
+def _newcomer_rows() -> list[dict[str, Any]]:
+    """Three colleagues take a site's publish profile each workday from the office and use it
+    there; on day 15 a newcomer takes it from home, twenty minutes later takes it again and
+    uses it from home: the profile's ordinary use, from a network nobody else used."""
+    site = site_id("checkout-api")
+    colleagues = [
+        Actor(caller=f"dev{n}@contoso.com", name=f"Dev {n}", ip=f"198.51.100.{10 + n}")
+        for n in range(3)
+    ]
+    rows: list[dict[str, Any]] = []
+    for n, colleague in enumerate(colleagues):
+        for day in workdays(START + timedelta(minutes=7 * n), 14):
+            rows += activity(colleague, day, PUBLISHXML, site)
+            rows.append(login("$checkout-api", day + timedelta(seconds=30), site, colleague.ip))
+    newcomer = Actor(caller="hannah@contoso.com", name="Hannah", ip="203.0.113.77")
+    first = datetime(2026, 10, 16, 10, 13, 42, tzinfo=UTC)
+    rows += activity(newcomer, first, PUBLISHXML, site)
+    rows += activity(newcomer, first + timedelta(minutes=2), PUBLISHXML, site)
+    second = first + timedelta(minutes=20)
+    rows += activity(newcomer, second, CONFIG_LIST, site)
+    rows += activity(newcomer, second + timedelta(seconds=1), PUBLISHXML, site)
+    rows.append(login("$checkout-api", second + timedelta(seconds=3), site, newcomer.ip))
+    return sorted(rows, key=lambda r: r["TimeGenerated"])
+
+
+def test_a_quiet_burst_held_for_its_late_rows_still_teaches_what_follows_it(tmp_path):
+    """A burst that scored below an alert is kept from the baselines until its late rows are
+    in; meanwhile the principal's next burst is judged as a replay in event order judges it,
+    by surroundings that learned the first (here: the newcomer's home network is no longer a
+    block nobody in the organisation has used when the profile is used from it)."""
+    rows = _newcomer_rows()
+    in_event_order = _replay(tmp_path, rows, None, "--learning-days", "14", "--window", "15m")
+    in_timer_order = _replay(
+        tmp_path,
+        rows,
+        None,
+        "--learning-days",
+        "14",
+        "--window",
+        "15m",
+        "--ingestion-delay",
+        "5m",
+    )
+    assert [a["id"] for a in in_timer_order] == [a["id"] for a in in_event_order]
+    assert not [a for a in in_timer_order if a["principal"]["id"] == "hannah@contoso.com"]
