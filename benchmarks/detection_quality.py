@@ -15,6 +15,9 @@ and ends with one line per set and order. Nothing is timed and nothing
 is asserted: this measures, like the other benchmarks.
 
     .venv/bin/python benchmarks/detection_quality.py [--sets 11,12,21] [--keep DIR] [--jobs 2]
+
+With `--keep DIR` the sets and each evaluation's alerts (`alerts-SEED-ORDER.jsonl`) stay in
+DIR, so two commits can be compared alert for alert (`cmp`, `diff`).
 """
 
 from __future__ import annotations
@@ -118,7 +121,7 @@ def _summary_line(name: str, order: str, report: str) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sets", help="comma-separated set names (default: all)")
-    parser.add_argument("--keep", type=Path, help="keep the generated sets in this folder")
+    parser.add_argument("--keep", type=Path, help="keep the sets and alerts here")
     parser.add_argument("--jobs", type=int, default=2, help="sets measured at once (default 2)")
     args = parser.parse_args()
     chosen = SETS
@@ -153,11 +156,13 @@ def _measure(held: HeldOut, folder: Path) -> tuple[str, list[str]]:
     rows = folder / f"set-{held.name}.jsonl"
     _detector("simulate", *held.options, "--out", str(rows))
     delays = ("--ingestion-delay", "realistic", "--delay-seed", str(held.seed))
-    reports = [_detector("evaluate", str(rows)), _detector("evaluate", str(rows), *delays)]
-    commands = (
-        f"$ detector simulate {' '.join(held.options)} --out {rows}\n"
-        f"$ detector evaluate {rows}\n$ detector evaluate {rows} {' '.join(delays)}\n"
-    )
+    commands = f"$ detector simulate {' '.join(held.options)} --out {rows}\n"
+    reports = []
+    for order, extra in zip(ORDERS, ((), delays), strict=True):
+        alerts = folder / f"alerts-{held.name}-{order}.jsonl"
+        reports.append(_detector("evaluate", str(rows), *extra, "--out", str(alerts)))
+        commands += " ".join(("$ detector evaluate", str(rows), *extra, "--out", str(alerts)))
+        commands += "\n"
     return commands, reports
 
 
