@@ -14,10 +14,10 @@ from datetime import UTC, datetime
 
 import azure.functions as func
 
-from detectors.app_settings import STORAGE, AppSettings, NotifierSettings
-from detectors.notify.notifier import Notifier
+from detectors.delivery.notifier import Notifier
+from detectors.runs.wiring import build_timer
+from detectors.settings.app import STORAGE, AppSettings, NotifierSettings
 from detectors.sources.log_analytics import Budget
-from detectors.wiring import build_timer
 
 app = func.FunctionApp()
 log = logging.getLogger("detectors.function")

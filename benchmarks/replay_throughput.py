@@ -39,7 +39,7 @@ print(json.dumps({"rows": rows, "seconds": seconds, "peak": peak}))
 
 REPLAY = """
 import io, json, resource, sys, time, contextlib
-from detectors.cli import main
+from detectors.cli.main import main
 path, out = sys.argv[1], sys.argv[2]
 start = time.perf_counter()
 summary = io.StringIO()

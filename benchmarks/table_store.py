@@ -16,8 +16,8 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from detectors.baseline import PrincipalBaseline, day_number
-from detectors.model import PrincipalType
+from detectors.baselines.baseline import PrincipalBaseline, day_number
+from detectors.model.observation import PrincipalType
 from detectors.stores import StoredBaseline
 from detectors.stores.table import TableStore
 from tests.services.azurite import Azurite

@@ -1,5 +1,5 @@
 """`python -m detectors`: the command line."""
 
-from detectors.cli import main
+from detectors.cli.main import main
 
 raise SystemExit(main())

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from detectors.engine import Engine
-from detectors.replay import ReplayStats, replay
-from detectors.settings import DetectionSettings
+from detectors.engine.scoring import Engine
+from detectors.runs.replay import ReplayStats, replay
+from detectors.settings.detection import DetectionSettings
 from detectors.stores.sqlite import SqliteStore
 from tests.rowkit import write_ndjson
 

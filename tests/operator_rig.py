@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from detectors.cli import main
+from detectors.cli.main import main
 from detectors.stores import StoredBaseline
 from detectors.stores.locate import OperatorStore, open_store
 from detectors.stores.sqlite import SqliteStore

@@ -26,10 +26,10 @@ import orjson
 import pytest
 
 import tests.test_detections as detection_tests
-from detectors.alerts import MAX_MESSAGE_BYTES, SCHEMA_VERSION, fit
-from detectors.cli import main
+from detectors.alerts.render import MAX_MESSAGE_BYTES, SCHEMA_VERSION, fit
+from detectors.cli.main import main
 from detectors.detections import DETECTIONS
-from detectors.model import ClientTool, OperationFamily, PrincipalType, Status
+from detectors.model.observation import ClientTool, OperationFamily, PrincipalType, Status
 from tests.test_replay_cli import attack_rows
 
 ROOT = Path(__file__).resolve().parent.parent

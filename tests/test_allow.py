@@ -10,8 +10,15 @@ from typing import Any
 
 import pytest
 
-from detectors.allow import AllowGate, AllowRule, RuleRejected, max_days_from, new_rule, problems
-from detectors.errors import ConflictError
+from detectors.alerts.allow import (
+    AllowGate,
+    AllowRule,
+    RuleRejected,
+    max_days_from,
+    new_rule,
+    problems,
+)
+from detectors.model.errors import ConflictError
 from detectors.stores.sqlite import SqliteStore
 from detectors.stores.table import TableStore
 from tests.services.azurite import Azurite, StorageNames
@@ -128,7 +135,7 @@ def test_the_gate_counts_and_logs_each_allowed_alert_and_reports_expired_and_inv
         rule(id="old", principal="ci@contoso.com", expires=NOW - timedelta(hours=1)),
         rule(id="broad", site="*"),
     ]
-    with caplog.at_level(logging.INFO, logger="detectors.allow"):
+    with caplog.at_level(logging.INFO, logger="detectors.alerts.allow"):
         gate = AllowGate(rules=rules, now=NOW)
         kept = [gate.admit(alert(id="a1")), gate.admit(alert(id="a2", principal={"id": "x"}))]
     assert kept == [False, True]

@@ -9,8 +9,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from detectors.baseline import network_of
-from detectors.cli import main
+from detectors.baselines.baseline import network_of
+from detectors.cli.main import main
 from tests.operator_rig import Rig, make_rig, rows
 from tests.rowkit import write_ndjson
 from tests.test_baselines_cli import one_line_error

@@ -9,7 +9,7 @@ from datetime import timedelta
 
 import pytest
 
-from detectors.allow import AllowRule
+from detectors.alerts.allow import AllowRule
 from detectors.sources.log_analytics import Budget
 from detectors.stores.table import TableStore
 from tests.test_timer_end_to_end import STRANGER_A, STRANGER_B, T0, _harvest, _rig
@@ -53,7 +53,7 @@ def test_an_allowed_alert_is_counted_logged_and_not_enqueued(
     timer = rig.timer()
     timer.allow = rules
     timer.records = timer.state  # the state table keeps the records, as in production
-    with caplog.at_level(logging.INFO, logger="detectors.allow"):
+    with caplog.at_level(logging.INFO, logger="detectors.alerts.allow"):
         report = timer.run(T0 + timedelta(minutes=20), Budget(60))
     assert report.outcome == "ok", report.line()
     assert report.allowed == {"harvest-drill": 1}

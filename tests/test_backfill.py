@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 
-from detectors import cli_tuning
-from detectors.backfill import CHECKPOINT_NAME, backfill
-from detectors.cli import main
-from detectors.errors import QueryFailed
-from detectors.settings import DetectionSettings
+from detectors.cli import tuning as cli_tuning
+from detectors.cli.main import main
+from detectors.model.errors import QueryFailed
+from detectors.runs.backfill import CHECKPOINT_NAME, backfill
+from detectors.settings.detection import DetectionSettings
 from detectors.sources.log_analytics import LogAnalyticsSource
 from detectors.stores.table import TableStore
 from tests.rowkit import PUBLISHXML, Actor, activity, site_id

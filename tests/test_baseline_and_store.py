@@ -6,9 +6,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from detectors.baseline import PrincipalBaseline, day_number, learn, network_of
-from detectors.errors import ConflictError, StoreError
-from detectors.model import (
+from detectors.baselines.baseline import PrincipalBaseline, day_number, learn, network_of
+from detectors.baselines.codec import from_properties, to_properties
+from detectors.model.errors import ConflictError, StoreError
+from detectors.model.observation import (
     ClientTool,
     Observation,
     OperationFamily,
@@ -19,7 +20,6 @@ from detectors.model import (
     Status,
 )
 from detectors.stores import StoredBaseline
-from detectors.stores.codec import from_properties, to_properties
 from detectors.stores.sqlite import SqliteStore
 
 T0 = datetime(2026, 10, 1, 9, tzinfo=UTC)

@@ -9,8 +9,8 @@ from dataclasses import replace
 
 import pytest
 
-from detectors import cli_tuning
-from detectors.cli import main
+from detectors.cli import tuning as cli_tuning
+from detectors.cli.main import main
 from detectors.stores import StoredBaseline
 from detectors.stores.locate import open_store
 from tests.operator_rig import PIPELINE, Rig, make_rig

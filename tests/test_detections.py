@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from detectors.settings import DetectionSettings
+from detectors.settings.detection import DetectionSettings
 from tests.rowkit import (
     CLI,
     CONFIG_LIST,

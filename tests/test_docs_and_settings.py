@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from detectors.errors import ConfigurationError
-from detectors.reasons import ReasonCode
-from detectors.settings import DetectionSettings
+from detectors.model.errors import ConfigurationError
+from detectors.model.reasons import ReasonCode
+from detectors.settings.detection import DetectionSettings
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 
@@ -73,7 +73,7 @@ def test_the_detections_catalogue_in_the_docs_is_current():
 
 
 def test_the_detections_command_prints_the_catalogue(capsys):
-    from detectors.cli import main
+    from detectors.cli.main import main
     from detectors.detections import catalogue
 
     assert main(["detections"]) == 0

@@ -5,11 +5,11 @@ from __future__ import annotations
 import random
 from datetime import timedelta
 
-from detectors.engine import Engine
-from detectors.model import Observation, RawRow, SourceTable
-from detectors.normalize import Normalizer
-from detectors.settings import DetectionSettings
-from detectors.spool import ObservationSpool
+from detectors.engine.scoring import Engine
+from detectors.model.observation import Observation, RawRow, SourceTable
+from detectors.normalize.rows import Normalizer
+from detectors.settings.detection import DetectionSettings
+from detectors.sources.spool import ObservationSpool
 from detectors.stores.sqlite import SqliteStore
 from tests.rowkit import CLI, PUBLISHXML, START, Actor, activity, site_id
 
@@ -112,7 +112,7 @@ def test_engine_state_round_trips_so_a_late_end_row_is_still_counted_once():
 def test_unreadable_engine_state_is_a_store_error():
     import pytest
 
-    from detectors.errors import StoreError
+    from detectors.model.errors import StoreError
 
     with pytest.raises(StoreError, match="version"):
         engine().restore_state({"version": 99})
@@ -143,7 +143,7 @@ def test_config_sections_read_under_one_correlation_id_count_separately():
 
 
 def test_a_replay_that_spills_to_disk_gives_the_same_alerts(tmp_path):
-    from detectors.replay import replay
+    from detectors.runs.replay import replay
     from tests.rowkit import write_ndjson
     from tests.test_replay_cli import attack_rows
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from detectors.cli import main
-from detectors.evaluation import evaluate, report
+from detectors.cli.main import main
 from detectors.simulation import ScenarioLabel
+from detectors.simulation.evaluation import evaluate, report
 from tests.test_sample import SAMPLES
 
 T = datetime(2026, 10, 20, tzinfo=UTC)

@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from detectors.errors import InputError
-from detectors.model import RawRow, RejectedRow, SourceTable
+from detectors.model.errors import InputError
+from detectors.model.observation import RawRow, RejectedRow, SourceTable
 from detectors.sources import files
 from detectors.sources.files import CHUNK_BYTES, FileSource, infer_table
 

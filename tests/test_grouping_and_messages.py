@@ -10,13 +10,13 @@ from pathlib import Path
 import orjson
 import pytest
 
-from detectors.alerts import MAX_MESSAGE_BYTES, fit
-from detectors.app_settings import APP_SETTINGS, AppSettings
-from detectors.errors import ConfigurationError
-from detectors.grouping import aggregate
-from detectors.model import Observation, RawRow
-from detectors.normalize import Normalizer
-from detectors.sinks.alert_queue import decode, encode
+from detectors.alerts.render import MAX_MESSAGE_BYTES, fit
+from detectors.delivery.queue import decode, encode
+from detectors.model.errors import ConfigurationError
+from detectors.model.observation import Observation, RawRow
+from detectors.normalize.grouping import aggregate
+from detectors.normalize.rows import Normalizer
+from detectors.settings.app import APP_SETTINGS, AppSettings
 from detectors.sources.files import FileSource
 from tests.rowkit import POWERSHELL, PUBLISHXML, START, Actor, activity, site_id, workdays
 

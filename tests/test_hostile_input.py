@@ -7,8 +7,8 @@ import json
 import random
 from pathlib import Path
 
-from detectors.model import Observation, RawRow, RejectedRow
-from detectors.normalize import Normalizer, Skipped
+from detectors.model.observation import Observation, RawRow, RejectedRow
+from detectors.normalize.rows import Normalizer, Skipped
 from detectors.sources.files import FileSource
 
 SAMPLE = Path(__file__).resolve().parent.parent / "samples" / "contoso-sample.jsonl.gz"

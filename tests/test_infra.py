@@ -19,7 +19,7 @@ import pytest
 from pycep import BicepParser
 
 import function_app
-from detectors.app_settings import (
+from detectors.settings.app import (
     _NUMBERS,
     APP_SETTINGS,
     DEFAULT_LOGS_ENDPOINT,
@@ -27,7 +27,7 @@ from detectors.app_settings import (
     STORAGE,
     AppSettings,
 )
-from detectors.settings import DetectionSettings
+from detectors.settings.detection import DetectionSettings
 from tests.services.functions_host import indexed_function
 
 ROOT = Path(__file__).resolve().parent.parent

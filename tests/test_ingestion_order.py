@@ -17,20 +17,20 @@ from typing import Any
 import orjson
 import pytest
 
-from detectors.app_settings import DEFAULT_HOLD_MINUTES
-from detectors.arrival import Arrival, DelayModel
-from detectors.cli import main
-from detectors.engine import Engine
-from detectors.normalize import parse_time
-from detectors.replay import replay
-from detectors.settings import DetectionSettings
-from detectors.sinks.alert_queue import decode
+from detectors.cli.main import main
+from detectors.delivery.queue import decode
+from detectors.engine.scoring import Engine
+from detectors.normalize.rows import parse_time
+from detectors.runs.replay import replay
+from detectors.runs.timer import CHECKPOINT_NAME
+from detectors.settings.app import DEFAULT_HOLD_MINUTES
+from detectors.settings.detection import DetectionSettings
+from detectors.sources.arrival import Arrival, DelayModel
 from detectors.sources.log_analytics import Budget
 from detectors.sources.queries import step_end
 from detectors.stores import StoredBaseline
 from detectors.stores.sqlite import SqliteStore
 from detectors.stores.write_behind import WriteBehindStore
-from detectors.timer import CHECKPOINT_NAME
 from tests.rowkit import (
     CONFIG_LIST,
     PUBLISHXML,

@@ -16,9 +16,9 @@ from typing import Any
 
 import pytest
 
-from detectors import cli
-from detectors.alerts import kql_string
-from detectors.model import SourceTable
+from detectors.alerts.render import kql_string
+from detectors.cli import main as cli
+from detectors.model.observation import SourceTable
 from detectors.sources.log_analytics import row_fields
 from detectors.sources.queries import QUERIES, Window, coverage_query
 from tests.kql import Result, check, schemas

@@ -17,10 +17,10 @@ from typing import Any
 
 import pytest
 
-from detectors.engine import Engine
-from detectors.model import Observation, RawRow
-from detectors.normalize import Normalizer, parse_time
-from detectors.settings import DetectionSettings
+from detectors.engine.scoring import Engine
+from detectors.model.observation import Observation, RawRow
+from detectors.normalize.rows import Normalizer, parse_time
+from detectors.settings.detection import DetectionSettings
 from detectors.sources.files import FileSource
 from detectors.sources.log_analytics import Budget, LogAnalyticsSource
 from detectors.sources.queries import Window

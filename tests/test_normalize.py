@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from detectors.model import (
+from detectors.model.observation import (
     ClientTool,
     Observation,
     OperationFamily,
@@ -17,7 +17,7 @@ from detectors.model import (
     SourceTable,
     Status,
 )
-from detectors.normalize import Normalizer, Skipped, SkipReason, parse_time
+from detectors.normalize.rows import Normalizer, Skipped, SkipReason, parse_time
 from tests import rowkit
 from tests.rowkit import CLI, POWERSHELL, Actor, activity, file_change, login, site_id
 

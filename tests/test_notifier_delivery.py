@@ -20,17 +20,17 @@ from azure.data.tables import TableClient
 from azure.storage.queue import QueueClient
 
 import function_app
-from detectors.app_settings import NotifierSettings
-from detectors.connections import QUEUE_API_VERSION
-from detectors.notify.errors import (
+from detectors.delivery.errors import (
     MalformedAlertError,
     PermanentDeliveryError,
     TransientDeliveryError,
 )
-from detectors.notify.ledger import Busy, Claim, TableLedger
-from detectors.notify.notifier import Destination, Notifier, RetryPolicy
-from detectors.notify.transport import HttpsSender
-from detectors.sinks.alert_queue import AlertQueue
+from detectors.delivery.ledger import Busy, Claim, TableLedger
+from detectors.delivery.notifier import Destination, Notifier, RetryPolicy
+from detectors.delivery.queue import AlertQueue
+from detectors.delivery.transport import HttpsSender
+from detectors.runs.connections import QUEUE_API_VERSION
+from detectors.settings.app import NotifierSettings
 from tests.services.functions_host import QueueTriggerHost, indexed_function
 from tests.services.webhook_receiver import Receiver, Reply
 from tests.test_alert_schema import sample_alerts
@@ -351,7 +351,7 @@ def test_a_refused_alert_ends_in_the_poison_queue_with_the_reason_logged(rig, ca
     rig.receiver.script("slack", *[Reply(status=400, body=b"invalid_payload")] * 10)
     rig.alerts.send(alert)
     host = rig.host()
-    with caplog.at_level(logging.ERROR, logger="detectors.notify"):
+    with caplog.at_level(logging.ERROR, logger="detectors.delivery"):
         run = host.run_until_idle()
     attempts = host.options.max_dequeue_count
     assert attempts == 5  # explicit in host.json

@@ -15,18 +15,18 @@ from typing import Any
 import orjson
 import pytest
 
-from detectors.alerts import fit
-from detectors.app_settings import NotifierSettings
-from detectors.errors import ConfigurationError
-from detectors.notify.alert_body import MAX_BODY_BYTES, read_alert
-from detectors.notify.digest import digest
-from detectors.notify.errors import MalformedAlertError
-from detectors.notify.escape import inert, slack_text, teams_text
-from detectors.notify.slack import slack_payload
-from detectors.notify.teams import MAX_BYTES as TEAMS_MAX_BYTES
-from detectors.notify.teams import teams_payload
-from detectors.notify.transport import Verdict, retry_after, verdict
-from detectors.notify.webhook import webhook_request
+from detectors.alerts.render import fit
+from detectors.delivery.alert_body import MAX_BODY_BYTES, read_alert
+from detectors.delivery.destinations.slack import slack_payload
+from detectors.delivery.destinations.teams import MAX_BYTES as TEAMS_MAX_BYTES
+from detectors.delivery.destinations.teams import teams_payload
+from detectors.delivery.destinations.webhook import webhook_request
+from detectors.delivery.digest import digest
+from detectors.delivery.errors import MalformedAlertError
+from detectors.delivery.escape import inert, slack_text, teams_text
+from detectors.delivery.transport import Verdict, retry_after, verdict
+from detectors.model.errors import ConfigurationError
+from detectors.settings.app import NotifierSettings
 from tests.cards import roundtrip
 from tests.test_alert_schema import assert_valid, sample_alerts
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from detectors.cli import main
+from detectors.cli.main import main
 from tests.rowkit import POWERSHELL, START, Actor, activity, site_id, write_ndjson
 from tests.test_detections import AFTER, jane_history
 
@@ -211,7 +211,7 @@ def test_alert_document_has_the_documented_fields(tmp_path):
 
 
 def test_progress_is_reported_on_long_inputs(tmp_path, capsys, monkeypatch):
-    from detectors import cli
+    from detectors.cli import main as cli
 
     monkeypatch.setattr(
         cli._ProgressReporter,

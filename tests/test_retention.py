@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from detectors.app_settings import StorageSettings
-from detectors.notify.ledger import Claim, TableLedger
+from detectors.delivery.ledger import Claim, TableLedger
+from detectors.settings.app import StorageSettings
 from detectors.stores.table import TableStore
 
 pytestmark = pytest.mark.azurite

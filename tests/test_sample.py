@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from detectors.cli import main
+from detectors.cli.main import main
 from detectors.simulation import read_labels
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"

@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 import pytest
 
-from detectors.errors import ConfigurationError
+from detectors.model.errors import ConfigurationError
 from detectors.simulation import (
     ALL_ATTACKS,
     ATTACK_DETECTIONS,

@@ -9,12 +9,13 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from azure.storage.queue import QueueClient
 
-from detectors import cli, wiring
-from detectors.connections import QUEUE_API_VERSION
-from detectors.health import Coverage, Facts, Level, assess, worst
-from detectors.model import SourceTable
+from detectors.cli import main as cli
+from detectors.model.observation import SourceTable
+from detectors.runs import wiring
+from detectors.runs.connections import QUEUE_API_VERSION
+from detectors.runs.health import Coverage, Facts, Level, assess, worst
+from detectors.runs.timer import CHECKPOINT_NAME
 from detectors.stores.table import TableStore
-from detectors.timer import CHECKPOINT_NAME
 from tests.rowkit import CLI, PUBLISHXML, Actor, activity, login, site_id
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)

@@ -13,12 +13,12 @@ from typing import Any
 
 import pytest
 
-from detectors.arrival import DelayModel
-from detectors.engine import Engine, observation_from, observation_json
-from detectors.errors import InputError
-from detectors.model import UNATTRIBUTED_PREFIX, Observation, RawRow, SourceTable
-from detectors.normalize import Normalizer
-from detectors.settings import DetectionSettings
+from detectors.engine.scoring import Engine, observation_from, observation_json
+from detectors.model.errors import InputError
+from detectors.model.observation import UNATTRIBUTED_PREFIX, Observation, RawRow, SourceTable
+from detectors.normalize.rows import Normalizer
+from detectors.settings.detection import DetectionSettings
+from detectors.sources.arrival import DelayModel
 from detectors.sources.queries import Window, step_end
 from detectors.stores.sqlite import SqliteStore
 from detectors.stores.table import _state_entity

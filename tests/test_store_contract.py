@@ -20,11 +20,10 @@ import orjson
 import pytest
 from azure.data.tables import TableClient
 
-from detectors.app_settings import StorageSettings
-from detectors.baseline import PrincipalBaseline, day_number, learn
-from detectors.engine import Engine
-from detectors.errors import ConfigurationError, ConflictError, StoreError
-from detectors.model import (
+from detectors.baselines.baseline import PrincipalBaseline, day_number, learn
+from detectors.engine.scoring import Engine
+from detectors.model.errors import ConfigurationError, ConflictError, StoreError
+from detectors.model.observation import (
     ClientTool,
     Observation,
     OperationFamily,
@@ -35,8 +34,9 @@ from detectors.model import (
     SourceTable,
     Status,
 )
-from detectors.normalize import Normalizer
-from detectors.settings import DetectionSettings
+from detectors.normalize.rows import Normalizer
+from detectors.settings.app import StorageSettings
+from detectors.settings.detection import DetectionSettings
 from detectors.stores import BaselineStore, StoredBaseline
 from detectors.stores.sqlite import SqliteStore
 from detectors.stores.table import (

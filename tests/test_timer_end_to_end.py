@@ -14,14 +14,15 @@ from azure.functions.timer import TimerRequest
 from azure.storage.queue import QueueClient
 
 import function_app
-from detectors import cli, wiring
-from detectors.app_settings import AppSettings
-from detectors.connections import QUEUE_API_VERSION
-from detectors.errors import DeliveryFailed, StoreError
-from detectors.sinks.alert_queue import AlertQueue, decode
+from detectors.cli import main as cli
+from detectors.delivery.queue import AlertQueue, decode
+from detectors.model.errors import DeliveryFailed, StoreError
+from detectors.runs import wiring
+from detectors.runs.connections import QUEUE_API_VERSION
+from detectors.runs.timer import CHECKPOINT_NAME, TimerRun
+from detectors.settings.app import AppSettings
 from detectors.sources.log_analytics import Budget, LogAnalyticsSource
 from detectors.stores.table import TableStore
-from detectors.timer import CHECKPOINT_NAME, TimerRun
 from tests.rowkit import CLI, PUBLISHXML, Actor, activity, site_id
 from tests.services.functions_host import indexed_function
 

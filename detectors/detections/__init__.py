@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from detectors.baseline import PrincipalBaseline
+from detectors.baselines.baseline import PrincipalBaseline
+from detectors.baselines.surroundings import Surroundings
 from detectors.detections import credential_download, webjob_activity
 from detectors.detections.spec import DetectionSpec, Finding, Severity, Technique
-from detectors.model import Observation
-from detectors.settings import DetectionSettings
-from detectors.surroundings import Surroundings
+from detectors.model.observation import Observation
+from detectors.settings.detection import DetectionSettings
 
 Evaluate = Callable[
     [Sequence[Observation], PrincipalBaseline | None, DetectionSettings, Surroundings | None],

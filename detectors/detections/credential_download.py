@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 
-from detectors.baseline import SENSITIVE_FAMILIES, PrincipalBaseline, wide_network_of
-from detectors.detections.spec import DetectionSpec, Finding, Technique
-from detectors.evidence import (
+from detectors.baselines.baseline import SENSITIVE_FAMILIES, PrincipalBaseline, wide_network_of
+from detectors.baselines.surroundings import Surroundings
+from detectors.detections.evidence import (
     Context,
     Scorer,
     is_probe,
@@ -16,7 +16,8 @@ from detectors.evidence import (
     probing_refusals,
     total,
 )
-from detectors.model import (
+from detectors.detections.spec import DetectionSpec, Finding, Technique
+from detectors.model.observation import (
     ClientTool,
     Observation,
     OperationFamily,
@@ -25,10 +26,9 @@ from detectors.model import (
     Status,
     app_of,
 )
-from detectors.operations import DEPLOYMENT_CREDENTIAL_SUFFIXES, FAMILY_ACTIVITIES
-from detectors.reasons import ReasonCode
-from detectors.settings import DetectionSettings
-from detectors.surroundings import Surroundings
+from detectors.model.operations import DEPLOYMENT_CREDENTIAL_SUFFIXES, FAMILY_ACTIVITIES
+from detectors.model.reasons import ReasonCode
+from detectors.settings.detection import DetectionSettings
 
 F = OperationFamily
 

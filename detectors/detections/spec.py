@@ -5,8 +5,8 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from detectors.model import Observation, OperationFamily, Principal, SourceTable
-from detectors.reasons import Reason
+from detectors.model.observation import Observation, OperationFamily, Principal, SourceTable
+from detectors.model.reasons import Reason
 
 
 class Severity(enum.StrEnum):

@@ -5,14 +5,20 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 
-from detectors.baseline import PrincipalBaseline, hour_number, wide_network_of
+from detectors.baselines.baseline import PrincipalBaseline, hour_number, wide_network_of
+from detectors.baselines.surroundings import PEER_TYPES, Surroundings, is_creation
+from detectors.detections.evidence import Context, Scorer, listing, total
 from detectors.detections.spec import DetectionSpec, Finding, Technique
-from detectors.evidence import Context, Scorer, listing, total
-from detectors.model import Observation, OperationFamily, PrincipalType, SourceTable, Status
-from detectors.operations import FAMILY_ACTIVITIES
-from detectors.reasons import ReasonCode
-from detectors.settings import DetectionSettings
-from detectors.surroundings import PEER_TYPES, Surroundings, is_creation
+from detectors.model.observation import (
+    Observation,
+    OperationFamily,
+    PrincipalType,
+    SourceTable,
+    Status,
+)
+from detectors.model.operations import FAMILY_ACTIVITIES
+from detectors.model.reasons import ReasonCode
+from detectors.settings.detection import DetectionSettings
 
 F = OperationFamily
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import orjson
 
-from detectors.errors import InputError
+from detectors.model.errors import InputError
 from detectors.simulation.attacks import inject
 from detectors.simulation.clock import TimestampText, from_ticks, to_ticks
 from detectors.simulation.organisation import build_organisation

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from detectors.errors import ConfigurationError
+from detectors.model.errors import ConfigurationError
 
 CREDENTIAL_DOWNLOAD = "appservice-credential-download"
 WEBJOB_ACTIVITY = "appservice-webjob-activity"

@@ -6,8 +6,8 @@ from typing import Any
 
 import orjson
 
-from detectors.model import SourceTable
-from detectors.normalize import row_event_id as detector_row_event_id
+from detectors.model.observation import SourceTable
+from detectors.normalize.rows import row_event_id as detector_row_event_id
 from detectors.simulation.clock import TimestampText
 from detectors.simulation.recorder import ArmCall, FileChange, ScmLogin, Spec
 
@@ -21,7 +21,7 @@ _CONFLICT = "Job '{job}' is already running. A triggered job cannot run more tha
 
 
 def row_event_id(row: dict[str, Any]) -> str:
-    """A row's event id, exactly as the detector names it (see `detectors.normalize`)."""
+    """A row's event id, exactly as the detector names it (see `detectors.normalize.rows`)."""
     return detector_row_event_id(SourceTable(row["Type"]), row)
 
 

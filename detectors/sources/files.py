@@ -19,8 +19,8 @@ from typing import Any, BinaryIO, Final
 
 import orjson
 
-from detectors.errors import InputError
-from detectors.model import RawRow, RejectedRow, SourceTable
+from detectors.model.errors import InputError
+from detectors.model.observation import RawRow, RejectedRow, SourceTable
 
 CHUNK_BYTES: Final = 1 << 20
 """How much decompressed content is handed to a parser at a time."""

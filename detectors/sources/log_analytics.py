@@ -25,8 +25,8 @@ from azure.core.exceptions import (
 )
 from azure.monitor.query import LogsQueryPartialResult, LogsQueryResult, LogsQueryStatus
 
-from detectors.errors import QueryFailed
-from detectors.model import RawRow, SourceTable
+from detectors.model.errors import QueryFailed
+from detectors.model.observation import RawRow, SourceTable
 from detectors.sources.queries import OID_CLAIM, QUERIES, Window
 
 log = logging.getLogger(__name__)

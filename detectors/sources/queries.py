@@ -20,8 +20,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from detectors.model import SourceTable
-from detectors.operations import operation_names
+from detectors.model.observation import SourceTable
+from detectors.model.operations import operation_names
 
 OID_CLAIM = "http://schemas.microsoft.com/identity/claims/objectidentifier"
 NAME_CLAIMS = (

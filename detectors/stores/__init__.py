@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from detectors.allow import AllowRule
-from detectors.baseline import PrincipalBaseline
+from detectors.alerts.allow import AllowRule
+from detectors.baselines.baseline import PrincipalBaseline
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -90,7 +90,7 @@ class BaselineAdmin(Protocol):
 
 
 class AlertRecords(Protocol):
-    """What feedback needs of each emitted alert (see `detectors.feedback`)."""
+    """What feedback needs of each emitted alert (see `detectors.baselines.feedback`)."""
 
     def record_alerts(self, records: Sequence[Mapping[str, Any]]) -> None:
         """Keep these records (by `alertId`; the same id replaces)."""

@@ -18,9 +18,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import fields
 
-from detectors.app_settings import STORAGE, AppSettings
-from detectors.connections import credential
-from detectors.errors import DetectorError
+from detectors.model.errors import DetectorError
+from detectors.runs.connections import credential
+from detectors.settings.app import STORAGE, AppSettings
 from detectors.stores.sqlite import SqliteStore
 from detectors.stores.table import TableStore
 

@@ -10,10 +10,10 @@ from typing import Any
 
 import orjson
 
-from detectors.allow import AllowRule, with_hits
-from detectors.errors import ConflictError, StoreError
+from detectors.alerts.allow import AllowRule, with_hits
+from detectors.baselines.codec import from_properties, to_properties
+from detectors.model.errors import ConflictError, StoreError
 from detectors.stores import StoredBaseline, StoredRule
-from detectors.stores.codec import from_properties, to_properties
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS baselines (

@@ -58,13 +58,13 @@ from azure.data.tables import (
     UpdateMode,
 )
 
-from detectors.allow import AllowRule, with_hits
-from detectors.app_settings import StorageSettings
-from detectors.baseline import DIMENSIONS, PrincipalBaseline
-from detectors.connections import credential
-from detectors.errors import ConfigurationError, ConflictError, StoreError, one_line
+from detectors.alerts.allow import AllowRule, with_hits
+from detectors.baselines.baseline import DIMENSIONS, PrincipalBaseline
+from detectors.baselines.codec import from_properties, to_properties
+from detectors.model.errors import ConfigurationError, ConflictError, StoreError, one_line
+from detectors.runs.connections import credential
+from detectors.settings.app import StorageSettings
 from detectors.stores import StoredBaseline, StoredRule
-from detectors.stores.codec import from_properties, to_properties
 
 log = logging.getLogger(__name__)
 

@@ -13,8 +13,8 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from detectors.baseline import PrincipalBaseline
-from detectors.errors import ConflictError
+from detectors.baselines.baseline import PrincipalBaseline
+from detectors.model.errors import ConflictError
 from detectors.stores import BaselineStore, StoredBaseline
 
 

@@ -1,7 +1,7 @@
 // The detector's Function App on the Flex Consumption plan (Linux, Python 3.11), running as a
 // user-assigned managed identity, with every app setting the code reads.
 //
-// Setting names are exactly detectors.app_settings.APP_SETTINGS (tests/test_infra.py holds the
+// Setting names are exactly detectors.settings.app.APP_SETTINGS (tests/test_infra.py holds the
 // two in step). DETECTOR_STORAGE itself (a connection string) is never written: it is the local
 // path to Azurite; in Azure, storage is reached identity-based through DETECTOR_STORAGE__*.
 
@@ -108,7 +108,7 @@ resource appInsights 'Microsoft.Insights/components@2020-02-02' existing = {
 }
 
 // Every app setting, in three groups. The names are what tests/test_infra.py compares with
-// detectors.app_settings.APP_SETTINGS. (Arrays rather than an object looped over: a loop needs
+// detectors.settings.app.APP_SETTINGS. (Arrays rather than an object looped over: a loop needs
 // values known before deployment, and endpoints and the connection string are not.)
 
 // The Functions host: identity-based host storage and Entra ID-authenticated telemetry.
@@ -137,7 +137,7 @@ var hostSettings = [
   }
 ]
 
-// The detector (detectors/app_settings.py), plus the one detection setting (detectors/settings.py)
+// The detector (detectors/settings/app.py), plus the one detection setting (detectors/settings/detection.py)
 // exposed as a parameter, DETECTOR_ALERT_THRESHOLD.
 var detectorSettings = [
   {

@@ -28,7 +28,7 @@ param principalId string
 ])
 param skuName string = 'Standard_LRS'
 
-// The names the detector's app settings default to (detectors/app_settings.py); the Function App
+// The names the detector's app settings default to (detectors/settings/app.py); the Function App
 // module is given them from this module's outputs, so the settings always name what exists.
 var tableNames = {
   baselines: 'DetectorBaselines'

@@ -1,0 +1,362 @@
+"""Per-principal baselines: what each identity did before, and how that memory ages.
+
+A baseline is a plain value. `learn` folds a window's observations into it and returns a
+new one; nothing here touches storage or reads a clock.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from functools import lru_cache
+
+from detectors.model.observation import (
+    ClientTool,
+    Observation,
+    OperationFamily,
+    PrincipalType,
+    ResourceRef,
+    Status,
+)
+from detectors.model.operations import DEPLOYMENT_CREDENTIAL_SUFFIXES
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+# Dimensions kept as {value: last day seen}; their names are the operator-facing property names.
+DIMENSIONS = (
+    "families",
+    "config_suffixes",
+    "sites",
+    "subscriptions",
+    "tools",
+    "app_ids",
+    "ips",
+    "networks",
+    "wide_networks",
+    "credential_sites",
+    "webjobs",
+    "change_slots",
+    "principals",
+)
+
+
+def day_number(moment: datetime) -> int:
+    """Days since 1970-01-01 UTC: the unit baselines age in."""
+    return (moment - _EPOCH).days
+
+
+def hour_number(moment: datetime) -> int:
+    """Hours since 1970-01-01 UTC."""
+    return int((moment - _EPOCH).total_seconds() // 3600)
+
+
+@lru_cache(maxsize=65_536)
+def network_of(ip: str) -> str:
+    """The network an address belongs to for novelty: /24 for IPv4, /48 for IPv6."""
+    address = ipaddress.ip_address(ip)
+    prefix = 24 if address.version == 4 else 48
+    return str(ipaddress.ip_network(f"{ip}/{prefix}", strict=False))
+
+
+@lru_cache(maxsize=65_536)
+def wide_network_of(ip: str) -> str:
+    """The wider network of an address: /16 for IPv4, /32 for IPv6 (a provider's block)."""
+    address = ipaddress.ip_address(ip)
+    prefix = 16 if address.version == 4 else 32
+    return str(ipaddress.ip_network(f"{ip}/{prefix}", strict=False))
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class PrincipalBaseline:
+    """What one principal has done, with the last day each thing was seen."""
+
+    principal_id: str
+    principal_type: PrincipalType
+    name: str
+    first_seen: datetime
+    last_seen: datetime
+    active_days: int = 0
+    last_active_day: int = -1
+    operations: int = 0
+    failures: int = 0
+    families: Mapping[str, int] = field(default_factory=dict)
+    config_suffixes: Mapping[str, int] = field(default_factory=dict)
+    sites: Mapping[str, int] = field(default_factory=dict)
+    subscriptions: Mapping[str, int] = field(default_factory=dict)
+    tools: Mapping[str, int] = field(default_factory=dict)
+    app_ids: Mapping[str, int] = field(default_factory=dict)
+    ips: Mapping[str, int] = field(default_factory=dict)
+    networks: Mapping[str, int] = field(default_factory=dict)
+    wide_networks: Mapping[str, int] = field(default_factory=dict)
+    credential_sites: Mapping[str, int] = field(default_factory=dict)
+    """Sites whose credentials, secrets or keys the principal read or changed."""
+    webjobs: Mapping[str, int] = field(default_factory=dict)
+    change_slots: Mapping[str, int] = field(default_factory=dict)
+    """Hours of the week, each of one ISO week (`2026-W43-2T18`: Tuesday 18:00 UTC), in which
+    the principal changed credentials, keys or the basic-auth policy: its maintenance windows."""
+    principals: Mapping[str, int] = field(default_factory=dict)
+    """Sites' context baselines only: the principals that took the site's deployment
+    credentials or function keys, the crowd that works on it."""
+    hours: tuple[int, ...] = (0,) * 24
+    weekdays: tuple[int, ...] = (0,) * 7
+    last_hour_slot: int = -1
+    credential_reads_per_day: Mapping[int, int] = field(default_factory=dict)
+    webjob_runs_peak_hour: Mapping[int, int] = field(default_factory=dict)
+    current_hour_runs: int = 0
+    learned_through: datetime | None = None
+    """Ingestion cut of the last timer step folded in: a re-run of that step learns nothing."""
+
+    def knows(self, dimension: str, value: str, today: int, max_age_days: int) -> bool:
+        """Whether `value` was seen in `dimension` within the last `max_age_days`."""
+        seen: Mapping[str, int] = getattr(self, dimension)
+        last = seen.get(value)
+        return last is not None and today - last <= max_age_days
+
+    def known_count(self, dimension: str, today: int, max_age_days: int) -> int:
+        """How many values of a dimension still count as known."""
+        seen: Mapping[str, int] = getattr(self, dimension)
+        return sum(1 for last in seen.values() if today - last <= max_age_days)
+
+    def history_days(self, today: int) -> int:
+        """Days on which the principal was active before `today`."""
+        return self.active_days - (1 if self.last_active_day == today else 0)
+
+    def hour_share(self, hour: int) -> float:
+        """Share of the principal's active hours that fell in this hour of day."""
+        total = sum(self.hours)
+        return self.hours[hour] / total if total else 0.0
+
+    def usual_hour(self, hour: int, share: float) -> bool:
+        """Whether this hour of day is one the principal works in: its own share of the
+        activity, with half its neighbours' added, reaches `share`. A day that starts an hour
+        early is not unusual, and daylight saving time moves a person's UTC hours by one."""
+        near = self.hour_share((hour - 1) % 24) + self.hour_share((hour + 1) % 24)
+        return self.hour_share(hour) + near / 2 >= share
+
+    def peak_credential_reads(self, today: int) -> int:
+        """Most credential reads on any earlier day still remembered."""
+        return max(
+            (n for day, n in self.credential_reads_per_day.items() if day != today), default=0
+        )
+
+    def peak_webjob_runs_per_hour(self, today: int) -> int:
+        """Most WebJob runs in one hour on any earlier day still remembered."""
+        return max((n for day, n in self.webjob_runs_peak_hour.items() if day != today), default=0)
+
+
+SENSITIVE_FAMILIES = frozenset(
+    {
+        OperationFamily.CREDENTIAL_READ,
+        OperationFamily.CREDENTIAL_CHANGE,
+        OperationFamily.BASIC_AUTH_POLICY,
+        OperationFamily.FUNCTION_KEYS_READ,
+        OperationFamily.FUNCTION_KEYS_CHANGE,
+    }
+)
+"""Operations that read or change credentials, secrets or keys."""
+
+_CREDENTIAL_FAMILIES = frozenset(
+    {
+        OperationFamily.CREDENTIAL_READ,
+        OperationFamily.FUNCTION_KEYS_READ,
+    }
+)
+
+
+SITE_CONTEXT_PREFIX = "site:"
+"""Ids of sites' context baselines (see `baselines.surroundings`): the ones with a crowd."""
+
+_CROWD_SUFFIXES = frozenset({None, *DEPLOYMENT_CREDENTIAL_SUFFIXES})
+"""Credential reads that count a principal into a site's crowd: deployment credentials and
+function keys (which carry no configuration suffix), not the settings every reviewer lists."""
+
+CHANGE_SLOT_FAMILIES = frozenset(
+    {
+        OperationFamily.CREDENTIAL_CHANGE,
+        OperationFamily.BASIC_AUTH_POLICY,
+        OperationFamily.FUNCTION_KEYS_CHANGE,
+    }
+)
+"""Changes whose hour of the week `change_slots` remembers."""
+
+
+def change_slot(moment: datetime) -> str:
+    """The hour of the week of one ISO week a moment falls in: `2026-W43-2T18`."""
+    year, week, weekday = moment.isocalendar()
+    return f"{year}-W{week:02d}-{weekday}T{moment.hour:02d}"
+
+
+_Shape = tuple[
+    int, OperationFamily, str | None, ResourceRef, ClientTool, str | None, str | None, str | None
+]
+_FAILED = Status.FAILED
+_WEBJOB_RUN = OperationFamily.WEBJOB_RUN
+
+
+def learn(
+    baseline: PrincipalBaseline | None,
+    observations: Iterable[Observation],
+    *,
+    max_age_days: int,
+    max_values: int,
+    through: datetime | None = None,
+    context: tuple[str, str] | None = None,
+) -> PrincipalBaseline | None:
+    """The baseline after also having seen these observations (time-ordered, one principal).
+
+    `through` marks the window they came from as learned (see `learned_through`).
+    `context` (id, name) learns a context baseline (a site, a job, a peer group; see
+    `surroundings`) from several principals' observations instead.
+    """
+    items = list(observations)
+    if not items:
+        return baseline
+    first = items[0]
+    if baseline is None:
+        baseline = PrincipalBaseline(
+            principal_id=context[0] if context else first.principal.id,
+            principal_type=PrincipalType.UNKNOWN if context else first.principal.type,
+            name=context[1] if context else first.principal.name,
+            first_seen=first.time,
+            last_seen=first.time,
+        )
+    # Only a site keeps its crowd: a peer group's would be everyone, rewritten every window.
+    crowd = context is not None and context[0].startswith(SITE_CONTEXT_PREFIX)
+    # Only what changes is copied: most windows repeat what the principal did an hour ago.
+    seen: dict[str, dict[str, int]] = {name: {} for name in DIMENSIONS}
+    hours = list(baseline.hours)
+    weekdays = list(baseline.weekdays)
+    credential_reads = dict(baseline.credential_reads_per_day)
+    run_peaks = dict(baseline.webjob_runs_peak_hour)
+    active_days, last_active_day = baseline.active_days, baseline.last_active_day
+    last_hour_slot, current_hour_runs = baseline.last_hour_slot, baseline.current_hour_runs
+    operations, failures = baseline.operations, baseline.failures
+    last_seen = baseline.last_seen
+
+    # One pass over the observations for time-based counters, then the dimensions once per
+    # distinct (day, what, where, how, from where): a burst repeats the same few of these.
+    shapes: dict[_Shape, None] = {}
+    for obs in items:
+        today = day_number(obs.time)
+        slot = hour_number(obs.time)
+        if today != last_active_day:
+            active_days += 1
+            last_active_day = today
+        if slot != last_hour_slot:
+            hours[obs.time.hour] += 1
+            weekdays[obs.time.weekday()] += 1
+            last_hour_slot = slot
+            current_hour_runs = 0
+        n = obs.count
+        operations += n
+        if obs.status is _FAILED:
+            failures += n
+            # A failure proves an attempt, not a capability: it teaches nothing else.
+            continue
+        family = obs.family
+        if family in _CREDENTIAL_FAMILIES:
+            credential_reads[today] = credential_reads.get(today, 0) + n
+            if crowd and obs.config_suffix in _CROWD_SUFFIXES:
+                seen["principals"][obs.principal.id] = today
+        elif family in CHANGE_SLOT_FAMILIES:
+            seen["change_slots"][change_slot(obs.time)] = today
+        elif family is _WEBJOB_RUN:
+            current_hour_runs += n
+            run_peaks[today] = max(run_peaks.get(today, 0), current_hour_runs)
+        shapes[
+            (
+                today,
+                family,
+                obs.config_suffix,
+                obs.resource,
+                obs.tool,
+                obs.app_id,
+                obs.source_ip,
+                obs.webjob,
+            )
+        ] = None
+        last_seen = max(last_seen, obs.time)
+
+    for today, family, suffix, resource, tool, app_id, ip, webjob in shapes:
+        seen["families"][family.value] = today
+        if suffix:
+            seen["config_suffixes"][suffix] = today
+        site_key = resource.site_key
+        seen["sites"][site_key] = today
+        seen["subscriptions"][resource.subscription_id] = today
+        seen["tools"][tool.value] = today
+        if app_id:
+            seen["app_ids"][app_id] = today
+        if ip:
+            seen["ips"][ip] = today
+            seen["networks"][network_of(ip)] = today
+            seen["wide_networks"][wide_network_of(ip)] = today
+        if webjob:
+            seen["webjobs"][f"{site_key}/{webjob}"] = today
+        if family in SENSITIVE_FAMILIES:
+            seen["credential_sites"][site_key] = today
+
+    horizon = day_number(last_seen) - max_age_days
+    moved = day_number(last_seen) != day_number(baseline.last_seen)
+    kept = {
+        name: _merge(getattr(baseline, name), seen[name], horizon, max_values, prune=moved)
+        for name in DIMENSIONS
+    }
+    return replace(
+        baseline,
+        name=baseline.name if context else first.principal.name or baseline.name,
+        last_seen=last_seen,
+        learned_through=through or baseline.learned_through,
+        active_days=active_days,
+        last_active_day=last_active_day,
+        operations=operations,
+        failures=failures,
+        hours=tuple(hours),
+        weekdays=tuple(weekdays),
+        last_hour_slot=last_hour_slot,
+        current_hour_runs=current_hour_runs,
+        credential_reads_per_day=_recent_days(credential_reads, horizon),
+        webjob_runs_peak_hour=_recent_days(run_peaks, horizon),
+        families=kept["families"],
+        config_suffixes=kept["config_suffixes"],
+        sites=kept["sites"],
+        subscriptions=kept["subscriptions"],
+        tools=kept["tools"],
+        app_ids=kept["app_ids"],
+        ips=kept["ips"],
+        networks=kept["networks"],
+        wide_networks=kept["wide_networks"],
+        credential_sites=kept["credential_sites"],
+        webjobs=kept["webjobs"],
+        change_slots=kept["change_slots"],
+        principals=kept["principals"],
+    )
+
+
+def _merge(
+    old: Mapping[str, int], new: dict[str, int], horizon: int, limit: int, *, prune: bool
+) -> Mapping[str, int]:
+    """`old` updated with `new`, sharing `old` when nothing changed; pruned when the day moved."""
+    changed = {value: day for value, day in new.items() if old.get(value) != day}
+    if not changed and not prune:
+        return old
+    merged = dict(old)
+    merged.update(changed)
+    if prune or len(merged) > limit:
+        return _recent(merged, horizon, limit)
+    return merged
+
+
+def _recent(values: dict[str, int], horizon: int, limit: int) -> dict[str, int]:
+    """Values last seen on or after `horizon`, at most `limit` of them, the most recent kept."""
+    kept = {value: day for value, day in values.items() if day >= horizon}
+    if len(kept) > limit:
+        kept = dict(sorted(kept.items(), key=lambda item: (item[1], item[0]))[-limit:])
+    return kept
+
+
+def _recent_days(per_day: dict[int, int], horizon: int) -> dict[int, int]:
+    """Per-day counters for days on or after `horizon`."""
+    return {day: count for day, count in per_day.items() if day >= horizon}

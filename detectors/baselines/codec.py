@@ -1,0 +1,133 @@
+"""Baselines as plain named properties an operator can read and edit in Storage Explorer.
+
+Both stores use this one mapping, so a baseline looks the same wherever it is kept.
+Sets are JSON text of `{value: "YYYY-MM-DD last seen"}`; counters are JSON lists.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import orjson
+
+from detectors.baselines.baseline import DIMENSIONS, PrincipalBaseline
+from detectors.model.errors import StoreError
+from detectors.model.observation import PrincipalType
+
+FORMAT_VERSION = 1
+_EPOCH = date(1970, 1, 1)
+
+
+def _day_text(day: int) -> str:
+    return (_EPOCH + timedelta(days=day)).isoformat()
+
+
+def _day_number(text: str) -> int:
+    return (date.fromisoformat(text) - _EPOCH).days
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head.capitalize() + "".join(part.capitalize() for part in rest)
+
+
+def to_properties(baseline: PrincipalBaseline) -> dict[str, Any]:
+    """The baseline as flat properties (strings, numbers, ISO dates)."""
+    props: dict[str, Any] = {
+        "FormatVersion": FORMAT_VERSION,
+        "PrincipalId": baseline.principal_id,
+        "PrincipalType": baseline.principal_type.value,
+        "Name": baseline.name,
+        "FirstSeen": baseline.first_seen.isoformat(),
+        "LastSeen": baseline.last_seen.isoformat(),
+        "ActiveDays": baseline.active_days,
+        "LastActiveDay": _day_text(baseline.last_active_day)
+        if baseline.last_active_day >= 0
+        else "",
+        "Operations": baseline.operations,
+        "Failures": baseline.failures,
+        "HoursUtc": orjson.dumps(list(baseline.hours)).decode(),
+        "Weekdays": orjson.dumps(list(baseline.weekdays)).decode(),
+        "LastHourSlot": baseline.last_hour_slot,
+        "CurrentHourRuns": baseline.current_hour_runs,
+        "CredentialReadsPerDay": _days_json(baseline.credential_reads_per_day),
+        "WebjobRunsPeakHour": _days_json(baseline.webjob_runs_peak_hour),
+        "LearnedThrough": baseline.learned_through.isoformat() if baseline.learned_through else "",
+    }
+    for name in DIMENSIONS:
+        values: Mapping[str, int] = getattr(baseline, name)
+        props[_camel(name)] = orjson.dumps(
+            {value: _day_text(day) for value, day in sorted(values.items())}
+        ).decode()
+    return props
+
+
+def _days_json(per_day: Mapping[int, int]) -> str:
+    return orjson.dumps({_day_text(day): n for day, n in sorted(per_day.items())}).decode()
+
+
+def from_properties(props: Mapping[str, Any]) -> PrincipalBaseline:
+    """A baseline from stored properties; StoreError names the property that is wrong."""
+    try:
+        dims = {
+            name: {
+                str(value): _day_number(str(day))
+                for value, day in orjson.loads(props.get(_camel(name)) or "{}").items()
+            }
+            for name in DIMENSIONS
+        }
+        last_active = props.get("LastActiveDay") or ""
+        return PrincipalBaseline(
+            principal_id=str(props["PrincipalId"]),
+            principal_type=PrincipalType(props["PrincipalType"]),
+            name=str(props.get("Name") or ""),
+            first_seen=_aware(props["FirstSeen"]),
+            last_seen=_aware(props["LastSeen"]),
+            active_days=int(props.get("ActiveDays") or 0),
+            last_active_day=_day_number(last_active) if last_active else -1,
+            operations=int(props.get("Operations") or 0),
+            failures=int(props.get("Failures") or 0),
+            hours=_counts(props.get("HoursUtc"), 24),
+            weekdays=_counts(props.get("Weekdays"), 7),
+            last_hour_slot=int(props.get("LastHourSlot", -1)),
+            current_hour_runs=int(props.get("CurrentHourRuns") or 0),
+            credential_reads_per_day=_per_day(props.get("CredentialReadsPerDay")),
+            webjob_runs_peak_hour=_per_day(props.get("WebjobRunsPeakHour")),
+            families=dims["families"],
+            config_suffixes=dims["config_suffixes"],
+            sites=dims["sites"],
+            subscriptions=dims["subscriptions"],
+            tools=dims["tools"],
+            app_ids=dims["app_ids"],
+            ips=dims["ips"],
+            networks=dims["networks"],
+            wide_networks=dims["wide_networks"],
+            credential_sites=dims["credential_sites"],
+            webjobs=dims["webjobs"],
+            change_slots=dims["change_slots"],
+            principals=dims["principals"],
+            learned_through=_aware(learned) if (learned := props.get("LearnedThrough")) else None,
+        )
+    except (KeyError, ValueError, TypeError, AttributeError, orjson.JSONDecodeError) as err:
+        who = props.get("PrincipalId", "?")
+        raise StoreError(
+            f"baseline of {who!r} cannot be read: {type(err).__name__}: {err}"
+        ) from err
+
+
+def _aware(value: Any) -> datetime:
+    moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _counts(text: Any, size: int) -> tuple[int, ...]:
+    values = [int(v) for v in orjson.loads(text)] if text else [0] * size
+    if len(values) != size:
+        raise ValueError(f"expected {size} counters, found {len(values)}")
+    return tuple(values)
+
+
+def _per_day(text: Any) -> dict[int, int]:
+    return {_day_number(day): int(n) for day, n in orjson.loads(text or "{}").items()}

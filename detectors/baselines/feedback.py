@@ -1,0 +1,137 @@
+"""Analyst feedback on an alert: teach its activity to the baseline, or keep it out.
+
+When an alert leaves the engine, `alert_record` notes every value its activity teaches a
+baseline (sites, tools, networks, operations, jobs ... with the day each was seen) and
+which of them were new to the principal at that moment. That record is all feedback
+needs later, whenever it comes:
+
+- benign (`teach`): the values go into the principal's baseline as seen on the alert's day,
+  so the same activity is no longer new;
+- malicious (`unlearn`): the values that were new are taken out again (the timer learns
+  every window, the alert's included), so the same activity alerts again.
+
+Pure functions: the command line reads and writes the store, with ETags.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import replace
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from detectors.baselines.baseline import DIMENSIONS, PrincipalBaseline, day_number, learn
+from detectors.model.observation import Observation, PrincipalType
+from detectors.settings.detection import DetectionSettings
+
+RECORD_VERSION = 1
+_EPOCH = date(1970, 1, 1)
+_UNBOUNDED = 1 << 30
+
+
+def _day_text(day: int) -> str:
+    return (_EPOCH + timedelta(days=day)).isoformat()
+
+
+def _day_number(text: str) -> int:
+    return (date.fromisoformat(text) - _EPOCH).days
+
+
+def alert_record(
+    alert: Mapping[str, Any],
+    observations: Iterable[Observation],
+    baseline: PrincipalBaseline | None,
+    settings: DetectionSettings,
+) -> dict[str, Any]:
+    """What feedback on this alert needs: the values its activity teaches, and the new ones.
+
+    `observations` are the window's observations of the alert's principal (those the
+    alert lists are picked by event id); `baseline` is the one it was scored against.
+    """
+    wanted = set(alert.get("eventIds") or ())
+    mine = sorted(
+        (o for o in observations if o.event_id in wanted), key=lambda o: (o.time, o.event_id)
+    )
+    fresh = learn(None, mine, max_age_days=_UNBOUNDED, max_values=_UNBOUNDED)
+    values: dict[str, dict[str, str]] = {}
+    novel: dict[str, list[str]] = {}
+    if fresh is not None:
+        today = day_number(fresh.last_seen)
+        for name in DIMENSIONS:
+            seen: Mapping[str, int] = getattr(fresh, name)
+            if not seen:
+                continue
+            values[name] = {value: _day_text(day) for value, day in sorted(seen.items())}
+            new = [
+                value
+                for value in sorted(seen)
+                if baseline is None
+                or not baseline.knows(name, value, today, settings.baseline_max_age_days)
+            ]
+            if new:
+                novel[name] = new
+    principal = alert.get("principal") or {}
+    return {
+        "version": RECORD_VERSION,
+        "alertId": str(alert.get("id")),
+        "detection": alert.get("detection"),
+        "principalId": principal.get("id"),
+        "principalName": principal.get("name"),
+        "principalType": principal.get("type"),
+        "firstSeen": alert.get("firstSeen"),
+        "lastSeen": alert.get("lastSeen"),
+        "values": values,
+        "novel": novel,
+        "verdict": None,
+    }
+
+
+def teach(
+    baseline: PrincipalBaseline | None, record: Mapping[str, Any]
+) -> tuple[PrincipalBaseline, int]:
+    """The baseline knowing every value of the alert (benign); and how many it lacked."""
+    if baseline is None:
+        seen = _time(str(record["lastSeen"]))
+        baseline = PrincipalBaseline(
+            principal_id=str(record["principalId"]),
+            principal_type=PrincipalType(record.get("principalType") or "unknown"),
+            name=str(record.get("principalName") or ""),
+            first_seen=_time(str(record["firstSeen"])),
+            last_seen=seen,
+        )
+    changes: dict[str, dict[str, int]] = {}
+    added = 0
+    for name, entries in (record.get("values") or {}).items():
+        if name not in DIMENSIONS:
+            continue
+        current = dict(getattr(baseline, name))
+        for value, day_text in entries.items():
+            day = _day_number(day_text)
+            if value not in current:
+                added += 1
+            if current.get(value, -1) < day:
+                current[value] = day
+        changes[name] = current
+    return replace(baseline, **changes), added  # type: ignore[arg-type]
+
+
+def unlearn(
+    baseline: PrincipalBaseline, record: Mapping[str, Any]
+) -> tuple[PrincipalBaseline, int]:
+    """The baseline without the values that were new in the alert (malicious); how many."""
+    changes: dict[str, dict[str, int]] = {}
+    removed = 0
+    for name, values in (record.get("novel") or {}).items():
+        if name not in DIMENSIONS:
+            continue
+        current = dict(getattr(baseline, name))
+        for value in values:
+            if current.pop(value, None) is not None:
+                removed += 1
+        changes[name] = current
+    return replace(baseline, **changes), removed  # type: ignore[arg-type]
+
+
+def _time(text: str) -> datetime:
+    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

@@ -1,0 +1,1 @@
+"""The `detector` command: its subcommands, and text made safe for a terminal."""

@@ -1,0 +1,588 @@
+"""The `detector` command line: one entry point, a subcommand per job."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import logging
+import os
+import re
+import sys
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, TextIO
+
+from detectors.alerts.allow import AllowGate, max_days_from
+from detectors.alerts.render import alert_line
+from detectors.cli import tuning as cli_tuning
+from detectors.cli.terminal import printable
+from detectors.detections import DETECTIONS, catalogue
+from detectors.engine.scoring import Engine
+from detectors.model.errors import DetectorError, InputError
+from detectors.runs.replay import Progress, ReplayStats, replay
+from detectors.runs.wiring import build_timer
+from detectors.settings.app import DEFAULT_HOLD_MINUTES, AppSettings
+from detectors.settings.detection import DetectionSettings
+from detectors.sources.arrival import Arrival, DelayModel
+from detectors.sources.log_analytics import Budget
+from detectors.stores.sqlite import SqliteStore
+from detectors.stores.write_behind import WriteBehindStore
+
+# Exit codes: 0 done, 1 unusable input or another error, 2 bad command line (argparse).
+EXIT_OK, EXIT_ERROR = 0, 1
+DEFAULT_LEARNING_DAYS = 14
+REPLAY_STATE = "replay"
+"""Where `replay --store` keeps its watermark and the engine's state between runs."""
+_DURATION = re.compile(r"^\s*(\d+)\s*(s|sec|m|min|h|hr|d)?\s*$", re.IGNORECASE)
+_UNITS = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "hr": 3600, "d": 86400}
+
+
+def duration(text: str) -> timedelta:
+    """`15m`, `1h`, `900s` or a number of minutes, as a timedelta."""
+    match = _DURATION.match(text)
+    if not match:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a duration like 15m, 1h or 900s")
+    amount, unit = int(match.group(1)), (match.group(2) or "m").lower()
+    value = timedelta(seconds=amount * _UNITS[unit])
+    if not timedelta(minutes=1) <= value <= timedelta(days=1):
+        raise argparse.ArgumentTypeError(f"{text!r} must be between 1m and 1d")
+    return value
+
+
+def open_store(spec: str | None) -> SqliteStore:
+    """A store from `sqlite:FILE` (or nothing: a fresh in-memory one)."""
+    if spec is None:
+        return SqliteStore()
+    kind, _, target = spec.partition(":")
+    if kind != "sqlite" or not target:
+        raise DetectorError(f"--store {spec!r}: expected sqlite:FILE")
+    return SqliteStore(path=target)
+
+
+def count(text: str) -> int:
+    """A whole number, 0 or more."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be 0 or more")
+    return value
+
+
+def _scoring_options(parser: argparse.ArgumentParser, *, learning: str) -> None:
+    """`--learning-days` and `--window`, the same for every command that scores."""
+    parser.add_argument("--learning-days", type=count, metavar="N", help=learning)
+    parser.add_argument(
+        "--window",
+        type=duration,
+        default=timedelta(minutes=15),
+        metavar="DURATION",
+        help="scoring window, as the timer runs it: 15m, 1h, 900s (default 15m)",
+    )
+    parser.add_argument(
+        "--hold",
+        type=count,
+        default=DEFAULT_HOLD_MINUTES,
+        metavar="MINUTES",
+        help="how long the timer waits for late rows before it scores a window "
+        f"(DETECTOR_HOLD_MINUTES, default {DEFAULT_HOLD_MINUTES}); used when rows carry an "
+        "IngestionTime column or --ingestion-delay is given",
+    )
+    parser.add_argument(
+        "--ingestion-delay",
+        type=_delays,
+        metavar="MODEL",
+        help="score rows in the order the timer would see them, with simulated delays from "
+        "event to workspace: realistic (mostly 3-10m, a tail to 25m), a fixed delay (5m) or "
+        "a range (3m-20m); rows with an IngestionTime column keep their own",
+    )
+    parser.add_argument(
+        "--delay-seed",
+        type=count,
+        default=0,
+        metavar="N",
+        help="seed of the simulated delays (default 0)",
+    )
+
+
+def _delays(text: str) -> DelayModel:
+    try:
+        return DelayModel.parse(text)
+    except InputError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
+def arrival(args: argparse.Namespace) -> Arrival:
+    """How the scoring options say rows arrived."""
+    delays = args.ingestion_delay
+    if delays is not None:
+        delays = DelayModel(spec=delays.spec, seed=args.delay_seed)
+    return Arrival(window=args.window, hold=timedelta(minutes=args.hold), delays=delays)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every subcommand."""
+    parser = argparse.ArgumentParser(
+        prog="detector",
+        description="Detects suspicious App Service credential downloads and WebJob activity.",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug details")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    rep = commands.add_parser(
+        "replay",
+        help="run the detector over exported logs",
+        description="Replay exported Log Analytics rows (JSON, NDJSON or CSV, gzip or not) "
+        "window by window through the same engine the timer runs.",
+    )
+    rep.add_argument("paths", nargs="+", metavar="PATH", help="exported rows")
+    rep.add_argument(
+        "--out", required=True, type=Path, metavar="FILE", help="write alerts here (JSON lines)"
+    )
+    _scoring_options(
+        rep,
+        learning="days at the start of the input that only train baselines (default 14; 0 "
+        "when --store already holds an earlier replay)",
+    )
+    rep.add_argument(
+        "--store",
+        metavar="sqlite:FILE",
+        help="keep baselines and progress here across runs (default: fresh, in memory)",
+    )
+    rep.add_argument("--show", action="store_true", help="also print each alert readably")
+    rep.add_argument("--quiet", action="store_true", help="no progress, only the summary")
+    rep.set_defaults(handler=_replay)
+
+    ev = commands.add_parser(
+        "evaluate",
+        help="measure detection quality on a labelled dataset",
+        description="Replay a labelled dataset (from `simulate`) and report recall per "
+        "detection and scenario kind, and false alerts per 1,000 principal-days.",
+    )
+    ev.add_argument("paths", nargs="+", metavar="PATH", help="rows written by simulate")
+    ev.add_argument(
+        "--labels", type=Path, metavar="FILE", help="labels (default: next to the first PATH)"
+    )
+    _scoring_options(ev, learning="days that only train baselines (default: the dataset's own)")
+    ev.add_argument("--out", type=Path, metavar="FILE", help="also write the alerts here")
+    ev.set_defaults(handler=_evaluate)
+
+    run = commands.add_parser(
+        "run",
+        help="run one timer cycle against Log Analytics, Table Storage and the queue",
+        description="Run exactly what the timer function runs, once, with the app settings "
+        "taken from the environment (LOG_ANALYTICS_WORKSPACE_ID, DETECTOR_STORAGE or "
+        "DETECTOR_STORAGE__tableServiceUri/__queueServiceUri, ...; see docs/settings.md). "
+        "Signs in with DefaultAzureCredential (az login). Exit code 0: done, or more to read "
+        "next time; 1: the run failed, another run holds the lease, or a setting is wrong.",
+    )
+    run.add_argument("--json", action="store_true", help="print the run's report as JSON")
+    run.set_defaults(handler=_run)
+
+    status = commands.add_parser(
+        "status",
+        help="check that the deployed detector is working",
+        description="Check the deployment the app settings describe (the same environment as "
+        "`detector run`): how far runs have scored, alerts waiting in the outbox, on the "
+        "queue and on its poison queue, and whether each table received what the detections "
+        "read lately (a missing diagnostic setting leaves a detection blind). Reads only. "
+        "Exit code 0: nothing failed (warnings may be listed); 1: a check failed.",
+    )
+    status.add_argument(
+        "--days",
+        type=count,
+        default=7,
+        metavar="N",
+        help="how far back to look at the tables (default 7)",
+    )
+    status.add_argument("--json", action="store_true", help="print the checks as JSON")
+    status.set_defaults(handler=_status)
+
+    cat = commands.add_parser(
+        "detections",
+        help="describe the detections",
+        description="Print every detection's declaration as Markdown.",
+    )
+    cat.set_defaults(handler=_detections)
+
+    sim = commands.add_parser(
+        "simulate",
+        help="write a realistic, labelled activity dataset",
+        description="Generate an organisation's activity with labelled attacks, "
+        "in the Log Analytics export format (NDJSON).",
+    )
+    sim.add_argument(
+        "--out", required=True, type=Path, metavar="FILE", help="rows (.jsonl, or .jsonl.gz)"
+    )
+    sim.add_argument("--labels", type=Path, metavar="FILE", help="labels (default: next to --out)")
+    sim.add_argument("--seed", type=int, default=7, metavar="N", help="random seed (default 7)")
+    sim.add_argument("--days", type=count, default=21, metavar="N", help="days (default 21)")
+    sim.add_argument(
+        "--start", default="2026-10-01", metavar="DATE", help="first day, UTC (default 2026-10-01)"
+    )
+    for name, default, what in (
+        ("developers", 8, "developers"),
+        ("admins", 2, "administrators"),
+        ("pipelines", 4, "deployment pipelines"),
+        ("managed-identities", 2, "managed identities running WebJobs"),
+        ("sites", 12, "apps"),
+    ):
+        sim.add_argument(
+            f"--{name}",
+            type=count,
+            default=default,
+            metavar="N",
+            help=f"{what} (default {default})",
+        )
+    sim.add_argument(
+        "--learning-days",
+        type=count,
+        default=14,
+        metavar="N",
+        help="benign days before the first attack (default 14)",
+    )
+    sim.add_argument(
+        "--attacks",
+        default="all",
+        metavar="KINDS",
+        help="comma-separated attack kinds, 'all' (default) or 'none'",
+    )
+    sim.set_defaults(handler=_simulate)
+    cli_tuning.register(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        code: int = args.handler(args)
+    except DetectorError as err:
+        print(f"detector: error: {err}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("detector: interrupted; nothing was written", file=sys.stderr)
+        return 130
+    return code
+
+
+def _run(args: argparse.Namespace) -> int:
+    settings = AppSettings.from_env(os.environ)
+    report = build_timer(settings).run(datetime.now(UTC), Budget(settings.run_budget_seconds))
+    if args.json:
+        print(json.dumps(dataclasses.asdict(report), indent=2))
+    print(report.line(), file=sys.stderr)
+    return EXIT_OK if report.outcome in ("ok", "behind") else EXIT_ERROR
+
+
+def _status(args: argparse.Namespace) -> int:
+    from detectors.runs.health import Level, assess, render, worst  # noqa: PLC0415 - this command
+    from detectors.runs.status import gather  # noqa: PLC0415
+
+    settings = AppSettings.from_env(os.environ)
+    now = datetime.now(UTC)
+    checks = assess(gather(settings, now=now, days=args.days))
+    if args.json:
+        print(json.dumps([dataclasses.asdict(check) for check in checks], indent=2))
+    else:
+        print(f"detector status at {now:%Y-%m-%d %H:%M} UTC, workspace {settings.workspace_id}")
+        sys.stdout.write(render(checks))
+    return EXIT_ERROR if worst(checks) is Level.FAIL else EXIT_OK
+
+
+def _replay(args: argparse.Namespace) -> int:
+    for path in args.paths:
+        if not Path(path).is_file():
+            raise InputError(f"{path}: no such file")
+    settings = DetectionSettings.from_env(os.environ)
+    # Baselines stay in memory between windows and reach the store only if the run succeeds.
+    inner = open_store(args.store)
+    store = WriteBehindStore(inner)
+    succeeded = False
+    started = time.monotonic()
+    tmp = args.out.with_name(args.out.name + ".partial")
+    show = _AlertPrinter(sys.stdout) if args.show else None
+    try:
+        engine = Engine(store=store, settings=settings)
+        # A persistent store's allow rules apply, and feedback finds each alert's record.
+        gate = None
+        if args.store is not None:
+            gate = AllowGate(
+                rules=[s.rule for s in inner.list_rules()],
+                now=datetime.now(UTC),
+                max_days=max_days_from(os.environ),
+            )
+        earlier = store.get_state(REPLAY_STATE)
+        watermark = None
+        if earlier is not None:
+            engine.restore_state(earlier["engine"])
+            watermark = datetime.fromisoformat(earlier["watermark"])
+        learning_days = args.learning_days
+        if learning_days is None:
+            learning_days = 0 if earlier is not None else DEFAULT_LEARNING_DAYS
+        with tmp.open("wb") as out:
+
+            def sink(alert: dict[str, Any]) -> None:
+                out.write(alert_line(alert))
+                if show is not None:
+                    show.print(alert)
+
+            reporter = None if args.quiet else _ProgressReporter(sys.stderr)
+            stats = replay(
+                args.paths,
+                engine=engine,
+                sink=sink,
+                window=args.window,
+                arrival=arrival(args),
+                learning_days=learning_days,
+                progress=reporter,
+                after=watermark,
+                allow=gate,
+                keep_records=args.store is not None,
+            )
+            if reporter is not None:
+                reporter.finish()
+        _require_usable(stats)
+        tmp.replace(args.out)
+        if stats.last is not None:
+            store.put_state(
+                REPLAY_STATE,
+                {"watermark": stats.last.isoformat(), "engine": engine.export_state()},
+            )
+        if stats.records:
+            inner.record_alerts(stats.records)
+        if gate is not None and gate.hits:
+            inner.record_hits(gate.hits, gate.now)
+        succeeded = True
+    except InputError as err:
+        raise InputError(f"{err}; no alerts or baselines were written") from err
+    except OSError as err:
+        raise DetectorError(f"cannot write alerts to {args.out}: {err.strerror or err}") from err
+    finally:
+        tmp.unlink(missing_ok=True)
+        store.close(flush=succeeded)
+    _summary(stats, args.out, time.monotonic() - started, sys.stderr, watermark)
+    if gate is not None and (gate.hits or gate.expired or gate.invalid):
+        sys.stderr.write(gate.summary() + "\n")
+    return EXIT_OK
+
+
+def _require_usable(stats: ReplayStats) -> None:
+    """Input whose every row was rejected is unusable, not merely quiet."""
+    if stats.rows and stats.observations == 0 and stats.rejected == stats.rows:
+        raise InputError(
+            f"no usable rows: all {stats.rows:,} rows were rejected "
+            f"(first: {_first_rejection(stats)})"
+        )
+
+
+def _first_rejection(stats: ReplayStats) -> str:
+    if not stats.rejection_examples:
+        return "none"
+    row = stats.rejection_examples[0]
+    return f"{row.source}:{row.line}: {row.reason}"
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    from detectors.simulation import ALL_ATTACKS, OrgProfile, write_dataset  # noqa: PLC0415
+
+    try:
+        start = datetime.fromisoformat(args.start).replace(tzinfo=UTC)
+    except ValueError as err:
+        raise DetectorError(f"--start {args.start!r} is not a date (YYYY-MM-DD)") from err
+    if args.attacks == "all":
+        attacks = ALL_ATTACKS
+    elif args.attacks == "none":
+        attacks = ()
+    else:
+        attacks = tuple(kind.strip() for kind in args.attacks.split(",") if kind.strip())
+        unknown = sorted(set(attacks) - set(ALL_ATTACKS))
+        if unknown:
+            raise DetectorError(
+                f"--attacks: unknown kind(s) {', '.join(unknown)}; known: {', '.join(ALL_ATTACKS)}"
+            )
+    profile = OrgProfile(
+        seed=args.seed,
+        learning_days=args.learning_days,
+        attacks=attacks,
+        start=start,
+        days=args.days,
+        developers=args.developers,
+        admins=args.admins,
+        pipelines=args.pipelines,
+        managed_identities=args.managed_identities,
+        sites=args.sites,
+    )
+    labels = args.labels or _labels_path(args.out)
+    rows = write_dataset(profile, args.out, labels)
+    print(f"wrote {rows:,} rows to {args.out} and labels to {labels}", file=sys.stderr)
+    return EXIT_OK
+
+
+def _detections(_args: argparse.Namespace) -> int:
+    sys.stdout.write(catalogue())
+    return EXIT_OK
+
+
+def _labels_path(rows: Path) -> Path:
+    """`x.jsonl.gz` -> `x.labels.json`, as `simulate` names them."""
+    return rows.with_name(rows.name.removesuffix(".gz").removesuffix(".jsonl") + ".labels.json")
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from detectors.simulation import read_labels, read_profile  # noqa: PLC0415
+    from detectors.simulation.evaluation import evaluate, report  # noqa: PLC0415 - only this command
+
+    labels_path = args.labels or _labels_path(Path(args.paths[0]))
+    labels = read_labels(labels_path)
+    learning_days = args.learning_days
+    if learning_days is None:
+        learning_days = read_profile(labels_path).learning_days
+    alerts: list[dict[str, Any]] = []
+    store = WriteBehindStore(SqliteStore())
+    try:
+        stats = replay(
+            args.paths,
+            engine=Engine(store=store, settings=DetectionSettings.from_env(os.environ)),
+            sink=alerts.append,
+            window=args.window,
+            arrival=arrival(args),
+            learning_days=learning_days,
+        )
+    finally:
+        store.close(flush=False)
+    if args.out is not None:
+        try:
+            args.out.write_bytes(b"".join(alert_line(a) for a in alerts))
+        except OSError as err:
+            raise DetectorError(f"cannot write alerts to {args.out}: {err.strerror}") from err
+    result = evaluate(alerts, labels, len(stats.principal_days))
+    sys.stdout.write(report(result, [d.spec.id for d in DETECTIONS]))
+    return EXIT_OK
+
+
+class _ProgressReporter:
+    """Progress on stderr: a live line on a terminal, a line every 10 s otherwise."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.live = stream.isatty()
+        self.every = 0.5 if self.live else 10.0
+        self.started = time.monotonic()
+        self.last = self.started
+        self.shown = False
+
+    def __call__(self, progress: Progress) -> None:
+        now = time.monotonic()
+        if now - self.last < self.every:
+            return
+        self.last = now
+        share = progress.done / progress.total if progress.total else 0.0
+        rate = progress.rows / max(now - self.started, 1e-9)
+        line = f"{progress.phase}: {share:6.1%}  {progress.rows:,} rows  {rate:,.0f} rows/s"
+        if self.live:
+            self.stream.write("\r" + line.ljust(70))
+        else:
+            self.stream.write(line + "\n")
+        self.stream.flush()
+        self.shown = True
+
+    def finish(self) -> None:
+        if self.live and self.shown:
+            self.stream.write("\r" + " " * 70 + "\r")
+            self.stream.flush()
+
+
+def _summary(
+    stats: ReplayStats, out: Path, seconds: float, stream: TextIO, watermark: datetime | None
+) -> None:
+    """The human summary of a replay."""
+    w = stream.write
+    if watermark is not None:
+        w(f"continuing an earlier replay into this store, scored up to {watermark:%Y-%m-%d %H:%M}")
+        w(f" UTC; {stats.already_replayed:,} observations at or before that were skipped\n")
+    mb = stats.bytes / 1_000_000
+    w(f"read {stats.rows:,} rows ({mb:,.1f} MB) from {stats.files} file(s) in {seconds:,.1f} s")
+    w(f" ({stats.rows / max(seconds, 1e-9):,.0f} rows/s): reading and ordering")
+    w(f" {stats.reading_seconds:,.1f} s, scoring {stats.scoring_seconds:,.1f} s\n")
+    if stats.first and stats.last:
+        w(f"activity from {stats.first:%Y-%m-%d %H:%M} to {stats.last:%Y-%m-%d %H:%M} UTC; ")
+        w(f"learning until {stats.learning_until:%Y-%m-%d %H:%M} UTC\n")
+    w(f"observations: {stats.observations:,} ({stats.duplicates:,} duplicate rows of one action)")
+    w(f"; principals: {len(stats.principals):,}; windows: {stats.windows:,}\n")
+    if stats.skipped:
+        skipped = ", ".join(f"{n:,} {reason}" for reason, n in stats.skipped.most_common())
+        w(f"not relevant: {skipped}\n")
+    if stats.rejected:
+        w(f"rejected {stats.rejected:,} rows:\n")
+        for reason, n in stats.rejection_reasons.most_common(10):
+            w(f"  {n:>8,}  {printable(reason)}\n")
+        w("  first ones:\n")
+        for row in stats.rejection_examples[:10]:
+            w(f"    {printable(row.source)}:{row.line}: {printable(row.reason)}\n")
+    total = sum(stats.alerts.values())
+    w(f"alerts: {total:,}")
+    if total:
+        parts = ", ".join(
+            f"{n} {severity} {detection}"
+            for (detection, severity), n in sorted(stats.alerts.items())
+        )
+        w(f" ({parts})")
+    w(f"; {stats.suppressed:,} more fell in the learning days\n")
+    w(f"alerts written to {out}\n")
+
+
+class _AlertPrinter:
+    """Alerts as an analyst reads them first: who, what, where, why, what next."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+
+    def print(self, alert: dict[str, Any]) -> None:
+        p, r = alert["principal"], alert["resource"]
+        sites = [x["site"] + (f"/{x['slot']}" if x["slot"] else "") for x in alert["resources"]]
+        app = f" (app id {p['appId']})" if p["appId"] else ""
+        ops = "; ".join(f"{o['name']} x{o['count']} {o['status']}" for o in alert["operations"])
+        lines = [
+            f"[{alert['severity'].upper()} {alert['score']:.0f}] {alert['title']}",
+            f"  who    {p['name']} ({p['type']}, {p['id']})",
+            f"  when   {alert['firstSeen']} .. {alert['lastSeen']}",
+            f"  where  {', '.join(sites[:6])}{' ...' if len(sites) > 6 else ''}"
+            f"  [subscription {r['subscriptionId']}, group {r['resourceGroup']}]",
+            f"  how    {', '.join(alert['tools']) or 'unknown tool'}{app}"
+            f" from {', '.join(alert['sourceIps'][:5]) or 'no address'}",
+            f"  what   {ops}",
+            "  why",
+            *[f"    - {x['message']} (+{x['weight']:g})" for x in alert["reasons"]],
+            f"  usual  {_usual(alert['history'])}",
+            f"  next   {alert['investigation']['steps'][0]}",
+            f"  id     {alert['id']}  (KQL for the follow-up is in the alert JSON)",
+            "",
+        ]
+        burst = alert.get("burst") or {}
+        if burst.get("sequence", 1) > 1:
+            lines.insert(
+                1,
+                f"  update {burst['sequence']} of alert {burst['id']}, active since "
+                f"{burst['firstSeen']}: 'why' weighs the whole burst, 'what' is the new activity",
+            )
+        self.stream.write("\n".join(printable(line) for line in lines) + "\n")
+
+
+def _usual(history: dict[str, Any]) -> str:
+    if not history.get("known"):
+        return "no history for this principal"
+    return (
+        f"active {history['activeDays']} day(s) since {history['firstSeen'][:10]}; "
+        f"{history['sites']} site(s); tools {', '.join(history['tools']) or 'none'}; "
+        f"{history['networks']} network(s)"
+    )

@@ -1,0 +1,676 @@
+"""Operators' commands: `baselines`, `allow`, `feedback` and `backfill` (see docs/tuning.md).
+
+Every command takes `--store` (see `detectors.stores.locate`), prints tables for people and
+JSON with `--json`, and refuses bad input with one line that says what to do, before it
+changes anything. Writes are conditional on ETags: when another operator (or the timer)
+changed the same entity in between, the command reads it again and re-applies its change,
+and after a few lost races says to retry.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import os
+import sys
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from detectors.alerts.allow import (
+    DEFAULT_MAX_DAYS,
+    MAX_DAYS_SETTING,
+    AllowGate,
+    max_days_from,
+    new_rule,
+    problems,
+)
+from detectors.baselines import admin
+from detectors.baselines.baseline import PrincipalBaseline
+from detectors.baselines.feedback import teach, unlearn
+from detectors.baselines.surroundings import is_context_id
+from detectors.cli.terminal import printable
+from detectors.detections import DETECTIONS
+from detectors.model.errors import ConflictError, DetectorError, StoreError
+from detectors.model.reasons import ReasonCode
+from detectors.runs.backfill import backfill
+from detectors.settings.detection import DetectionSettings
+from detectors.stores import StoredBaseline
+from detectors.stores.locate import SPELLINGS, OperatorStore, describe, open_store
+
+EXIT_OK = 0
+ATTEMPTS = 5
+"""Lost races an edit re-reads and re-applies before it asks the operator to retry."""
+
+_DETECTION_IDS = [d.spec.id for d in DETECTIONS]
+
+
+def clock() -> datetime:
+    """The wall clock: the command line is the edge where time is read (tests replace it)."""
+    return datetime.now(UTC)
+
+
+def register(commands: Any) -> None:
+    """Add the operators' subcommands to the `detector` parser."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--store",
+        metavar="STORE",
+        help=f"{SPELLINGS} (default: $DETECTOR_STORE)",
+    )
+    common.add_argument("--json", action="store_true", help="print JSON for scripts")
+
+    base = commands.add_parser(
+        "baselines",
+        help="list, show, forget, export and import baselines",
+        description="Read and tune per-principal baselines (docs/tuning.md).",
+    )
+    sub = base.add_subparsers(dest="action", required=True, metavar="ACTION")
+    ls = sub.add_parser("list", parents=[common], help="baselines, most recently active first")
+    _filters(ls)
+    ls.add_argument("--limit", type=int, default=0, metavar="N", help="show at most N")
+    ls.add_argument(
+        "--context",
+        action="store_true",
+        help="also list the context baselines the detections keep per site, WebJob and "
+        "peer group (ids starting site:, webjob:, peers:)",
+    )
+    ls.set_defaults(handler=_baselines_list)
+    show = sub.add_parser("show", parents=[common], help="one principal's baseline, readably")
+    show.add_argument("principal", metavar="PRINCIPAL", help="principal id or display name")
+    show.set_defaults(handler=_baselines_show)
+    forget = sub.add_parser(
+        "forget", parents=[common], help="delete a principal's baseline, or one site from it"
+    )
+    forget.add_argument("principal", metavar="PRINCIPAL", help="principal id or display name")
+    forget.add_argument(
+        "--site",
+        metavar="SITE",
+        help="forget only this site (name, site/slot, or subscription/group/site) in every "
+        "dimension that holds it",
+    )
+    forget.set_defaults(handler=_baselines_forget)
+    export = sub.add_parser("export", parents=[common], help="baselines as JSON lines")
+    _filters(export)
+    export.add_argument("--out", type=Path, metavar="FILE", help="write here (default: stdout)")
+    export.set_defaults(handler=_baselines_export)
+    imp = sub.add_parser("import", parents=[common], help="baselines from exported JSON lines")
+    imp.add_argument("path", type=Path, metavar="FILE", help="written by `baselines export`")
+    imp.add_argument(
+        "--replace", action="store_true", help="overwrite principals that already have one"
+    )
+    imp.set_defaults(handler=_baselines_import)
+
+    allow = commands.add_parser(
+        "allow",
+        help="add, list and remove allow rules",
+        description="Allow rules keep known, benign activity off the queue; every allowed "
+        "alert is counted against its rule and logged (docs/tuning.md).",
+    )
+    sub = allow.add_subparsers(dest="action", required=True, metavar="ACTION")
+    add = sub.add_parser("add", parents=[common], help="add a rule")
+    add.add_argument("--principal", metavar="ID_OR_NAME", help="the principal (id or name)")
+    add.add_argument("--app-id", metavar="ID", help="the client application id")
+    add.add_argument("--cidr", metavar="RANGE", help="every source address is in this range")
+    add.add_argument("--site", metavar="PATTERN", help="every site matches (* ? [..] allowed)")
+    add.add_argument("--detection", choices=_DETECTION_IDS, help="only this detection")
+    add.add_argument("--reason-code", metavar="CODE", help="only alerts listing this reason")
+    add.add_argument("--reason", required=True, metavar="TEXT", help="why this is benign")
+    add.add_argument(
+        "--expires",
+        required=True,
+        metavar="DATE",
+        help=f"last day the rule holds, UTC (at most {MAX_DAYS_SETTING}, default "
+        f"{DEFAULT_MAX_DAYS}, days ahead)",
+    )
+    add.add_argument("--added-by", metavar="NAME", help="who adds it (default: your user name)")
+    add.add_argument("--id", metavar="ID", help="the rule's id (default: generated)")
+    add.add_argument(
+        "--unseen-principal",
+        action="store_true",
+        help="allow a principal the store has no baseline of yet",
+    )
+    add.set_defaults(handler=_allow_add)
+    lst = sub.add_parser("list", parents=[common], help="every rule, with its hits and status")
+    lst.set_defaults(handler=_allow_list)
+    rm = sub.add_parser("remove", parents=[common], help="remove a rule")
+    rm.add_argument("rule_id", metavar="RULE_ID")
+    rm.set_defaults(handler=_allow_remove)
+
+    fb = commands.add_parser(
+        "feedback",
+        parents=[common],
+        help="teach an alert's activity to the baseline (benign) or keep it out (malicious)",
+        description="Needs the alert's record, which the timer (and `replay --store`) keeps "
+        "in the store for each alert it emits.",
+    )
+    fb.add_argument("alert_id", metavar="ALERT_ID")
+    verdict = fb.add_mutually_exclusive_group(required=True)
+    verdict.add_argument("--benign", action="store_true", help="the activity was expected")
+    verdict.add_argument("--malicious", action="store_true", help="the activity was an attack")
+    fb.add_argument("--reason", metavar="TEXT", help="why (kept with the alert's record)")
+    fb.add_argument("--by", metavar="NAME", help="who decided (default: your user name)")
+    fb.set_defaults(handler=_feedback)
+
+    bf = commands.add_parser(
+        "backfill",
+        parents=[common],
+        help="build baselines from the last N days in Log Analytics, without alerts",
+        description="Reads LOG_ANALYTICS_WORKSPACE_ID (and LOG_ANALYTICS_ENDPOINT) from the "
+        "environment and signs in with DefaultAzureCredential. Day by day, resumable: run "
+        "it again after an interruption. Run it before the timer's first run.",
+    )
+    bf.add_argument("--days", type=int, required=True, metavar="N", help="days to learn")
+    bf.set_defaults(handler=_backfill)
+
+
+def _filters(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--principal", metavar="TEXT", help="id or name contains TEXT")
+    parser.add_argument("--site", metavar="SITE", help="the principal knows this site")
+    parser.add_argument(
+        "--detection", choices=_DETECTION_IDS, help="has history this detection reads"
+    )
+
+
+def _open(args: argparse.Namespace, *, must_exist: bool = True) -> OperatorStore:
+    try:
+        return open_store(args.store, os.environ, must_exist=must_exist)
+    except StoreError as err:
+        raise DetectorError(f"{err}; nothing was changed") from err
+
+
+def _where(args: argparse.Namespace) -> str:
+    return describe(args.store or os.environ.get("DETECTOR_STORE", ""))
+
+
+def _out(text: str) -> None:
+    sys.stdout.write(text)
+
+
+def _json(value: Any) -> None:
+    _out(json.dumps(value, indent=2, ensure_ascii=False) + "\n")
+
+
+_MAX_CELL = 48
+
+
+def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    """Aligned columns; a cell longer than 48 characters is cut with an ellipsis
+    (`--json` gives every value whole)."""
+    cells = [[_cell(printable(str(c))) for c in row] for row in rows]
+    widths = [max([len(h), *(len(r[i]) for r in cells)]) for i, h in enumerate(headers)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True))]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in cells]
+    _out("\n".join(line.rstrip() for line in lines) + "\n")
+
+
+def _cell(text: str) -> str:
+    return text if len(text) <= _MAX_CELL else text[: _MAX_CELL - 1] + "…"
+
+
+def _user(given: str | None) -> str:
+    if given and given.strip():
+        return given.strip()
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):
+        raise DetectorError("cannot tell who you are: pass --added-by NAME (or --by)") from None
+
+
+# Baselines.
+
+
+def resolve(store: OperatorStore, text: str, where: str) -> StoredBaseline:
+    """The baseline an operator means: the exact id, else one id or name without case."""
+    exact = store.load([text])
+    if text in exact:
+        return exact[text]
+    wanted = text.casefold()
+    found = [
+        s
+        for s in store.all_baselines()
+        if wanted in (s.baseline.principal_id.casefold(), s.baseline.name.casefold())
+    ]
+    if len(found) == 1:
+        return found[0]
+    if found:
+        ids = ", ".join(repr(s.baseline.principal_id) for s in found[:5])
+        raise DetectorError(f"{text!r} names several principals ({ids}); give the exact id")
+    raise DetectorError(
+        f"no baseline for principal {text!r} in {where}; `detector baselines list "
+        f"--principal TEXT` finds similar ones"
+    )
+
+
+def _select(store: OperatorStore, args: argparse.Namespace) -> list[PrincipalBaseline]:
+    chosen = [
+        s.baseline
+        for s in store.all_baselines()
+        if admin.selected(
+            s.baseline, principal=args.principal, site=args.site, detection=args.detection
+        )
+    ]
+    return admin.by_last_activity(chosen)
+
+
+def _baselines_list(args: argparse.Namespace) -> int:
+    store = _open(args)
+    try:
+        chosen = _select(store, args)
+    finally:
+        store.close()
+    if not args.context:
+        chosen = [b for b in chosen if not is_context_id(b.principal_id)]
+    if args.limit > 0:
+        chosen = chosen[: args.limit]
+    rows = [admin.summary(b) for b in chosen]
+    if args.json:
+        _json(rows)
+        return EXIT_OK
+    _table(
+        ["LAST SEEN", "PRINCIPAL", "NAME", "TYPE", "DAYS", "SITES", "NETWORKS", "TOOLS"],
+        [
+            [
+                r["lastSeen"][:16].replace("T", " "),
+                r["principalId"],
+                r["name"],
+                r["type"],
+                r["activeDays"],
+                r["sites"],
+                r["networks"],
+                ",".join(r["tools"]),
+            ]
+            for r in rows
+        ],
+    )
+    print(f"{len(rows)} baseline(s)", file=sys.stderr)
+    return EXIT_OK
+
+
+def _baselines_show(args: argparse.Namespace) -> int:
+    store = _open(args)
+    try:
+        held = resolve(store, args.principal, _where(args))
+    finally:
+        store.close()
+    if args.json:
+        _json(_plain(held.baseline))
+    else:
+        _out("\n".join(printable(line) for line in admin.readable(held.baseline)) + "\n")
+    return EXIT_OK
+
+
+def _plain(baseline: PrincipalBaseline) -> dict[str, Any]:
+    """The stored properties, JSON-valued ones decoded, for `show --json`."""
+    props = json.loads(admin.export_line(baseline))
+    for key, value in props.items():
+        if isinstance(value, str) and value.startswith(("[", "{")):
+            props[key] = json.loads(value)
+    return dict(props)
+
+
+def _baselines_forget(args: argparse.Namespace) -> int:
+    store = _open(args)
+    try:
+        held = resolve(store, args.principal, _where(args))
+        principal_id = held.baseline.principal_id
+        for _attempt in range(ATTEMPTS):
+            try:
+                if args.site is None:
+                    store.delete_baseline(principal_id, str(held.etag))
+                    message = f"forgot the baseline of {principal_id!r}"
+                else:
+                    changed, removed = admin.forget_site(held.baseline, args.site)
+                    if not removed:
+                        raise DetectorError(
+                            f"the baseline of {principal_id!r} holds no site {args.site!r}; "
+                            f"`detector baselines show {principal_id}` lists its sites"
+                        )
+                    store.save([StoredBaseline(baseline=changed, etag=held.etag)])
+                    message = (
+                        f"forgot {len(removed)} value(s) of site {args.site!r} in the baseline "
+                        f"of {principal_id!r}: {'; '.join(removed)}"
+                    )
+                break
+            except ConflictError:
+                again = store.load([principal_id]).get(principal_id)
+                if again is None:
+                    raise DetectorError(
+                        f"the baseline of {principal_id!r} was deleted by someone else meanwhile"
+                    ) from None
+                held = again
+        else:
+            raise DetectorError(f"the baseline of {principal_id!r} kept changing; retry")
+    finally:
+        store.close()
+    if args.json:
+        _json({"principalId": principal_id, "site": args.site, "result": message})
+    else:
+        print(printable(message), file=sys.stderr)
+    return EXIT_OK
+
+
+def _baselines_export(args: argparse.Namespace) -> int:
+    store = _open(args)
+    try:
+        chosen = sorted(_select(store, args), key=lambda b: b.principal_id)
+    finally:
+        store.close()
+    data = b"".join(admin.export_line(b) for b in chosen)
+    if args.out is None:
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
+    else:
+        try:
+            args.out.write_bytes(data)
+        except OSError as err:
+            raise DetectorError(f"cannot write {args.out}: {err.strerror or err}") from err
+    print(f"exported {len(chosen)} baseline(s)", file=sys.stderr)
+    return EXIT_OK
+
+
+def _baselines_import(args: argparse.Namespace) -> int:
+    try:
+        lines = args.path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as err:
+        raise DetectorError(f"cannot read {args.path}: {err}; nothing was imported") from err
+    baselines: dict[str, PrincipalBaseline] = {}
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        where = f"{args.path}:{number}"
+        try:
+            baseline = admin.import_line(line, where)
+        except (ValueError, TypeError) as err:
+            raise DetectorError(f"{err}; fix the line, nothing was imported") from None
+        if baseline.principal_id in baselines:
+            raise DetectorError(
+                f"{where}: a second baseline of {baseline.principal_id!r}; nothing was imported"
+            )
+        baselines[baseline.principal_id] = baseline
+    store = _open(args, must_exist=False)
+    try:
+        existing = store.load(list(baselines))
+        if existing and not args.replace:
+            ids = ", ".join(repr(p) for p in sorted(existing)[:5])
+            raise DetectorError(
+                f"{len(existing)} principal(s) already have a baseline ({ids}); pass --replace "
+                "to overwrite them; nothing was imported"
+            )
+        items = [
+            StoredBaseline(baseline=b, etag=existing[p].etag if p in existing else None)
+            for p, b in sorted(baselines.items())
+        ]
+        try:
+            store.save(items)
+        except ConflictError as err:
+            raise DetectorError(
+                f"{len(err.principals)} baseline(s) changed while importing "
+                f"({', '.join(repr(p) for p in err.principals[:5])}); "
+                f"{len(err.written)} were written; run the import again with --replace"
+            ) from err
+    finally:
+        store.close()
+    print(f"imported {len(items)} baseline(s) into {_where(args)}", file=sys.stderr)
+    return EXIT_OK
+
+
+# Allow rules.
+
+
+def _allow_add(args: argparse.Namespace) -> int:
+    now = clock()
+    max_days = max_days_from(os.environ)
+    rule = new_rule(
+        rule_id=args.id or f"r{now:%Y%m%d}-{uuid.uuid4().hex[:6]}",
+        principal=args.principal,
+        app_id=args.app_id,
+        cidr=args.cidr,
+        site=args.site,
+        detection=args.detection,
+        reason_code=args.reason_code,
+        added_by=_user(args.added_by),
+        reason=args.reason,
+        expires=args.expires,
+        now=now,
+        max_days=max_days,
+        detections=_DETECTION_IDS,
+        reason_codes=[c.value for c in ReasonCode],
+    )
+    store = _open(args)
+    try:
+        if rule.principal is not None and not args.unseen_principal:
+            try:
+                resolve(store, rule.principal, _where(args))
+            except DetectorError as err:
+                raise DetectorError(
+                    f"{err}; or pass --unseen-principal to allow one not seen yet"
+                ) from None
+        try:
+            store.add_rule(rule)
+        except ConflictError as err:
+            raise DetectorError(f"{err}; choose another --id") from err
+    finally:
+        store.close()
+    if args.json:
+        _json(rule.properties())
+    else:
+        print(f"added allow rule {rule.id}, expiring {rule.expires:%Y-%m-%d %H:%M} UTC")
+    return EXIT_OK
+
+
+def _allow_list(args: argparse.Namespace) -> int:
+    store = _open(args)
+    try:
+        stored = store.list_rules()
+    finally:
+        store.close()
+    now = clock()
+    gate = AllowGate(rules=[s.rule for s in stored], now=now, max_days=max_days_from(os.environ))
+    invalid = {text.split(":", 1)[0] for text in gate.invalid}
+
+    def status(rule_id: str) -> str:
+        if rule_id in invalid:
+            return "invalid"
+        return "expired" if rule_id in gate.expired else "active"
+
+    if args.json:
+        _json(
+            [
+                {**s.rule.properties(), "Status": status(s.rule.id), "Problems": problems(s.rule)}
+                for s in stored
+            ]
+        )
+        return EXIT_OK
+    rows = []
+    for s in stored:
+        r = s.rule
+        match = [
+            f"{name}={value}"
+            for name, value in (
+                ("principal", r.principal),
+                ("app", r.app_id),
+                ("cidr", r.cidr),
+                ("site", r.site),
+                ("detection", r.detection),
+                ("reason", r.reason_code),
+            )
+            if value
+        ]
+        rows.append(
+            [
+                r.id,
+                status(r.id),
+                f"{r.expires:%Y-%m-%d}",
+                r.hits,
+                f"{r.last_hit:%Y-%m-%d %H:%M}" if r.last_hit else "-",
+                " ".join(match),
+                r.added_by,
+                r.reason,
+            ]
+        )
+    _table(["ID", "STATUS", "EXPIRES", "HITS", "LAST HIT", "MATCHES", "BY", "WHY"], rows)
+    for rule_id in gate.expired:
+        print(f"rule {rule_id} has expired: remove it, or add a new one", file=sys.stderr)
+    return EXIT_OK
+
+
+def _allow_remove(args: argparse.Namespace) -> int:
+    store = _open(args)
+    try:
+        for _attempt in range(ATTEMPTS):
+            found = [s for s in store.list_rules() if s.rule.id == args.rule_id]
+            if not found:
+                raise DetectorError(
+                    f"no allow rule {args.rule_id!r} in {_where(args)}; `detector allow list` "
+                    "shows them"
+                )
+            try:
+                store.remove_rule(args.rule_id, found[0].etag)
+            except ConflictError:
+                continue  # its hits were counted meanwhile: read it again
+            break
+        else:
+            raise DetectorError(f"allow rule {args.rule_id} kept changing; retry")
+    finally:
+        store.close()
+    print(f"removed allow rule {args.rule_id}", file=sys.stderr)
+    return EXIT_OK
+
+
+# Feedback.
+
+
+def _feedback(args: argparse.Namespace) -> int:
+    verdict = "benign" if args.benign else "malicious"
+    by = _user(args.by)
+    store = _open(args)
+    try:
+        record, record_etag = store.get_alert_record(args.alert_id)
+        if record is None or record_etag is None:
+            raise DetectorError(
+                f"no record of alert {args.alert_id!r} in {_where(args)}: feedback works for "
+                "alerts the timer (or `replay --store`) emitted into this store; check the id "
+                "(the alert's `id`)"
+            )
+        principal_id = str(record["principalId"])
+        changed = 0
+        for _attempt in range(ATTEMPTS):
+            held = store.load([principal_id]).get(principal_id)
+            if verdict == "benign":
+                baseline, changed = teach(held.baseline if held else None, record)
+            elif held is None:
+                baseline, changed = None, 0
+            else:
+                baseline, changed = unlearn(held.baseline, record)
+            if baseline is None:
+                break
+            try:
+                store.save([StoredBaseline(baseline=baseline, etag=held.etag if held else None)])
+            except ConflictError:
+                continue
+            break
+        else:
+            raise DetectorError(f"the baseline of {principal_id!r} kept changing; retry")
+        for _attempt in range(ATTEMPTS):
+            marked = {
+                **record,
+                "verdict": {
+                    "verdict": verdict,
+                    "by": by,
+                    "reason": args.reason or "",
+                    "at": clock().isoformat(),
+                    "changedValues": changed,
+                },
+            }
+            try:
+                store.put_alert_record_if(marked, record_etag)
+            except ConflictError:
+                again, again_etag = store.get_alert_record(args.alert_id)
+                if again is None or again_etag is None:
+                    break
+                record, record_etag = again, again_etag
+                continue
+            break
+    finally:
+        store.close()
+    if verdict == "benign":
+        message = f"alert {args.alert_id}: benign; taught {changed} new value(s) to the baseline"
+    else:
+        message = (
+            f"alert {args.alert_id}: malicious; took {changed} value(s) the alert introduced "
+            "out of the baseline, so the same activity alerts again"
+        )
+    message += f" of {principal_id!r}"
+    if args.json:
+        _json({"alertId": args.alert_id, "verdict": verdict, "changedValues": changed})
+    else:
+        print(printable(message), file=sys.stderr)
+    return EXIT_OK
+
+
+# Backfill.
+
+
+def logs_source(environ: Any) -> Any:
+    """The Log Analytics source the environment names (tests replace this)."""
+    from azure.monitor.query import LogsQueryClient  # noqa: PLC0415 - only this command
+
+    from detectors.runs.connections import credential  # noqa: PLC0415
+    from detectors.settings.app import DEFAULT_LOGS_ENDPOINT  # noqa: PLC0415
+    from detectors.sources.log_analytics import LogAnalyticsSource  # noqa: PLC0415
+
+    workspace = environ.get("LOG_ANALYTICS_WORKSPACE_ID", "").strip()
+    if not workspace:
+        raise DetectorError(
+            "LOG_ANALYTICS_WORKSPACE_ID is not set: export the workspace's id (a GUID) first"
+        )
+    client = LogsQueryClient(
+        credential(environ.get("DETECTOR_STORAGE__clientId") or None),
+        endpoint=environ.get("LOG_ANALYTICS_ENDPOINT", "").strip() or DEFAULT_LOGS_ENDPOINT,
+        retry_total=0,
+        connection_timeout=15,
+        read_timeout=300,
+    )
+    return LogAnalyticsSource(client=client, workspace_id=workspace)
+
+
+def _backfill(args: argparse.Namespace) -> int:
+    settings = DetectionSettings.from_env(os.environ)
+    lateness = timedelta(hours=int(os.environ.get("DETECTOR_LATENESS_HOURS", "") or 24))
+    source = logs_source(os.environ)
+    store = _open(args, must_exist=False)
+    try:
+        report = backfill(
+            source=source,
+            store=store,
+            settings=settings,
+            days=args.days,
+            now=clock(),
+            lateness=lateness,
+            progress=lambda line: print(line, file=sys.stderr, flush=True),
+        )
+    except DetectorError as err:
+        raise DetectorError(
+            f"{err}; the days learned so far are kept: run the same command again to resume"
+        ) from err
+    finally:
+        store.close()
+    if args.json:
+        _json(
+            {
+                "since": report.since,
+                "until": report.until,
+                "days": report.days,
+                "done": report.done,
+                "rows": report.rows,
+                "observations": report.observations,
+                "principals": len(report.principals),
+                "queries": report.queries,
+            }
+        )
+    print(report.line(), file=sys.stderr)
+    return EXIT_OK

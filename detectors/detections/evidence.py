@@ -1,0 +1,427 @@
+"""Evidence shared by both detections: how a burst of activity differs from a baseline."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Iterable, Sequence
+from dataclasses import replace
+from datetime import datetime
+
+from detectors.baselines.baseline import PrincipalBaseline, day_number, network_of, wide_network_of
+from detectors.baselines.surroundings import NO_SURROUNDINGS, Surroundings
+from detectors.detections.spec import DetectionSpec, Finding, Severity
+from detectors.model.observation import ClientTool, Observation, Principal, Status, app_of
+from detectors.model.operations import SCRIPTING_TOOLS
+from detectors.model.reasons import Reason, ReasonCode
+from detectors.settings.detection import DetectionSettings
+
+_TOOL_NAMES = {
+    ClientTool.AZURE_CLI: "Azure CLI",
+    ClientTool.AZURE_POWERSHELL: "Azure PowerShell",
+    ClientTool.PORTAL: "the Azure portal",
+    ClientTool.VISUAL_STUDIO: "Visual Studio",
+    ClientTool.VS_CODE: "VS Code",
+    ClientTool.CLOUD_SHELL: "Cloud Shell",
+    ClientTool.APP_SERVICE_PLATFORM: "the App Service platform",
+    ClientTool.KUDU: "Kudu (SCM)",
+    ClientTool.FTP: "FTP",
+    ClientTool.WEB_DEPLOY: "Web Deploy",
+    ClientTool.OTHER: "an unlisted client application",
+    ClientTool.UNKNOWN: "an unknown client",
+}
+
+
+def tool_name(tool: ClientTool) -> str:
+    """How an analyst calls a client tool."""
+    return _TOOL_NAMES[tool]
+
+
+def listing(values: Sequence[str], limit: int = 5) -> str:
+    """`a, b, c and 4 more`: a short, stable list for messages."""
+    shown = ", ".join(values[:limit])
+    return f"{shown} and {len(values) - limit} more" if len(values) > limit else shown
+
+
+def total(observations: Iterable[Observation]) -> int:
+    """How many actions these observations stand for (each may count several)."""
+    return sum(o.count for o in observations)
+
+
+def located(obs: Observation) -> bool:
+    """Whether the action's address says where the principal is: Cloud Shell calls leave
+    from Azure's addresses, not the user's."""
+    return bool(obs.source_ip) and obs.tool is not ClientTool.CLOUD_SHELL
+
+
+def probing_refusals(failed: Iterable[Observation], own_apps: Collection[str]) -> list[Observation]:
+    """The refusals that explore: those on other environments of the apps the principal
+    works on (`own_apps`, see `app_of`) are least privilege at work, a developer without a
+    role on production, not a search for what the identity may read."""
+    return [o for o in failed if app_of(o.resource.site_key) not in own_apps]
+
+
+def is_probe(
+    failed: Sequence[Observation],
+    settings: DetectionSettings,
+    own_apps: Callable[[], Collection[str]] | None = None,
+) -> bool:
+    """Whether these refusals add up to probing (`failure_burst` attempts on `burst_sites`
+    sites); a refusal or two is more likely a missing role assignment. With `own_apps`, read
+    only when the refusals are that broad, those on its own apps' other environments do not
+    count (see `probing_refusals`)."""
+
+    def broad(refusals: Sequence[Observation]) -> bool:
+        return total(refusals) >= settings.failure_burst and (
+            len({o.resource.site_id for o in refusals}) >= settings.burst_sites
+        )
+
+    if not broad(failed):
+        return False
+    return own_apps is None or broad(probing_refusals(failed, own_apps()))
+
+
+_HOURS_A_WEEK = 7 * 24
+
+_NOVELTY_KIND = {
+    ReasonCode.NEW_SCRIPTING_TOOL: "tool",
+    ReasonCode.NEW_TOOL: "tool",
+    ReasonCode.NEW_NETWORK: "network",
+    ReasonCode.UNUSUAL_HOUR: "hour",
+}
+
+
+class Context:
+    """One principal's burst, its baseline and the settings: what every evidence check needs."""
+
+    __slots__ = (
+        "baseline",
+        "has_history",
+        "history_days",
+        "novelty_scale",
+        "observations",
+        "principal",
+        "settings",
+        "surroundings",
+        "today",
+    )
+
+    def __init__(
+        self,
+        *,
+        principal: Principal,
+        observations: Sequence[Observation],
+        baseline: PrincipalBaseline | None,
+        settings: DetectionSettings,
+        surroundings: Surroundings | None = None,
+    ) -> None:
+        self.principal = principal
+        self.observations = observations
+        self.baseline = baseline
+        self.settings = settings
+        self.surroundings = surroundings or NO_SURROUNDINGS
+        self.today = day_number(observations[0].time)
+        """Day number of the burst's first observation."""
+        # Failures teach a baseline nothing, so a principal that only ever failed has none.
+        self.has_history = (
+            baseline is not None
+            and baseline.operations > baseline.failures
+            and baseline.history_days(self.today) >= settings.min_history_days
+        )
+        """Whether the principal was active on enough earlier days to compare against."""
+        history = baseline.history_days(self.today) if baseline is not None else 0
+        self.history_days = history
+        maturity = min(1.0, history / max(settings.mature_history_days, 1))
+        self.novelty_scale = settings.immature_factor + (1 - settings.immature_factor) * maturity
+        """How much novelty counts: a short history makes everything look new."""
+
+    def knows(self, dimension: str, value: str) -> bool:
+        """Whether the baseline still remembers this value."""
+        return self.baseline is not None and self.baseline.knows(
+            dimension, value, self.today, self.settings.baseline_max_age_days
+        )
+
+    def known_apps(self) -> set[str]:
+        """Apps (see `app_of`) of the sites the principal still knows."""
+        baseline = self.baseline
+        if baseline is None:
+            return set()
+        return {app_of(key) for key in baseline.sites if self.knows("sites", key)}
+
+    def own_apps(self, observations: Iterable[Observation]) -> set[str]:
+        """Apps the principal works on: those of the sites it still knows, and of the sites
+        it acted on successfully in these observations (a new joiner's first day)."""
+        reached = {
+            app_of(o.resource.site_key) for o in observations if o.status is not Status.FAILED
+        }
+        return reached | self.known_apps()
+
+    def in_maintenance_window(self, moment: datetime) -> bool:
+        """Whether the principal changed credentials, keys or the basic-auth policy at this
+        hour of the week (give or take `maintenance_slot_hours`) in an earlier week."""
+        baseline = self.baseline
+        if baseline is None or not baseline.change_slots:
+            return False
+        year, week, weekday = moment.isocalendar()
+        this_week = f"{year}-W{week:02d}"
+        hour_of_week = (weekday - 1) * 24 + moment.hour
+        reach = self.settings.maintenance_slot_hours
+        for slot, day in baseline.change_slots.items():
+            if slot.startswith(this_week) or self.today - day > self.settings.baseline_max_age_days:
+                continue
+            try:
+                other = (int(slot[-4]) - 1) * 24 + int(slot[-2:])
+            except ValueError:
+                continue  # edited by hand into something else: not a slot
+            distance = abs(other - hour_of_week)
+            if min(distance, _HOURS_A_WEEK - distance) <= reach:
+                return True
+        return False
+
+    def peers_know(self, dimension: str, value: str) -> bool:
+        """Whether other principals of this one's type use this value: routine for its kind."""
+        return self.surroundings.peers_know(self.principal.type, dimension, value, self.today)
+
+    def ordinary_for_peers(self, observations: Sequence[Observation]) -> bool:
+        """Whether every address block and tool here is one its peers use (new joiners).
+
+        A refusal or two is a new joiner's missing role assignment; refusals across sites are
+        probing, which no new joiner does (`failure_burst` on `burst_sites` sites).
+        """
+        failed = [o for o in observations if o.status is Status.FAILED]
+        if is_probe(failed, self.settings, lambda: self.own_apps(observations)):
+            return False
+        for obs in observations:
+            if not self.peers_know("tools", obs.tool.value) or self.from_peers_block(obs) is False:
+                return False
+        return len(failed) < len(observations)
+
+    def from_peers_block(self, obs: Observation) -> bool | None:
+        """Whether the action came from an address block its peers use; None when its address
+        tells nothing of where the principal is (see `located`)."""
+        if not located(obs):
+            return None
+        return self.peers_know("wide_networks", wide_network_of(obs.source_ip or ""))
+
+
+class Scorer:
+    """Collects reasons for one finding; novelty is only judged against a real history."""
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self.reasons: list[Reason] = []
+
+    def add(self, code: ReasonCode, weight: float, message: str) -> None:
+        """Record one reason."""
+        self.reasons.append(Reason(code=code, message=message, weight=round(float(weight), 1)))
+
+    def novel(self, code: ReasonCode, weight: float, message: str) -> None:
+        """Record a reason judged against history, weighed by how much history there is."""
+        scale = self.ctx.novelty_scale
+        if scale < 1:
+            message += f" (only {self.ctx.history_days} days of history: weighs less)"
+        self.add(code, weight * scale, message)
+
+    def no_history(self, *, ordinary: bool = False, team: int = 0) -> bool:
+        """Add NO_HISTORY when the principal has too little history; True if it did.
+
+        `ordinary`: everything about the activity is routine for the principal's peers
+        (their address blocks, their tools), as with a new joiner: it weighs less.
+        `team`: how many other principals take the credentials of every site it took (it
+        takes a team's set of sites, as a new member does): it weighs less too.
+        """
+        ctx = self.ctx
+        if ctx.has_history:
+            return False
+        if ctx.baseline is None:
+            message = "No earlier activity of this principal is on record."
+        else:
+            days = ctx.baseline.history_days(ctx.today)
+            message = (
+                f"Little history: active on {days} earlier day(s) since "
+                f"{ctx.baseline.first_seen:%Y-%m-%d}."
+            )
+        weight = ctx.settings.weight_no_history
+        if ordinary:
+            weight *= ctx.settings.peer_routine_factor
+            message += (
+                f" Its address blocks and tools are those other {ctx.principal.type.value}s "
+                "use (a new joiner?), so this weighs less."
+            )
+        elif team:
+            weight *= ctx.settings.peer_routine_factor
+            message += (
+                f" It took the credentials of exactly the sites {team} other principal(s) work "
+                "on (a team's set: a new member?), so this weighs less."
+            )
+        self.add(ReasonCode.NO_HISTORY, weight, message)
+        return True
+
+    def novelty(self, observations: Sequence[Observation], *, sites_known: bool) -> None:
+        """New tools, networks and hours of day.
+
+        On familiar sites, a lone novelty (a new address while travelling, a first try of
+        the CLI with `az webapp show`) weighs less; several at once weigh fully.
+        """
+        ctx, s = self.ctx, self.ctx.settings
+        baseline = ctx.baseline
+        if baseline is None or not ctx.has_history:
+            return
+        damp = 1.0
+        start = len(self.reasons)
+        # Novelty its peers find routine (their tools, their address blocks) does not
+        # corroborate another novelty: counted apart below.
+        routine: set[ReasonCode] = set()
+        succeeded = [o for o in observations if o.status is not Status.FAILED] or observations
+        new_tools = sorted({o.tool for o in succeeded if not ctx.knows("tools", o.tool.value)})
+        known_tools = sorted(
+            tool_name(ClientTool(t))
+            for t in baseline.tools
+            if ctx.knows("tools", t) and t in ClientTool._value2member_map_
+        )
+        before = f" (before: {listing(known_tools)})" if known_tools else ""
+        scripting = [t for t in new_tools if t in SCRIPTING_TOOLS]
+        if scripting:
+            names = listing([tool_name(t) for t in scripting])
+            weight = s.weight_new_scripting_tool * damp
+            message = f"First use of {names} by this principal{before}."
+            if all(ctx.peers_know("tools", t.value) for t in scripting):
+                weight *= s.peer_routine_factor
+                message += f" Other {ctx.principal.type.value}s use it routinely: weighs less."
+                routine.add(ReasonCode.NEW_SCRIPTING_TOOL)
+            self.novel(ReasonCode.NEW_SCRIPTING_TOOL, weight, message)
+        others = [t for t in new_tools if t not in SCRIPTING_TOOLS and t is not ClientTool.UNKNOWN]
+        if others:
+            names = listing([tool_name(t) for t in others])
+            self.novel(
+                ReasonCode.NEW_TOOL,
+                s.weight_new_tool * damp,
+                f"First use of {names} by this principal{before}.",
+            )
+
+        if self._networks(observations, baseline, damp):
+            routine.add(ReasonCode.NEW_NETWORK)
+
+        total_hours = sum(baseline.hours)
+        if total_hours >= s.min_hour_history:
+            odd = sorted(
+                {
+                    o.time.hour
+                    for o in observations
+                    if not baseline.usual_hour(o.time.hour, s.unusual_hour_share)
+                }
+            )
+            if odd:
+                hours = ", ".join(f"{h:02d}:00" for h in odd)
+                self.novel(
+                    ReasonCode.UNUSUAL_HOUR,
+                    s.weight_unusual_hour * damp,
+                    f"Active at {hours} UTC, hours in which it has rarely or never acted "
+                    f"({total_hours} active hours on record).",
+                )
+
+        added = self.reasons[start:]
+        kinds = {_NOVELTY_KIND[r.code] for r in added if r.code not in routine}
+        if sites_known and added and len(kinds) <= 1:
+            alone = (
+                " Alone, on sites it knows, this weighs less."
+                if len(added) == 1
+                else " On sites it knows, with nothing else new but what its peers do "
+                "routinely, this weighs less."
+            )
+            self.reasons[start:] = [
+                replace(
+                    r,
+                    weight=round(r.weight * s.known_sites_factor, 1),
+                    message=r.message + alone,
+                )
+                for r in added
+            ]
+
+    def _networks(
+        self, observations: Sequence[Observation], baseline: PrincipalBaseline, damp: float
+    ) -> bool:
+        """NEW_NETWORK, weighed by how far the address is from what the principal uses.
+
+        A new /24 inside a known /16 (another egress of the same proxy or provider) weighs
+        little; a new /16 weighs fully, unless the principal roams across many of them.
+        True when a new block is one its peers use (routine around it).
+        """
+        ctx, s = self.ctx, self.ctx.settings
+        # Cloud Shell calls leave from Azure's addresses, not the user's: they say nothing
+        # about where the user is (a first use of Cloud Shell is its own reason).
+        new_ips = sorted(
+            {
+                o.source_ip
+                for o in observations
+                if o.source_ip and located(o) and not ctx.knows("networks", network_of(o.source_ip))
+            }
+        )
+        if not new_ips:
+            return False
+        far = [ip for ip in new_ips if not ctx.knows("wide_networks", wide_network_of(ip))]
+        known = baseline.known_count("wide_networks", ctx.today, s.baseline_max_age_days)
+        if far:
+            roams = known >= s.roaming_networks
+            weight = s.weight_new_network * (s.roaming_factor if roams else 1.0) * damp
+            habit = (
+                f"it roams ({known} such blocks known), so this weighs less"
+                if roams
+                else f"{known} such block(s) known"
+            )
+            shared = all(ctx.peers_know("wide_networks", wide_network_of(ip)) for ip in far)
+            if shared:
+                weight *= s.peer_routine_factor
+                habit += f"; other {ctx.principal.type.value}s use it, so it weighs less"
+            nets = listing([f"{ip} ({wide_network_of(ip)})" for ip in far])
+            message = f"From an address block never seen for it: {nets}; {habit}."
+        else:
+            if baseline.known_count("networks", ctx.today, s.baseline_max_age_days) >= (
+                s.roaming_networks
+            ):
+                return False  # it moves between many networks of its blocks: one more is routine
+            weight = s.weight_new_network * s.roaming_factor * damp
+            nets = listing([f"{ip} ({network_of(ip)})" for ip in new_ips])
+            message = f"From a new network inside blocks it already uses: {nets}."
+            shared = False
+        self.novel(ReasonCode.NEW_NETWORK, weight, message)
+        return shared
+
+    def finding(self, spec: DetectionSpec, observations: Sequence[Observation]) -> Finding:
+        """The finding these reasons add up to."""
+        return graded(
+            spec=spec,
+            principal=self.ctx.principal,
+            observations=observations,
+            reasons=self.reasons,
+            settings=self.ctx.settings,
+        )
+
+
+def severity_of(score: float, settings: DetectionSettings) -> Severity | None:
+    """The severity band of a score; None below the alert threshold."""
+    if score >= settings.high_threshold:
+        return Severity.HIGH
+    if score >= settings.medium_threshold:
+        return Severity.MEDIUM
+    if score >= settings.alert_threshold:
+        return Severity.LOW
+    return None
+
+
+def graded(
+    *,
+    spec: DetectionSpec,
+    principal: Principal,
+    observations: Sequence[Observation],
+    reasons: Sequence[Reason],
+    settings: DetectionSettings,
+) -> Finding:
+    """A finding scored and banded from its reasons."""
+    score = round(max(0.0, sum(r.weight for r in reasons)), 1)
+    return Finding(
+        detection=spec,
+        principal=principal,
+        observations=tuple(observations),
+        reasons=tuple(reasons),
+        score=score,
+        severity=severity_of(score, settings),
+    )

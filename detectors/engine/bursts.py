@@ -1,0 +1,232 @@
+"""One alert per principal, detection and burst: a long-running pattern updates, not repeats.
+
+A burst opens with a finding that scores as an alert. Probing (`FAILURES`) that does not
+score as one yet opens a quiet burst, which sends nothing until its evidence together
+scores as an alert: a probe that straddles two scoring windows is judged whole, and a
+later finding that takes something is the probe's success (`FAILURES_THEN_SUCCESS`). A quiet
+burst ends `burst_gap_minutes` after its first finding. Later findings of the same principal
+and detection, each within `burst_gap_minutes` of the previous one, continue it: their
+reasons fold into the burst's (each code once, at its highest weight), and a message is
+sent only when that makes a difference (the severity rises, or the score grows by
+`update_min_score_gain`); otherwise the finding is counted as a repeat. Every message of a
+burst carries the same `burst.id` and a rising `burst.sequence`.
+
+The open bursts are part of the engine's state (small, plain JSON), so the timer, which
+runs window by window from a checkpoint, and a replay behave the same.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from detectors.alerts.render import alert_id
+from detectors.detections.evidence import graded
+from detectors.detections.spec import Finding, Severity
+from detectors.model.reasons import TAKEN, Reason, ReasonCode
+from detectors.settings.detection import DetectionSettings
+
+_RANK = {None: 0, Severity.LOW: 1, Severity.MEDIUM: 2, Severity.HIGH: 3}
+_MAX_QUIET = 100
+"""Quiet bursts kept at most: probing in a hundred identities at once is alert enough."""
+
+
+@dataclass(kw_only=True, slots=True)
+class Burst:
+    """An open burst: its id, how many messages it sent, and the evidence so far."""
+
+    id: str
+    sequence: int
+    first_seen: datetime
+    last_seen: datetime
+    score: float
+    severity: Severity | None
+    reasons: dict[ReasonCode, Reason] = field(default_factory=dict)
+    repeats: int = 0
+    """Findings folded in since the last message."""
+
+    def to_json(self) -> dict[str, Any]:
+        """The burst as plain JSON values."""
+        return {
+            "id": self.id,
+            "sequence": self.sequence,
+            "firstSeen": self.first_seen.isoformat(),
+            "lastSeen": self.last_seen.isoformat(),
+            "score": self.score,
+            "severity": self.severity.value if self.severity else None,
+            "repeats": self.repeats,
+            "reasons": [
+                {"code": r.code.value, "message": r.message, "weight": r.weight}
+                for r in self.reasons.values()
+            ],
+        }
+
+    @classmethod
+    def from_json(cls, value: Mapping[str, Any]) -> Burst:
+        """A burst from `to_json`'s output; KeyError/ValueError/TypeError if malformed."""
+        reasons = [
+            Reason(code=ReasonCode(r["code"]), message=str(r["message"]), weight=float(r["weight"]))
+            for r in value["reasons"]
+        ]
+        return cls(
+            id=str(value["id"]),
+            sequence=int(value["sequence"]),
+            first_seen=datetime.fromisoformat(value["firstSeen"]),
+            last_seen=datetime.fromisoformat(value["lastSeen"]),
+            score=float(value["score"]),
+            severity=Severity(value["severity"]) if value["severity"] else None,
+            repeats=int(value["repeats"]),
+            reasons={r.code: r for r in reasons},
+        )
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Message:
+    """A finding to send, with the burst it belongs to."""
+
+    finding: Finding
+    burst: dict[str, Any]
+    """`id`, `sequence`, `firstSeen` (of the burst) and `repeats` folded since the last one."""
+
+
+class Bursts:
+    """The open bursts, keyed by detection and principal."""
+
+    def __init__(self, settings: DetectionSettings) -> None:
+        self.settings = settings
+        self.open: dict[str, Burst] = {}
+
+    def admit(self, finding: Finding) -> Message | None:
+        """What to send for a finding: a new alert, an update of its burst, or nothing."""
+        s = self.settings
+        key = f"{finding.detection.id}\x1f{finding.principal.id}"
+        first = min(o.time for o in finding.observations)
+        last = max(o.time for o in finding.observations)
+        burst = self.open.get(key)
+        gap = timedelta(minutes=s.burst_gap_minutes)
+        # A quiet burst holds one stretch of probing: it never outlives its first finding by
+        # more than the gap.
+        if burst is not None and (
+            first - burst.last_seen > gap
+            or (burst.severity is None and first - burst.first_seen > gap)
+        ):
+            burst = None
+            del self.open[key]
+        if burst is None:
+            if finding.severity is None:
+                if any(r.code is ReasonCode.FAILURES for r in finding.reasons):
+                    self._keep_quiet(key, finding, first, last)
+                return None
+            burst = Burst(
+                id=alert_id(finding.detection.id, finding.principal.id, finding.observations),
+                sequence=1,
+                first_seen=first,
+                last_seen=last,
+                score=finding.score,
+                severity=finding.severity,
+                reasons={r.code: r for r in finding.reasons},
+            )
+            self.open[key] = burst
+            return Message(finding=finding, burst=_burst_field(burst))
+        burst.last_seen = max(burst.last_seen, last)
+        merged = dict(burst.reasons)
+        for reason in finding.reasons:
+            held = merged.get(reason.code)
+            if held is None or reason.weight > held.weight:
+                merged[reason.code] = reason
+        if burst.severity is None:
+            _success_after_probing(merged, finding, s)
+        burst.reasons = merged
+        update = graded(
+            spec=finding.detection,
+            principal=finding.principal,
+            observations=finding.observations,
+            reasons=list(merged.values()),
+            settings=s,
+        )
+        rises = _RANK[update.severity] > _RANK[burst.severity]
+        if burst.severity is None:
+            # Quiet until the probe's evidence together scores as an alert, whose id the
+            # burst then takes (a burst's id is its first message's).
+            burst.score = update.score
+            if update.severity is None:
+                return None
+            burst.id = alert_id(update.detection.id, update.principal.id, update.observations)
+        if rises or update.score >= burst.score + s.update_min_score_gain:
+            burst.sequence += 1
+            burst.score, burst.severity = update.score, update.severity
+            message = Message(finding=update, burst=_burst_field(burst))
+            burst.repeats = 0
+            return message
+        if finding.severity is not None:
+            burst.repeats += 1
+        return None
+
+    def alerting(self) -> set[str]:
+        """Principals with an open burst that has sent an alert: what they do until it ends
+        is part of what raised it."""
+        return {burst_key.split("\x1f", 1)[1] for burst_key, b in self.open.items() if b.severity}
+
+    def _keep_quiet(self, key: str, finding: Finding, first: datetime, last: datetime) -> None:
+        """Open a quiet burst (sequence 0, no severity); at most `_MAX_QUIET` are kept, the
+        weakest dropped first, since open bursts are part of the run state."""
+        self.open[key] = Burst(
+            id=alert_id(finding.detection.id, finding.principal.id, finding.observations),
+            sequence=0,
+            first_seen=first,
+            last_seen=last,
+            score=finding.score,
+            severity=None,
+            reasons={r.code: r for r in finding.reasons},
+        )
+        quiet = [k for k, b in self.open.items() if b.severity is None]
+        excess = len(quiet) - _MAX_QUIET
+        if excess > 0:
+            for k in sorted(quiet, key=lambda k: (self.open[k].score, k))[:excess]:
+                del self.open[k]
+
+    def export(self, newest: datetime | None) -> dict[str, Any]:
+        """The bursts that can still continue after `newest`, as plain JSON values."""
+        gap = timedelta(minutes=self.settings.burst_gap_minutes)
+        if newest is not None:
+            self.open = {
+                k: b
+                for k, b in self.open.items()
+                if newest - (b.last_seen if b.severity else b.first_seen) <= gap
+            }
+        return {key: burst.to_json() for key, burst in sorted(self.open.items())}
+
+    def restore(self, value: Mapping[str, Any]) -> None:
+        """Continue from `export`'s output."""
+        self.open = {str(key): Burst.from_json(burst) for key, burst in value.items()}
+
+
+def _success_after_probing(
+    merged: dict[ReasonCode, Reason], finding: Finding, settings: DetectionSettings
+) -> None:
+    """A quiet probe whose later finding took something succeeded after its failures, though
+    no one window held both: add `FAILURES_THEN_SUCCESS`, scaled as its `FAILURES` was (by
+    the principal's history)."""
+    failures = merged.get(ReasonCode.FAILURES)
+    if failures is None or ReasonCode.FAILURES_THEN_SUCCESS in merged:
+        return
+    if not any(r.code in TAKEN for r in finding.reasons):
+        return
+    scale = failures.weight / settings.weight_failures if settings.weight_failures else 1.0
+    merged[ReasonCode.FAILURES_THEN_SUCCESS] = Reason(
+        code=ReasonCode.FAILURES_THEN_SUCCESS,
+        message="Succeeded after the failures of the minutes before: the probing found "
+        "something it could read.",
+        weight=round(settings.weight_failures_then_success * scale, 1),
+    )
+
+
+def _burst_field(burst: Burst) -> dict[str, Any]:
+    return {
+        "id": burst.id,
+        "sequence": burst.sequence,
+        "firstSeen": burst.first_seen,
+        "repeats": burst.repeats,
+    }

@@ -1,0 +1,392 @@
+"""Chains across tables, principals and windows, per site: one alert tells the whole story.
+
+- A publish profile taken by P, then a `$site` (basic-auth) Kudu/FTP/Web Deploy login from
+  an address block no deployment has used: the login joins P's credential alert
+  (`DOWNLOAD_THEN_LOGIN`) instead of raising one of its own.
+- The basic-auth policy written by P, then P taking the site's deployment credentials
+  (`POLICY_THEN_DOWNLOAD`).
+- The publishing password reset by P, then P taking the new profile (`RESET_THEN_DOWNLOAD`).
+- Files of a job new to the site, then that job started or run (`JOB_CREATED_THEN_RUN`).
+
+(A Kudu/FTP login followed by job files is tied together earlier, when file changes are
+attributed to the login; see `LOGIN_THEN_JOB_FILES`.)
+
+What a chain needs from earlier windows is kept as `site events` in the engine's state: a
+few small records per site, dropped after `chain_minutes`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from detectors.baselines.baseline import day_number, network_of, wide_network_of
+from detectors.baselines.surroundings import PEER_TYPES, Surroundings, is_creation
+from detectors.detections import credential_download, webjob_activity
+from detectors.detections.evidence import graded
+from detectors.detections.spec import Finding
+from detectors.model.observation import (
+    Observation,
+    OperationFamily,
+    Principal,
+    PrincipalType,
+    Status,
+)
+from detectors.model.operations import DEPLOYMENT_CREDENTIAL_SUFFIXES
+from detectors.model.reasons import Reason, ReasonCode
+from detectors.settings.detection import DetectionSettings
+from detectors.stores import StoredBaseline
+
+F = OperationFamily
+CRED = credential_download.SPEC.id
+WEBJOB = webjob_activity.SPEC.id
+DOWNLOAD, POLICY, RESET, JOB_CREATED = "download", "policy", "reset", "jobCreated"
+_NOVEL_SITE = frozenset({ReasonCode.NEW_SITE, ReasonCode.NO_HISTORY})
+"""Reasons that say a downloader's site was not one it knew when it took the profile."""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class SiteEvent:
+    """Something on a site that a later action may continue."""
+
+    kind: str
+    time: datetime
+    principal: Principal
+    job: str | None = None
+    network: str | None = None
+    """The network (/24, /48) the action came from."""
+    reasons: tuple[Reason, ...] = ()
+    """For a download or a reset: the evidence of its principal's finding at the time, which
+    joins the finding of the chain it starts."""
+
+    def to_json(self) -> dict[str, Any]:
+        """The event as plain JSON values."""
+        return {
+            "kind": self.kind,
+            "time": self.time.isoformat(),
+            "principalId": self.principal.id,
+            "principalName": self.principal.name,
+            "principalType": self.principal.type.value,
+            "job": self.job,
+            "network": self.network,
+            "reasons": [
+                {"code": r.code.value, "message": r.message, "weight": r.weight}
+                for r in self.reasons
+            ],
+        }
+
+    @classmethod
+    def from_json(cls, value: Mapping[str, Any]) -> SiteEvent:
+        """An event from `to_json`'s output; KeyError/ValueError/TypeError if malformed."""
+        return cls(
+            kind=str(value["kind"]),
+            time=datetime.fromisoformat(value["time"]),
+            principal=Principal(
+                id=value["principalId"],
+                name=value["principalName"],
+                type=PrincipalType(value["principalType"]),
+            ),
+            job=value["job"],
+            network=value.get("network"),
+            reasons=tuple(
+                Reason(code=ReasonCode(r["code"]), message=r["message"], weight=float(r["weight"]))
+                for r in value["reasons"]
+            ),
+        )
+
+
+Findings = dict[tuple[str, str], Finding]
+"""Findings of one window by (detection id, principal id)."""
+
+
+class Chains:
+    """Links findings of one window to what happened on the same sites shortly before."""
+
+    def __init__(self, settings: DetectionSettings) -> None:
+        self.settings = settings
+        self.events: dict[str, list[SiteEvent]] = {}
+
+    def link(
+        self,
+        findings: Findings,
+        window: Sequence[Observation],
+        surroundings: Surroundings,
+        stored: Mapping[str, StoredBaseline],
+    ) -> Findings:
+        """The window's findings with chains added; events of this window remembered."""
+        s = self.settings
+        horizon = timedelta(minutes=s.chain_minutes)
+        out = dict(findings)
+        # A new job a deployment shipped with the site's existing ones was not planted.
+        released = surroundings.released_jobs(window)
+        for obs in window:  # time-ordered
+            site = obs.resource.site_key
+            earlier = [e for e in self.events.get(site, ()) if obs.time - e.time <= horizon]
+            if obs.status is Status.FAILED:
+                continue
+            if obs.family is F.SCM_LOGIN and obs.principal.type is PrincipalType.PUBLISHING_USER:
+                self._login(out, obs, earlier, surroundings, stored)
+            elif _is_download(obs):
+                # Each earlier step of the same principal on the site counts once; a reset
+                # after a reset takes no profile.
+                for kind, code, weight, step in (
+                    (
+                        POLICY,
+                        ReasonCode.POLICY_THEN_DOWNLOAD,
+                        s.weight_policy_then_download,
+                        "changing its basic-auth policy: the steps that make a profile usable",
+                    ),
+                    (
+                        RESET,
+                        ReasonCode.RESET_THEN_DOWNLOAD,
+                        s.weight_reset_then_download,
+                        "resetting its publishing password: the steps that make a profile "
+                        "the taker's alone (every earlier copy stops working)",
+                    ),
+                ):
+                    if kind == RESET and obs.family is not F.CREDENTIAL_READ:
+                        continue
+                    event = next(
+                        (
+                            e
+                            for e in earlier
+                            if e.kind == kind and e.principal.id == obs.principal.id
+                        ),
+                        None,
+                    )
+                    if event is not None:
+                        reason = Reason(
+                            code=code,
+                            message=f"Took the deployment credentials of {obs.resource.name} "
+                            f"{_minutes(obs.time - event.time)} after {step}.",
+                            weight=weight,
+                        )
+                        self._add(out, CRED, obs.principal, reason, (), earlier=event.reasons)
+            elif obs.family in (F.WEBJOB_START, F.WEBJOB_RUN) and obs.webjob:
+                for event in earlier:
+                    if event.kind == JOB_CREATED and event.job == obs.webjob:
+                        self._add(
+                            out,
+                            WEBJOB,
+                            obs.principal,
+                            Reason(
+                                code=ReasonCode.JOB_CREATED_THEN_RUN,
+                                message=f"Started {obs.resource.name}/{obs.webjob} "
+                                f"{_minutes(obs.time - event.time)} after its files first "
+                                f"appeared on the site (written by {event.principal.name}).",
+                                weight=s.weight_job_created_then_run,
+                            ),
+                            (),
+                        )
+                        break
+            self._remember(obs, out, surroundings, released)
+        return out
+
+    def _login(
+        self,
+        out: Findings,
+        login: Observation,
+        earlier: Sequence[SiteEvent],
+        surroundings: Surroundings,
+        stored: Mapping[str, StoredBaseline],
+    ) -> None:
+        """A `$site` login from a block no deployment used, after someone took the profile."""
+        if not login.source_ip:
+            return
+        block = wide_network_of(login.source_ip)
+        held = stored.get(login.principal.id)
+        today = day_number(login.time)
+        known = held is not None and held.baseline.knows(
+            "wide_networks", block, today, self.settings.baseline_max_age_days
+        )
+        # Known to the organisation: to any deployment, person, pipeline or identity.
+        if known or any(
+            surroundings.peers_know(kind, "wide_networks", block, today) for kind in PEER_TYPES
+        ):
+            return
+        # Someone using the profile they just took from a network they use is the
+        # profile's ordinary use (Visual Studio, Kudu, FTP clients).
+        net = network_of(login.source_ip)
+        downloads = [
+            e
+            for e in earlier
+            if e.kind == DOWNLOAD
+            and e.principal != login.principal
+            and not self._knows(stored, e.principal.id, net, today)
+        ]
+        if not downloads:
+            return
+        event = downloads[-1]
+        weight = self.settings.weight_download_then_login
+        where = "a block nobody in the organisation has used"
+        if event.network == net:
+            # Used from where it was taken: the address's own novelty already counted there
+            # (a traveller's hotel looks the same as a rented server), so this adds less.
+            weight *= self.settings.peer_routine_factor
+            where += ", the network it was taken from"
+            if event.reasons and not any(r.code in _NOVEL_SITE for r in event.reasons):
+                # By one whose history held this site when it took the profile: its ordinary
+                # use from a new place, the download's own novelty, damped as that was.
+                weight *= self.settings.known_sites_factor
+                where += (
+                    f", by a principal that takes {login.resource.name}'s credentials routinely"
+                )
+        reason = Reason(
+            code=ReasonCode.DOWNLOAD_THEN_LOGIN,
+            message=f"{_minutes(login.time - event.time)} after it took the publish profile of "
+            f"{login.resource.name}, the site's publishing credentials ({login.principal.name}) "
+            f"logged in from {login.source_ip}, {where}.",
+            weight=round(weight, 1),
+        )
+        self._add(out, CRED, event.principal, reason, (login,), earlier=event.reasons)
+        # The login is told in the downloader's alert, not in one of its own.
+        own = out.get((CRED, login.principal.id))
+        if own is not None:
+            rest = tuple(o for o in own.observations if o is not login)
+            if rest:
+                out[(CRED, login.principal.id)] = replace(own, observations=rest)
+            else:
+                del out[(CRED, login.principal.id)]
+
+    def _knows(
+        self, stored: Mapping[str, StoredBaseline], principal_id: str, net: str, today: int
+    ) -> bool:
+        held = stored.get(principal_id)
+        return held is not None and held.baseline.knows(
+            "networks", net, today, self.settings.baseline_max_age_days
+        )
+
+    def wanted(self, window: Sequence[Observation]) -> set[str]:
+        """Principals whose baselines a chain in this window may need (earlier downloaders)."""
+        sites = {
+            o.resource.site_key
+            for o in window
+            if o.family is F.SCM_LOGIN and o.principal.type is PrincipalType.PUBLISHING_USER
+        }
+        return {
+            e.principal.id
+            for site in sites
+            for e in self.events.get(site, ())
+            if e.kind == DOWNLOAD
+        }
+
+    def _add(
+        self,
+        out: Findings,
+        detection: str,
+        principal: Principal,
+        reason: Reason,
+        extra: Sequence[Observation],
+        *,
+        earlier: Sequence[Reason] = (),
+    ) -> None:
+        """Add a chain reason (and the observations it adds) to a principal's finding."""
+        key = (detection, principal.id)
+        finding = out.get(key)
+        if finding is None:
+            if not extra:
+                return
+            spec = credential_download.SPEC if detection == CRED else webjob_activity.SPEC
+            reasons = [*earlier, reason]
+            out[key] = graded(
+                spec=spec,
+                principal=principal,
+                observations=extra,
+                reasons=reasons,
+                settings=self.settings,
+            )
+            return
+        # The earlier step's evidence joins the finding (a reset judged in an earlier
+        # window), each code once.
+        reasons = list(finding.reasons)
+        for held in (*earlier, reason):
+            if not any(r.code is held.code for r in reasons):
+                reasons.append(held)
+        out[key] = graded(
+            spec=finding.detection,
+            principal=finding.principal,
+            observations=[*finding.observations, *extra],
+            reasons=reasons,
+            settings=self.settings,
+        )
+
+    def _remember(
+        self,
+        obs: Observation,
+        out: Findings,
+        surroundings: Surroundings,
+        released: set[tuple[str, str]],
+    ) -> None:
+        site = obs.resource.site_key
+        kinds: list[str] = []
+        if obs.principal.type is PrincipalType.PUBLISHING_USER:
+            pass
+        elif _is_download(obs):
+            kinds.append(DOWNLOAD)
+            if obs.family is F.CREDENTIAL_CHANGE:
+                kinds.append(RESET)
+        elif obs.family is F.BASIC_AUTH_POLICY:
+            kinds.append(POLICY)
+        if obs.family is F.WEBJOB_FILE_CHANGE and obs.webjob and is_creation(obs):
+            today = day_number(obs.time)
+            if (
+                surroundings.site_days(site, today) >= self.settings.min_history_days
+                and surroundings.job_days(site, obs.webjob, today) == 0
+                and (site, obs.webjob) not in released
+            ):
+                kinds = [JOB_CREATED]
+        finding = out.get((CRED, obs.principal.id))
+        events = self.events.setdefault(site, [])
+        for kind in kinds:
+            event = SiteEvent(
+                kind=kind,
+                time=obs.time,
+                principal=obs.principal,
+                job=obs.webjob if kind == JOB_CREATED else None,
+                network=network_of(obs.source_ip) if obs.source_ip else None,
+                reasons=finding.reasons
+                if finding is not None and kind in (DOWNLOAD, RESET)
+                else (),
+            )
+            # The latest of each kind, principal and job is enough.
+            events[:] = [
+                e
+                for e in events
+                if not (e.kind == kind and e.principal == obs.principal and e.job == event.job)
+            ]
+            events.append(event)
+        if not events:
+            del self.events[site]
+
+    def export(self, newest: datetime | None) -> dict[str, Any]:
+        """The events that can still start a chain after `newest`, as plain JSON values."""
+        if newest is not None:
+            horizon = newest - timedelta(minutes=self.settings.chain_minutes)
+            kept = {
+                site: [e for e in events if e.time >= horizon]
+                for site, events in self.events.items()
+            }
+            self.events = {site: events for site, events in kept.items() if events}
+        return {site: [e.to_json() for e in events] for site, events in sorted(self.events.items())}
+
+    def restore(self, value: Mapping[str, Any]) -> None:
+        """Continue from `export`'s output."""
+        self.events = {
+            str(site): [SiteEvent.from_json(e) for e in events] for site, events in value.items()
+        }
+
+
+def _is_download(obs: Observation) -> bool:
+    """Deployment credentials taken or reset: what a `$site` login can then use."""
+    if obs.family is F.CREDENTIAL_CHANGE:
+        return True
+    if obs.family is not F.CREDENTIAL_READ:
+        return False
+    return obs.config_suffix is None or obs.config_suffix in DEPLOYMENT_CREDENTIAL_SUFFIXES
+
+
+def _minutes(delta: timedelta) -> str:
+    minutes = max(0, round(delta.total_seconds() / 60))
+    return "under a minute" if minutes == 0 else f"{minutes} min"

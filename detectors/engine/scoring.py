@@ -1,0 +1,652 @@
+"""The engine: one window of observations in, alerts out, baselines learned.
+
+The engine is the one piece both the timer function and `replay` run. It owns no I/O of
+its own: baselines come from a store behind the `BaselineStore` protocol.
+
+With `late_rows` (the timer, a replay in ingestion order) a window may hold rows of earlier
+windows that reached the workspace late. They are judged first, as the window they belong
+to; a burst that scored below an alert is held back from the baselines for a while so that
+its late rows are judged with it; and a WebJob file change waits a window for a login that
+may still arrive. Without it (a replay in event order) none of this applies.
+"""
+
+from __future__ import annotations
+
+import bisect
+import logging
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from detectors.alerts.render import iso, render
+from detectors.baselines.baseline import learn
+from detectors.baselines.surroundings import (
+    Surroundings,
+    context_groups,
+    context_ids,
+    is_context_id,
+    peer_group_ids,
+)
+from detectors.detections import DETECTIONS, Detection
+from detectors.detections.spec import Finding
+from detectors.engine.bursts import Bursts
+from detectors.engine.chains import Chains
+from detectors.model.errors import ConflictError, StoreError
+from detectors.model.observation import (
+    UNATTRIBUTED_PREFIX,
+    ClientTool,
+    Observation,
+    OperationFamily,
+    Principal,
+    PrincipalType,
+    ResourceRef,
+    SourceTable,
+    Status,
+)
+from detectors.normalize.grouping import aggregate
+from detectors.settings.detection import DetectionSettings
+from detectors.stores import BaselineStore, StoredBaseline
+
+log = logging.getLogger(__name__)
+
+STATE_VERSION = 1
+_STATUS_RANK = {Status.ACCEPTED: 0, Status.SUCCEEDED: 1, Status.FAILED: 2}
+_DEDUP_HORIZON = timedelta(hours=2)
+_SAVE_ATTEMPTS = 5
+_LOGINS_PER_SITE = 16
+"""Logins remembered per site: enough to place a file change that arrived late."""
+_SURE_LOGIN = timedelta(minutes=1)
+"""A login this shortly before a file change explains it whatever arrives later."""
+_UNEXPLAINED_BUDGET = 40_000
+_PARTIAL_BUDGET = 80_000
+"""Characters (as `held_size` counts them) of observations the engine state may hold back:
+file changes waiting for their login, and partial bursts. The state travels in one Table
+Storage entity, so what does not fit is judged or learned at once instead."""
+_PARTIAL_FOR = timedelta(minutes=30)
+"""How long after its last event a partial burst waits for the rest before it is learned."""
+"""File changes held for a second look at most; beyond it they are judged at once."""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class _Login:
+    principal: Principal
+    time: datetime
+    ip: str | None
+    tool: ClientTool
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "principalId": self.principal.id,
+            "principalName": self.principal.name,
+            "principalType": self.principal.type.value,
+            "time": self.time.isoformat(),
+            "ip": self.ip,
+            "tool": self.tool.value,
+        }
+
+    @classmethod
+    def from_json(cls, v: Mapping[str, Any]) -> _Login:
+        return cls(
+            principal=Principal(
+                id=v["principalId"], name=v["principalName"], type=PrincipalType(v["principalType"])
+            ),
+            time=datetime.fromisoformat(v["time"]),
+            ip=v["ip"],
+            tool=ClientTool(v["tool"]),
+        )
+
+
+def _latest_before(logins: Sequence[_Login], moment: datetime) -> _Login | None:
+    """The latest of a site's logins (oldest first) at or before a moment."""
+    for login in reversed(logins):
+        if login.time <= moment:
+            return login
+    return None
+
+
+@dataclass(kw_only=True, slots=True)
+class Scored:
+    """A scored window, ready to be learned from once its alerts are safe."""
+
+    groups: dict[str, list[Observation]]
+    """Observations by principal, and by context baseline (sites, jobs, peer groups)."""
+    stored: dict[str, StoredBaseline]
+    names: dict[str, str] = field(default_factory=dict)
+    """Display names of the context baselines in `groups`."""
+
+
+@dataclass(kw_only=True, slots=True)
+class WindowResult:
+    """What one window produced."""
+
+    alerts: list[dict[str, Any]] = field(default_factory=list)
+    suppressed: int = 0
+    """Findings that scored as alerts but fell in the learning period."""
+    repeats: int = 0
+    """Findings folded into an open burst without a message (no new evidence)."""
+    observations: int = 0
+    duplicates: int = 0
+    principals: int = 0
+
+
+class Engine:
+    """Scores windows of observations against per-principal baselines."""
+
+    def __init__(
+        self,
+        *,
+        store: BaselineStore,
+        settings: DetectionSettings,
+        detections: Sequence[Detection] = DETECTIONS,
+        track_actions: bool = True,
+        late_rows: bool = False,
+    ) -> None:
+        self.store = store
+        self.settings = settings
+        self.detections = tuple(detections)
+        self.track_actions = track_actions
+        """Remember every counted action across windows (files, which may overlap); without
+        it only actions still in progress are remembered, for the row that ends them."""
+        self._recent_actions: dict[str, datetime] = {}
+        """Actions already counted, by key, with their time: the end row of one arriving late."""
+        self._logins: dict[str, list[_Login]] = {}
+        """The recent Kudu/FTP logins of each site, oldest first (a login may arrive late)."""
+        self.late_rows = late_rows
+        """Whether a row may arrive after rows of later events (the timer; a replay in
+        ingestion order): a WebJob file change no login explains then waits one window for
+        a login that arrives late, before it is judged as unexplained."""
+        self._unexplained: list[Observation] = []
+        """File changes waiting for that second look."""
+        self._partial: dict[str, list[Observation]] = {}
+        """With `late_rows`, the activity of principals whose findings scored below an alert,
+        held back from the baselines until the rest of their burst can no longer arrive."""
+        self._bursts = Bursts(settings)
+        self._chains = Chains(settings)
+        self._newest: datetime | None = None
+
+    def export_state(self) -> dict[str, Any]:
+        """What the next run needs to go on where this one stopped, as plain JSON values."""
+        if self._logins:
+            # Only logins that can still explain a file change are worth carrying.
+            newest = max(logins[-1].time for logins in self._logins.values())
+            horizon = newest - timedelta(minutes=self.settings.login_attribution_minutes)
+            kept = {s: [x for x in v if x.time >= horizon] for s, v in self._logins.items()}
+            self._logins = {s: v for s, v in kept.items() if v}
+        return {
+            "version": STATE_VERSION,
+            "bursts": self._bursts.export(self._newest),
+            "siteEvents": self._chains.export(self._newest),
+            "recentActions": {k: t.isoformat() for k, t in sorted(self._recent_actions.items())},
+            "lastLogins": {
+                site: [login.to_json() for login in logins]
+                for site, logins in sorted(self._logins.items())
+            },
+            "unexplained": [observation_json(obs) for obs in self._unexplained],
+            "partial": {
+                principal_id: [observation_json(obs) for obs in group]
+                for principal_id, group in sorted(self._partial.items())
+            },
+        }
+
+    def restore_state(self, state: Mapping[str, Any]) -> None:
+        """Continue from a state `export_state` produced; StoreError if it cannot be read."""
+        if state.get("version") != STATE_VERSION:
+            raise StoreError(f"engine state version {state.get('version')!r} is not supported")
+        try:
+            self._recent_actions = {
+                k: datetime.fromisoformat(t) for k, t in state["recentActions"].items()
+            }
+            # A state written before logins could arrive late holds one login per site.
+            self._logins = {
+                site: [_Login.from_json(x) for x in (v if isinstance(v, list) else [v])]
+                for site, v in state["lastLogins"].items()
+            }
+            # Added later: a state written before bursts and chains existed has neither.
+            self._unexplained = [observation_from(v) for v in state.get("unexplained") or ()]
+            self._partial = {
+                str(p): [observation_from(v) for v in group]
+                for p, group in (state.get("partial") or {}).items()
+            }
+            self._bursts.restore(state.get("bursts") or {})
+            self._chains.restore(state.get("siteEvents") or {})
+        except (KeyError, TypeError, ValueError, AttributeError) as err:
+            raise StoreError(f"engine state cannot be read: {type(err).__name__}: {err}") from err
+
+    def process(self, observations: Iterable[Observation], *, emit: bool) -> WindowResult:
+        """Score a window and learn from it; alerts are only returned when `emit` is true."""
+        result, scored = self.score(observations, emit=emit)
+        self.learn(scored)
+        return result
+
+    def score(
+        self, observations: Iterable[Observation], *, emit: bool, since: datetime | None = None
+    ) -> tuple[WindowResult, Scored]:
+        """Score a window against the stored baselines without changing them.
+
+        `since` is where the window's slice of event time starts: rows before it arrived
+        late (the timer's stragglers), and are judged with what is held back for them.
+        """
+        result = WindowResult()
+        window = self._deduplicate(observations, result)
+        result.observations = len(window)
+        second_look, self._unexplained = self._unexplained, []
+        if not window and not second_look:
+            return result, Scored(groups={}, stored={})
+        # Grouped before attribution, so grouped Log Analytics rows and file rows agree.
+        window = self._attribute_file_changes(
+            aggregate([*second_look, *window]), judge=frozenset(o.event_id for o in second_look)
+        )
+        if not window:
+            return result, Scored(groups={}, stored={})
+        groups: dict[str, list[Observation]] = defaultdict(list)
+        for obs in window:
+            groups[obs.principal.id].append(obs)
+        result.principals = len(groups)
+        self._newest = max(self._newest or window[-1].time, window[-1].time)
+        # Rows that arrived late (and a partial burst held back for them) are judged first, as
+        # the earlier window they belong to, and the principal's rows of this window after
+        # them, against a baseline that learned them: as a replay in event order judges both.
+        released = self._release_partial()
+        learned_first: dict[str, list[Observation]] = {}
+        late_units: dict[str, list[Observation]] = {}
+        earlier_parts: dict[str, list[Observation]] = {}
+        for principal_id in list(groups):
+            earlier = self._partial.pop(principal_id, None) or []
+            group = groups[principal_id]
+            if since is None:
+                late = group if earlier else []
+            else:
+                late = [o for o in group if o.time < since]
+            if not earlier and not late:
+                continue
+            if earlier:
+                earlier_parts[principal_id] = earlier
+            learned_first[principal_id] = sorted([*earlier, *late], key=_by_time)
+            if late:
+                late_units[principal_id] = learned_first[principal_id]
+            on_time = [o for o in group if since is not None and o.time >= since]
+            if on_time:
+                groups[principal_id] = on_time
+            else:
+                del groups[principal_id]
+        teach = [o for group in released.values() for o in group]
+        parts = [o for part in earlier_parts.values() for o in part]
+        contexts = {key for obs in [*window, *teach, *parts] for key in context_ids(obs)}
+        wanted = (
+            set(groups)
+            | set(released)
+            | set(learned_first)
+            | contexts
+            | set(peer_group_ids())
+            | self._chains.wanted(window)
+        )
+        stored = self.store.load(sorted(wanted))
+        around = Surroundings(
+            baselines={k: v.baseline for k, v in stored.items() if is_context_id(k)},
+            max_age_days=self.settings.baseline_max_age_days,
+        )
+
+        alerted: set[str] = set()
+        # First the late rows, with any burst held back for them: no chain links them (the
+        # chains see every row of the window below, late or not).
+        first = {}
+        for principal_id in sorted(late_units):
+            held = stored.get(principal_id)
+            for detection in self.detections:
+                finding = detection.evaluate(
+                    late_units[principal_id], held.baseline if held else None, self.settings, around
+                )
+                if finding is not None:
+                    first[(detection.spec.id, principal_id)] = finding
+        self._admit(first, stored, emit, result, alerted)
+        # What a replay in event order would have learned before these rows: the late rows
+        # and held parts just judged teach the surroundings and baselines that the rows of
+        # this window, and the chains across them, are judged against (what alerted does not
+        # teach the surroundings, as below).
+        judging = stored
+        if learned_first:
+            around, judging = self._learned_first(learned_first, stored, around, alerted)
+
+        findings = {}
+        for principal_id in sorted(groups):
+            held = judging.get(principal_id)
+            baseline = held.baseline if held else None
+            for detection in self.detections:
+                finding = detection.evaluate(groups[principal_id], baseline, self.settings, around)
+                if finding is not None:
+                    findings[(detection.spec.id, principal_id)] = finding
+        findings = self._chains.link(findings, window, around, judging)
+        missing = {p for _, p in findings if p not in stored and p not in groups}
+        if missing:  # a chain reached back to a principal not active in this window
+            stored = {**stored, **self.store.load(sorted(missing))}
+        self._admit(findings, stored, emit, result, alerted)
+        result.alerts.sort(key=lambda a: (a["firstSeen"], a["detection"], a["id"]))
+        # Each principal's whole activity of this window: a held burst with its late rows,
+        # then its rows of this window.
+        whole = {
+            p: [*learned_first.get(p, ()), *groups.get(p, ())] for p in {*groups, *learned_first}
+        }
+        held_back = self._hold_back_partial(whole, [*first.values(), *findings.values()])
+        # What raised an alert does not teach the surroundings what is ordinary, nor do the
+        # rows of a burst that alerted which arrive late (stragglers, a held part let go),
+        # and what is held back teaches nothing until it is judged whole.
+        exclude = frozenset(alerted | held_back)
+        learned = {p: g for p, g in whole.items() if p not in held_back}
+        teach += [o for p, part in earlier_parts.items() if p not in held_back for o in part]
+        current: list[Observation] = window
+        if late_units or teach:  # only then can rows of a burst that alerted arrive late
+            alerting = self._bursts.alerting()
+            current = [
+                o
+                for o in window
+                if since is None or o.time >= since or o.principal.id not in alerting
+            ]
+            teach = [o for o in teach if o.principal.id not in alerting]
+        context = context_groups([*current, *teach], exclude=exclude)
+        names = {key: key.split(":", 1)[0] + " " + key.split(":", 1)[1] for key in context}
+        return result, Scored(groups={**released, **learned, **context}, stored=stored, names=names)
+
+    def _learned_first(
+        self,
+        learned_first: Mapping[str, list[Observation]],
+        stored: Mapping[str, StoredBaseline],
+        around: Surroundings,
+        alerted: set[str],
+    ) -> tuple[Surroundings, dict[str, StoredBaseline]]:
+        """The surroundings and baselines as if the rows judged first had been learned."""
+        age, values = self.settings.baseline_max_age_days, self.settings.baseline_max_values
+        judging = dict(stored)
+        for principal_id, obs in learned_first.items():
+            held = stored.get(principal_id)
+            baseline = learn(
+                held.baseline if held else None, obs, max_age_days=age, max_values=values
+            )
+            if baseline is not None:
+                judging[principal_id] = StoredBaseline(
+                    baseline=baseline, etag=held.etag if held else None
+                )
+        contexts = dict(around.baselines)
+        first = [o for group in learned_first.values() for o in group]
+        for key, obs in context_groups(first, exclude=frozenset(alerted)).items():
+            name = key.split(":", 1)[0] + " " + key.split(":", 1)[1]
+            learned = learn(
+                contexts.get(key), obs, max_age_days=age, max_values=values, context=(key, name)
+            )
+            if learned is not None:
+                contexts[key] = learned
+        return replace(around, baselines=contexts), judging
+
+    def _admit(
+        self,
+        findings: Mapping[tuple[str, str], Finding],
+        stored: Mapping[str, StoredBaseline],
+        emit: bool,
+        result: WindowResult,
+        alerted: set[str],
+    ) -> None:
+        """Send findings through the bursts, principal by principal; what to send becomes an
+        alert in `result` (or is counted as suppressed when not `emit`)."""
+        for key in sorted(findings, key=lambda k: (k[1], k[0])):
+            finding = findings[key]
+            if finding.severity is not None:
+                alerted.add(finding.principal.id)
+            message = self._bursts.admit(finding)
+            if message is None:
+                if finding.severity is not None:
+                    result.repeats += 1
+                continue
+            held = stored.get(finding.principal.id)
+            if emit:
+                alert = render(message.finding, held.baseline if held else None, self.settings)
+                alert["burst"] = {**message.burst, "firstSeen": iso(message.burst["firstSeen"])}
+                result.alerts.append(alert)
+            else:
+                result.suppressed += 1
+        result.alerts.sort(key=lambda a: (a["firstSeen"], a["detection"], a["id"]))
+
+    def _hold_back_partial(
+        self, whole: Mapping[str, list[Observation]], findings: Iterable[Finding]
+    ) -> set[str]:
+        """With `late_rows`, keep the activity of principals whose findings scored below an
+        alert from the baselines for `_PARTIAL_FOR`: the rest of their burst may still
+        arrive, and is then judged with it, whole, against a baseline that has not learned
+        half of it. Returns the principals held back."""
+        if not self.late_rows:
+            return set()
+        quiet: set[str] = set()
+        loud: set[str] = set()
+        for finding in findings:
+            principal_id = finding.principal.id
+            if finding.severity is not None:
+                loud.add(principal_id)
+            elif finding.score > 0 and principal_id in whole:
+                quiet.add(principal_id)
+        held = set()
+        room = _PARTIAL_BUDGET - sum(held_size(o) for g in self._partial.values() for o in g)
+        for principal_id in sorted(quiet - loud):
+            size = sum(held_size(o) for o in whole[principal_id])
+            if size <= room:
+                self._partial[principal_id] = list(whole[principal_id])
+                held.add(principal_id)
+                room -= size
+        return held
+
+    def _release_partial(self) -> dict[str, list[Observation]]:
+        """Partial bursts whose rest can no longer arrive, to be learned now."""
+        if not self._partial or self._newest is None:
+            return {}
+        horizon = self._newest - _PARTIAL_FOR
+        released = {p: g for p, g in self._partial.items() if g[-1].time < horizon}
+        for principal_id in released:
+            del self._partial[principal_id]
+        return released
+
+    def _deduplicate(
+        self, observations: Iterable[Observation], result: WindowResult
+    ) -> list[Observation]:
+        """One observation per action: an Accept and a later Success of one request count once."""
+        kept: dict[str, Observation] = {}
+        latest: datetime | None = None
+        for obs in observations:
+            latest = obs.time if latest is None or obs.time > latest else latest
+            seen = self._recent_actions.get(obs.action_key)
+            if seen is not None:
+                result.duplicates += 1
+                continue
+            current = kept.get(obs.action_key)
+            if current is not None:
+                result.duplicates += 1
+                if _STATUS_RANK[obs.status] <= _STATUS_RANK[current.status]:
+                    continue
+            kept[obs.action_key] = obs
+        recent = self._recent_actions
+        for key, obs in kept.items():
+            # Log Analytics windows never repeat a row, but an action still in progress
+            # (Accept) may end (Success) in a row ingested in a later window.
+            if self.track_actions or obs.status is Status.ACCEPTED:
+                recent[key] = obs.time
+        if latest is not None:
+            # Windows arrive in time order, so the oldest actions come first in the dict.
+            horizon = latest - _DEDUP_HORIZON
+            stale = []
+            for key, seen_at in recent.items():
+                if seen_at >= horizon:
+                    break
+                stale.append(key)
+            for key in stale:
+                del recent[key]
+        return sorted(kept.values(), key=lambda o: (o.time, o.event_id))
+
+    def _attribute_file_changes(
+        self, window: list[Observation], *, judge: frozenset[str]
+    ) -> list[Observation]:
+        """Tie each WebJob file change to the last Kudu/FTP login on its site, if recent.
+
+        With `late_rows`, a change no login explains within `_SURE_LOGIN` is held for the
+        next window (its login, or a later one, may arrive late), unless it is in `judge`
+        (held once already) or too many are held.
+        """
+        limit = timedelta(minutes=self.settings.login_attribution_minutes)
+        hold = self.late_rows
+        held = sum(held_size(o) for o in self._unexplained)
+        out: list[Observation] = []
+        for obs in window:
+            site = obs.resource.site_key
+            if obs.family is OperationFamily.SCM_LOGIN:
+                logins = self._logins.setdefault(site, [])
+                bisect.insort(
+                    logins,
+                    _Login(principal=obs.principal, time=obs.time, ip=obs.source_ip, tool=obs.tool),
+                    key=lambda x: x.time,
+                )
+                del logins[:-_LOGINS_PER_SITE]
+            elif obs.table is SourceTable.APP_SERVICE_FILE_AUDIT:
+                login = _latest_before(self._logins.get(site, ()), obs.time)
+                explained = login is not None and obs.time - login.time <= limit
+                # A login just before the change explains it for sure; an older one may be
+                # followed by a later login that has not arrived yet.
+                sure = login is not None and obs.time - login.time <= _SURE_LOGIN
+                if (
+                    hold
+                    and not sure
+                    and obs.event_id not in judge
+                    and held + held_size(obs) <= _UNEXPLAINED_BUDGET
+                ):
+                    self._unexplained.append(obs)
+                    held += held_size(obs)
+                elif login is not None and explained:
+                    out.append(
+                        replace(obs, principal=login.principal, source_ip=login.ip, tool=login.tool)
+                    )
+                else:
+                    out.append(replace(obs, principal=_unattributed(obs)))
+                continue
+            out.append(obs)
+        return out
+
+    def learn(self, scored: Scored, *, through: datetime | None = None) -> None:
+        """Fold a scored window into the baselines; on a lost race, re-read and fold again.
+
+        With `through` (the end of a timer window), a baseline already marked as having
+        learned that window is left alone, so a run that is repeated after a crash never
+        counts the same activity twice.
+        """
+        pending = dict(scored.groups)
+        stored = scored.stored
+        for _attempt in range(_SAVE_ATTEMPTS):
+            updates = []
+            for principal_id, obs in sorted(pending.items()):
+                held = stored.get(principal_id)
+                done = held.baseline.learned_through if held else None
+                if through is not None and done is not None and done >= through:
+                    continue
+                name = scored.names.get(principal_id)
+                new = learn(
+                    held.baseline if held else None,
+                    obs,
+                    max_age_days=self.settings.baseline_max_age_days,
+                    max_values=self.settings.baseline_max_values,
+                    through=through,
+                    context=(principal_id, name) if name is not None else None,
+                )
+                if new is not None:
+                    updates.append(StoredBaseline(baseline=new, etag=held.etag if held else None))
+            try:
+                self.store.save(updates)
+            except ConflictError as err:
+                log.warning("baseline write lost a race, re-reading: %s", err)
+                for principal_id in err.written:
+                    pending.pop(principal_id, None)
+                stored = self.store.load(pending.keys())
+                continue
+            return
+        raise ConflictError(f"baselines kept changing under this run ({_SAVE_ATTEMPTS} attempts)")
+
+
+def _by_time(obs: Observation) -> tuple[datetime, str]:
+    return obs.time, obs.event_id
+
+
+def held_size(obs: Observation) -> int:
+    """About how many characters an observation takes in the engine state (an upper bound
+    for ordinary text: every variable field, and room for the rest)."""
+    return (
+        len(obs.event_id)
+        + len(obs.action_key)
+        + 2 * len(obs.resource.id)
+        + len(obs.principal.id)
+        + len(obs.principal.name)
+        + len(obs.operation)
+        + len(obs.detail or "")
+        + len(obs.webjob or "")
+        + len(obs.config_suffix or "")
+        + 400
+    )
+
+
+def observation_json(obs: Observation) -> dict[str, Any]:
+    """An observation as plain JSON values (for the engine state)."""
+    r = obs.resource
+    return {
+        "eventId": obs.event_id,
+        "actionKey": obs.action_key,
+        "time": obs.time.isoformat(),
+        "table": obs.table.value,
+        "operation": obs.operation,
+        "family": obs.family.value,
+        "status": obs.status.value,
+        "principal": [obs.principal.id, obs.principal.name, obs.principal.type.value],
+        "appId": obs.app_id,
+        "tool": obs.tool.value,
+        "sourceIp": obs.source_ip,
+        "resource": [r.id, r.subscription_id, r.resource_group, r.site, r.slot],
+        "configSuffix": obs.config_suffix,
+        "webjob": obs.webjob,
+        "detail": obs.detail,
+        "httpStatus": obs.http_status,
+        "count": obs.count,
+        "ingested": obs.ingested.isoformat() if obs.ingested else None,
+    }
+
+
+def observation_from(value: Mapping[str, Any]) -> Observation:
+    """An observation from `observation_json`'s output; KeyError/ValueError/TypeError if not."""
+    pid, pname, ptype = value["principal"]
+    rid, sub, group, site, slot = value["resource"]
+    return Observation(
+        event_id=str(value["eventId"]),
+        action_key=str(value["actionKey"]),
+        time=datetime.fromisoformat(value["time"]),
+        table=SourceTable(value["table"]),
+        operation=str(value["operation"]),
+        family=OperationFamily(value["family"]),
+        status=Status(value["status"]),
+        principal=Principal(id=str(pid), name=str(pname), type=PrincipalType(ptype)),
+        app_id=value["appId"],
+        tool=ClientTool(value["tool"]),
+        source_ip=value["sourceIp"],
+        resource=ResourceRef(
+            id=str(rid),
+            subscription_id=str(sub),
+            resource_group=str(group),
+            site=str(site),
+            slot=slot,
+        ),
+        config_suffix=value["configSuffix"],
+        webjob=value["webjob"],
+        detail=value["detail"],
+        http_status=value["httpStatus"],
+        count=int(value["count"]),
+        ingested=datetime.fromisoformat(value["ingested"]) if value["ingested"] else None,
+    )
+
+
+def _unattributed(obs: Observation) -> Principal:
+    """A stand-in principal for file changes no login explains: one per site."""
+    return Principal(
+        id=f"{UNATTRIBUTED_PREFIX}{obs.resource.site_key}",
+        name=f"(no login found) {obs.resource.site}",
+        type=PrincipalType.UNKNOWN,
+    )

@@ -1,0 +1,624 @@
+"""Turns raw rows from any source into observations, or says precisely why not.
+
+Pure: no I/O, no clock. Caches are bounded and only trade memory for repeated parsing of
+identical strings (tokens are reused for an hour, sites and operations repeat endlessly).
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import ipaddress
+import re
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import orjson
+
+from detectors.model.observation import (
+    ClientTool,
+    Observation,
+    OperationFamily,
+    Principal,
+    PrincipalType,
+    RawRow,
+    RejectedRow,
+    ResourceRef,
+    SourceTable,
+    Status,
+)
+from detectors.model.operations import classify, tool_for_app, tool_for_protocol
+
+MAX_ID_CHARS = 1024
+MAX_RESOURCE_ID_CHARS = 4096
+MAX_NAME_CHARS = 256
+MAX_COUNT = 100_000_000
+"""Largest `Count` a grouped row may carry; anything above is a damaged value."""
+
+_OID_CLAIM = "http://schemas.microsoft.com/identity/claims/objectidentifier"
+_UPN_CLAIMS = (
+    "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/upn",
+    "upn",
+    "unique_name",
+    "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/name",
+)
+_JOB_PATH = re.compile(
+    r"app_data[\\/]+jobs[\\/]+(continuous|triggered)[\\/]+([^\\/]+)", re.IGNORECASE
+)
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+class SkipReason(enum.StrEnum):
+    """Why a well-formed row carries nothing for the detections."""
+
+    UNRELATED_OPERATION = "unrelated operation"
+    START_ROW = "start row (the end row of the same action is counted)"
+    UNRELATED_FILE = "file outside App_Data/jobs"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Skipped:
+    """A valid row the detections do not need."""
+
+    reason: SkipReason
+
+
+_SKIPS = {reason: Skipped(reason=reason) for reason in SkipReason}
+
+_STATUS = {
+    "start": Status.STARTED,
+    "started": Status.STARTED,
+    "accept": Status.ACCEPTED,
+    "accepted": Status.ACCEPTED,
+    "success": Status.SUCCEEDED,
+    "succeeded": Status.SUCCEEDED,
+    "failure": Status.FAILED,
+    "failed": Status.FAILED,
+}
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+class _BoundedCache(dict[K, V]):
+    """A dict that empties itself when full: cheap, and enough for strings that repeat."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__()
+        self.limit = limit
+
+    def remember(self, key: K, value: V) -> V:
+        if len(self) >= self.limit:
+            self.clear()
+        self[key] = value
+        return value
+
+
+class RowError(ValueError):
+    """A row cannot be used; the message names the field and the problem."""
+
+
+def _text(value: Any, field: str, limit: int) -> str:
+    """A string column as text, stripped; rejects huge values and non-scalar types."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        text = value.strip()
+    elif isinstance(value, int | float) and not isinstance(value, bool):
+        text = str(value)
+    else:
+        raise RowError(f"{field} should be text, got {type(value).__name__}")
+    if len(text) > limit:
+        raise RowError(f"{field} is {len(text):,} characters, over the {limit:,} limit")
+    return text
+
+
+def _count(fields: Mapping[str, Any]) -> int:
+    """How many actions a row stands for: `Count` on rows Log Analytics grouped, else one."""
+    value = fields.get("Count")
+    if value is None or value == "":
+        return 1
+    if isinstance(value, str) and value.isdigit():
+        value = int(value)
+    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= MAX_COUNT:
+        raise RowError(f"Count should be a whole number from 1 to {MAX_COUNT:,}, got {value!r:.40}")
+    return value
+
+
+def _clean_name(text: str) -> str:
+    """A display name with control characters replaced and its length bounded."""
+    return _CONTROL.sub("\ufffd", text)[:MAX_NAME_CHARS]
+
+
+_PORTAL_TIME = re.compile(
+    r"^(\d{1,2})/(\d{1,2})/(\d{4}),? (\d{1,2}):(\d{2}):(\d{2})(?:\.(\d{1,7}))? ?([AP]M)?$",
+    re.IGNORECASE,
+)
+
+
+def parse_time(value: Any, field: str = "TimeGenerated") -> datetime:
+    """An aware UTC datetime from ISO 8601 or the portal's CSV format; naive means UTC."""
+    if isinstance(value, str) and value:
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            parsed = _parse_portal_time(value, field)
+    elif isinstance(value, datetime):
+        parsed = value
+    else:
+        raise RowError(f"{field} is missing")
+    tz = parsed.tzinfo
+    if tz is UTC:
+        return parsed
+    if tz is None:
+        return parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
+
+
+def _parse_portal_time(value: str, field: str) -> datetime:
+    match = _PORTAL_TIME.match(value.strip())
+    if not match:
+        raise RowError(f"{field} {value[:40]!r} is not a timestamp")
+    month, day, year, hour, minute, second, fraction, meridiem = match.groups()
+    hour_24 = int(hour)
+    if meridiem:
+        hour_24 = hour_24 % 12 + (12 if meridiem.upper() == "PM" else 0)
+    micro = int((fraction or "0")[:6].ljust(6, "0"))
+    try:
+        return datetime(
+            int(year), int(month), int(day), hour_24, int(minute), int(second), micro, tzinfo=UTC
+        )
+    except ValueError as err:
+        raise RowError(f"{field} {value[:40]!r} is not a valid date: {err}") from err
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class _ParsedResource:
+    ref: ResourceRef
+    tail: tuple[str, ...]
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class _Token:
+    app_id: str | None
+    object_id: str | None
+    name: str | None
+    id_type: str | None
+    managed_identity: bool
+    ip: str | None
+
+
+_NO_TOKEN = _Token(
+    app_id=None, object_id=None, name=None, id_type=None, managed_identity=False, ip=None
+)
+
+
+INGESTION_COLUMN = "IngestionTime"
+"""The column an export query adds with `| extend IngestionTime = ingestion_time()`."""
+
+
+class Normalizer:
+    """Maps raw rows to observations; one instance per run keeps its caches warm."""
+
+    def __init__(self) -> None:
+        self._resources: _BoundedCache[str, _ParsedResource | None] = _BoundedCache(50_000)
+        self._tokens: _BoundedCache[str, _Token] = _BoundedCache(20_000)
+        self._ips: _BoundedCache[str, str | None] = _BoundedCache(50_000)
+        self._principals: _BoundedCache[tuple[str, str, PrincipalType], Principal] = _BoundedCache(
+            50_000
+        )
+        self._families: _BoundedCache[tuple[str, str | None], OperationFamily | None] = (
+            _BoundedCache(10_000)
+        )
+        self._handlers: dict[SourceTable, Callable[[Mapping[str, Any]], Observation | Skipped]]
+        self._handlers = {
+            SourceTable.AZURE_ACTIVITY: self._activity,
+            SourceTable.APP_SERVICE_AUDIT: self._login,
+            SourceTable.APP_SERVICE_FILE_AUDIT: self._file_change,
+        }
+
+    def normalize(self, row: RawRow) -> Observation | Skipped | RejectedRow:
+        """The observation a row stands for, a skip, or a rejection naming the problem."""
+        if row.table is None:
+            return RejectedRow(
+                source=row.source,
+                line=row.line,
+                reason="cannot tell which table the row is from (no Type column, unknown columns)",
+            )
+        try:
+            result = self._handlers[row.table](row.fields)
+            ingested = row.fields.get(INGESTION_COLUMN)
+            if ingested is not None and ingested != "" and type(result) is Observation:
+                result = replace(result, ingested=parse_time(ingested, INGESTION_COLUMN))
+        except RowError as err:
+            return RejectedRow(source=row.source, line=row.line, reason=str(err))
+        return result
+
+    # -- AzureActivity -------------------------------------------------------------------
+
+    def _activity(self, fields: Mapping[str, Any]) -> Observation | Skipped:
+        operation = _text(fields.get("OperationNameValue"), "OperationNameValue", 512)
+        if not operation:
+            raise RowError("OperationNameValue is missing")
+        if not operation.lower().startswith("microsoft.web/"):
+            return _SKIPS[SkipReason.UNRELATED_OPERATION]
+        status_text = _text(fields.get("ActivityStatusValue"), "ActivityStatusValue", 64)
+        status = _STATUS.get(status_text.lower())
+        if status is None:
+            raise RowError(f"ActivityStatusValue {status_text[:40]!r} is not a known status")
+        if status is Status.STARTED:
+            return _SKIPS[SkipReason.START_ROW]
+
+        resource_text = _text(
+            fields.get("_ResourceId") or fields.get("ResourceId"),
+            "_ResourceId",
+            MAX_RESOURCE_ID_CHARS,
+        )
+        parsed = self._resource(resource_text)
+        if parsed is None:
+            # The scope of the authorization names the resource too; parsed only when needed.
+            scope = _dynamic(fields, "Authorization").get("scope")
+            if isinstance(scope, str):
+                parsed = self._resource(scope[:MAX_RESOURCE_ID_CHARS])
+                resource_text = resource_text or scope[:MAX_RESOURCE_ID_CHARS]
+        if parsed is None:
+            raise RowError(f"_ResourceId {resource_text[:80]!r} is not an App Service site")
+        suffix = parsed.tail[1] if len(parsed.tail) >= 2 and parsed.tail[0] == "config" else None
+
+        key = (operation, suffix)
+        family = self._families.get(key, _MISSING)
+        if family is _MISSING:
+            family = self._families.remember(key, classify(operation, suffix))
+        if family is None:
+            return _SKIPS[SkipReason.UNRELATED_OPERATION]
+
+        time = parse_time(fields.get("TimeGenerated"))
+        token = self._token(fields)
+        caller = _text(fields.get("Caller"), "Caller", MAX_ID_CHARS)
+        principal = self._activity_principal(caller, token, fields)
+        ip = self._ip(_text(fields.get("CallerIpAddress"), "CallerIpAddress", 256))
+        if ip is None:
+            http = _dynamic(fields, "HTTPRequest")
+            ip = self._ip(http.get("clientIpAddress")) or token.ip
+        event_id = _text(fields.get("EventDataId"), "EventDataId", 256)
+        correlation = _text(fields.get("CorrelationId"), "CorrelationId", 256)
+        if not event_id:
+            event_id = _digest(operation, status_text, caller, resource_text, str(time))
+        count = _count(fields)
+        webjob = None
+        if len(parsed.tail) >= 2 and parsed.tail[0] in ("continuouswebjobs", "triggeredwebjobs"):
+            webjob = f"{parsed.tail[0].removesuffix('webjobs')}/{parsed.tail[1]}"
+        # Which keys: the host's (`host/default`) or one function's (`functions/<name>`).
+        detail = "/".join(parsed.tail[:2]) if family in _KEY_FAMILIES and parsed.tail else None
+        return Observation(
+            event_id=event_id,
+            # The full resource id: one request may list several config sections. A grouped
+            # row stands for several actions, which Log Analytics already counted once each.
+            action_key=f"{correlation}|{operation.lower()}|{resource_text.lower()}"
+            if correlation and count == 1
+            else event_id,
+            time=time,
+            table=SourceTable.AZURE_ACTIVITY,
+            operation=operation.upper(),
+            family=family,
+            status=status,
+            principal=principal,
+            app_id=token.app_id,
+            tool=tool_for_app(token.app_id),
+            source_ip=ip,
+            resource=parsed.ref,
+            config_suffix=suffix,
+            webjob=webjob,
+            detail=detail,
+            http_status=_text(fields.get("ActivitySubstatusValue"), "ActivitySubstatusValue", 128)
+            or None,
+            count=count,
+        )
+
+    def _activity_principal(
+        self, caller: str, token: _Token, fields: Mapping[str, Any]
+    ) -> Principal:
+        principal_id = caller or token.object_id or ""
+        if not principal_id:
+            raise RowError("Caller is empty and the claims carry no object id")
+        if token.managed_identity:
+            kind = PrincipalType.MANAGED_IDENTITY
+        elif "@" in principal_id or token.id_type == "user":
+            kind = PrincipalType.USER
+        elif token.id_type == "app":
+            kind = PrincipalType.SERVICE_PRINCIPAL
+        else:
+            kind = self._kind_from_evidence(principal_id, fields)
+        name = token.name or principal_id
+        if "@" in principal_id:
+            principal_id = principal_id.lower()
+        return self._principal(principal_id, name, kind)
+
+    def _kind_from_evidence(self, principal_id: str, fields: Mapping[str, Any]) -> PrincipalType:
+        """Principal type from the authorization evidence, for tokens that do not say."""
+        evidence = _dynamic(fields, "Authorization").get("evidence")
+        evidence_type = evidence.get("principalType") if isinstance(evidence, dict) else None
+        if evidence_type == "User":
+            return PrincipalType.USER
+        if evidence_type == "ServicePrincipal" or _is_guid(principal_id):
+            return PrincipalType.SERVICE_PRINCIPAL
+        return PrincipalType.UNKNOWN
+
+    # -- AppServiceAuditLogs -------------------------------------------------------------
+
+    def _login(self, fields: Mapping[str, Any]) -> Observation:
+        time = parse_time(fields.get("TimeGenerated"))
+        user = _text(fields.get("User"), "User", MAX_ID_CHARS)
+        display = _text(fields.get("UserDisplayName"), "UserDisplayName", MAX_ID_CHARS)
+        if not user and not display:
+            raise RowError("User and UserDisplayName are both empty")
+        resource_text = _text(fields.get("_ResourceId"), "_ResourceId", MAX_RESOURCE_ID_CHARS)
+        parsed = self._resource(resource_text)
+        if parsed is None:
+            raise RowError(f"_ResourceId {resource_text[:80]!r} is not an App Service site")
+        protocol = _text(fields.get("Protocol"), "Protocol", 64)
+        if user.startswith("$"):
+            principal = self._principal(user.lower(), user, PrincipalType.PUBLISHING_USER)
+        elif "@" in display:
+            principal = self._principal(display.lower(), display, PrincipalType.USER)
+        else:
+            principal = self._principal(user or display, display or user, PrincipalType.UNKNOWN)
+        address = _text(fields.get("UserAddress"), "UserAddress", 256)
+        event_id = _login_id(time, user, display, address, resource_text, protocol)
+        return Observation(
+            event_id=event_id,
+            action_key=event_id,
+            time=time,
+            table=SourceTable.APP_SERVICE_AUDIT,
+            operation=_text(fields.get("OperationName"), "OperationName", 128) or "Authorization",
+            family=OperationFamily.SCM_LOGIN,
+            status=Status.SUCCEEDED,
+            principal=principal,
+            app_id=None,
+            tool=tool_for_protocol(protocol),
+            source_ip=self._ip(address),
+            resource=parsed.ref,
+            detail=protocol or None,
+            count=_count(fields),
+        )
+
+    # -- AppServiceFileAuditLogs ---------------------------------------------------------
+
+    def _file_change(self, fields: Mapping[str, Any]) -> Observation | Skipped:
+        path = _text(fields.get("Path"), "Path", 4096)
+        if not path:
+            raise RowError("Path is missing")
+        match = _JOB_PATH.search(path)
+        if match is None:
+            return _SKIPS[SkipReason.UNRELATED_FILE]
+        time = parse_time(fields.get("TimeGenerated"))
+        resource_text = _text(fields.get("_ResourceId"), "_ResourceId", MAX_RESOURCE_ID_CHARS)
+        parsed = self._resource(resource_text)
+        if parsed is None:
+            raise RowError(f"_ResourceId {resource_text[:80]!r} is not an App Service site")
+        operation = _text(fields.get("OperationName"), "OperationName", 128) or "Modify"
+        process = _text(fields.get("Process"), "Process", 256)
+        event_id = _file_id(time, path, operation, process, resource_text)
+        return Observation(
+            event_id=event_id,
+            action_key=event_id,
+            time=time,
+            table=SourceTable.APP_SERVICE_FILE_AUDIT,
+            operation=operation,
+            family=OperationFamily.WEBJOB_FILE_CHANGE,
+            status=Status.SUCCEEDED,
+            principal=UNATTRIBUTED,
+            app_id=None,
+            tool=ClientTool.UNKNOWN,
+            source_ip=None,
+            resource=parsed.ref,
+            webjob=f"{match.group(1)}/{match.group(2)}".lower(),
+            detail=_clean_name(path),
+            count=_count(fields),
+        )
+
+    # -- shared pieces -------------------------------------------------------------------
+
+    def _principal(self, principal_id: str, name: str, kind: PrincipalType) -> Principal:
+        key = (principal_id, name, kind)
+        found = self._principals.get(key)
+        if found is None:
+            found = self._principals.remember(
+                key, Principal(id=principal_id, name=_clean_name(name), type=kind)
+            )
+        return found
+
+    def _resource(self, resource_id: str) -> _ParsedResource | None:
+        if resource_id in self._resources:
+            return self._resources[resource_id]
+        return self._resources.remember(resource_id, _parse_resource(resource_id))
+
+    def _ip(self, value: Any) -> str | None:
+        if not isinstance(value, str) or not value:
+            return None
+        if value in self._ips:
+            return self._ips[value]
+        return self._ips.remember(value, _parse_ip(value))
+
+    def _token(self, fields: Mapping[str, Any]) -> _Token:
+        raw = fields.get("Claims")
+        if raw is None or raw == "":
+            raw = fields.get("Claims_d")
+        if isinstance(raw, str):
+            if not raw:
+                return _NO_TOKEN
+            cached = self._tokens.get(raw)
+            if cached is None:
+                cached = self._tokens.remember(raw, _token_from(_loads(raw, "Claims")))
+            return cached
+        if isinstance(raw, dict):
+            return _token_from(raw)
+        if raw is None:
+            return _NO_TOKEN
+        raise RowError(f"Claims should be an object or JSON text, got {type(raw).__name__}")
+
+
+_MISSING: Any = object()
+_KEY_FAMILIES = frozenset(
+    {OperationFamily.FUNCTION_KEYS_READ, OperationFamily.FUNCTION_KEYS_CHANGE}
+)
+
+UNATTRIBUTED = Principal(id="", name="(unattributed)", type=PrincipalType.UNKNOWN)
+"""Placeholder principal of a file change until the engine ties it to a login."""
+
+
+def _loads(text: str, field: str) -> dict[str, Any]:
+    try:
+        value = orjson.loads(text)
+    except orjson.JSONDecodeError as err:
+        raise RowError(f"{field} is not valid JSON: {err}") from err
+    if not isinstance(value, dict):
+        raise RowError(f"{field} should be a JSON object")
+    return value
+
+
+def _dynamic(fields: Mapping[str, Any], column: str) -> Mapping[str, Any]:
+    """A dynamic column (or its `_d` twin) as a mapping, whether it came as text or object."""
+    raw = fields.get(column)
+    if raw is None or raw == "":
+        raw = fields.get(column + "_d")
+    if raw is None or raw == "":
+        return {}
+    if isinstance(raw, dict):
+        return raw
+    if isinstance(raw, str):
+        return _loads(raw, column)
+    raise RowError(f"{column} should be an object or JSON text, got {type(raw).__name__}")
+
+
+def _token_from(claims: Mapping[str, Any]) -> _Token:
+    def claim(*names: str) -> str | None:
+        for name in names:
+            value = claims.get(name)
+            if isinstance(value, str) and value:
+                return value[:MAX_ID_CHARS]
+        return None
+
+    return _Token(
+        app_id=(claim("appid", "azp") or "").lower() or None,
+        object_id=claim(_OID_CLAIM, "oid"),
+        name=claim("name", *_UPN_CLAIMS),
+        id_type=(claim("idtyp") or "").lower() or None,
+        managed_identity=claim("xms_mirid") is not None,
+        ip=_parse_ip(claim("ipaddr") or ""),
+    )
+
+
+def _parse_resource(resource_id: str) -> _ParsedResource | None:
+    """Subscription, group, site and slot of an App Service resource id, or None."""
+    parts = [p for p in resource_id.lower().split("/") if p]
+    try:
+        sub = parts[parts.index("subscriptions") + 1]
+        group = parts[parts.index("resourcegroups") + 1]
+        provider = parts.index("providers")
+    except (ValueError, IndexError):
+        return None
+    if (
+        parts[provider + 1 : provider + 3] != ["microsoft.web", "sites"]
+        or len(parts) < provider + 4
+    ):
+        return None
+    site = parts[provider + 3]
+    rest = parts[provider + 4 :]
+    slot = None
+    if len(rest) >= 2 and rest[0] == "slots":
+        slot, rest = rest[1], rest[2:]
+    site_id = "/".join(["", *parts[: provider + 4]])
+    if slot:
+        site_id += f"/slots/{slot}"
+    ref = ResourceRef(id=site_id, subscription_id=sub, resource_group=group, site=site, slot=slot)
+    return _ParsedResource(ref=ref, tail=tuple(rest))
+
+
+def _parse_ip(value: str) -> str | None:
+    """A canonical IP address, dropping a port; None when it is not an address."""
+    text = value.strip()
+    if not text:
+        return None
+    if text.startswith("[") and "]" in text:
+        text = text[1 : text.index("]")]
+    elif text.count(":") == 1:
+        text = text.split(":", 1)[0]
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError:
+        return None
+
+
+def _is_guid(text: str) -> bool:
+    try:
+        uuid.UUID(text)
+    except ValueError:
+        return False
+    return True
+
+
+def row_event_id(table: SourceTable, fields: Mapping[str, Any]) -> str:
+    """The id the detector gives a row: `EventDataId`, or for the App Service tables, which
+    have no id column, a digest of the columns that identify the row in any export format.
+
+    Raises RowError when the columns it needs are unusable.
+    """
+    time = parse_time(fields.get("TimeGenerated"))
+    resource = _text(fields.get("_ResourceId"), "_ResourceId", MAX_RESOURCE_ID_CHARS)
+    if table is SourceTable.APP_SERVICE_AUDIT:
+        return _login_id(
+            time,
+            _text(fields.get("User"), "User", MAX_ID_CHARS),
+            _text(fields.get("UserDisplayName"), "UserDisplayName", MAX_ID_CHARS),
+            _text(fields.get("UserAddress"), "UserAddress", 256),
+            resource,
+            _text(fields.get("Protocol"), "Protocol", 64),
+        )
+    if table is SourceTable.APP_SERVICE_FILE_AUDIT:
+        return _file_id(
+            time,
+            _text(fields.get("Path"), "Path", 4096),
+            _text(fields.get("OperationName"), "OperationName", 128) or "Modify",
+            _text(fields.get("Process"), "Process", 256),
+            resource,
+        )
+    event_id = _text(fields.get("EventDataId"), "EventDataId", 256)
+    if not event_id:
+        raise RowError("EventDataId is missing")
+    return event_id
+
+
+def _login_id(  # noqa: PLR0917 - the identifying columns, in one fixed order
+    time: datetime, user: str, display: str, address: str, resource: str, protocol: str
+) -> str:
+    return _digest("login", time.isoformat(), user, display, address, resource.lower(), protocol)
+
+
+def _file_id(time: datetime, path: str, operation: str, process: str, resource: str) -> str:
+    return _digest("file", time.isoformat(), path, operation, process, resource.lower())
+
+
+def _digest(*parts: str) -> str:
+    """A stable id for rows that carry none (the audit tables)."""
+    return hashlib.sha256("\x1f".join(parts).encode("utf-8", "surrogatepass")).hexdigest()[:32]
+
+
+def normalize_rows(rows: Iterable[RawRow]) -> tuple[list[Observation], list[RejectedRow]]:
+    """The observations of a batch of rows and the rows rejected, with their reasons.
+
+    Skipped rows (Start rows, unrelated operations and files) are neither.
+    """
+    normalizer = Normalizer()
+    observations: list[Observation] = []
+    rejected: list[RejectedRow] = []
+    for row in rows:
+        result = normalizer.normalize(row)
+        if isinstance(result, Observation):
+            observations.append(result)
+        elif isinstance(result, RejectedRow):
+            rejected.append(result)
+    return observations, rejected

@@ -1,0 +1,453 @@
+"""One timer cycle: read what Log Analytics ingested since the checkpoint, score it, alert.
+
+Rows reach the workspace minutes after their event and out of order, so the timer scores
+event time, not arrival: each step takes one slice of event time (`window_minutes`, on a
+grid from midnight UTC) once `hold_minutes` have passed after its end, with the rows of
+earlier slices that arrived since the last step (`sources.queries.Window`). A burst whose
+rows arrive in several batches is judged whole, as a replay judges it; the cost is the
+hold, added to every alert's delay. Each step goes through four stages, and the
+checkpoint records how far it got, so a run that dies anywhere is finished by the next
+one without losing or repeating work:
+
+1. score the step against the stored baselines; keep each alert in the outbox
+   (idempotent by alert id); mark the step *pending* in the checkpoint;
+2. learn the step into the baselines (a baseline that already learned it is skipped);
+3. put every alert of the outbox on the queue, clearing each once it is there;
+4. advance the watermarks (ingestion and event time) and clear *pending*.
+
+A run that finds a pending step does not score it again (its alerts are already kept):
+it re-reads the same rows and repeats steps 2-4. The checkpoint also holds a lease, so a
+second run that overlaps the first leaves at once instead of racing it; every checkpoint
+write is conditional on its ETag, so even a run whose lease lapsed cannot advance it twice.
+
+A run that caught up then deletes a bounded slice of records past retention.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+
+from detectors.alerts.allow import AllowGate
+from detectors.baselines.feedback import alert_record
+from detectors.engine.scoring import Engine
+from detectors.model.errors import ConflictError, DetectorError
+from detectors.model.observation import Observation, RawRow
+from detectors.normalize.rows import normalize_rows
+from detectors.settings.app import AppSettings
+from detectors.sources.log_analytics import Budget, FetchStats
+from detectors.sources.queries import Window, grid_start
+from detectors.stores import AlertRecords, AllowRuleStore, BaselineStore
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT_NAME = "timer"
+CHECKPOINT_VERSION = 1
+LEASE_MARGIN = timedelta(minutes=10)
+"""A lease outlives the run's budget by this much: time to finish the step in hand."""
+MAX_REPORTED_REJECTIONS = 10
+PRUNE_LIMIT = 200
+"""Old records each table gives up per run: at one run every 5 minutes, 57,600 a day."""
+
+Prune = Callable[[datetime, int], int]
+"""Deletes up to n records last written before a moment; returns how many it deleted."""
+
+
+class Source(Protocol):
+    """Reads the rows of one step (`LogAnalyticsSource`)."""
+
+    def fetch(self, window: Window, budget: Budget) -> tuple[list[RawRow], FetchStats]:
+        """Every row ingested in the window, or QueryFailed."""
+        ...
+
+
+class RunState(Protocol):
+    """The checkpoint and the outbox (`TableStore`)."""
+
+    def get_state_with_etag(self, name: str) -> tuple[dict[str, Any] | None, str | None]:
+        """The checkpoint and its ETag."""
+        ...
+
+    def put_state_if(self, name: str, value: dict[str, Any], etag: str | None) -> str:
+        """Conditional replace; ConflictError when another run changed it."""
+        ...
+
+    def hold(self, alert: dict[str, Any]) -> None:
+        """Keep an alert until it is on the queue."""
+        ...
+
+    def held(self) -> Any:
+        """Alerts waiting for the queue."""
+        ...
+
+    def release(self, alert_id: str) -> None:
+        """Forget an alert that is on the queue."""
+        ...
+
+
+class Queue(Protocol):
+    """Where alerts go (`AlertQueue`)."""
+
+    def send(self, alert: dict[str, Any]) -> None:
+        """Enqueue durably, or DeliveryFailed."""
+        ...
+
+
+@dataclass(kw_only=True, slots=True)
+class RunReport:
+    """What one run did, for its log line and for `detector run --json`."""
+
+    run_id: str
+    outcome: str = "ok"
+    """ok | behind (budget spent, more to read) | skipped (another run holds the lease) | failed"""
+    error: str | None = None
+    watermark_before: str | None = None
+    watermark_after: str | None = None
+    """How far ingestion time was read, before and after the run."""
+    scored_through: str | None = None
+    """How far event time was scored after the run (`hold_minutes` behind what was read)."""
+    windows: int = 0
+    resumed: int = 0
+    rows: int = 0
+    rejected: int = 0
+    rejections: list[str] = field(default_factory=list)
+    observations: int = 0
+    principals: int = 0
+    alerts: int = 0
+    enqueued: int = 0
+    queries: int = 0
+    retries: int = 0
+    splits: int = 0
+    allowed: dict[str, int] = field(default_factory=dict)
+    """Alerts that allow rules kept off the queue, by rule id (each is also logged)."""
+    expired_rules: list[str] = field(default_factory=list)
+    invalid_rules: list[str] = field(default_factory=list)
+    """Rules in the allow table that are too broad or incomplete: never applied."""
+    rules_error: str | None = None
+    """Why no allow rule was applied this run (the table could not be read), if so."""
+    pruned: int = 0
+    """Alert and delivery records past the retention period deleted by this run."""
+    prune_error: str | None = None
+    """Why deleting old records failed this run, if it did (the next run tries again)."""
+
+    def line(self) -> str:
+        """One summary line for the log."""
+        return (
+            f"run {self.run_id}: {self.outcome}; windows {self.windows} (resumed {self.resumed}); "
+            f"rows {self.rows} ({self.rejected} rejected); observations {self.observations}; "
+            f"principals {self.principals}; alerts {self.alerts}; "
+            f"allowed by rules {sum(self.allowed.values())}; enqueued {self.enqueued}; "
+            f"queries {self.queries} ({self.retries} retried, {self.splits} split); "
+            f"old records deleted {self.pruned}; "
+            f"watermark {self.watermark_before} -> {self.watermark_after}; "
+            f"events scored through {self.scored_through}"
+            + (f"; error: {self.error}" if self.error else "")
+        )
+
+
+class TimerRun:
+    """Runs timer cycles against one workspace, one store, one outbox and one queue."""
+
+    def __init__(
+        self,
+        *,
+        source: Source,
+        store: BaselineStore,
+        state: RunState,
+        queue: Queue,
+        settings: AppSettings,
+        run_id: str | None = None,
+        allow: AllowRuleStore | None = None,
+        records: AlertRecords | None = None,
+        prune: Sequence[Prune] = (),
+    ) -> None:
+        """`allow` holds the operators' allow rules; `records` keeps what feedback needs of
+        each alert (both optional: without them every alert goes out, unrecorded). Each of
+        `prune` deletes a slice of old records after a run that caught up."""
+        self.source = source
+        self.store = store
+        self.state = state
+        self.queue = queue
+        self.settings = settings
+        self.run_id = run_id or uuid.uuid4().hex[:12]
+        self.allow = allow
+        self.records = records
+        self.prune = tuple(prune)
+        self._gate = AllowGate(rules=(), now=datetime.now(UTC))
+        self._hits_written: dict[str, int] = {}
+
+    def run(self, now: datetime, budget: Budget) -> RunReport:
+        """One cycle; never raises for Azure trouble: the report says what failed."""
+        report = RunReport(run_id=self.run_id)
+        try:
+            self._run(now, budget, report)
+        except ConflictError as err:
+            report.outcome, report.error = "skipped", f"another run advanced the checkpoint: {err}"
+        except DetectorError as err:
+            report.outcome, report.error = "failed", str(err)
+        return report
+
+    def _run(self, now: datetime, budget: Budget, report: RunReport) -> None:
+        s = self.settings
+        found, etag = self.state.get_state_with_etag(CHECKPOINT_NAME)
+        checkpoint = _Checkpoint(
+            self.state, dict(found) if found else {"version": CHECKPOINT_VERSION}, etag
+        )
+        doc = checkpoint.doc
+        lease = doc.get("lease") or {}
+        if lease.get("owner") not in (None, self.run_id) and _time(lease["until"]) > now:
+            report.outcome = "skipped"
+            report.error = f"run {lease['owner']} holds the lease until {lease['until']}"
+            return
+        doc["lease"] = {
+            "owner": self.run_id,
+            "until": _iso(now + timedelta(seconds=s.run_budget_seconds) + LEASE_MARGIN),
+        }
+        checkpoint.save()
+        report.watermark_before = doc.get("watermark")
+        self._open_gate(now, report)
+        try:
+            self._windows(checkpoint, now, budget, report)
+            self._housekeeping(now, budget, report)
+        finally:
+            report.watermark_after = checkpoint.saved.get("watermark")
+            report.scored_through = checkpoint.saved.get("eventWatermark")
+            try:
+                checkpoint.release()
+            except DetectorError as err:  # the lease lapses on its own
+                log.warning("could not release the lease: %s", err)
+
+    def _housekeeping(self, now: datetime, budget: Budget, report: RunReport) -> None:
+        """Delete a bounded slice of records past retention, once the run has caught up.
+
+        Never fails the run: old records are only housekeeping, and the next run goes on.
+        """
+        if report.outcome != "ok" or budget.remaining() < budget.seconds / 2:
+            return
+        before = now - timedelta(days=self.settings.retention_days)
+        for prune in self.prune:
+            try:
+                report.pruned += prune(before, PRUNE_LIMIT)
+            except DetectorError as err:
+                report.prune_error = str(err)
+                log.warning("old records not deleted this run: %s", err)
+
+    def _windows(
+        self, checkpoint: _Checkpoint, now: datetime, budget: Budget, report: RunReport
+    ) -> None:
+        doc = checkpoint.doc
+        horizon = now - timedelta(seconds=self.settings.settle_seconds)
+        while True:
+            pending = doc.get("pending")
+            if pending:
+                window = self._pending(pending)
+            else:
+                step = self._next_step(doc, horizon)
+                if step is None:
+                    return
+                window = step
+                if report.windows and budget.remaining() < budget.seconds / 4:
+                    report.outcome = "behind"
+                    return
+            self._window(checkpoint, window, resume=bool(pending), budget=budget, report=report)
+
+    def _next_step(self, doc: dict[str, Any], horizon: datetime) -> Window | None:
+        """The step after the checkpoint, once its events have settled; None before then.
+
+        The checkpoint holds how far ingestion time was read (`watermark`) and how far
+        event time was scored (`eventWatermark`). A checkpoint written before steps had an
+        event range carries only the first: every row ingested before it was read, so
+        event time is scored from there on.
+        """
+        s = self.settings
+        size = timedelta(minutes=s.window_minutes)
+        hold = timedelta(minutes=s.hold_minutes)
+        if doc.get("watermark"):
+            read = _time(doc["watermark"])
+            scored = _time(doc.get("eventWatermark") or doc["watermark"])
+        else:
+            scored = grid_start(horizon - timedelta(minutes=s.first_run_lookback_minutes), size)
+            read = scored + hold
+        end = grid_start(scored, size) + size
+        # A shorter hold than before never moves the ingestion cut back.
+        until = max(end + hold, read)
+        if until > horizon:
+            return None
+        return Window(
+            since=read,
+            until=until,
+            lateness=timedelta(hours=s.lateness_hours),
+            event_since=scored,
+            event_until=end,
+        )
+
+    def _pending(self, pending: dict[str, Any]) -> Window:
+        """The step a crashed run scored but did not finish (a checkpoint written before
+        steps had an event range read the rows ingested in its window, whatever their
+        event time)."""
+        until = _time(pending["until"])
+        event_since = _time(pending.get("eventSince") or pending["until"])
+        return Window(
+            since=_time(pending["since"]),
+            until=until,
+            lateness=timedelta(hours=self.settings.lateness_hours),
+            event_since=event_since,
+            event_until=_time(pending.get("eventUntil") or pending["until"]),
+        )
+
+    def _window(
+        self,
+        checkpoint: _Checkpoint,
+        window: Window,
+        *,
+        resume: bool,
+        budget: Budget,
+        report: RunReport,
+    ) -> None:
+        s = self.settings
+        doc = checkpoint.doc
+        rows, fetched = self.source.fetch(window, budget)
+        report.queries += fetched.queries
+        report.retries += fetched.retries
+        report.splits += fetched.splits
+        report.rows += len(rows)
+        observations = self._normalize(rows, report)
+
+        engine = Engine(store=self.store, settings=s.detection, track_actions=False, late_rows=True)
+        if doc.get("engine"):
+            engine.restore_state(doc["engine"])
+        result, scored = engine.score(observations, emit=not resume, since=window.event_since)
+        report.observations += result.observations
+        report.principals += result.principals
+        if resume:
+            report.resumed += 1
+        else:
+            records = []
+            for alert in result.alerts:
+                if not self._gate.admit(alert):
+                    continue
+                self.state.hold(alert)
+                report.alerts += 1
+                principal_id = alert["principal"]["id"]
+                held = scored.stored.get(principal_id)
+                records.append(
+                    alert_record(
+                        alert,
+                        scored.groups.get(principal_id, ()),
+                        held.baseline if held else None,
+                        s.detection,
+                    )
+                )
+            if self.records is not None and records:
+                self.records.record_alerts(records)
+            doc["pending"] = _bounds(window)
+            checkpoint.save()
+            self._count_hits(report)
+
+        engine.learn(scored, through=window.until)
+        report.enqueued += self._drain()
+        doc["watermark"] = _iso(window.until)
+        if window.event_until is not None:
+            doc["eventWatermark"] = _iso(window.event_until)
+        doc["engine"] = engine.export_state()
+        doc["pending"] = None
+        report.windows += 1
+        checkpoint.save()
+
+    def _open_gate(self, now: datetime, report: RunReport) -> None:
+        """This run's allow rules; an unreadable table means none (alerts go out, not lost)."""
+        rules = []
+        if self.allow is not None:
+            try:
+                rules = [stored.rule for stored in self.allow.list_rules()]
+            except DetectorError as err:
+                report.rules_error = str(err)
+                log.warning("allow rules not applied this run: %s", err)
+        self._gate = AllowGate(rules=rules, now=now, max_days=self.settings.allow_max_days)
+        self._hits_written = {}
+        report.expired_rules = list(self._gate.expired)
+        report.invalid_rules = list(self._gate.invalid)
+
+    def _count_hits(self, report: RunReport) -> None:
+        """Add this window's allowed alerts to their rules' hit counts (best effort)."""
+        report.allowed = dict(self._gate.hits)
+        new = {
+            rule_id: n - self._hits_written.get(rule_id, 0)
+            for rule_id, n in self._gate.hits.items()
+            if n > self._hits_written.get(rule_id, 0)
+        }
+        if not new or self.allow is None:
+            return
+        try:
+            gone = self.allow.record_hits(new, self._gate.now)
+        except DetectorError as err:  # the counts are in the report and the log
+            log.warning("could not count allow rule hits %s: %s", new, err)
+            return
+        if gone:
+            log.warning("allow rules removed while they matched alerts: %s", ", ".join(gone))
+        self._hits_written = dict(self._gate.hits)
+
+    def _drain(self) -> int:
+        """Put every held alert on the queue; DeliveryFailed leaves the rest held."""
+        sent = 0
+        for alert in self.state.held():
+            self.queue.send(alert)
+            self.state.release(str(alert["id"]))
+            sent += 1
+        return sent
+
+    def _normalize(self, rows: list[RawRow], report: RunReport) -> list[Observation]:
+        observations, rejected = normalize_rows(rows)
+        for row in rejected:
+            report.rejected += 1
+            where = f"{row.source} row {row.line}: {row.reason}"
+            log.warning("rejected %s", where)
+            if len(report.rejections) < MAX_REPORTED_REJECTIONS:
+                report.rejections.append(where)
+        return observations
+
+
+class _Checkpoint:
+    """The checkpoint being worked on, the version last written and that write's ETag.
+
+    Whatever step fails, the lease is released on exactly what was last written: a change
+    made in memory but never saved is never saved by the release either.
+    """
+
+    def __init__(self, state: RunState, doc: dict[str, Any], etag: str | None) -> None:
+        self.state, self.doc, self.etag = state, doc, etag
+        self.saved: dict[str, Any] = copy.deepcopy(doc)
+
+    def save(self) -> None:
+        """Write the document if nobody else did since; ConflictError otherwise."""
+        self.etag = self.state.put_state_if(CHECKPOINT_NAME, self.doc, self.etag)
+        self.saved = copy.deepcopy(self.doc)
+
+    def release(self) -> None:
+        """Give up the lease on the last written version."""
+        self.etag = self.state.put_state_if(
+            CHECKPOINT_NAME, {**self.saved, "lease": None}, self.etag
+        )
+
+
+def _bounds(window: Window) -> dict[str, str]:
+    """A step's ranges as the checkpoint keeps them."""
+    bounds = {"since": _iso(window.since), "until": _iso(window.until)}
+    if window.event_since is not None and window.event_until is not None:
+        bounds["eventSince"] = _iso(window.event_since)
+        bounds["eventUntil"] = _iso(window.event_until)
+    return bounds
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat()
+
+
+def _time(text: str) -> datetime:
+    moment = datetime.fromisoformat(text)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

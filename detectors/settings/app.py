@@ -1,0 +1,307 @@
+"""The Function App's app settings: read once per invocation, every problem reported at once.
+
+The names here are exactly the app settings `infra/` writes; a test keeps the two in step.
+Detection thresholds and weights (`DETECTOR_<FIELD>`) are read by `DetectionSettings`.
+
+Storage is reached either with a connection string (Azurite, local runs) in
+`DETECTOR_STORAGE`, or identity-based, the way the Functions host reads a connection:
+`DETECTOR_STORAGE__tableServiceUri` and `DETECTOR_STORAGE__queueServiceUri`, with
+`DETECTOR_STORAGE__clientId` naming the user-assigned managed identity.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Self
+
+from detectors.alerts.allow import DEFAULT_MAX_DAYS, MAX_DAYS_LIMIT
+from detectors.model.errors import ConfigurationError
+from detectors.settings.detection import DetectionSettings
+
+STORAGE = "DETECTOR_STORAGE"
+"""Prefix of the storage connection: the queue trigger's `connection` names it too."""
+
+DEFAULT_SCHEDULE = "0 */5 * * * *"
+DEFAULT_HOLD_MINUTES = 20
+"""Azure documents 3 to 20 minutes from an Activity Log event to Log Analytics."""
+DEFAULT_LOGS_ENDPOINT = "https://api.loganalytics.io/v1"
+
+_GUID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
+_TABLE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9]{2,62}$")
+_QUEUE_NAME = re.compile(r"^(?!.*--)[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
+
+
+_TABLE = "Azure table name (letters and digits, 3-63, starting with a letter)"
+_QUEUE = "queue name (lower-case letters, digits and single hyphens, 3-63)"
+_NAMES = {
+    "baseline_table": (_TABLE_NAME, _TABLE),
+    "state_table": (_TABLE_NAME, _TABLE),
+    "delivery_table": (_TABLE_NAME, _TABLE),
+    "allow_table": (_TABLE_NAME, _TABLE),
+    "alert_queue": (_QUEUE_NAME, _QUEUE),
+}
+_NUMBERS = {
+    "window_minutes": (1, 1440),
+    "settle_seconds": (0, 3600),
+    "hold_minutes": (0, 1440),
+    "lateness_hours": (1, 168),
+    "first_run_lookback_minutes": (1, 10080),
+    "run_budget_seconds": (10, 3600),
+    "retention_days": (8, 3650),
+    "allow_max_days": (1, MAX_DAYS_LIMIT),
+}
+
+
+def _setting(field: str) -> str:
+    """The app setting behind a field: `DETECTOR_` and the field's name in upper case."""
+    return f"DETECTOR_{field.upper()}"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class StorageSettings:
+    """Where tables and queues live, and how to sign in to them."""
+
+    connection_string: str | None = None
+    table_service_uri: str | None = None
+    queue_service_uri: str | None = None
+    client_id: str | None = None
+    """The user-assigned managed identity's client id (None: DefaultAzureCredential's choice)."""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class AppSettings:
+    """Everything one timer or notifier invocation needs, from the app settings."""
+
+    workspace_id: str
+    storage: StorageSettings
+    logs_endpoint: str = DEFAULT_LOGS_ENDPOINT
+    schedule: str = DEFAULT_SCHEDULE
+    baseline_table: str = "DetectorBaselines"
+    state_table: str = "DetectorState"
+    delivery_table: str = "DetectorDeliveries"
+    allow_table: str = "DetectorAllowRules"
+    alert_queue: str = "detector-alerts"
+    window_minutes: int = 15
+    """The slice of event time one step scores (steps end on a grid of this size from
+    midnight UTC); a run catching up takes several."""
+    hold_minutes: int = DEFAULT_HOLD_MINUTES
+    """How long a slice of event time waits for its late rows before it is scored: the
+    detection delay the timer adds so that a burst split across ingestion batches is judged
+    whole. Rows later still are scored as stragglers with the next step."""
+    settle_seconds: int = 120
+    """Rows ingested this recently are left for the next run (they may not be queryable yet)."""
+    lateness_hours: int = 24
+    """How far event time may lag ingestion time; bounds the TimeGenerated filter."""
+    first_run_lookback_minutes: int = 60
+    """Where a new deployment starts reading (baselines come from `backfill`)."""
+    run_budget_seconds: int = 240
+    """A run stops taking new windows after this long; the next run catches up."""
+    retention_days: int = 90
+    """Alert and delivery records older than this are deleted, a slice each run (at least 8
+    days: longer than an alert message can wait on the queue)."""
+    allow_max_days: int = DEFAULT_MAX_DAYS
+    """Allow rules meant to hold longer than this after they were added are ignored (a rule
+    written into the table by hand could otherwise never expire)."""
+    webhook_url: str | None = None
+    webhook_secret: str | None = None
+    teams_url: str | None = None
+    slack_url: str | None = None
+    detection: DetectionSettings = field(default_factory=DetectionSettings)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> Self:
+        """Read the app settings; ConfigurationError lists every missing or malformed one."""
+        problems: list[str] = []
+        text = _reader(environ)
+
+        def number(name: str, default: int, low: int, high: int) -> int:
+            raw = text(name)
+            if raw is None:
+                return default
+            try:
+                value = int(raw)
+            except ValueError:
+                problems.append(f"{name}={raw!r} is not a whole number")
+                return default
+            if not low <= value <= high:
+                problems.append(f"{name}={value} must be between {low} and {high}")
+            return value
+
+        def name(setting: str, default: str, pattern: re.Pattern[str], what: str) -> str:
+            value = text(setting) or default
+            if not pattern.match(value):
+                problems.append(f"{setting}={value!r} is not a valid {what}")
+            return value
+
+        workspace = text("LOG_ANALYTICS_WORKSPACE_ID")
+        if workspace is None:
+            problems.append("LOG_ANALYTICS_WORKSPACE_ID is missing (the workspace's GUID)")
+        elif not _GUID.match(workspace):
+            problems.append(f"LOG_ANALYTICS_WORKSPACE_ID={workspace!r} is not a GUID")
+        endpoint = text("LOG_ANALYTICS_ENDPOINT") or DEFAULT_LOGS_ENDPOINT
+        if not endpoint.startswith("https://"):
+            problems.append(f"LOG_ANALYTICS_ENDPOINT={endpoint!r} must be an https:// URL")
+
+        storage = _storage(text, problems)
+
+        defaults: dict[str, Any] = {f.name: f.default for f in dataclasses.fields(cls)}
+        values: dict[str, Any] = {}
+        for key, (low, high) in _NUMBERS.items():
+            values[key] = number(_setting(key), defaults[key], low, high)
+        for key, (pattern, what) in _NAMES.items():
+            values[key] = name(_setting(key), defaults[key], pattern, what)
+        _check_destinations(text, problems)
+        try:
+            detection = DetectionSettings.from_env(environ)
+        except ConfigurationError as err:
+            problems.append(str(err))
+            detection = DetectionSettings()
+        if problems:
+            raise ConfigurationError("invalid app settings: " + "; ".join(problems))
+        return cls(
+            workspace_id=workspace or "",
+            storage=storage,
+            logs_endpoint=endpoint,
+            schedule=text("DETECTOR_SCHEDULE") or DEFAULT_SCHEDULE,
+            webhook_url=text("NOTIFY_WEBHOOK_URL"),
+            webhook_secret=text("NOTIFY_WEBHOOK_SECRET"),
+            teams_url=text("NOTIFY_TEAMS_URL"),
+            slack_url=text("NOTIFY_SLACK_URL"),
+            detection=detection,
+            **values,
+        )
+
+
+def _reader(environ: Mapping[str, str]) -> Callable[[str], str | None]:
+    """A setting's trimmed value, None when missing or blank."""
+
+    def text(name: str) -> str | None:
+        value = environ.get(name, "").strip()
+        return value or None
+
+    return text
+
+
+def _storage(text: Callable[[str], str | None], problems: list[str]) -> StorageSettings:
+    """The storage connection: a connection string, or identity-based service URIs."""
+    storage = StorageSettings(
+        connection_string=text(STORAGE),
+        table_service_uri=text(f"{STORAGE}__tableServiceUri"),
+        queue_service_uri=text(f"{STORAGE}__queueServiceUri"),
+        client_id=text(f"{STORAGE}__clientId"),
+    )
+    if storage.connection_string is None and not (
+        storage.table_service_uri and storage.queue_service_uri
+    ):
+        problems.append(
+            f"storage is not configured: set {STORAGE} (a connection string) or both "
+            f"{STORAGE}__tableServiceUri and {STORAGE}__queueServiceUri"
+        )
+    return storage
+
+
+def _check_destinations(text: Callable[[str], str | None], problems: list[str]) -> None:
+    """Destination URLs must be https; the webhook needs its signing secret."""
+    for setting in ("NOTIFY_WEBHOOK_URL", "NOTIFY_TEAMS_URL", "NOTIFY_SLACK_URL"):
+        url = text(setting)
+        if url is not None and not url.startswith("https://"):
+            problems.append(f"{setting} must be an https:// URL")
+    if text("NOTIFY_WEBHOOK_URL") and not text("NOTIFY_WEBHOOK_SECRET"):
+        problems.append("NOTIFY_WEBHOOK_SECRET is missing (it signs the webhook's requests)")
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class NotifierSettings:
+    """What the queue-triggered notifier needs, and nothing the timer needs.
+
+    The notifier reads its own narrower set so that a setting only the timer uses (the
+    workspace, the window) cannot stop alerts from being delivered. The names are the
+    same app settings `AppSettings` reads. URLs and the secret are kept out of `repr`:
+    a Teams or Slack webhook URL is itself a credential.
+    """
+
+    storage: StorageSettings
+    delivery_table: str = "DetectorDeliveries"
+    alert_queue: str = "detector-alerts"
+    webhook_url: str | None = field(default=None, repr=False)
+    webhook_secret: str | None = field(default=None, repr=False)
+    webhook_secret_previous: str | None = field(default=None, repr=False)
+    """The secret being rotated out: requests carry a signature with each (see webhook)."""
+    teams_url: str | None = field(default=None, repr=False)
+    slack_url: str | None = field(default=None, repr=False)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> Self:
+        """Read the notifier's settings; ConfigurationError lists every problem at once.
+
+        At least one destination is required: without one the notifier would take alerts
+        off the queue and deliver them nowhere, so it refuses them instead (they end in
+        the poison queue, kept).
+        """
+        problems: list[str] = []
+        text = _reader(environ)
+        storage = _storage(text, problems)
+        defaults = {f.name: f.default for f in dataclasses.fields(cls)}
+        names: dict[str, str] = {}
+        for key in ("delivery_table", "alert_queue"):
+            pattern, what = _NAMES[key]
+            setting = _setting(key)
+            value = text(setting) or str(defaults[key])
+            if not pattern.match(value):
+                problems.append(f"{setting}={value!r} is not a valid {what}")
+            names[key] = value
+        _check_destinations(text, problems)
+        if not (text("NOTIFY_WEBHOOK_URL") or text("NOTIFY_TEAMS_URL") or text("NOTIFY_SLACK_URL")):
+            problems.append(
+                "no destination is configured: set NOTIFY_WEBHOOK_URL (with "
+                "NOTIFY_WEBHOOK_SECRET), NOTIFY_TEAMS_URL or NOTIFY_SLACK_URL"
+            )
+        if problems:
+            raise ConfigurationError("invalid notifier settings: " + "; ".join(problems))
+        return cls(
+            storage=storage,
+            webhook_url=text("NOTIFY_WEBHOOK_URL"),
+            webhook_secret=text("NOTIFY_WEBHOOK_SECRET"),
+            webhook_secret_previous=text("NOTIFY_WEBHOOK_SECRET_PREVIOUS"),
+            teams_url=text("NOTIFY_TEAMS_URL"),
+            slack_url=text("NOTIFY_SLACK_URL"),
+            **names,
+        )
+
+
+APP_SETTINGS: tuple[str, ...] = (
+    "DETECTOR_SCHEDULE",
+    "LOG_ANALYTICS_WORKSPACE_ID",
+    "LOG_ANALYTICS_ENDPOINT",
+    STORAGE,
+    f"{STORAGE}__tableServiceUri",
+    f"{STORAGE}__queueServiceUri",
+    f"{STORAGE}__credential",
+    f"{STORAGE}__clientId",
+    "DETECTOR_BASELINE_TABLE",
+    "DETECTOR_STATE_TABLE",
+    "DETECTOR_DELIVERY_TABLE",
+    "DETECTOR_ALLOW_TABLE",
+    "DETECTOR_ALERT_QUEUE",
+    "DETECTOR_WINDOW_MINUTES",
+    "DETECTOR_HOLD_MINUTES",
+    "DETECTOR_SETTLE_SECONDS",
+    "DETECTOR_LATENESS_HOURS",
+    "DETECTOR_FIRST_RUN_LOOKBACK_MINUTES",
+    "DETECTOR_RUN_BUDGET_SECONDS",
+    "DETECTOR_RETENTION_DAYS",
+    "DETECTOR_ALLOW_MAX_DAYS",
+    "NOTIFY_WEBHOOK_URL",
+    "NOTIFY_WEBHOOK_SECRET",
+    "NOTIFY_WEBHOOK_SECRET_PREVIOUS",
+    "NOTIFY_TEAMS_URL",
+    "NOTIFY_SLACK_URL",
+)
+"""Every app setting the detector reads besides the detection settings (`DETECTOR_<FIELD>`).
+
+`DETECTOR_STORAGE__credential` (`managedidentity`) is read by the Functions host for the
+notifier's queue trigger, not by this module.
+"""

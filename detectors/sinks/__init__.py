@@ -1,1 +1,0 @@
-"""Where alerts go: the Storage Queue the notifier and other consumers read."""

@@ -1,0 +1,91 @@
+"""Time-ordering of observations with bounded memory: an external merge sort.
+
+Exports come in any order (the portal sorts newest first). Observations are kept in memory
+up to a limit, then sorted runs are spilled to temporary files and merged back in order.
+"""
+
+from __future__ import annotations
+
+import heapq
+import pickle
+import tempfile
+from collections.abc import Callable, Iterator
+from typing import IO
+
+from detectors.model.observation import Observation
+
+_BATCH = 10_000
+
+
+Order = Callable[[Observation], tuple[object, ...]]
+
+
+def by_time(obs: Observation) -> tuple[object, ...]:
+    """Event time, ties broken by event id."""
+    return (obs.time, obs.event_id)
+
+
+class ObservationSpool:
+    """Collects observations in any order and gives them back sorted (by time, unless told)."""
+
+    def __init__(
+        self, *, memory_limit: int = 250_000, directory: str | None = None, order: Order = by_time
+    ) -> None:
+        self.memory_limit = memory_limit
+        self._order = order
+        self._directory = directory
+        self._buffer: list[Observation] = []
+        self._runs: list[IO[bytes]] = []
+        self.count = 0
+        self.first: Observation | None = None
+        self.last: Observation | None = None
+
+    def add(self, obs: Observation) -> None:
+        """Keep one observation."""
+        self._buffer.append(obs)
+        self.count += 1
+        if self.first is None or obs.time < self.first.time:
+            self.first = obs
+        if self.last is None or obs.time > self.last.time:
+            self.last = obs
+        if len(self._buffer) >= self.memory_limit:
+            self._spill()
+
+    @property
+    def spilled_runs(self) -> int:
+        """How many sorted runs went to disk."""
+        return len(self._runs)
+
+    def _spill(self) -> None:
+        self._buffer.sort(key=self._order)
+        run = tempfile.TemporaryFile(dir=self._directory, prefix="detector-spool-")  # noqa: SIM115
+        for start in range(0, len(self._buffer), _BATCH):
+            # One dump per batch lets pickle share the principal and resource objects.
+            pickle.dump(self._buffer[start : start + _BATCH], run, pickle.HIGHEST_PROTOCOL)
+        run.seek(0)
+        self._runs.append(run)
+        self._buffer = []
+
+    def __iter__(self) -> Iterator[Observation]:
+        self._buffer.sort(key=self._order)
+        if not self._runs:
+            yield from self._buffer
+            return
+        streams = [_read_run(run) for run in self._runs]
+        yield from heapq.merge(*streams, iter(self._buffer), key=self._order)
+
+    def close(self) -> None:
+        """Delete the spilled runs."""
+        for run in self._runs:
+            run.close()
+        self._runs.clear()
+        self._buffer.clear()
+
+
+def _read_run(run: IO[bytes]) -> Iterator[Observation]:
+    while True:
+        try:
+            batch: list[Observation] = pickle.load(run)  # noqa: S301 - our own temp file
+        except EOFError:
+            return
+        yield from batch
