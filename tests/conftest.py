@@ -11,6 +11,7 @@ import pytest
 
 from detectors.engine.scoring import Engine
 from detectors.runs.replay import ReplayStats, replay
+from detectors.runs.step import WindowStep
 from detectors.settings.detection import DetectionSettings
 from detectors.stores.sqlite import SqliteStore
 from tests.rowkit import write_ndjson
@@ -43,7 +44,7 @@ def run_rows(tmp_path: Path) -> Replayer:
         try:
             stats = replay(
                 [str(path)],
-                engine=Engine(store=store, settings=settings or DetectionSettings()),
+                step=WindowStep(Engine(settings=settings or DetectionSettings()), store),
                 sink=alerts.append,
                 window=window,
                 learning_days=learning_days,

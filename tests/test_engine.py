@@ -8,6 +8,7 @@ from datetime import timedelta
 from detectors.engine.scoring import Engine
 from detectors.model.observation import Observation, RawRow, SourceTable
 from detectors.normalize.rows import Normalizer
+from detectors.runs.step import WindowStep
 from detectors.settings.detection import DetectionSettings
 from detectors.sources.spool import ObservationSpool
 from detectors.stores.sqlite import SqliteStore
@@ -29,7 +30,7 @@ def observations(rows) -> list[Observation]:
 
 
 def engine() -> Engine:
-    return Engine(store=SqliteStore(), settings=DetectionSettings())
+    return WindowStep(Engine(settings=DetectionSettings()), SqliteStore())
 
 
 def test_accept_and_success_rows_of_one_request_count_once():
@@ -104,7 +105,7 @@ def test_engine_state_round_trips_so_a_late_end_row_is_still_counted_once():
     first = engine()
     first.process(observations(rows), emit=True)
     resumed = engine()
-    resumed.restore_state(first.export_state())
+    resumed.engine.restore_state(first.engine.export_state())
     result = resumed.process(observations(late), emit=True)
     assert (result.observations, result.duplicates) == (0, 1)
 
@@ -115,9 +116,9 @@ def test_unreadable_engine_state_is_a_store_error():
     from detectors.model.errors import StoreError
 
     with pytest.raises(StoreError, match="version"):
-        engine().restore_state({"version": 99})
+        engine().engine.restore_state({"version": 99})
     with pytest.raises(StoreError, match="cannot be read"):
-        engine().restore_state(
+        engine().engine.restore_state(
             {"version": 1, "recentActions": {"k": "not a time"}, "lastLogins": {}}
         )
 
@@ -153,7 +154,7 @@ def test_a_replay_that_spills_to_disk_gives_the_same_alerts(tmp_path):
         alerts: list[dict] = []
         replay(
             [path],
-            engine=engine(),
+            step=engine(),
             sink=alerts.append,
             window=timedelta(minutes=15),
             learning_days=14,

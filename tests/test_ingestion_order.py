@@ -22,6 +22,7 @@ from detectors.delivery.queue import decode
 from detectors.engine.scoring import Engine
 from detectors.normalize.rows import parse_time
 from detectors.runs.replay import replay
+from detectors.runs.step import WindowStep
 from detectors.runs.timer import CHECKPOINT_NAME
 from detectors.settings.app import DEFAULT_HOLD_MINUTES
 from detectors.settings.detection import DetectionSettings
@@ -199,7 +200,7 @@ def test_the_timer_and_a_replay_of_the_sample_with_simulated_delays_agree(
     replayed: list[dict[str, Any]] = []
     stats = replay(
         [str(export)],
-        engine=Engine(store=WriteBehindStore(SqliteStore()), settings=DetectionSettings()),
+        step=WindowStep(Engine(settings=DetectionSettings()), WriteBehindStore(SqliteStore())),
         sink=replayed.append,
         window=size,
         learning_days=14,
@@ -224,10 +225,8 @@ def test_the_timer_and_a_replay_of_the_sample_with_simulated_delays_agree(
                 out.write(line)
     learned = SqliteStore()
     cache = WriteBehindStore(learned)
-    engine = Engine(store=cache, settings=DetectionSettings())
-    replay(
-        [str(learning)], engine=engine, sink=_none, window=size, learning_days=14, arrival=arrival
-    )
+    engine = WindowStep(Engine(settings=DetectionSettings()), cache)
+    replay([str(learning)], step=engine, sink=_none, window=size, learning_days=14, arrival=arrival)
     cache.flush()
 
     rig = _rig(
@@ -246,7 +245,7 @@ def test_the_timer_and_a_replay_of_the_sample_with_simulated_delays_agree(
             "version": 1,
             "watermark": (scored_from + hold).isoformat(),
             "eventWatermark": scored_from.isoformat(),
-            "engine": engine.export_state(),
+            "engine": engine.engine.export_state(),
         },
         None,
     )

@@ -20,6 +20,7 @@ import pytest
 from detectors.engine.scoring import Engine
 from detectors.model.observation import Observation, RawRow
 from detectors.normalize.rows import Normalizer, parse_time
+from detectors.runs.step import WindowStep
 from detectors.settings.detection import DetectionSettings
 from detectors.sources.files import FileSource
 from detectors.sources.log_analytics import Budget, LogAnalyticsSource
@@ -48,7 +49,9 @@ def _as_engine_sees(observations: list[Observation], *, timer: bool) -> list[Obs
     The timer's engine trusts Log Analytics to have counted each action once; replay's
     engine does it itself.
     """
-    engine = Engine(store=SqliteStore(), settings=DetectionSettings(), track_actions=not timer)
+    engine = WindowStep(
+        Engine(settings=DetectionSettings(), track_actions=not timer), SqliteStore()
+    )
     _, scored = engine.score(observations, emit=False)
     return [o for group in scored.groups.values() for o in group]
 

@@ -17,6 +17,7 @@ from detectors.engine.scoring import Engine, observation_from, observation_json
 from detectors.model.errors import InputError
 from detectors.model.observation import UNATTRIBUTED_PREFIX, Observation, RawRow, SourceTable
 from detectors.normalize.rows import Normalizer
+from detectors.runs.step import WindowStep
 from detectors.settings.detection import DetectionSettings
 from detectors.sources.arrival import DelayModel
 from detectors.sources.queries import Window, step_end
@@ -134,11 +135,11 @@ def _observed(row: dict[str, Any]) -> Observation:
     return result
 
 
-def _engine(state: dict[str, Any] | None = None) -> Engine:
-    engine = Engine(store=SqliteStore(), settings=DetectionSettings(), late_rows=True)
+def _step(state: dict[str, Any] | None = None) -> WindowStep:
+    step = WindowStep(Engine(settings=DetectionSettings(), late_rows=True), SqliteStore())
     if state is not None:
-        engine.restore_state(state)
-    return engine
+        step.engine.restore_state(state)
+    return step
 
 
 def test_a_login_that_arrives_after_its_file_changes_still_explains_them():
@@ -148,10 +149,10 @@ def test_a_login_that_arrives_after_its_file_changes_still_explains_them():
     logged_in = T0 + timedelta(minutes=10)
     entry = _observed(login("dev@contoso.com", logged_in, SITE, "198.51.100.20"))
     change = _observed(file_change(logged_in + timedelta(seconds=5), SITE, JOB_FILE))
-    first = _engine()
+    first = _step()
     _, scored = first.score([change], emit=True)
     assert scored.groups == {}  # held for a second look
-    second = _engine(first.export_state())
+    second = _step(first.engine.export_state())
     _, scored = second.score([entry], emit=True)
     changes = [o for group in scored.groups.values() for o in group if o.webjob]
     assert [o.principal.id for o in changes] == ["dev@contoso.com"]
@@ -160,8 +161,8 @@ def test_a_login_that_arrives_after_its_file_changes_still_explains_them():
 
 def test_a_file_change_that_arrives_after_a_later_login_finds_its_own_session():
     first_login, later_login = T0, T0 + timedelta(minutes=12)
-    engine = _engine()
-    engine.score(
+    step = _step()
+    step.score(
         [
             _observed(login("dev@contoso.com", first_login, SITE, "198.51.100.20")),
             _observed(login("ops@contoso.com", later_login, SITE, "203.0.113.5")),
@@ -169,24 +170,24 @@ def test_a_file_change_that_arrives_after_a_later_login_finds_its_own_session():
         emit=True,
     )
     late = _observed(file_change(first_login + timedelta(minutes=1), SITE, JOB_FILE))
-    _, scored = engine.score([late], emit=True)
+    _, scored = step.score([late], emit=True)
     changes = [o for group in scored.groups.values() for o in group if o.webjob]
     assert [o.principal.id for o in changes] == ["dev@contoso.com"]
 
 
 def test_a_file_change_no_login_explains_is_judged_on_the_second_look():
-    engine = _engine()
-    _, first = engine.score([_observed(file_change(T0, SITE, JOB_FILE))], emit=True)
+    step = _step()
+    _, first = step.score([_observed(file_change(T0, SITE, JOB_FILE))], emit=True)
     assert first.groups == {}
-    _, second = engine.score([], emit=True)
+    _, second = step.score([], emit=True)
     owners = {o.principal.id for group in second.groups.values() for o in group if o.webjob}
     assert len(owners) == 1
     assert owners.pop().startswith(UNATTRIBUTED_PREFIX)
 
 
 def test_replay_in_event_order_judges_a_file_change_at_once():
-    engine = Engine(store=SqliteStore(), settings=DetectionSettings())
-    _, scored = engine.score([_observed(file_change(T0, SITE, JOB_FILE))], emit=True)
+    step = WindowStep(Engine(settings=DetectionSettings()), SqliteStore())
+    _, scored = step.score([_observed(file_change(T0, SITE, JOB_FILE))], emit=True)
     assert any(o.webjob for group in scored.groups.values() for o in group)
 
 
@@ -196,8 +197,8 @@ def test_an_observation_survives_the_engine_state_as_it_was():
 
 
 def test_an_engine_state_written_with_one_login_per_site_is_still_read():
-    engine = _engine()
-    state = engine.export_state()
+    step = _step()
+    state = step.engine.export_state()
     state["lastLogins"] = {
         "sub/rg/site": {
             "principalId": "dev@contoso.com",
@@ -209,8 +210,11 @@ def test_an_engine_state_written_with_one_login_per_site_is_still_read():
         }
     }
     del state["unexplained"]
-    engine.restore_state(state)
-    assert engine.export_state()["lastLogins"]["sub/rg/site"][0]["principalId"] == "dev@contoso.com"
+    step.engine.restore_state(state)
+    assert (
+        step.engine.export_state()["lastLogins"]["sub/rg/site"][0]["principalId"]
+        == "dev@contoso.com"
+    )
 
 
 def test_what_the_engine_holds_back_fits_the_checkpoint_however_long_its_values(tmp_path):
@@ -218,14 +222,14 @@ def test_what_the_engine_holds_back_fits_the_checkpoint_however_long_its_values(
     more of them than the state may hold: the state still fits one Table Storage entity,
     and what did not fit was judged at once (nothing is dropped)."""
     long_site = "s" + "x" * 59
-    engine = _engine()
+    step = _step()
     changes = []
     for n in range(400):
         path = "D:\\home\\site\\wwwroot\\App_Data\\jobs\\triggered\\" + f"{n:04d}" + "y" * 900
         changes.append(_observed(file_change(T0, site_id(long_site, group="g" * 90), path)))
-    _, scored = engine.score(changes, emit=True)
+    _, scored = step.score(changes, emit=True)
     judged = sum(len(g) for g in scored.groups.values() if any(o.webjob for o in g))
-    state = engine.export_state()
+    state = step.engine.export_state()
     assert 0 < len(state["unexplained"]) < 400
     assert judged >= 400 - len(state["unexplained"])
     _state_entity("timer", {"engine": state})  # raises when over Table Storage's limits
@@ -243,31 +247,31 @@ def test_a_partial_burst_is_judged_with_its_late_rows_and_learned_before_on_time
         rows = activity(thief, start + timedelta(seconds=3 * n), PUBLISHXML, site_id(site))
         return _observed(rows[-1])
 
-    engine = Engine(store=SqliteStore(), settings=DetectionSettings(), late_rows=True)
+    step = WindowStep(Engine(settings=DetectionSettings(), late_rows=True), SqliteStore())
     # The site's context baseline exists: a pipeline deployed to it before.
     pipeline = Actor(caller="5e1f0000-0000-4000-8000-0000000000aa", kind="app", ip="198.51.100.9")
     deploy = activity(pipeline, T0 - timedelta(days=1), PUBLISHXML, site_id("pay"))[-1]
-    _, scored = engine.score([_observed(deploy)], emit=True, since=T0 - timedelta(days=1))
-    engine.learn(scored)
-    quiet, scored = engine.score([take(0, "pay")], emit=True, since=T0)
-    engine.learn(scored)
+    _, scored = step.score([_observed(deploy)], emit=True, since=T0 - timedelta(days=1))
+    step.learn(scored)
+    quiet, scored = step.score([take(0, "pay")], emit=True, since=T0)
+    step.learn(scored)
     assert quiet.alerts == []
-    assert engine.export_state()["partial"]  # held back, not learned
+    assert step.engine.export_state()["partial"]  # held back, not learned
     late = [take(n, site) for n, site in enumerate(["billing", "hr", "crm", "web"], start=1)]
     caplog.set_level("WARNING")
-    result, scored = engine.score(late, emit=True, since=T0 + timedelta(minutes=15))
-    engine.learn(scored)
+    result, scored = step.score(late, emit=True, since=T0 + timedelta(minutes=15))
+    step.learn(scored)
     assert [a["principal"]["id"] for a in result.alerts] == [thief.caller]
-    assert not engine.export_state()["partial"]
+    assert not step.engine.export_state()["partial"]
     # A principal held back that then does something ordinary on time: its held part is
     # learned, with the site it touched.
     builder = Actor(caller="5e1f0000-0000-4000-8000-0000000000bb", kind="app", ip="198.51.100.7")
     first = activity(builder, T0 + timedelta(minutes=40), PUBLISHXML, site_id("pay"))[-1]
-    engine.learn(engine.score([_observed(first)], emit=True, since=T0 + timedelta(minutes=30))[1])
-    assert list(engine.export_state()["partial"]) == [builder.caller]
+    step.learn(step.score([_observed(first)], emit=True, since=T0 + timedelta(minutes=30))[1])
+    assert list(step.engine.export_state()["partial"]) == [builder.caller]
     deploy = activity(builder, T0 + timedelta(minutes=50), DEPLOY, site_id("intranet"))[-1]
-    engine.learn(engine.score([_observed(deploy)], emit=True, since=T0 + timedelta(minutes=45))[1])
-    assert not engine.export_state()["partial"]
+    step.learn(step.score([_observed(deploy)], emit=True, since=T0 + timedelta(minutes=45))[1])
+    assert not step.engine.export_state()["partial"]
     assert "lost a race" not in caplog.text
 
 
@@ -275,14 +279,14 @@ def test_a_file_change_waits_for_a_later_login_that_arrives_late():
     """A developer's Kudu session began minutes before a file change; a deployment's login,
     a second before the change, arrives late. The change waits a window and goes to the
     deployment, as it would have in event order."""
-    engine = _engine()
+    step = _step()
     session = _observed(login("dev@contoso.com", T0, SITE, "198.51.100.20"))
     change = _observed(file_change(T0 + timedelta(minutes=4), SITE, JOB_FILE))
-    _, first = engine.score([session, change], emit=True, since=T0)
+    _, first = step.score([session, change], emit=True, since=T0)
     assert not any(o.webjob for group in first.groups.values() for o in group)  # held
     deploy = _observed(
         login("$orders-worker", T0 + timedelta(minutes=4) - timedelta(seconds=1), SITE, "20.61.1.2")
     )
-    _, second = engine.score([deploy], emit=True, since=T0 + SIZE)
+    _, second = step.score([deploy], emit=True, since=T0 + SIZE)
     owners = [o.principal.id for group in second.groups.values() for o in group if o.webjob]
     assert owners == ["$orders-worker"]

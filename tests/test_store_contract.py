@@ -35,6 +35,7 @@ from detectors.model.observation import (
     Status,
 )
 from detectors.normalize.rows import Normalizer
+from detectors.runs.step import WindowStep
 from detectors.settings.app import StorageSettings
 from detectors.settings.detection import DetectionSettings
 from detectors.stores import BaselineStore, StoredBaseline
@@ -587,7 +588,7 @@ def test_two_engines_on_overlapping_windows_never_lose_an_update(table_store: Ta
     second_window = window(shared + only_second, T0 + timedelta(hours=1, minutes=2), "b")
     barrier = threading.Barrier(2)
     stores = [_ReadTogether(table_store, barrier), _ReadTogether(table_store, barrier)]
-    engines = [Engine(store=s, settings=DetectionSettings()) for s in stores]
+    engines = [WindowStep(Engine(settings=DetectionSettings()), s) for s in stores]
     with ThreadPoolExecutor(2) as pool:
         runs = [
             pool.submit(engines[0].process, first_window, emit=False),

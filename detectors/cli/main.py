@@ -23,6 +23,7 @@ from detectors.detections import DETECTIONS, catalogue
 from detectors.engine.scoring import Engine
 from detectors.model.errors import DetectorError, InputError
 from detectors.runs.replay import Progress, ReplayStats, replay
+from detectors.runs.step import WindowStep
 from detectors.runs.wiring import build_timer
 from detectors.settings.app import DEFAULT_HOLD_MINUTES, AppSettings
 from detectors.settings.detection import DetectionSettings
@@ -312,7 +313,7 @@ def _replay(args: argparse.Namespace) -> int:
     tmp = args.out.with_name(args.out.name + ".partial")
     show = _AlertPrinter(sys.stdout) if args.show else None
     try:
-        engine = Engine(store=store, settings=settings)
+        engine = Engine(settings=settings)
         # A persistent store's allow rules apply, and feedback finds each alert's record.
         gate = None
         if args.store is not None:
@@ -339,7 +340,7 @@ def _replay(args: argparse.Namespace) -> int:
             reporter = None if args.quiet else _ProgressReporter(sys.stderr)
             stats = replay(
                 args.paths,
-                engine=engine,
+                step=WindowStep(engine, store),
                 sink=sink,
                 window=args.window,
                 arrival=arrival(args),
@@ -452,7 +453,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     try:
         stats = replay(
             args.paths,
-            engine=Engine(store=store, settings=DetectionSettings.from_env(os.environ)),
+            step=WindowStep(Engine(settings=DetectionSettings.from_env(os.environ)), store),
             sink=alerts.append,
             window=args.window,
             arrival=arrival(args),

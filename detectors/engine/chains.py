@@ -22,7 +22,12 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from detectors.baselines.baseline import day_number, network_of, wide_network_of
+from detectors.baselines.baseline import (
+    PrincipalBaseline,
+    day_number,
+    network_of,
+    wide_network_of,
+)
 from detectors.baselines.surroundings import PEER_TYPES, Surroundings, is_creation
 from detectors.detections import credential_download, webjob_activity
 from detectors.detections.evidence import graded
@@ -37,7 +42,6 @@ from detectors.model.observation import (
 from detectors.model.operations import DEPLOYMENT_CREDENTIAL_SUFFIXES
 from detectors.model.reasons import Reason, ReasonCode
 from detectors.settings.detection import DetectionSettings
-from detectors.stores import StoredBaseline
 
 F = OperationFamily
 CRED = credential_download.SPEC.id
@@ -113,7 +117,7 @@ class Chains:
         findings: Findings,
         window: Sequence[Observation],
         surroundings: Surroundings,
-        stored: Mapping[str, StoredBaseline],
+        baselines: Mapping[str, PrincipalBaseline],
     ) -> Findings:
         """The window's findings with chains added; events of this window remembered."""
         s = self.settings
@@ -127,7 +131,7 @@ class Chains:
             if obs.status is Status.FAILED:
                 continue
             if obs.family is F.SCM_LOGIN and obs.principal.type is PrincipalType.PUBLISHING_USER:
-                self._login(out, obs, earlier, surroundings, stored)
+                self._login(out, obs, earlier, surroundings, baselines)
             elif _is_download(obs):
                 # Each earlier step of the same principal on the site counts once; a reset
                 # after a reset takes no profile.
@@ -190,15 +194,15 @@ class Chains:
         login: Observation,
         earlier: Sequence[SiteEvent],
         surroundings: Surroundings,
-        stored: Mapping[str, StoredBaseline],
+        baselines: Mapping[str, PrincipalBaseline],
     ) -> None:
         """A `$site` login from a block no deployment used, after someone took the profile."""
         if not login.source_ip:
             return
         block = wide_network_of(login.source_ip)
-        held = stored.get(login.principal.id)
+        held = baselines.get(login.principal.id)
         today = day_number(login.time)
-        known = held is not None and held.baseline.knows(
+        known = held is not None and held.knows(
             "wide_networks", block, today, self.settings.baseline_max_age_days
         )
         # Known to the organisation: to any deployment, person, pipeline or identity.
@@ -214,7 +218,7 @@ class Chains:
             for e in earlier
             if e.kind == DOWNLOAD
             and e.principal != login.principal
-            and not self._knows(stored, e.principal.id, net, today)
+            and not self._knows(baselines, e.principal.id, net, today)
         ]
         if not downloads:
             return
@@ -251,10 +255,10 @@ class Chains:
                 del out[(CRED, login.principal.id)]
 
     def _knows(
-        self, stored: Mapping[str, StoredBaseline], principal_id: str, net: str, today: int
+        self, baselines: Mapping[str, PrincipalBaseline], principal_id: str, net: str, today: int
     ) -> bool:
-        held = stored.get(principal_id)
-        return held is not None and held.baseline.knows(
+        held = baselines.get(principal_id)
+        return held is not None and held.knows(
             "networks", net, today, self.settings.baseline_max_age_days
         )
 

@@ -1,7 +1,9 @@
 """The engine: one window of observations in, alerts out, baselines learned.
 
 The engine is the one piece both the timer function and `replay` run. It owns no I/O of
-its own: baselines come from a store behind the `BaselineStore` protocol.
+its own: `prepare` names the baselines a window needs, `score` judges the window against
+the ones it is given, and `learned` says what the baselines become. Loading and saving
+them (with the retry of a lost race) is the window step's (`runs.step`).
 
 With `late_rows` (the timer, a replay in ingestion order) a window may hold rows of earlier
 windows that reached the workspace late. They are judged first, as the window they belong
@@ -15,13 +17,13 @@ from __future__ import annotations
 import bisect
 import logging
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
 from detectors.alerts.render import iso, render
-from detectors.baselines.baseline import learn
+from detectors.baselines.baseline import PrincipalBaseline, learn
 from detectors.baselines.surroundings import (
     Surroundings,
     context_groups,
@@ -33,7 +35,7 @@ from detectors.detections import DETECTIONS, Detection
 from detectors.detections.spec import Finding
 from detectors.engine.bursts import Bursts
 from detectors.engine.chains import Chains
-from detectors.model.errors import ConflictError, StoreError
+from detectors.model.errors import StoreError
 from detectors.model.observation import (
     UNATTRIBUTED_PREFIX,
     ClientTool,
@@ -47,14 +49,12 @@ from detectors.model.observation import (
 )
 from detectors.normalize.grouping import aggregate
 from detectors.settings.detection import DetectionSettings
-from detectors.stores import BaselineStore, StoredBaseline
 
 log = logging.getLogger(__name__)
 
 STATE_VERSION = 1
 _STATUS_RANK = {Status.ACCEPTED: 0, Status.SUCCEEDED: 1, Status.FAILED: 2}
 _DEDUP_HORIZON = timedelta(hours=2)
-_SAVE_ATTEMPTS = 5
 _LOGINS_PER_SITE = 16
 """Logins remembered per site: enough to place a file change that arrived late."""
 _SURE_LOGIN = timedelta(minutes=1)
@@ -112,7 +112,8 @@ class Scored:
 
     groups: dict[str, list[Observation]]
     """Observations by principal, and by context baseline (sites, jobs, peer groups)."""
-    stored: dict[str, StoredBaseline]
+    baselines: dict[str, PrincipalBaseline]
+    """The baselines the window was judged against, as they were given."""
     names: dict[str, str] = field(default_factory=dict)
     """Display names of the context baselines in `groups`."""
 
@@ -131,19 +132,36 @@ class WindowResult:
     principals: int = 0
 
 
+@dataclass(kw_only=True, slots=True)
+class Prepared:
+    """A window made ready to score: its rows deduplicated, grouped and attributed, what was
+    held back for it taken out, and the baselines its judging needs named in `wanted`."""
+
+    result: WindowResult
+    since: datetime | None
+    window: list[Observation] = field(default_factory=list)
+    groups: dict[str, list[Observation]] = field(default_factory=dict)
+    """The principals' rows of this window's slice (on time)."""
+    released: dict[str, list[Observation]] = field(default_factory=dict)
+    """Held parts let go unjudged: learned with this window."""
+    learned_first: dict[str, list[Observation]] = field(default_factory=dict)
+    """Per principal, its held part and late rows: judged (if late) and learned first."""
+    late_units: dict[str, list[Observation]] = field(default_factory=dict)
+    earlier_parts: dict[str, list[Observation]] = field(default_factory=dict)
+    wanted: frozenset[str] = frozenset()
+
+
 class Engine:
     """Scores windows of observations against per-principal baselines."""
 
     def __init__(
         self,
         *,
-        store: BaselineStore,
         settings: DetectionSettings,
         detections: Sequence[Detection] = DETECTIONS,
         track_actions: bool = True,
         late_rows: bool = False,
     ) -> None:
-        self.store = store
         self.settings = settings
         self.detections = tuple(detections)
         self.track_actions = track_actions
@@ -214,32 +232,28 @@ class Engine:
         except (KeyError, TypeError, ValueError, AttributeError) as err:
             raise StoreError(f"engine state cannot be read: {type(err).__name__}: {err}") from err
 
-    def process(self, observations: Iterable[Observation], *, emit: bool) -> WindowResult:
-        """Score a window and learn from it; alerts are only returned when `emit` is true."""
-        result, scored = self.score(observations, emit=emit)
-        self.learn(scored)
-        return result
-
-    def score(
-        self, observations: Iterable[Observation], *, emit: bool, since: datetime | None = None
-    ) -> tuple[WindowResult, Scored]:
-        """Score a window against the stored baselines without changing them.
+    def prepare(
+        self, observations: Iterable[Observation], *, since: datetime | None = None
+    ) -> Prepared:
+        """Make a window ready to score, and name the baselines it needs (`wanted`).
 
         `since` is where the window's slice of event time starts: rows before it arrived
         late (the timer's stragglers), and are judged with what is held back for them.
+        What the engine remembers across windows (counted actions, logins, held parts)
+        moves on here, once per window.
         """
         result = WindowResult()
         window = self._deduplicate(observations, result)
         result.observations = len(window)
         second_look, self._unexplained = self._unexplained, []
         if not window and not second_look:
-            return result, Scored(groups={}, stored={})
+            return Prepared(result=result, since=since)
         # Grouped before attribution, so grouped Log Analytics rows and file rows agree.
         window = self._attribute_file_changes(
             aggregate([*second_look, *window]), judge=frozenset(o.event_id for o in second_look)
         )
         if not window:
-            return result, Scored(groups={}, stored={})
+            return Prepared(result=result, since=since)
         groups: dict[str, list[Observation]] = defaultdict(list)
         for obs in window:
             groups[obs.principal.id].append(obs)
@@ -274,6 +288,7 @@ class Engine:
         teach = [o for group in released.values() for o in group]
         parts = [o for part in earlier_parts.values() for o in part]
         contexts = {key for obs in [*window, *teach, *parts] for key in context_ids(obs)}
+        # Chains reach principals of earlier windows (who took a profile) by `wanted`.
         wanted = (
             set(groups)
             | set(released)
@@ -282,9 +297,33 @@ class Engine:
             | set(peer_group_ids())
             | self._chains.wanted(window)
         )
-        stored = self.store.load(sorted(wanted))
+        return Prepared(
+            result=result,
+            since=since,
+            window=window,
+            groups=dict(groups),
+            released=released,
+            learned_first=learned_first,
+            late_units=late_units,
+            earlier_parts=earlier_parts,
+            wanted=frozenset(wanted),
+        )
+
+    def score(
+        self, prepared: Prepared, baselines: Mapping[str, PrincipalBaseline], *, emit: bool
+    ) -> tuple[WindowResult, Scored]:
+        """Judge a prepared window against the baselines it named (those that exist), without
+        changing them; alerts are only rendered when `emit` is true."""
+        result, window, since = prepared.result, prepared.window, prepared.since
+        if not window:
+            return result, Scored(groups={}, baselines={})
+        groups, released = prepared.groups, prepared.released
+        learned_first, late_units = prepared.learned_first, prepared.late_units
+        earlier_parts = prepared.earlier_parts
+        teach = [o for group in released.values() for o in group]
+        stored = {k: v for k, v in baselines.items() if k in prepared.wanted}
         around = Surroundings(
-            baselines={k: v.baseline for k, v in stored.items() if is_context_id(k)},
+            baselines={k: v for k, v in stored.items() if is_context_id(k)},
             max_age_days=self.settings.baseline_max_age_days,
         )
 
@@ -293,10 +332,9 @@ class Engine:
         # chains see every row of the window below, late or not).
         first = {}
         for principal_id in sorted(late_units):
-            held = stored.get(principal_id)
             for detection in self.detections:
                 finding = detection.evaluate(
-                    late_units[principal_id], held.baseline if held else None, self.settings, around
+                    late_units[principal_id], stored.get(principal_id), self.settings, around
                 )
                 if finding is not None:
                     first[(detection.spec.id, principal_id)] = finding
@@ -305,22 +343,18 @@ class Engine:
         # and held parts just judged teach the surroundings and baselines that the rows of
         # this window, and the chains across them, are judged against (what alerted does not
         # teach the surroundings, as below).
-        judging = stored
+        judging: Mapping[str, PrincipalBaseline] = stored
         if learned_first:
             around, judging = self._learned_first(learned_first, stored, around, alerted)
 
         findings = {}
         for principal_id in sorted(groups):
-            held = judging.get(principal_id)
-            baseline = held.baseline if held else None
+            baseline = judging.get(principal_id)
             for detection in self.detections:
                 finding = detection.evaluate(groups[principal_id], baseline, self.settings, around)
                 if finding is not None:
                     findings[(detection.spec.id, principal_id)] = finding
         findings = self._chains.link(findings, window, around, judging)
-        missing = {p for _, p in findings if p not in stored and p not in groups}
-        if missing:  # a chain reached back to a principal not active in this window
-            stored = {**stored, **self.store.load(sorted(missing))}
         self._admit(findings, stored, emit, result, alerted)
         result.alerts.sort(key=lambda a: (a["firstSeen"], a["detection"], a["id"]))
         # Each principal's whole activity of this window: a held burst with its late rows,
@@ -346,27 +380,24 @@ class Engine:
             teach = [o for o in teach if o.principal.id not in alerting]
         context = context_groups([*current, *teach], exclude=exclude)
         names = {key: key.split(":", 1)[0] + " " + key.split(":", 1)[1] for key in context}
-        return result, Scored(groups={**released, **learned, **context}, stored=stored, names=names)
+        return result, Scored(
+            groups={**released, **learned, **context}, baselines=dict(stored), names=names
+        )
 
     def _learned_first(
         self,
         learned_first: Mapping[str, list[Observation]],
-        stored: Mapping[str, StoredBaseline],
+        stored: Mapping[str, PrincipalBaseline],
         around: Surroundings,
         alerted: set[str],
-    ) -> tuple[Surroundings, dict[str, StoredBaseline]]:
+    ) -> tuple[Surroundings, dict[str, PrincipalBaseline]]:
         """The surroundings and baselines as if the rows judged first had been learned."""
         age, values = self.settings.baseline_max_age_days, self.settings.baseline_max_values
         judging = dict(stored)
         for principal_id, obs in learned_first.items():
-            held = stored.get(principal_id)
-            baseline = learn(
-                held.baseline if held else None, obs, max_age_days=age, max_values=values
-            )
+            baseline = learn(stored.get(principal_id), obs, max_age_days=age, max_values=values)
             if baseline is not None:
-                judging[principal_id] = StoredBaseline(
-                    baseline=baseline, etag=held.etag if held else None
-                )
+                judging[principal_id] = baseline
         contexts = dict(around.baselines)
         first = [o for group in learned_first.values() for o in group]
         for key, obs in context_groups(first, exclude=frozenset(alerted)).items():
@@ -381,7 +412,7 @@ class Engine:
     def _admit(
         self,
         findings: Mapping[tuple[str, str], Finding],
-        stored: Mapping[str, StoredBaseline],
+        stored: Mapping[str, PrincipalBaseline],
         emit: bool,
         result: WindowResult,
         alerted: set[str],
@@ -397,9 +428,8 @@ class Engine:
                 if finding.severity is not None:
                     result.repeats += 1
                 continue
-            held = stored.get(finding.principal.id)
             if emit:
-                alert = render(message.finding, held.baseline if held else None, self.settings)
+                alert = render(message.finding, stored.get(finding.principal.id), self.settings)
                 alert["burst"] = {**message.burst, "firstSeen": iso(message.burst["firstSeen"])}
                 result.alerts.append(alert)
             else:
@@ -526,43 +556,42 @@ class Engine:
             out.append(obs)
         return out
 
-    def learn(self, scored: Scored, *, through: datetime | None = None) -> None:
-        """Fold a scored window into the baselines; on a lost race, re-read and fold again.
+    def learned(
+        self,
+        scored: Scored,
+        current: Mapping[str, PrincipalBaseline],
+        *,
+        only: Collection[str] | None = None,
+        through: datetime | None = None,
+    ) -> dict[str, PrincipalBaseline]:
+        """What the baselines of a scored window become: each of `current` (the stored
+        ones; absent: not stored yet) after the window's activity, for the ids in `only`
+        (default: all the window teaches).
 
         With `through` (the end of a timer window), a baseline already marked as having
         learned that window is left alone, so a run that is repeated after a crash never
         counts the same activity twice.
         """
-        pending = dict(scored.groups)
-        stored = scored.stored
-        for _attempt in range(_SAVE_ATTEMPTS):
-            updates = []
-            for principal_id, obs in sorted(pending.items()):
-                held = stored.get(principal_id)
-                done = held.baseline.learned_through if held else None
-                if through is not None and done is not None and done >= through:
-                    continue
-                name = scored.names.get(principal_id)
-                new = learn(
-                    held.baseline if held else None,
-                    obs,
-                    max_age_days=self.settings.baseline_max_age_days,
-                    max_values=self.settings.baseline_max_values,
-                    through=through,
-                    context=(principal_id, name) if name is not None else None,
-                )
-                if new is not None:
-                    updates.append(StoredBaseline(baseline=new, etag=held.etag if held else None))
-            try:
-                self.store.save(updates)
-            except ConflictError as err:
-                log.warning("baseline write lost a race, re-reading: %s", err)
-                for principal_id in err.written:
-                    pending.pop(principal_id, None)
-                stored = self.store.load(pending.keys())
+        out = {}
+        for principal_id, obs in sorted(scored.groups.items()):
+            if only is not None and principal_id not in only:
                 continue
-            return
-        raise ConflictError(f"baselines kept changing under this run ({_SAVE_ATTEMPTS} attempts)")
+            held = current.get(principal_id)
+            done = held.learned_through if held else None
+            if through is not None and done is not None and done >= through:
+                continue
+            name = scored.names.get(principal_id)
+            new = learn(
+                held,
+                obs,
+                max_age_days=self.settings.baseline_max_age_days,
+                max_values=self.settings.baseline_max_values,
+                through=through,
+                context=(principal_id, name) if name is not None else None,
+            )
+            if new is not None:
+                out[principal_id] = new
+        return out
 
 
 def _by_time(obs: Observation) -> tuple[datetime, str]:

@@ -24,6 +24,7 @@ from detectors.engine.scoring import Engine
 from detectors.model.errors import DetectorError
 from detectors.model.observation import Observation, RawRow
 from detectors.normalize.rows import normalize_rows
+from detectors.runs.step import WindowStep
 from detectors.settings.detection import DetectionSettings
 from detectors.sources.log_analytics import Budget, FetchStats
 from detectors.sources.queries import Window
@@ -93,7 +94,8 @@ def backfill(
     """Learn the span day by day, resuming an unfinished backfill recorded in `store`."""
     since, until = plan(days, now, settle)
     checkpoint = store.get_state(CHECKPOINT_NAME)
-    engine = Engine(store=store, settings=settings, track_actions=False)
+    engine = Engine(settings=settings, track_actions=False)
+    step = WindowStep(engine, store)
     done_through = since
     resumed_from = None
     if _unfinished(checkpoint):
@@ -123,8 +125,8 @@ def backfill(
         window = Window(since=start, until=end, lateness=lateness)
         rows, fetched = source.fetch(window, Budget(day_budget_seconds))
         observations = _normalize(rows, report)
-        _, scored = engine.score(observations, emit=False)
-        engine.learn(scored, through=end)
+        _, judged = step.score(observations, emit=False)
+        step.learn(judged, through=end)
         doc["doneThrough"] = end.isoformat()
         doc["engine"] = engine.export_state()
         store.put_state(CHECKPOINT_NAME, doc)

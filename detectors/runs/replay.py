@@ -18,10 +18,9 @@ from typing import Any
 
 from detectors.alerts.allow import AllowGate
 from detectors.baselines.baseline import day_number
-from detectors.baselines.feedback import alert_record
-from detectors.engine.scoring import Engine
 from detectors.model.observation import Observation, RawRow, RejectedRow
 from detectors.normalize.rows import Normalizer, Skipped
+from detectors.runs.step import WindowStep
 from detectors.sources.arrival import Arrival
 from detectors.sources.files import FileSource
 from detectors.sources.queries import grid_start
@@ -160,7 +159,7 @@ def steps_first(arrival: Arrival) -> Callable[[Observation], tuple[object, ...]]
 def replay(
     paths: Sequence[str],
     *,
-    engine: Engine,
+    step: WindowStep,
     sink: AlertSink,
     window: timedelta,
     learning_days: int,
@@ -192,12 +191,12 @@ def replay(
             return stats
         stats.first = spool.first.time
         # Rows that arrive late reach the engine out of event order, as in the timer.
-        engine.late_rows = arrival.delays is not None or stats.ingestion_times > 0
+        step.engine.late_rows = arrival.delays is not None or stats.ingestion_times > 0
         stats.learning_until = grid_start(stats.first + timedelta(days=learning_days), window)
         span = max(int((spool.last.time - stats.first).total_seconds()), 1)
         for start, batch in windows(spool, arrival):
             emit = start >= stats.learning_until
-            result, scored = engine.score(batch, emit=emit, since=start)
+            result, judged = step.score(batch, emit=emit, since=start)
             if emit:
                 stats.principal_days.update((o.principal.id, day_number(o.time)) for o in batch)
             stats.windows += 1
@@ -205,23 +204,12 @@ def replay(
             stats.suppressed += result.suppressed
             stats.principals.update(o.principal.id for o in batch)
             stats.last = max(stats.last or batch[-1].time, *(o.time for o in batch))
-            for alert in result.alerts:
-                if allow is not None and not allow.admit(alert):
-                    continue
+            for alert, record in step.admitted(result, judged, allow):
                 stats.alerts[(alert["detection"], alert["severity"])] += 1
                 if keep_records:
-                    principal_id = alert["principal"]["id"]
-                    held = scored.stored.get(principal_id)
-                    stats.records.append(
-                        alert_record(
-                            alert,
-                            scored.groups.get(principal_id, ()),
-                            held.baseline if held else None,
-                            engine.settings,
-                        )
-                    )
+                    stats.records.append(record)
                 sink(alert)
-            engine.learn(scored)
+            step.learn(judged)
             if progress is not None and stats.windows % 100 == 0:
                 elapsed = int((stats.last - stats.first).total_seconds())
                 progress(Progress(phase="scoring", done=elapsed, total=span, rows=stats.rows))

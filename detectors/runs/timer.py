@@ -34,11 +34,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from detectors.alerts.allow import AllowGate
-from detectors.baselines.feedback import alert_record
 from detectors.engine.scoring import Engine
 from detectors.model.errors import ConflictError, DetectorError
 from detectors.model.observation import Observation, RawRow
 from detectors.normalize.rows import normalize_rows
+from detectors.runs.step import WindowStep
 from detectors.settings.app import AppSettings
 from detectors.sources.log_analytics import Budget, FetchStats
 from detectors.sources.queries import Window, grid_start
@@ -318,38 +318,28 @@ class TimerRun:
         report.rows += len(rows)
         observations = self._normalize(rows, report)
 
-        engine = Engine(store=self.store, settings=s.detection, track_actions=False, late_rows=True)
+        engine = Engine(settings=s.detection, track_actions=False, late_rows=True)
         if doc.get("engine"):
             engine.restore_state(doc["engine"])
-        result, scored = engine.score(observations, emit=not resume, since=window.event_since)
+        step = WindowStep(engine, self.store)
+        result, judged = step.score(observations, emit=not resume, since=window.event_since)
         report.observations += result.observations
         report.principals += result.principals
         if resume:
             report.resumed += 1
         else:
             records = []
-            for alert in result.alerts:
-                if not self._gate.admit(alert):
-                    continue
+            for alert, record in step.admitted(result, judged, self._gate):
                 self.state.hold(alert)
                 report.alerts += 1
-                principal_id = alert["principal"]["id"]
-                held = scored.stored.get(principal_id)
-                records.append(
-                    alert_record(
-                        alert,
-                        scored.groups.get(principal_id, ()),
-                        held.baseline if held else None,
-                        s.detection,
-                    )
-                )
+                records.append(record)
             if self.records is not None and records:
                 self.records.record_alerts(records)
             doc["pending"] = _bounds(window)
             checkpoint.save()
             self._count_hits(report)
 
-        engine.learn(scored, through=window.until)
+        step.learn(judged, through=window.until)
         report.enqueued += self._drain()
         doc["watermark"] = _iso(window.until)
         if window.event_until is not None:
