@@ -16,7 +16,8 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from detectors.baselines.baseline import PrincipalBaseline, day_number
+from detectors.baselines.baseline import PrincipalBaseline
+from detectors.model.days import day_number
 from detectors.model.observation import PrincipalType
 from detectors.stores import StoredBaseline
 from detectors.stores.table import TableStore

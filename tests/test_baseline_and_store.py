@@ -6,8 +6,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from detectors.baselines.baseline import PrincipalBaseline, day_number, learn, network_of
+from detectors.baselines.baseline import PrincipalBaseline, learn, network_of
 from detectors.baselines.codec import from_properties, to_properties
+from detectors.model.days import day_number
 from detectors.model.errors import ConflictError, StoreError
 from detectors.model.observation import (
     ClientTool,

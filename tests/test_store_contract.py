@@ -20,8 +20,9 @@ import orjson
 import pytest
 from azure.data.tables import TableClient
 
-from detectors.baselines.baseline import PrincipalBaseline, day_number, learn
+from detectors.baselines.baseline import PrincipalBaseline, learn
 from detectors.engine.scoring import Engine
+from detectors.model.days import day_number
 from detectors.model.errors import ConfigurationError, ConflictError, StoreError
 from detectors.model.observation import (
     ClientTool,

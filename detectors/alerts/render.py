@@ -15,9 +15,10 @@ from typing import Any
 
 import orjson
 
-from detectors.baselines.baseline import PrincipalBaseline, day_number
+from detectors.baselines.baseline import PrincipalBaseline
 from detectors.detections.evidence import tool_name
 from detectors.detections.spec import Finding
+from detectors.model.days import day_number
 from detectors.model.observation import (
     ClientTool,
     Observation,

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
-from datetime import date, timedelta
 from typing import Any
 
 import orjson
@@ -16,11 +15,11 @@ import orjson
 from detectors.baselines.baseline import DIMENSIONS, PrincipalBaseline
 from detectors.baselines.codec import from_properties, to_properties
 from detectors.detections import DETECTIONS
+from detectors.model.days import day_text
 from detectors.model.errors import DetectorError
 
 SITE_DIMENSIONS = ("sites", "credential_sites", "webjobs")
 """Dimensions whose values are site keys (`subscription/group/site[/slot]`, `.../job`)."""
-_EPOCH = date(1970, 1, 1)
 
 
 def site_matches(value: str, wanted: str) -> bool:
@@ -118,7 +117,7 @@ def readable(baseline: PrincipalBaseline) -> list[str]:
         values: Mapping[str, int] = getattr(baseline, name)
         lines.append(f"{name} ({len(values)})")
         for value, day in sorted(values.items(), key=lambda item: (-item[1], item[0])):
-            lines.append(f"  {_day_text(day)}  {value}")
+            lines.append(f"  {day_text(day)}  {value}")
     return lines
 
 
@@ -139,7 +138,3 @@ def import_line(text: str, where: str) -> PrincipalBaseline:
         return from_properties(props)
     except DetectorError as err:
         raise ValueError(f"{where}: {err}") from None
-
-
-def _day_text(day: int) -> str:
-    return (_EPOCH + timedelta(days=day)).isoformat()

@@ -9,9 +9,10 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import lru_cache
 
+from detectors.model.days import day_number, hour_number
 from detectors.model.observation import (
     ClientTool,
     Observation,
@@ -21,8 +22,6 @@ from detectors.model.observation import (
     Status,
 )
 from detectors.model.operations import DEPLOYMENT_CREDENTIAL_SUFFIXES
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 # Dimensions kept as {value: last day seen}; their names are the operator-facing property names.
 DIMENSIONS = (
@@ -40,16 +39,6 @@ DIMENSIONS = (
     "change_slots",
     "principals",
 )
-
-
-def day_number(moment: datetime) -> int:
-    """Days since 1970-01-01 UTC: the unit baselines age in."""
-    return (moment - _EPOCH).days
-
-
-def hour_number(moment: datetime) -> int:
-    """Hours since 1970-01-01 UTC."""
-    return int((moment - _EPOCH).total_seconds() // 3600)
 
 
 @lru_cache(maxsize=65_536)

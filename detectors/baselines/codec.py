@@ -7,25 +7,17 @@ Sets are JSON text of `{value: "YYYY-MM-DD last seen"}`; counters are JSON lists
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 
 from detectors.baselines.baseline import DIMENSIONS, PrincipalBaseline
+from detectors.model.days import day_from_text, day_text
 from detectors.model.errors import StoreError
 from detectors.model.observation import PrincipalType
 
 FORMAT_VERSION = 1
-_EPOCH = date(1970, 1, 1)
-
-
-def _day_text(day: int) -> str:
-    return (_EPOCH + timedelta(days=day)).isoformat()
-
-
-def _day_number(text: str) -> int:
-    return (date.fromisoformat(text) - _EPOCH).days
 
 
 def _camel(name: str) -> str:
@@ -43,7 +35,7 @@ def to_properties(baseline: PrincipalBaseline) -> dict[str, Any]:
         "FirstSeen": baseline.first_seen.isoformat(),
         "LastSeen": baseline.last_seen.isoformat(),
         "ActiveDays": baseline.active_days,
-        "LastActiveDay": _day_text(baseline.last_active_day)
+        "LastActiveDay": day_text(baseline.last_active_day)
         if baseline.last_active_day >= 0
         else "",
         "Operations": baseline.operations,
@@ -59,13 +51,13 @@ def to_properties(baseline: PrincipalBaseline) -> dict[str, Any]:
     for name in DIMENSIONS:
         values: Mapping[str, int] = getattr(baseline, name)
         props[_camel(name)] = orjson.dumps(
-            {value: _day_text(day) for value, day in sorted(values.items())}
+            {value: day_text(day) for value, day in sorted(values.items())}
         ).decode()
     return props
 
 
 def _days_json(per_day: Mapping[int, int]) -> str:
-    return orjson.dumps({_day_text(day): n for day, n in sorted(per_day.items())}).decode()
+    return orjson.dumps({day_text(day): n for day, n in sorted(per_day.items())}).decode()
 
 
 def from_properties(props: Mapping[str, Any]) -> PrincipalBaseline:
@@ -73,7 +65,7 @@ def from_properties(props: Mapping[str, Any]) -> PrincipalBaseline:
     try:
         dims = {
             name: {
-                str(value): _day_number(str(day))
+                str(value): day_from_text(str(day))
                 for value, day in orjson.loads(props.get(_camel(name)) or "{}").items()
             }
             for name in DIMENSIONS
@@ -86,7 +78,7 @@ def from_properties(props: Mapping[str, Any]) -> PrincipalBaseline:
             first_seen=_aware(props["FirstSeen"]),
             last_seen=_aware(props["LastSeen"]),
             active_days=int(props.get("ActiveDays") or 0),
-            last_active_day=_day_number(last_active) if last_active else -1,
+            last_active_day=day_from_text(last_active) if last_active else -1,
             operations=int(props.get("Operations") or 0),
             failures=int(props.get("Failures") or 0),
             hours=_counts(props.get("HoursUtc"), 24),
@@ -130,4 +122,4 @@ def _counts(text: Any, size: int) -> tuple[int, ...]:
 
 
 def _per_day(text: Any) -> dict[int, int]:
-    return {_day_number(day): int(n) for day, n in orjson.loads(text or "{}").items()}
+    return {day_from_text(day): int(n) for day, n in orjson.loads(text or "{}").items()}

@@ -17,24 +17,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
-from detectors.baselines.baseline import DIMENSIONS, PrincipalBaseline, day_number, learn
+from detectors.baselines.baseline import DIMENSIONS, PrincipalBaseline, learn
+from detectors.model.days import day_from_text, day_number, day_text
 from detectors.model.observation import Observation, PrincipalType
 from detectors.settings.detection import DetectionSettings
 
 RECORD_VERSION = 1
-_EPOCH = date(1970, 1, 1)
 _UNBOUNDED = 1 << 30
-
-
-def _day_text(day: int) -> str:
-    return (_EPOCH + timedelta(days=day)).isoformat()
-
-
-def _day_number(text: str) -> int:
-    return (date.fromisoformat(text) - _EPOCH).days
 
 
 def alert_record(
@@ -61,7 +53,7 @@ def alert_record(
             seen: Mapping[str, int] = getattr(fresh, name)
             if not seen:
                 continue
-            values[name] = {value: _day_text(day) for value, day in sorted(seen.items())}
+            values[name] = {value: day_text(day) for value, day in sorted(seen.items())}
             new = [
                 value
                 for value in sorted(seen)
@@ -105,8 +97,8 @@ def teach(
         if name not in DIMENSIONS:
             continue
         current = dict(getattr(baseline, name))
-        for value, day_text in entries.items():
-            day = _day_number(day_text)
+        for value, text in entries.items():
+            day = day_from_text(text)
             if value not in current:
                 added += 1
             if current.get(value, -1) < day:

@@ -22,7 +22,8 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
-from detectors.baselines.baseline import SITE_CONTEXT_PREFIX, PrincipalBaseline, day_number
+from detectors.baselines.baseline import SITE_CONTEXT_PREFIX, PrincipalBaseline
+from detectors.model.days import day_number
 from detectors.model.observation import Observation, OperationFamily, PrincipalType, Status
 
 SITE_PREFIX = SITE_CONTEXT_PREFIX

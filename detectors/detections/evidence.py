@@ -6,9 +6,10 @@ from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import replace
 from datetime import datetime
 
-from detectors.baselines.baseline import PrincipalBaseline, day_number, network_of, wide_network_of
+from detectors.baselines.baseline import PrincipalBaseline, network_of, wide_network_of
 from detectors.baselines.surroundings import NO_SURROUNDINGS, Surroundings
 from detectors.detections.spec import DetectionSpec, Finding, Severity
+from detectors.model.days import day_number
 from detectors.model.observation import ClientTool, Observation, Principal, Status, app_of
 from detectors.model.operations import SCRIPTING_TOOLS
 from detectors.model.reasons import Reason, ReasonCode

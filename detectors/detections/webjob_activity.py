@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 
-from detectors.baselines.baseline import PrincipalBaseline, hour_number, wide_network_of
+from detectors.baselines.baseline import PrincipalBaseline, wide_network_of
 from detectors.baselines.surroundings import PEER_TYPES, Surroundings, is_creation
 from detectors.detections.evidence import Context, Scorer, listing, total
 from detectors.detections.spec import DetectionSpec, Finding, Technique
+from detectors.model.days import hour_number
 from detectors.model.observation import (
     Observation,
     OperationFamily,

@@ -22,16 +22,12 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from detectors.baselines.baseline import (
-    PrincipalBaseline,
-    day_number,
-    network_of,
-    wide_network_of,
-)
+from detectors.baselines.baseline import PrincipalBaseline, network_of, wide_network_of
 from detectors.baselines.surroundings import PEER_TYPES, Surroundings, is_creation
 from detectors.detections import credential_download, webjob_activity
 from detectors.detections.evidence import graded
 from detectors.detections.spec import Finding
+from detectors.model.days import day_number
 from detectors.model.observation import (
     Observation,
     OperationFamily,

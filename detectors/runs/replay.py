@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from detectors.alerts.allow import AllowGate
-from detectors.baselines.baseline import day_number
+from detectors.model.days import day_number
 from detectors.model.observation import Observation, RawRow, RejectedRow
 from detectors.normalize.rows import Normalizer, Skipped
 from detectors.runs.step import WindowStep
