@@ -14,11 +14,11 @@ from detectors.alerts.allow import (
     AllowGate,
     AllowRule,
     RuleRejected,
-    max_days_from,
     new_rule,
     problems,
 )
-from detectors.model.errors import ConflictError
+from detectors.model.errors import ConfigurationError, ConflictError
+from detectors.settings.app import max_days_from
 from detectors.stores.sqlite import SqliteStore
 from detectors.stores.table import TableStore
 from tests.services.azurite import Azurite, StorageNames
@@ -163,9 +163,9 @@ def test_a_rule_meant_to_outlive_the_longest_allowed_life_is_ignored():
     assert AllowGate(rules=[lasting], now=NOW, max_days=3651).invalid == []
     assert max_days_from({"DETECTOR_ALLOW_MAX_DAYS": " 365 "}) == 365
     assert max_days_from({}) == 180
-    with pytest.raises(RuleRejected, match="not a whole number"):
+    with pytest.raises(ConfigurationError, match="not a whole number"):
         max_days_from({"DETECTOR_ALLOW_MAX_DAYS": "a year"})
-    with pytest.raises(RuleRejected, match="between 1 and 3650"):
+    with pytest.raises(ConfigurationError, match="between 1 and 3650"):
         max_days_from({"DETECTOR_ALLOW_MAX_DAYS": "4000"})
 
 

@@ -24,14 +24,10 @@ from fnmatch import fnmatchcase
 from typing import Any
 
 from detectors.model.errors import DetectorError
+from detectors.settings.app import DEFAULT_MAX_DAYS, MAX_DAYS_SETTING
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MAX_DAYS = 180
-MAX_DAYS_SETTING = "DETECTOR_ALLOW_MAX_DAYS"
-MAX_DAYS_LIMIT = 3650
-"""The largest `DETECTOR_ALLOW_MAX_DAYS` accepted, by the operators' commands and the timer."""
-"""Longest a rule may live when added with `detector allow add` (`DETECTOR_ALLOW_MAX_DAYS`)."""
 MIN_PREFIX = {4: 8, 6: 16}
 """Shortest CIDR prefix a rule may name: a wider range is most of the internet."""
 MIN_PATTERN_LITERALS = 3
@@ -214,18 +210,6 @@ def parse_expiry(text: str) -> datetime:
             f"--expires {text!r} is not a date; write it like 2027-01-31 (the rule holds "
             "through that day, UTC)"
         ) from None
-
-
-def max_days_from(environ: Mapping[str, str]) -> int:
-    """`DETECTOR_ALLOW_MAX_DAYS` from an environment, or the default."""
-    raw = environ.get(MAX_DAYS_SETTING, "").strip()
-    try:
-        value = int(raw) if raw else DEFAULT_MAX_DAYS
-    except ValueError:
-        raise RuleRejected(f"{MAX_DAYS_SETTING}={raw!r} is not a whole number") from None
-    if not 1 <= value <= MAX_DAYS_LIMIT:
-        raise RuleRejected(f"{MAX_DAYS_SETTING}={value} must be between 1 and {MAX_DAYS_LIMIT}")
-    return value
 
 
 def problems(rule: AllowRule, *, max_days: int | None = None) -> list[str]:

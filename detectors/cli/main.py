@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
-from detectors.alerts.allow import AllowGate, max_days_from
+from detectors.alerts.allow import AllowGate
 from detectors.alerts.render import alert_line
 from detectors.cli import tuning as cli_tuning
 from detectors.cli.terminal import printable
@@ -25,7 +25,7 @@ from detectors.model.errors import DetectorError, InputError
 from detectors.runs.replay import Progress, ReplayStats, replay
 from detectors.runs.step import WindowStep
 from detectors.runs.wiring import build_timer
-from detectors.settings.app import DEFAULT_HOLD_MINUTES, AppSettings
+from detectors.settings.app import DEFAULT_HOLD_MINUTES, AppSettings, max_days_from
 from detectors.settings.detection import DetectionSettings
 from detectors.sources.arrival import Arrival, DelayModel
 from detectors.sources.log_analytics import Budget

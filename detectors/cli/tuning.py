@@ -21,10 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from detectors.alerts.allow import (
-    DEFAULT_MAX_DAYS,
-    MAX_DAYS_SETTING,
     AllowGate,
-    max_days_from,
     new_rule,
     problems,
 )
@@ -37,6 +34,7 @@ from detectors.detections import DETECTIONS
 from detectors.model.errors import ConflictError, DetectorError, StoreError
 from detectors.model.reasons import ReasonCode
 from detectors.runs.backfill import backfill
+from detectors.settings.app import DEFAULT_MAX_DAYS, MAX_DAYS_SETTING, max_days_from
 from detectors.settings.detection import DetectionSettings
 from detectors.stores import StoredBaseline
 from detectors.stores.locate import SPELLINGS, OperatorStore, describe, open_store

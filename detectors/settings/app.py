@@ -17,7 +17,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Self
 
-from detectors.alerts.allow import DEFAULT_MAX_DAYS, MAX_DAYS_LIMIT
 from detectors.model.errors import ConfigurationError
 from detectors.settings.detection import DetectionSettings
 
@@ -28,6 +27,11 @@ DEFAULT_SCHEDULE = "0 */5 * * * *"
 DEFAULT_HOLD_MINUTES = 20
 """Azure documents 3 to 20 minutes from an Activity Log event to Log Analytics."""
 DEFAULT_LOGS_ENDPOINT = "https://api.loganalytics.io/v1"
+DEFAULT_MAX_DAYS = 180
+"""Longest an allow rule may live when added with `detector allow add`."""
+MAX_DAYS_SETTING = "DETECTOR_ALLOW_MAX_DAYS"
+MAX_DAYS_LIMIT = 3650
+"""The largest `DETECTOR_ALLOW_MAX_DAYS` accepted, by the operators' commands and the timer."""
 
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
 _TABLE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9]{2,62}$")
@@ -305,3 +309,18 @@ APP_SETTINGS: tuple[str, ...] = (
 `DETECTOR_STORAGE__credential` (`managedidentity`) is read by the Functions host for the
 notifier's queue trigger, not by this module.
 """
+
+
+def max_days_from(environ: Mapping[str, str]) -> int:
+    """`DETECTOR_ALLOW_MAX_DAYS` from an environment, or the default (for the operators'
+    commands, which run without the Function App's other settings)."""
+    raw = environ.get(MAX_DAYS_SETTING, "").strip()
+    try:
+        value = int(raw) if raw else DEFAULT_MAX_DAYS
+    except ValueError:
+        raise ConfigurationError(f"{MAX_DAYS_SETTING}={raw!r} is not a whole number") from None
+    if not 1 <= value <= MAX_DAYS_LIMIT:
+        raise ConfigurationError(
+            f"{MAX_DAYS_SETTING}={value} must be between 1 and {MAX_DAYS_LIMIT}"
+        )
+    return value
