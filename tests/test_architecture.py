@@ -31,8 +31,6 @@ PURE_ELSEWHERE = ("runs/health.py", "sources/queries.py", "sources/arrival.py")
 steps): held to the pure folders' rules on I/O and clocks."""
 
 KNOWN = {
-    ("baselines/admin.py", "detections"): "operators' edits look up a detection's operation "
-    "families; the families will come in from the command",
     ("stores/table.py", "runs"): "Table Storage builds its clients from the connection "
     "helpers in runs/; wiring will hand it its clients",
     ("stores/locate.py", "runs"): "the operators' store is located from the app settings "

@@ -6,7 +6,7 @@ ETag-conditional writing.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -14,9 +14,9 @@ import orjson
 
 from detectors.baselines.baseline import DIMENSIONS, PrincipalBaseline
 from detectors.baselines.codec import from_properties, to_properties
-from detectors.detections import DETECTIONS
 from detectors.model.days import day_text
 from detectors.model.errors import DetectorError
+from detectors.model.observation import OperationFamily
 
 SITE_DIMENSIONS = ("sites", "credential_sites", "webjobs")
 """Dimensions whose values are site keys (`subscription/group/site[/slot]`, `.../job`)."""
@@ -58,9 +58,10 @@ def selected(
     *,
     principal: str | None = None,
     site: str | None = None,
-    detection: str | None = None,
+    families: Collection[OperationFamily] | None = None,
 ) -> bool:
-    """Whether a baseline passes `baselines list` filters."""
+    """Whether a baseline passes `baselines list` filters (`families`: the operation
+    families of the detection asked for)."""
     if principal is not None:
         wanted = principal.casefold()
         if wanted not in baseline.principal_id.casefold() and wanted not in (
@@ -71,11 +72,7 @@ def selected(
         site_matches(v, site) for name in SITE_DIMENSIONS for v in getattr(baseline, name)
     ):
         return False
-    if detection is not None:
-        families = next(d.spec.families for d in DETECTIONS if d.spec.id == detection)
-        if not {f.value for f in families} & set(baseline.families):
-            return False
-    return True
+    return families is None or bool({f.value for f in families} & set(baseline.families))
 
 
 def summary(baseline: PrincipalBaseline) -> dict[str, Any]:

@@ -244,12 +244,13 @@ def resolve(store: OperatorStore, text: str, where: str) -> StoredBaseline:
 
 
 def _select(store: OperatorStore, args: argparse.Namespace) -> list[PrincipalBaseline]:
+    families = None
+    if args.detection is not None:
+        families = next(d.spec.families for d in DETECTIONS if d.spec.id == args.detection)
     chosen = [
         s.baseline
         for s in store.all_baselines()
-        if admin.selected(
-            s.baseline, principal=args.principal, site=args.site, detection=args.detection
-        )
+        if admin.selected(s.baseline, principal=args.principal, site=args.site, families=families)
     ]
     return admin.by_last_activity(chosen)
 
