@@ -22,7 +22,10 @@ PACKAGE = Path(__file__).resolve().parent.parent / "detectors"
 PURE = ("model", "settings", "normalize", "baselines", "detections", "alerts", "engine")
 """The pure folders, lowest first: each imports only from the folders before it."""
 ADAPTERS = ("sources", "stores", "delivery")
-"""One kind of service each: they import pure folders, never one another or what runs them."""
+"""One kind of service each: they import pure folders and `clients/`, never one another or
+what runs them."""
+CLIENTS = "clients"
+"""Signing in and the storage account's shared helpers: below every adapter."""
 ABOVE = {"runs": {"cli", "simulation"}, "simulation": {"runs", "cli"}}
 """What the other folders must not import: `runs/` is not steered by the command line, and
 the labelled simulator produces rows, it runs nothing."""
@@ -30,16 +33,7 @@ PURE_ELSEWHERE = ("runs/health.py", "sources/queries.py", "sources/arrival.py")
 """Pure modules kept beside the adapters they serve (the status checks, the KQL, the timer's
 steps): held to the pure folders' rules on I/O and clocks."""
 
-KNOWN = {
-    ("stores/table.py", "runs"): "Table Storage builds its clients from the connection "
-    "helpers in runs/; wiring will hand it its clients",
-    ("stores/locate.py", "runs"): "the operators' store is located from the app settings "
-    "and connections in runs/",
-    ("delivery/ledger.py", "runs"): "the ledger builds its table client from the connection "
-    "helpers in runs/",
-    ("delivery/ledger.py", "stores"): "the ledger borrows Table Storage's key encoding and "
-    "error codes; those move to one shared Azure Tables helper",
-}
+KNOWN = {}
 
 FORBIDDEN_MODULES = {
     "azure",
@@ -111,6 +105,8 @@ def _may_not_import(folder: str) -> set[str]:
         return {f for f in _all_folders() if f not in below}
     if folder in ADAPTERS:
         return (set(ADAPTERS) - {folder}) | {"runs", "cli", "simulation"}
+    if folder == CLIENTS:
+        return {*ADAPTERS, "runs", "cli", "simulation"}
     return ABOVE.get(folder, set())
 
 
@@ -128,7 +124,7 @@ def _violations() -> set[tuple[str, str]]:
 
 
 def test_every_folder_has_a_place_in_the_layers():
-    known = {*PURE, *ADAPTERS, *ABOVE, "cli"}
+    known = {*PURE, CLIENTS, *ADAPTERS, *ABOVE, "cli"}
     assert _all_folders() == known
 
 
@@ -161,6 +157,8 @@ def test_the_checkers_would_see_a_violation(tmp_path):
     assert _may_not_import("model") >= {"engine", "stores", "runs"}
     assert "model" not in _may_not_import("engine")
     assert "stores" in _may_not_import("delivery")
+    assert "clients" not in _may_not_import("delivery")
+    assert "stores" in _may_not_import("clients")
     module = PACKAGE / "runs" / "step.py"
     assert "stores" in _folders_imported(module)
     assert "stores" in _may_not_import("engine")

@@ -20,6 +20,7 @@ from azure.data.tables import TableClient
 from azure.storage.queue import QueueClient
 
 import function_app
+from detectors.clients.connections import QUEUE_API_VERSION
 from detectors.delivery.errors import (
     MalformedAlertError,
     PermanentDeliveryError,
@@ -29,7 +30,6 @@ from detectors.delivery.ledger import Busy, Claim, TableLedger
 from detectors.delivery.notifier import Destination, Notifier, RetryPolicy
 from detectors.delivery.queue import AlertQueue
 from detectors.delivery.transport import HttpsSender
-from detectors.runs.connections import QUEUE_API_VERSION
 from detectors.settings.app import NotifierSettings
 from tests.services.functions_host import QueueTriggerHost, indexed_function
 from tests.services.webhook_receiver import Receiver, Reply

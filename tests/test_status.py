@@ -10,9 +10,9 @@ import pytest
 from azure.storage.queue import QueueClient
 
 from detectors.cli import main as cli
+from detectors.clients.connections import QUEUE_API_VERSION
 from detectors.model.observation import SourceTable
 from detectors.runs import wiring
-from detectors.runs.connections import QUEUE_API_VERSION
 from detectors.runs.health import Coverage, Facts, Level, assess, worst
 from detectors.runs.timer import CHECKPOINT_NAME
 from detectors.stores.table import TableStore

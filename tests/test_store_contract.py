@@ -21,6 +21,7 @@ import pytest
 from azure.data.tables import TableClient
 
 from detectors.baselines.baseline import PrincipalBaseline, learn
+from detectors.clients.tables import MAX_KEY_UNITS, decode_key, encode_key
 from detectors.engine.scoring import Engine
 from detectors.model.days import day_number
 from detectors.model.errors import ConfigurationError, ConflictError, StoreError
@@ -43,11 +44,8 @@ from detectors.stores import BaselineStore, StoredBaseline
 from detectors.stores.sqlite import SqliteStore
 from detectors.stores.table import (
     ENTITY_BUDGET,
-    MAX_KEY_UNITS,
     TableStore,
     baseline_entity,
-    decode_key,
-    encode_key,
     entity_size,
     partition_key,
 )

@@ -15,10 +15,10 @@ from azure.storage.queue import QueueClient
 
 import function_app
 from detectors.cli import main as cli
+from detectors.clients.connections import QUEUE_API_VERSION
 from detectors.delivery.queue import AlertQueue, decode
 from detectors.model.errors import DeliveryFailed, StoreError
 from detectors.runs import wiring
-from detectors.runs.connections import QUEUE_API_VERSION
 from detectors.runs.timer import CHECKPOINT_NAME, TimerRun
 from detectors.settings.app import AppSettings
 from detectors.sources.log_analytics import Budget, LogAnalyticsSource

@@ -618,7 +618,7 @@ def logs_source(environ: Any) -> Any:
     """The Log Analytics source the environment names (tests replace this)."""
     from azure.monitor.query import LogsQueryClient  # noqa: PLC0415 - only this command
 
-    from detectors.runs.connections import credential  # noqa: PLC0415
+    from detectors.clients.connections import credential  # noqa: PLC0415
     from detectors.settings.app import DEFAULT_LOGS_ENDPOINT  # noqa: PLC0415
     from detectors.sources.log_analytics import LogAnalyticsSource  # noqa: PLC0415
 

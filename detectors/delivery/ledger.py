@@ -45,10 +45,10 @@ from azure.core.exceptions import (
 )
 from azure.data.tables import TableClient, TableEntity, TableServiceClient, UpdateMode
 
+from detectors.clients.connections import credential
+from detectors.clients.tables import delete_older, encode_key, error_code
 from detectors.model.errors import ConfigurationError, StoreError
-from detectors.runs.connections import credential
 from detectors.settings.app import StorageSettings
-from detectors.stores.table import delete_older, encode_key, error_code
 
 log = logging.getLogger(__name__)
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 from azure.core.credentials import TokenCredential
 from azure.monitor.query import LogsQueryClient
 
+from detectors.clients.connections import credential as default_credential
+from detectors.clients.connections import queue_client
 from detectors.delivery.ledger import TableLedger
 from detectors.delivery.queue import AlertQueue
-from detectors.runs.connections import credential as default_credential
-from detectors.runs.connections import queue_client
 from detectors.runs.timer import TimerRun
 from detectors.settings.app import AppSettings
 from detectors.sources.log_analytics import LogAnalyticsSource

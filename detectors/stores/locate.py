@@ -18,8 +18,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import fields
 
+from detectors.clients.connections import credential
 from detectors.model.errors import DetectorError
-from detectors.runs.connections import credential
 from detectors.settings.app import STORAGE, AppSettings
 from detectors.stores.sqlite import SqliteStore
 from detectors.stores.table import TableStore

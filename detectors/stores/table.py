@@ -43,7 +43,6 @@ from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime
 from typing import Any, Self
-from urllib.parse import unquote
 
 import orjson
 from azure.core import MatchConditions
@@ -61,8 +60,14 @@ from azure.data.tables import (
 from detectors.alerts.allow import AllowRule, with_hits
 from detectors.baselines.baseline import DIMENSIONS, PrincipalBaseline
 from detectors.baselines.codec import from_properties, to_properties
+from detectors.clients.connections import credential
+from detectors.clients.tables import (
+    delete_older,
+    encode_key,
+    error_code,
+    utf16_units,
+)
 from detectors.model.errors import ConfigurationError, ConflictError, StoreError, one_line
-from detectors.runs.connections import credential
 from detectors.settings.app import StorageSettings
 from detectors.stores import StoredBaseline, StoredRule
 
@@ -76,8 +81,6 @@ ALERT_RECORD_PARTITION = "alerts"
 RULE_PARTITION = "rule"
 """The allow table's one partition: operators' rules are few."""
 _HIT_ATTEMPTS = 5
-MAX_KEY_UNITS = 512
-"""Longest key, in UTF-16 code units: the service's 1 KiB."""
 MAX_PROPERTY_UNITS = 32_000
 """Longest string property written, in UTF-16 code units (the service allows 32,767)."""
 ENTITY_BUDGET = 1_000_000
@@ -89,55 +92,12 @@ TRANSACTION_BUDGET = 3_500_000
 KEYS_PER_QUERY = 14
 """RowKeys per query: with the PartitionKey, the service's 15 comparisons per filter."""
 
-_FORBIDDEN = re.compile(r"[/\\#?%\x00-\x1f\x7f-\x9f\ud800-\udfff]")
-_LONG_MARK = "%%"
-"""Ends the readable prefix of a hashed key; `encode_key` never writes it otherwise."""
-_HASHED_PREFIX_UNITS = MAX_KEY_UNITS - len(_LONG_MARK) - 64
 _CONTINUATION = re.compile(r"^(?P<name>[A-Za-z][A-Za-z0-9]*)_(?P<part>[0-9]+)$")
 _CONFLICT_CODES = frozenset(
     {"UpdateConditionNotSatisfied", "ConditionNotMet", "EntityAlreadyExists", "ResourceNotFound"}
 )
 _INT32 = range(-(2**31), 2**31)
 _STATE_FORMAT = 1
-
-
-def _units(text: str) -> int:
-    """Length in UTF-16 code units, as the service measures strings."""
-    return len(text.encode("utf-16-le", "surrogatepass")) // 2
-
-
-def _escape(char: str) -> str:
-    return "".join(f"%{byte:02X}" for byte in char.encode("utf-8", "surrogatepass"))
-
-
-def encode_key(text: str) -> str:
-    """Any text as a legal, readable table key; `decode_key` reverses it.
-
-    Characters keys may not hold (`/ \\ # ?`, control characters) and `%` itself are
-    percent-encoded (UTF-8 bytes, as in URLs); everything else is kept. A key that would
-    be longer than the service allows is a readable prefix, `%%` and the SHA-256 of the
-    whole text: that form never decodes, and no other text encodes to it.
-    """
-    encoded = _FORBIDDEN.sub(lambda m: _escape(m.group()), text)
-    if _units(encoded) <= MAX_KEY_UNITS:
-        return encoded
-    prefix: list[str] = []
-    budget = _HASHED_PREFIX_UNITS
-    for char in text:
-        piece = _escape(char) if _FORBIDDEN.match(char) else char
-        budget -= _units(piece)
-        if budget < 0:
-            break
-        prefix.append(piece)
-    digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
-    return "".join(prefix) + _LONG_MARK + digest
-
-
-def decode_key(key: str) -> str | None:
-    """The text a key was encoded from, or None for a hashed key (see `PrincipalId`)."""
-    if _LONG_MARK in key:
-        return None
-    return unquote(key, errors="surrogatepass")
 
 
 def partition_key(principal_id: str) -> str:
@@ -153,12 +113,12 @@ def entity_size(entity: Mapping[str, Any]) -> int:
     size = 4
     for name, value in entity.items():
         if name in ("PartitionKey", "RowKey"):
-            size += 2 * _units(str(value))
+            size += 2 * utf16_units(str(value))
             continue
         size += 8 + 2 * len(name)
         raw = value.value if isinstance(value, EntityProperty) else value
         if isinstance(raw, str):
-            size += 4 + 2 * _units(raw)
+            size += 4 + 2 * utf16_units(raw)
         elif isinstance(raw, bool):
             size += 1
         else:
@@ -184,13 +144,13 @@ def _split_object(name: str, text: str) -> list[str]:
     """A long JSON object as several JSON objects of whole entries, each short enough."""
     entries = orjson.loads(text)
     if not isinstance(entries, dict):
-        raise StoreError(f"property {name} is {_units(text):,} characters, too long to store")
+        raise StoreError(f"property {name} is {utf16_units(text):,} characters, too long to store")
     parts: list[str] = []
     current: list[str] = []
     units = 2
     for key, value in entries.items():
         entry = orjson.dumps({key: value}).decode()[1:-1]
-        width = _units(entry) + 1
+        width = utf16_units(entry) + 1
         if width + 2 > MAX_PROPERTY_UNITS:
             raise StoreError(f"a value of property {name} is too long to store: {key[:80]!r}")
         if current and units + width > MAX_PROPERTY_UNITS:
@@ -206,7 +166,7 @@ def _to_stored(props: Mapping[str, Any]) -> dict[str, Any]:
     """Codec properties as table properties: long JSON split, big integers as Int64."""
     stored: dict[str, Any] = {}
     for name, value in props.items():
-        if isinstance(value, str) and _units(value) > MAX_PROPERTY_UNITS:
+        if isinstance(value, str) and utf16_units(value) > MAX_PROPERTY_UNITS:
             for number, part in enumerate(_split_object(name, value), start=1):
                 stored[name if number == 1 else f"{name}_{number}"] = part
         elif isinstance(value, int) and not isinstance(value, bool) and value not in _INT32:
@@ -268,7 +228,7 @@ def fitted_entity(baseline: PrincipalBaseline) -> tuple[dict[str, Any], int]:
     kept = {name: dict(getattr(baseline, name)) for name in DIMENSIONS}
     oldest = {name: sorted((d, v) for v, d in values.items()) for name, values in kept.items()}
     cost = {  # bytes of `"value":"YYYY-MM-DD",` in UTF-16
-        name: {v: 2 * (_units(orjson.dumps({v: "2000-01-01"}).decode()) - 1) for v in values}
+        name: {v: 2 * (utf16_units(orjson.dumps({v: "2000-01-01"}).decode()) - 1) for v in values}
         for name, values in kept.items()
     }
     largest = [(-sum(cost[name].values()), name) for name in DIMENSIONS]
@@ -360,64 +320,9 @@ def _is_conflict(err: HttpResponseError) -> bool:
     return code in _CONFLICT_CODES if code else err.status_code in (409, 412)
 
 
-def error_code(err: HttpResponseError) -> str | None:
-    """The service's error code (the SDK sets it on some errors only, sometimes as an enum)."""
-    code = getattr(err, "error_code", None)
-    headers = getattr(err.response, "headers", None)
-    if not code and headers is not None:
-        code = headers.get("x-ms-error-code")
-    return str(getattr(code, "value", code)) if code else None
-
-
 def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
-
-
-def delete_older(
-    client: TableClient, *, before: datetime, limit: int, partition: str | None = None
-) -> int:
-    """Deletes up to `limit` entities last written before `before`; returns how many.
-
-    Age is the service's own `Timestamp` (the last write), so a record touched since, by
-    feedback or a retried delivery, counts from then. Each delete is conditional on the
-    ETag listed: an entity written meanwhile is kept. A missing table holds nothing to delete.
-    """
-    query = "Timestamp lt @before"
-    parameters: dict[str, Any] = {"before": before}
-    if partition is not None:
-        query += " and PartitionKey eq @partition"
-        parameters["partition"] = partition
-    deleted = 0
-    try:
-        listed = client.query_entities(
-            query,
-            parameters=parameters,
-            select=["PartitionKey", "RowKey"],
-            results_per_page=min(max(limit, 1), 1000),
-        )
-        for entity in listed:
-            if deleted >= limit:
-                break
-            try:
-                client.delete_entity(
-                    entity["PartitionKey"],
-                    entity["RowKey"],
-                    etag=entity.metadata["etag"],
-                    match_condition=MatchConditions.IfNotModified,
-                )
-            except ResourceNotFoundError:
-                continue  # deleted by someone else meanwhile
-            except HttpResponseError as err:
-                if err.status_code == 412:
-                    continue  # written meanwhile: no longer old
-                raise
-            deleted += 1
-    except ResourceNotFoundError as err:
-        if error_code(err) == "TableNotFound":
-            return deleted
-        raise
-    return deleted
 
 
 def _rowkey_filter(partition: str, keys: Sequence[str]) -> str:
