@@ -17,7 +17,7 @@ import azure.functions as func
 from detectors.delivery.notifier import Notifier
 from detectors.runs.wiring import build_timer
 from detectors.settings.app import STORAGE, AppSettings, NotifierSettings
-from detectors.sources.log_analytics import Budget
+from detectors.sources import Budget
 
 app = func.FunctionApp()
 log = logging.getLogger("detectors.function")

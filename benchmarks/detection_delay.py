@@ -24,13 +24,14 @@ from pathlib import Path
 
 from azure.storage.queue import QueueClient
 
+from detectors.clients.connections import QUEUE_API_VERSION
 from detectors.delivery.queue import AlertQueue, decode
 from detectors.normalize.rows import parse_time
-from detectors.runs.connections import QUEUE_API_VERSION
 from detectors.runs.timer import TimerRun
 from detectors.settings.app import DEFAULT_HOLD_MINUTES, AppSettings
+from detectors.sources import Budget
 from detectors.sources.arrival import DelayModel
-from detectors.sources.log_analytics import Budget, LogAnalyticsSource
+from detectors.sources.log_analytics import LogAnalyticsSource
 from detectors.stores.table import TableStore
 from tests.rowkit import harvest_bursts
 from tests.services.azurite import Azurite

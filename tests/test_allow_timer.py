@@ -10,7 +10,7 @@ from datetime import timedelta
 import pytest
 
 from detectors.alerts.allow import AllowRule
-from detectors.sources.log_analytics import Budget
+from detectors.sources import Budget
 from detectors.stores.table import TableStore
 from tests.test_timer_end_to_end import STRANGER_A, STRANGER_B, T0, _harvest, _rig
 

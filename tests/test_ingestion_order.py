@@ -26,8 +26,8 @@ from detectors.runs.step import WindowStep
 from detectors.runs.timer import CHECKPOINT_NAME
 from detectors.settings.app import DEFAULT_HOLD_MINUTES
 from detectors.settings.detection import DetectionSettings
+from detectors.sources import Budget
 from detectors.sources.arrival import Arrival, DelayModel
-from detectors.sources.log_analytics import Budget
 from detectors.sources.queries import step_end
 from detectors.stores import StoredBaseline
 from detectors.stores.sqlite import SqliteStore

@@ -22,8 +22,9 @@ from detectors.model.observation import Observation, RawRow
 from detectors.normalize.rows import Normalizer, parse_time
 from detectors.runs.step import WindowStep
 from detectors.settings.detection import DetectionSettings
+from detectors.sources import Budget
 from detectors.sources.files import FileSource
-from detectors.sources.log_analytics import Budget, LogAnalyticsSource
+from detectors.sources.log_analytics import LogAnalyticsSource
 from detectors.sources.queries import Window
 from detectors.stores.sqlite import SqliteStore
 

@@ -21,7 +21,8 @@ from detectors.model.errors import DeliveryFailed, StoreError
 from detectors.runs import wiring
 from detectors.runs.timer import CHECKPOINT_NAME, TimerRun
 from detectors.settings.app import AppSettings
-from detectors.sources.log_analytics import Budget, LogAnalyticsSource
+from detectors.sources import Budget
+from detectors.sources.log_analytics import LogAnalyticsSource
 from detectors.stores.table import TableStore
 from tests.rowkit import CLI, PUBLISHXML, Actor, activity, site_id
 from tests.services.functions_host import indexed_function

@@ -27,8 +27,8 @@ from detectors.runs.step import WindowStep
 from detectors.runs.wiring import build_timer
 from detectors.settings.app import DEFAULT_HOLD_MINUTES, AppSettings, max_days_from
 from detectors.settings.detection import DetectionSettings
+from detectors.sources import Budget
 from detectors.sources.arrival import Arrival, DelayModel
-from detectors.sources.log_analytics import Budget
 from detectors.stores.sqlite import SqliteStore
 from detectors.stores.write_behind import WriteBehindStore
 

@@ -18,7 +18,7 @@ import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
-from typing import Any, Protocol
+from typing import Any
 
 from detectors.engine.scoring import Engine
 from detectors.model.errors import DetectorError
@@ -26,7 +26,7 @@ from detectors.model.observation import Observation, RawRow
 from detectors.normalize.rows import normalize_rows
 from detectors.runs.step import WindowStep
 from detectors.settings.detection import DetectionSettings
-from detectors.sources.log_analytics import Budget, FetchStats
+from detectors.sources import Budget, LogSource
 from detectors.sources.queries import Window
 from detectors.stores import BaselineStore
 
@@ -35,14 +35,6 @@ log = logging.getLogger(__name__)
 CHECKPOINT_NAME = "backfill"
 CHECKPOINT_VERSION = 1
 MAX_DAYS = 365
-
-
-class Source(Protocol):
-    """Reads one ingestion window (`LogAnalyticsSource`)."""
-
-    def fetch(self, window: Window, budget: Budget) -> tuple[list[RawRow], FetchStats]:
-        """Every row ingested in the window, or QueryFailed."""
-        ...
 
 
 @dataclass(kw_only=True, slots=True)
@@ -81,7 +73,7 @@ def plan(days: int, now: datetime, settle: timedelta) -> tuple[datetime, datetim
 
 def backfill(
     *,
-    source: Source,
+    source: LogSource,
     store: BaselineStore,
     settings: DetectionSettings,
     days: int,

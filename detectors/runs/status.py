@@ -19,7 +19,7 @@ from detectors.runs.health import Coverage, Facts, moment
 from detectors.runs.timer import CHECKPOINT_NAME
 from detectors.runs.wiring import logs_source, table_store
 from detectors.settings.app import AppSettings
-from detectors.sources.log_analytics import Budget
+from detectors.sources import Budget
 from detectors.sources.queries import coverage_query
 
 STATUS_BUDGET_SECONDS = 60

@@ -40,7 +40,7 @@ from detectors.model.observation import Observation, RawRow
 from detectors.normalize.rows import normalize_rows
 from detectors.runs.step import WindowStep
 from detectors.settings.app import AppSettings
-from detectors.sources.log_analytics import Budget, FetchStats
+from detectors.sources import Budget, LogSource
 from detectors.sources.queries import Window, grid_start
 from detectors.stores import AlertRecords, AllowRuleStore, BaselineStore
 
@@ -56,14 +56,6 @@ PRUNE_LIMIT = 200
 
 Prune = Callable[[datetime, int], int]
 """Deletes up to n records last written before a moment; returns how many it deleted."""
-
-
-class Source(Protocol):
-    """Reads the rows of one step (`LogAnalyticsSource`)."""
-
-    def fetch(self, window: Window, budget: Budget) -> tuple[list[RawRow], FetchStats]:
-        """Every row ingested in the window, or QueryFailed."""
-        ...
 
 
 class RunState(Protocol):
@@ -156,7 +148,7 @@ class TimerRun:
     def __init__(
         self,
         *,
-        source: Source,
+        source: LogSource,
         store: BaselineStore,
         state: RunState,
         queue: Queue,

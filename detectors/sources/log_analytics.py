@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import logging
 import random
-import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
@@ -27,6 +25,7 @@ from azure.monitor.query import LogsQueryPartialResult, LogsQueryResult, LogsQue
 
 from detectors.model.errors import QueryFailed
 from detectors.model.observation import RawRow, SourceTable
+from detectors.sources import Budget, FetchStats
 from detectors.sources.queries import OID_CLAIM, QUERIES, Window
 
 log = logging.getLogger(__name__)
@@ -57,42 +56,6 @@ class LogsClient(Protocol):
     ) -> LogsQueryResult | LogsQueryPartialResult:
         """Run a query; see azure-monitor-query."""
         ...
-
-
-@dataclass(kw_only=True, slots=True)
-class FetchStats:
-    """What reading a window cost."""
-
-    queries: int = 0
-    retries: int = 0
-    splits: int = 0
-    rows: dict[str, int] = field(default_factory=dict)
-
-
-class Budget:
-    """The time a run may still spend, on a monotonic clock."""
-
-    def __init__(
-        self,
-        seconds: float,
-        *,
-        clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
-        self._clock, self._sleep = clock, sleep
-        self.seconds = seconds
-        self._deadline = clock() + seconds
-
-    def remaining(self) -> float:
-        """Seconds left (never negative)."""
-        return max(0.0, self._deadline - self._clock())
-
-    def wait(self, seconds: float) -> bool:
-        """Sleep if the budget allows it; False (without sleeping) when it does not."""
-        if seconds >= self.remaining():
-            return False
-        self._sleep(seconds)
-        return True
 
 
 class LogAnalyticsSource:
