@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 
-from detectors.baselines.baseline import PrincipalBaseline
+from detectors.baselines.baseline import Dimension, PrincipalBaseline
 from detectors.detections.evidence import tool_name
 from detectors.detections.spec import Finding
 from detectors.model.days import day_number
@@ -182,7 +182,7 @@ def _history(
         return {"known": False}
     today, age = day_number(at), settings.baseline_max_age_days
 
-    def known(dimension: str) -> list[str]:
+    def known(dimension: Dimension) -> list[str]:
         return sorted(
             v for v in getattr(baseline, dimension) if baseline.knows(dimension, v, today, age)
         )
@@ -193,10 +193,10 @@ def _history(
         "firstSeen": iso(baseline.first_seen),
         "lastSeen": iso(baseline.last_seen),
         "activeDays": baseline.history_days(today),
-        "sites": len(known("sites")),
-        "tools": known("tools"),
-        "networks": len(known("networks")),
-        "operations": known("families"),
+        "sites": len(known(Dimension.SITES)),
+        "tools": known(Dimension.TOOLS),
+        "networks": len(known(Dimension.NETWORKS)),
+        "operations": known(Dimension.FAMILIES),
         "busiestHoursUtc": sorted(h for h in busy[:6] if baseline.hours[h]),
         "failureRate": round(baseline.failures / baseline.operations, 3)
         if baseline.operations

@@ -12,13 +12,13 @@ from typing import Any
 
 import orjson
 
-from detectors.baselines.baseline import DIMENSIONS, PrincipalBaseline
+from detectors.baselines.baseline import DIMENSIONS, Dimension, PrincipalBaseline
 from detectors.baselines.codec import from_properties, to_properties
 from detectors.model.days import day_text
 from detectors.model.errors import DetectorError
 from detectors.model.observation import OperationFamily
 
-SITE_DIMENSIONS = ("sites", "credential_sites", "webjobs")
+SITE_DIMENSIONS = (Dimension.SITES, Dimension.CREDENTIAL_SITES, Dimension.WEBJOBS)
 """Dimensions whose values are site keys (`subscription/group/site[/slot]`, `.../job`)."""
 
 

@@ -10,6 +10,7 @@ import ipaddress
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from enum import StrEnum
 from functools import lru_cache
 
 from detectors.model.days import day_number, hour_number
@@ -23,22 +24,27 @@ from detectors.model.observation import (
 )
 from detectors.model.operations import DEPLOYMENT_CREDENTIAL_SUFFIXES
 
-# Dimensions kept as {value: last day seen}; their names are the operator-facing property names.
-DIMENSIONS = (
-    "families",
-    "config_suffixes",
-    "sites",
-    "subscriptions",
-    "tools",
-    "app_ids",
-    "ips",
-    "networks",
-    "wide_networks",
-    "credential_sites",
-    "webjobs",
-    "change_slots",
-    "principals",
-)
+
+class Dimension(StrEnum):
+    """What a baseline keeps as {value: last day seen}. The values are the baseline's field
+    names and, in camel case, the operator-facing stored property names (`codec`)."""
+
+    FAMILIES = "families"
+    CONFIG_SUFFIXES = "config_suffixes"
+    SITES = "sites"
+    SUBSCRIPTIONS = "subscriptions"
+    TOOLS = "tools"
+    APP_IDS = "app_ids"
+    IPS = "ips"
+    NETWORKS = "networks"
+    WIDE_NETWORKS = "wide_networks"
+    CREDENTIAL_SITES = "credential_sites"
+    WEBJOBS = "webjobs"
+    CHANGE_SLOTS = "change_slots"
+    PRINCIPALS = "principals"
+
+
+DIMENSIONS = tuple(Dimension)
 
 
 @lru_cache(maxsize=65_536)
@@ -97,13 +103,13 @@ class PrincipalBaseline:
     learned_through: datetime | None = None
     """Ingestion cut of the last timer step folded in: a re-run of that step learns nothing."""
 
-    def knows(self, dimension: str, value: str, today: int, max_age_days: int) -> bool:
+    def knows(self, dimension: Dimension, value: str, today: int, max_age_days: int) -> bool:
         """Whether `value` was seen in `dimension` within the last `max_age_days`."""
         seen: Mapping[str, int] = getattr(self, dimension)
         last = seen.get(value)
         return last is not None and today - last <= max_age_days
 
-    def known_count(self, dimension: str, today: int, max_age_days: int) -> int:
+    def known_count(self, dimension: Dimension, today: int, max_age_days: int) -> int:
         """How many values of a dimension still count as known."""
         seen: Mapping[str, int] = getattr(self, dimension)
         return sum(1 for last in seen.values() if today - last <= max_age_days)
@@ -214,7 +220,7 @@ def learn(
     # Only a site keeps its crowd: a peer group's would be everyone, rewritten every window.
     crowd = context is not None and context[0].startswith(SITE_CONTEXT_PREFIX)
     # Only what changes is copied: most windows repeat what the principal did an hour ago.
-    seen: dict[str, dict[str, int]] = {name: {} for name in DIMENSIONS}
+    seen: dict[Dimension, dict[str, int]] = {name: {} for name in DIMENSIONS}
     hours = list(baseline.hours)
     weekdays = list(baseline.weekdays)
     credential_reads = dict(baseline.credential_reads_per_day)
@@ -248,9 +254,9 @@ def learn(
         if family in _CREDENTIAL_FAMILIES:
             credential_reads[today] = credential_reads.get(today, 0) + n
             if crowd and obs.config_suffix in _CROWD_SUFFIXES:
-                seen["principals"][obs.principal.id] = today
+                seen[Dimension.PRINCIPALS][obs.principal.id] = today
         elif family in CHANGE_SLOT_FAMILIES:
-            seen["change_slots"][change_slot(obs.time)] = today
+            seen[Dimension.CHANGE_SLOTS][change_slot(obs.time)] = today
         elif family is _WEBJOB_RUN:
             current_hour_runs += n
             run_peaks[today] = max(run_peaks.get(today, 0), current_hour_runs)
@@ -269,23 +275,23 @@ def learn(
         last_seen = max(last_seen, obs.time)
 
     for today, family, suffix, resource, tool, app_id, ip, webjob in shapes:
-        seen["families"][family.value] = today
+        seen[Dimension.FAMILIES][family.value] = today
         if suffix:
-            seen["config_suffixes"][suffix] = today
+            seen[Dimension.CONFIG_SUFFIXES][suffix] = today
         site_key = resource.site_key
-        seen["sites"][site_key] = today
-        seen["subscriptions"][resource.subscription_id] = today
-        seen["tools"][tool.value] = today
+        seen[Dimension.SITES][site_key] = today
+        seen[Dimension.SUBSCRIPTIONS][resource.subscription_id] = today
+        seen[Dimension.TOOLS][tool.value] = today
         if app_id:
-            seen["app_ids"][app_id] = today
+            seen[Dimension.APP_IDS][app_id] = today
         if ip:
-            seen["ips"][ip] = today
-            seen["networks"][network_of(ip)] = today
-            seen["wide_networks"][wide_network_of(ip)] = today
+            seen[Dimension.IPS][ip] = today
+            seen[Dimension.NETWORKS][network_of(ip)] = today
+            seen[Dimension.WIDE_NETWORKS][wide_network_of(ip)] = today
         if webjob:
-            seen["webjobs"][f"{site_key}/{webjob}"] = today
+            seen[Dimension.WEBJOBS][f"{site_key}/{webjob}"] = today
         if family in SENSITIVE_FAMILIES:
-            seen["credential_sites"][site_key] = today
+            seen[Dimension.CREDENTIAL_SITES][site_key] = today
 
     horizon = day_number(last_seen) - max_age_days
     moved = day_number(last_seen) != day_number(baseline.last_seen)
@@ -308,19 +314,19 @@ def learn(
         current_hour_runs=current_hour_runs,
         credential_reads_per_day=_recent_days(credential_reads, horizon),
         webjob_runs_peak_hour=_recent_days(run_peaks, horizon),
-        families=kept["families"],
-        config_suffixes=kept["config_suffixes"],
-        sites=kept["sites"],
-        subscriptions=kept["subscriptions"],
-        tools=kept["tools"],
-        app_ids=kept["app_ids"],
-        ips=kept["ips"],
-        networks=kept["networks"],
-        wide_networks=kept["wide_networks"],
-        credential_sites=kept["credential_sites"],
-        webjobs=kept["webjobs"],
-        change_slots=kept["change_slots"],
-        principals=kept["principals"],
+        families=kept[Dimension.FAMILIES],
+        config_suffixes=kept[Dimension.CONFIG_SUFFIXES],
+        sites=kept[Dimension.SITES],
+        subscriptions=kept[Dimension.SUBSCRIPTIONS],
+        tools=kept[Dimension.TOOLS],
+        app_ids=kept[Dimension.APP_IDS],
+        ips=kept[Dimension.IPS],
+        networks=kept[Dimension.NETWORKS],
+        wide_networks=kept[Dimension.WIDE_NETWORKS],
+        credential_sites=kept[Dimension.CREDENTIAL_SITES],
+        webjobs=kept[Dimension.WEBJOBS],
+        change_slots=kept[Dimension.CHANGE_SLOTS],
+        principals=kept[Dimension.PRINCIPALS],
     )
 
 

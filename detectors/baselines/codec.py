@@ -12,7 +12,7 @@ from typing import Any
 
 import orjson
 
-from detectors.baselines.baseline import DIMENSIONS, PrincipalBaseline
+from detectors.baselines.baseline import DIMENSIONS, Dimension, PrincipalBaseline
 from detectors.model.days import day_from_text, day_text
 from detectors.model.errors import StoreError
 from detectors.model.observation import PrincipalType
@@ -87,19 +87,19 @@ def from_properties(props: Mapping[str, Any]) -> PrincipalBaseline:
             current_hour_runs=int(props.get("CurrentHourRuns") or 0),
             credential_reads_per_day=_per_day(props.get("CredentialReadsPerDay")),
             webjob_runs_peak_hour=_per_day(props.get("WebjobRunsPeakHour")),
-            families=dims["families"],
-            config_suffixes=dims["config_suffixes"],
-            sites=dims["sites"],
-            subscriptions=dims["subscriptions"],
-            tools=dims["tools"],
-            app_ids=dims["app_ids"],
-            ips=dims["ips"],
-            networks=dims["networks"],
-            wide_networks=dims["wide_networks"],
-            credential_sites=dims["credential_sites"],
-            webjobs=dims["webjobs"],
-            change_slots=dims["change_slots"],
-            principals=dims["principals"],
+            families=dims[Dimension.FAMILIES],
+            config_suffixes=dims[Dimension.CONFIG_SUFFIXES],
+            sites=dims[Dimension.SITES],
+            subscriptions=dims[Dimension.SUBSCRIPTIONS],
+            tools=dims[Dimension.TOOLS],
+            app_ids=dims[Dimension.APP_IDS],
+            ips=dims[Dimension.IPS],
+            networks=dims[Dimension.NETWORKS],
+            wide_networks=dims[Dimension.WIDE_NETWORKS],
+            credential_sites=dims[Dimension.CREDENTIAL_SITES],
+            webjobs=dims[Dimension.WEBJOBS],
+            change_slots=dims[Dimension.CHANGE_SLOTS],
+            principals=dims[Dimension.PRINCIPALS],
             learned_through=_aware(learned) if (learned := props.get("LearnedThrough")) else None,
         )
     except (KeyError, ValueError, TypeError, AttributeError, orjson.JSONDecodeError) as err:

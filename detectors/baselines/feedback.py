@@ -53,7 +53,7 @@ def alert_record(
             seen: Mapping[str, int] = getattr(fresh, name)
             if not seen:
                 continue
-            values[name] = {value: day_text(day) for value, day in sorted(seen.items())}
+            values[name.value] = {value: day_text(day) for value, day in sorted(seen.items())}
             new = [
                 value
                 for value in sorted(seen)
@@ -61,7 +61,7 @@ def alert_record(
                 or not baseline.knows(name, value, today, settings.baseline_max_age_days)
             ]
             if new:
-                novel[name] = new
+                novel[name.value] = new
     principal = alert.get("principal") or {}
     return {
         "version": RECORD_VERSION,

@@ -22,7 +22,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
-from detectors.baselines.baseline import SITE_CONTEXT_PREFIX, PrincipalBaseline
+from detectors.baselines.baseline import SITE_CONTEXT_PREFIX, Dimension, PrincipalBaseline
 from detectors.model.days import day_number
 from detectors.model.observation import Observation, OperationFamily, PrincipalType, Status
 
@@ -114,13 +114,13 @@ class Surroundings:
     def job_does(self, site_key: str, webjob: str, family: str, today: int) -> bool:
         """Whether this job's own history has this operation family (by anyone)."""
         job = self.job(site_key, webjob)
-        return job is not None and job.knows("families", family, today, self.max_age_days)
+        return job is not None and job.knows(Dimension.FAMILIES, family, today, self.max_age_days)
 
     def site_knows_job(self, site_key: str, webjob: str, today: int) -> bool:
         """Whether anything was seen of this job on the site within the baselines' memory."""
         site = self.baselines.get(site_history_id(site_key))
         return site is not None and site.knows(
-            "webjobs", f"{site_key}/{webjob}", today, self.max_age_days
+            Dimension.WEBJOBS, f"{site_key}/{webjob}", today, self.max_age_days
         )
 
     def site_days(self, site_key: str, today: int) -> int:
@@ -152,7 +152,7 @@ class Surroundings:
                 return set()
         return common or set()
 
-    def peers_know(self, kind: PrincipalType, dimension: str, value: str, today: int) -> bool:
+    def peers_know(self, kind: PrincipalType, dimension: Dimension, value: str, today: int) -> bool:
         """Whether principals of this type (the peer group) used this value recently."""
         peers = self.baselines.get(peer_group_id(kind))
         return peers is not None and peers.knows(dimension, value, today, self.max_age_days)

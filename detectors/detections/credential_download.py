@@ -5,7 +5,12 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 
-from detectors.baselines.baseline import SENSITIVE_FAMILIES, PrincipalBaseline, wide_network_of
+from detectors.baselines.baseline import (
+    SENSITIVE_FAMILIES,
+    Dimension,
+    PrincipalBaseline,
+    wide_network_of,
+)
 from detectors.baselines.surroundings import Surroundings
 from detectors.detections.evidence import (
     Context,
@@ -143,7 +148,7 @@ def evaluate(
         # Each app's host keys and each function's keys and secrets are a set of their own:
         # a developer reads one or two, a dump reads them all.
         sets = _key_sets(listed)
-        known = all(ctx.knows("credential_sites", o.resource.site_key) for o in listed)
+        known = all(ctx.knows(Dimension.CREDENTIAL_SITES, o.resource.site_key) for o in listed)
         weight = s.weight_function_keys + s.weight_function_keys_extra * min(sets - 1, 5)
         message = (
             f"Listed {sets} set(s) of function keys or secrets (host keys, each function's "
@@ -174,7 +179,7 @@ def evaluate(
             # ordinary: only reads weigh less for a new joiner.
             _routine_aware(scorer, code, weight, family, message, ordinary=False)
 
-    dimension = "credential_sites" if sensitive else "sites"
+    dimension = Dimension.CREDENTIAL_SITES if sensitive else Dimension.SITES
     _site_evidence(scorer, core, dimension, ordinary=ordinary, team=team)
     _new_operations(scorer, sensitive)
     _failures(scorer, sensitive)
@@ -197,7 +202,7 @@ def evaluate(
             for family in {
                 o.family
                 for o in taken
-                if o.family in _CHANGES and not ctx.knows("families", o.family.value)
+                if o.family in _CHANGES and not ctx.knows(Dimension.FAMILIES, o.family.value)
             }
         )
     )
@@ -236,7 +241,7 @@ def _routine_aware(
     take the credentials of every site it took)."""
     ctx = scorer.ctx
     factor = 1.0
-    if ctx.knows("families", family.value) and on_known_sites:
+    if ctx.knows(Dimension.FAMILIES, family.value) and on_known_sites:
         factor = ctx.settings.routine_factor
         message += ", which this principal does routinely"
     elif family in _CHANGES and _in_maintenance_window(ctx, family):
@@ -249,7 +254,7 @@ def _routine_aware(
             f"networks and hours: a change other {ctx.principal.type.value}s make routinely, "
             "which weighs less"
         )
-    elif ordinary and ctx.peers_know("families", family.value):
+    elif ordinary and ctx.peers_know(Dimension.FAMILIES, family.value):
         # A new joiner doing, from its peers' networks and tools, what its peers do.
         factor = ctx.settings.peer_routine_factor
         message += f", which other {ctx.principal.type.value}s do routinely"
@@ -269,15 +274,21 @@ def _operator_breadth(ctx: Context, family: OperationFamily) -> int:
     maintenance before its weekly window is learned; a stolen identity brings its own tool,
     network or hour."""
     baseline, s = ctx.baseline, ctx.settings
-    if baseline is None or not ctx.has_history or not ctx.peers_know("families", family.value):
+    if (
+        baseline is None
+        or not ctx.has_history
+        or not ctx.peers_know(Dimension.FAMILIES, family.value)
+    ):
         return 0
-    breadth = baseline.known_count("credential_sites", ctx.today, s.baseline_max_age_days)
+    breadth = baseline.known_count(Dimension.CREDENTIAL_SITES, ctx.today, s.baseline_max_age_days)
     if breadth < s.broad_sites or sum(baseline.hours) < s.min_hour_history:
         return 0
     for obs in ctx.observations:
-        if not ctx.knows("tools", obs.tool.value):
+        if not ctx.knows(Dimension.TOOLS, obs.tool.value):
             return 0
-        if located(obs) and not ctx.knows("wide_networks", wide_network_of(obs.source_ip or "")):
+        if located(obs) and not ctx.knows(
+            Dimension.WIDE_NETWORKS, wide_network_of(obs.source_ip or "")
+        ):
             return 0
         if not baseline.usual_hour(obs.time.hour, s.unusual_hour_share):
             return 0
@@ -296,7 +307,7 @@ def _is_deployment_credential(obs: Observation) -> bool:
 
 
 def _site_evidence(
-    scorer: Scorer, core: Sequence[Observation], dimension: str, *, ordinary: bool, team: int
+    scorer: Scorer, core: Sequence[Observation], dimension: Dimension, *, ordinary: bool, team: int
 ) -> None:
     ctx, s = scorer.ctx, scorer.ctx.settings
     touched = sorted({o.resource.site_key for o in core if o.status is not Status.FAILED})
@@ -319,7 +330,7 @@ def _site_evidence(
             message = (
                 f"Took credentials of {len(new)} site(s) it never took credentials of before: "
                 f"{names}."
-                if dimension == "credential_sites"
+                if dimension is Dimension.CREDENTIAL_SITES
                 else f"Logged in to {len(new)} site(s) it never logged in to before: {names}."
             )
             groups = _known_groups(ctx)
@@ -353,7 +364,7 @@ def _site_evidence(
         fresh_family = {
             o.resource.site_key
             for o in core
-            if o.status is not Status.FAILED and not ctx.knows("families", o.family.value)
+            if o.status is not Status.FAILED and not ctx.knows(Dimension.FAMILIES, o.family.value)
         }
         # Its peers' sites are not what a harvest is made of; a credential it never took
         # before makes a site new for the burst, whoever works on it.
@@ -428,7 +439,7 @@ def _team(ctx: Context, core: Sequence[Observation]) -> int:
     # at 03:00 from elsewhere, or with a tool none of its peers use, is not one.
     around, share = ctx.surroundings, ctx.settings.unusual_hour_share
     if not all(
-        ctx.peers_know("tools", o.tool.value)
+        ctx.peers_know(Dimension.TOOLS, o.tool.value)
         and (
             around.site_works_at(o.resource.site_key, o.time.hour, share)
             or ctx.from_peers_block(o) is True
@@ -449,7 +460,7 @@ def _known_groups(ctx: Context) -> set[str]:
     baseline = ctx.baseline
     if baseline is None:
         return set()
-    return {_group_of(key) for key in baseline.sites if ctx.knows("sites", key)}
+    return {_group_of(key) for key in baseline.sites if ctx.knows(Dimension.SITES, key)}
 
 
 def _site_name(site_key: str) -> str:
@@ -465,7 +476,7 @@ def _new_operations(scorer: Scorer, sensitive: Sequence[Observation]) -> None:
         {
             o.family
             for o in sensitive
-            if o.status is not Status.FAILED and not ctx.knows("families", o.family.value)
+            if o.status is not Status.FAILED and not ctx.knows(Dimension.FAMILIES, o.family.value)
         }
     )
     if new:
@@ -478,7 +489,7 @@ def _new_operations(scorer: Scorer, sensitive: Sequence[Observation]) -> None:
         if all(f in _CHANGES and _in_maintenance_window(ctx, f) for f in new):
             weight *= ctx.settings.routine_factor
             message += " It is " + _MAINTENANCE + "."
-        elif all(f in _CHANGES and ctx.peers_know("families", f.value) for f in new):
+        elif all(f in _CHANGES and ctx.peers_know(Dimension.FAMILIES, f.value) for f in new):
             weight *= ctx.settings.peer_routine_factor
             message += f" Other {ctx.principal.type.value}s do this routinely: weighs less."
         elif new == [F.FUNCTION_KEYS_READ] and _testing_its_function(
@@ -504,7 +515,7 @@ def _testing_its_function(ctx: Context, listed: Sequence[Observation]) -> bool:
     return (
         ctx.has_history
         and _key_sets(taken) == 1
-        and all(ctx.knows("credential_sites", o.resource.site_key) for o in taken)
+        and all(ctx.knows(Dimension.CREDENTIAL_SITES, o.resource.site_key) for o in taken)
     )
 
 

@@ -6,7 +6,7 @@ from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import replace
 from datetime import datetime
 
-from detectors.baselines.baseline import PrincipalBaseline, network_of, wide_network_of
+from detectors.baselines.baseline import Dimension, PrincipalBaseline, network_of, wide_network_of
 from detectors.baselines.surroundings import NO_SURROUNDINGS, Surroundings
 from detectors.detections.spec import DetectionSpec, Finding, Severity
 from detectors.model.days import day_number
@@ -134,7 +134,7 @@ class Context:
         self.novelty_scale = settings.immature_factor + (1 - settings.immature_factor) * maturity
         """How much novelty counts: a short history makes everything look new."""
 
-    def knows(self, dimension: str, value: str) -> bool:
+    def knows(self, dimension: Dimension, value: str) -> bool:
         """Whether the baseline still remembers this value."""
         return self.baseline is not None and self.baseline.knows(
             dimension, value, self.today, self.settings.baseline_max_age_days
@@ -145,7 +145,7 @@ class Context:
         baseline = self.baseline
         if baseline is None:
             return set()
-        return {app_of(key) for key in baseline.sites if self.knows("sites", key)}
+        return {app_of(key) for key in baseline.sites if self.knows(Dimension.SITES, key)}
 
     def own_apps(self, observations: Iterable[Observation]) -> set[str]:
         """Apps the principal works on: those of the sites it still knows, and of the sites
@@ -177,7 +177,7 @@ class Context:
                 return True
         return False
 
-    def peers_know(self, dimension: str, value: str) -> bool:
+    def peers_know(self, dimension: Dimension, value: str) -> bool:
         """Whether other principals of this one's type use this value: routine for its kind."""
         return self.surroundings.peers_know(self.principal.type, dimension, value, self.today)
 
@@ -191,7 +191,10 @@ class Context:
         if is_probe(failed, self.settings, lambda: self.own_apps(observations)):
             return False
         for obs in observations:
-            if not self.peers_know("tools", obs.tool.value) or self.from_peers_block(obs) is False:
+            if (
+                not self.peers_know(Dimension.TOOLS, obs.tool.value)
+                or self.from_peers_block(obs) is False
+            ):
                 return False
         return len(failed) < len(observations)
 
@@ -200,7 +203,7 @@ class Context:
         tells nothing of where the principal is (see `located`)."""
         if not located(obs):
             return None
-        return self.peers_know("wide_networks", wide_network_of(obs.source_ip or ""))
+        return self.peers_know(Dimension.WIDE_NETWORKS, wide_network_of(obs.source_ip or ""))
 
 
 class Scorer:
@@ -272,11 +275,13 @@ class Scorer:
         # corroborate another novelty: counted apart below.
         routine: set[ReasonCode] = set()
         succeeded = [o for o in observations if o.status is not Status.FAILED] or observations
-        new_tools = sorted({o.tool for o in succeeded if not ctx.knows("tools", o.tool.value)})
+        new_tools = sorted(
+            {o.tool for o in succeeded if not ctx.knows(Dimension.TOOLS, o.tool.value)}
+        )
         known_tools = sorted(
             tool_name(ClientTool(t))
             for t in baseline.tools
-            if ctx.knows("tools", t) and t in ClientTool._value2member_map_
+            if ctx.knows(Dimension.TOOLS, t) and t in ClientTool._value2member_map_
         )
         before = f" (before: {listing(known_tools)})" if known_tools else ""
         scripting = [t for t in new_tools if t in SCRIPTING_TOOLS]
@@ -284,7 +289,7 @@ class Scorer:
             names = listing([tool_name(t) for t in scripting])
             weight = s.weight_new_scripting_tool * damp
             message = f"First use of {names} by this principal{before}."
-            if all(ctx.peers_know("tools", t.value) for t in scripting):
+            if all(ctx.peers_know(Dimension.TOOLS, t.value) for t in scripting):
                 weight *= s.peer_routine_factor
                 message += f" Other {ctx.principal.type.value}s use it routinely: weighs less."
                 routine.add(ReasonCode.NEW_SCRIPTING_TOOL)
@@ -353,13 +358,15 @@ class Scorer:
             {
                 o.source_ip
                 for o in observations
-                if o.source_ip and located(o) and not ctx.knows("networks", network_of(o.source_ip))
+                if o.source_ip
+                and located(o)
+                and not ctx.knows(Dimension.NETWORKS, network_of(o.source_ip))
             }
         )
         if not new_ips:
             return False
-        far = [ip for ip in new_ips if not ctx.knows("wide_networks", wide_network_of(ip))]
-        known = baseline.known_count("wide_networks", ctx.today, s.baseline_max_age_days)
+        far = [ip for ip in new_ips if not ctx.knows(Dimension.WIDE_NETWORKS, wide_network_of(ip))]
+        known = baseline.known_count(Dimension.WIDE_NETWORKS, ctx.today, s.baseline_max_age_days)
         if far:
             roams = known >= s.roaming_networks
             weight = s.weight_new_network * (s.roaming_factor if roams else 1.0) * damp
@@ -368,14 +375,14 @@ class Scorer:
                 if roams
                 else f"{known} such block(s) known"
             )
-            shared = all(ctx.peers_know("wide_networks", wide_network_of(ip)) for ip in far)
+            shared = all(ctx.peers_know(Dimension.WIDE_NETWORKS, wide_network_of(ip)) for ip in far)
             if shared:
                 weight *= s.peer_routine_factor
                 habit += f"; other {ctx.principal.type.value}s use it, so it weighs less"
             nets = listing([f"{ip} ({wide_network_of(ip)})" for ip in far])
             message = f"From an address block never seen for it: {nets}; {habit}."
         else:
-            if baseline.known_count("networks", ctx.today, s.baseline_max_age_days) >= (
+            if baseline.known_count(Dimension.NETWORKS, ctx.today, s.baseline_max_age_days) >= (
                 s.roaming_networks
             ):
                 return False  # it moves between many networks of its blocks: one more is routine

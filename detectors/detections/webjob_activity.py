@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 
-from detectors.baselines.baseline import PrincipalBaseline, wide_network_of
+from detectors.baselines.baseline import Dimension, PrincipalBaseline, wide_network_of
 from detectors.baselines.surroundings import PEER_TYPES, Surroundings, is_creation
 from detectors.detections.evidence import Context, Scorer, listing, total
 from detectors.detections.spec import DetectionSpec, Finding, Technique
@@ -127,7 +127,7 @@ def evaluate(
         new_jobs = {
             (o.resource.site_key, o.webjob, f"{o.resource.name}/{o.webjob}")
             for o in done
-            if o.webjob and not ctx.knows("webjobs", f"{o.resource.site_key}/{o.webjob}")
+            if o.webjob and not ctx.knows(Dimension.WEBJOBS, f"{o.resource.site_key}/{o.webjob}")
         }
         if new_jobs:
             established = sorted(
@@ -150,7 +150,9 @@ def evaluate(
                     "release), so this weighs less."
                 )
             scorer.novel(ReasonCode.NEW_WEBJOB, weight, message)
-        new_families = sorted({o.family for o in done if not ctx.knows("families", o.family.value)})
+        new_families = sorted(
+            {o.family for o in done if not ctx.knows(Dimension.FAMILIES, o.family.value)}
+        )
         if new_families:
             weight = s.weight_new_operation
             message = (
@@ -164,7 +166,7 @@ def evaluate(
                     f in (F.WEBJOB_START, F.WEBJOB_STOP)
                     or (f is F.WEBJOB_FILE_CHANGE and not created and hands_on is None)
                 )
-                and ctx.peers_know("families", f.value)
+                and ctx.peers_know(Dimension.FAMILIES, f.value)
                 for f in new_families
             ):
                 weight *= s.peer_routine_factor
@@ -180,15 +182,15 @@ def evaluate(
             if (
                 not created
                 and hands_on is None
-                and ctx.knows("families", F.WEBJOB_FILE_CHANGE.value)
-                and all(ctx.knows("sites", o.resource.site_key) for o in files)
+                and ctx.knows(Dimension.FAMILIES, F.WEBJOB_FILE_CHANGE.value)
+                and all(ctx.knows(Dimension.SITES, o.resource.site_key) for o in files)
             ):
                 weight *= s.routine_factor
                 message += ", existing jobs of sites whose job files it routinely deploys"
             elif (
                 not created
                 and hands_on is None
-                and ctx.peers_know("families", F.WEBJOB_FILE_CHANGE.value)
+                and ctx.peers_know(Dimension.FAMILIES, F.WEBJOB_FILE_CHANGE.value)
             ):
                 # A deployment identity new to writing job files (a site's first release).
                 weight *= s.peer_routine_factor
@@ -252,7 +254,9 @@ def evaluate(
         )
 
     _runs(scorer, done)
-    sites_known = ctx.has_history and all(ctx.knows("sites", o.resource.site_key) for o in done)
+    sites_known = ctx.has_history and all(
+        ctx.knows(Dimension.SITES, o.resource.site_key) for o in done
+    )
     scorer.novelty(relevant, sites_known=sites_known)
     return scorer.finding(SPEC, relevant)
 
@@ -295,7 +299,7 @@ def _first_day_of_runs(scorer: Scorer, runs: Sequence[Observation], peak: int) -
         or peak
         or any(r.code is ReasonCode.NEW_OPERATION for r in scorer.reasons)
         or not any(o.family is F.WEBJOB_RUN for o in runs)
-        or not ctx.knows("families", F.WEBJOB_RUN.value)
+        or not ctx.knows(Dimension.FAMILIES, F.WEBJOB_RUN.value)
     ):
         return
     scorer.novel(
@@ -335,7 +339,8 @@ def _job_rates(scorer: Scorer, runs: Sequence[Observation]) -> None:
 def _organisation_knows(ctx: Context, block: str) -> bool:
     """Whether any peer group (deployments, people, pipelines, identities) used this block."""
     return any(
-        ctx.surroundings.peers_know(kind, "wide_networks", block, ctx.today) for kind in PEER_TYPES
+        ctx.surroundings.peers_know(kind, Dimension.WIDE_NETWORKS, block, ctx.today)
+        for kind in PEER_TYPES
     )
 
 
@@ -357,7 +362,7 @@ def _hands_on(ctx: Context, files: Sequence[Observation]) -> str | None:
                 o.source_ip
                 for o in files
                 if o.source_ip
-                and not ctx.knows("wide_networks", wide_network_of(o.source_ip))
+                and not ctx.knows(Dimension.WIDE_NETWORKS, wide_network_of(o.source_ip))
                 and not _organisation_knows(ctx, wide_network_of(o.source_ip))
             }
         )
@@ -398,7 +403,8 @@ def _jobs_new_to_site(
     message = f"A WebJob the site never had before: {names}."
     # The identity that deploys the site's jobs adding one more is its usual work.
     if all(
-        ctx.knows("sites", key) and ctx.knows("families", F.WEBJOB_FILE_CHANGE.value)
+        ctx.knows(Dimension.SITES, key)
+        and ctx.knows(Dimension.FAMILIES, F.WEBJOB_FILE_CHANGE.value)
         for key, _, _ in new
     ):
         weight *= s.routine_factor

@@ -22,7 +22,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from detectors.baselines.baseline import PrincipalBaseline, network_of, wide_network_of
+from detectors.baselines.baseline import Dimension, PrincipalBaseline, network_of, wide_network_of
 from detectors.baselines.surroundings import PEER_TYPES, Surroundings, is_creation
 from detectors.detections import credential_download, webjob_activity
 from detectors.detections.evidence import graded
@@ -199,11 +199,12 @@ class Chains:
         held = baselines.get(login.principal.id)
         today = day_number(login.time)
         known = held is not None and held.knows(
-            "wide_networks", block, today, self.settings.baseline_max_age_days
+            Dimension.WIDE_NETWORKS, block, today, self.settings.baseline_max_age_days
         )
         # Known to the organisation: to any deployment, person, pipeline or identity.
         if known or any(
-            surroundings.peers_know(kind, "wide_networks", block, today) for kind in PEER_TYPES
+            surroundings.peers_know(kind, Dimension.WIDE_NETWORKS, block, today)
+            for kind in PEER_TYPES
         ):
             return
         # Someone using the profile they just took from a network they use is the
@@ -255,7 +256,7 @@ class Chains:
     ) -> bool:
         held = baselines.get(principal_id)
         return held is not None and held.knows(
-            "networks", net, today, self.settings.baseline_max_age_days
+            Dimension.NETWORKS, net, today, self.settings.baseline_max_age_days
         )
 
     def wanted(self, window: Sequence[Observation]) -> set[str]:
