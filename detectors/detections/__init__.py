@@ -30,6 +30,19 @@ DETECTIONS: tuple[Detection, ...] = (
     Detection(spec=credential_download.SPEC, evaluate=credential_download.evaluate),
     Detection(spec=webjob_activity.SPEC, evaluate=webjob_activity.evaluate),
 )
+"""The registry: a new detection is a module of this package and one line here."""
+
+CREDENTIAL_DOWNLOAD = credential_download.SPEC.id
+WEBJOB_ACTIVITY = webjob_activity.SPEC.id
+"""The ids other packages name a detection by (chains add reasons to their findings)."""
+
+
+def spec_of(detection_id: str) -> DetectionSpec:
+    """The declaration of a registered detection; KeyError for an unknown id."""
+    for detection in DETECTIONS:
+        if detection.spec.id == detection_id:
+            return detection.spec
+    raise KeyError(detection_id)
 
 
 def catalogue() -> str:
@@ -59,11 +72,14 @@ def catalogue() -> str:
 
 
 __all__ = [
+    "CREDENTIAL_DOWNLOAD",
     "DETECTIONS",
+    "WEBJOB_ACTIVITY",
     "Detection",
     "DetectionSpec",
     "Finding",
     "Severity",
     "Technique",
     "catalogue",
+    "spec_of",
 ]

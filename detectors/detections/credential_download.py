@@ -31,7 +31,7 @@ from detectors.model.observation import (
     Status,
     app_of,
 )
-from detectors.model.operations import DEPLOYMENT_CREDENTIAL_SUFFIXES, FAMILY_ACTIVITIES
+from detectors.model.operations import FAMILY_ACTIVITIES, takes_deployment_credentials
 from detectors.model.reasons import ReasonCode
 from detectors.settings.detection import DetectionSettings
 
@@ -124,7 +124,7 @@ def evaluate(
 
     # What was actually taken: a refused read took nothing (failures are judged below).
     taken = [o for o in sensitive if o.status is not Status.FAILED]
-    deployment = [o for o in taken if _is_deployment_credential(o)]
+    deployment = [o for o in taken if takes_deployment_credentials(o)]
     if deployment:
         sites = sorted({o.resource.name for o in deployment})
         scorer.add(
@@ -134,7 +134,7 @@ def evaluate(
             f"{len(sites)} site(s): {listing(sites)}.",
         )
     secrets = sorted(
-        {o.config_suffix for o in taken if o.config_suffix and not _is_deployment_credential(o)}
+        {o.config_suffix for o in taken if o.config_suffix and not takes_deployment_credentials(o)}
     )
     if secrets:
         scorer.add(
@@ -297,13 +297,7 @@ def _operator_breadth(ctx: Context, family: OperationFamily) -> int:
 
 def _is_credential(obs: Observation) -> bool:
     """Deployment credentials or function keys: what lets someone act as the site."""
-    return _is_deployment_credential(obs) or obs.family is F.FUNCTION_KEYS_READ
-
-
-def _is_deployment_credential(obs: Observation) -> bool:
-    if obs.family is not F.CREDENTIAL_READ:
-        return False
-    return obs.config_suffix is None or obs.config_suffix in DEPLOYMENT_CREDENTIAL_SUFFIXES
+    return takes_deployment_credentials(obs) or obs.family is F.FUNCTION_KEYS_READ
 
 
 def _site_evidence(

@@ -24,7 +24,7 @@ from typing import Any
 
 from detectors.baselines.baseline import Dimension, PrincipalBaseline, network_of, wide_network_of
 from detectors.baselines.surroundings import PEER_TYPES, Surroundings, is_creation
-from detectors.detections import credential_download, webjob_activity
+from detectors.detections import CREDENTIAL_DOWNLOAD, WEBJOB_ACTIVITY, spec_of
 from detectors.detections.evidence import graded
 from detectors.detections.spec import Finding
 from detectors.model.days import day_number
@@ -35,13 +35,12 @@ from detectors.model.observation import (
     PrincipalType,
     Status,
 )
-from detectors.model.operations import DEPLOYMENT_CREDENTIAL_SUFFIXES
+from detectors.model.operations import takes_deployment_credentials
 from detectors.model.reasons import Reason, ReasonCode
 from detectors.settings.detection import DetectionSettings
 
 F = OperationFamily
-CRED = credential_download.SPEC.id
-WEBJOB = webjob_activity.SPEC.id
+CRED, WEBJOB = CREDENTIAL_DOWNLOAD, WEBJOB_ACTIVITY
 DOWNLOAD, POLICY, RESET, JOB_CREATED = "download", "policy", "reset", "jobCreated"
 _NOVEL_SITE = frozenset({ReasonCode.NEW_SITE, ReasonCode.NO_HISTORY})
 """Reasons that say a downloader's site was not one it knew when it took the profile."""
@@ -289,7 +288,7 @@ class Chains:
         if finding is None:
             if not extra:
                 return
-            spec = credential_download.SPEC if detection == CRED else webjob_activity.SPEC
+            spec = spec_of(detection)
             reasons = [*earlier, reason]
             out[key] = graded(
                 spec=spec,
@@ -381,11 +380,7 @@ class Chains:
 
 def _is_download(obs: Observation) -> bool:
     """Deployment credentials taken or reset: what a `$site` login can then use."""
-    if obs.family is F.CREDENTIAL_CHANGE:
-        return True
-    if obs.family is not F.CREDENTIAL_READ:
-        return False
-    return obs.config_suffix is None or obs.config_suffix in DEPLOYMENT_CREDENTIAL_SUFFIXES
+    return obs.family is F.CREDENTIAL_CHANGE or takes_deployment_credentials(obs)
 
 
 def _minutes(delta: timedelta) -> str:

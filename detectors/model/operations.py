@@ -6,7 +6,7 @@ on the lower-cased name with the slot segment removed.
 
 from __future__ import annotations
 
-from detectors.model.observation import ClientTool, OperationFamily
+from detectors.model.observation import ClientTool, Observation, OperationFamily
 
 F = OperationFamily
 
@@ -143,3 +143,12 @@ FAMILY_ACTIVITIES: dict[OperationFamily, str] = {
     F.DEPLOYMENT: "deploying",
 }
 """What doing an operation family is called in an analyst's words."""
+
+
+def takes_deployment_credentials(obs: Observation) -> bool:
+    """Whether an observation read deployment credentials: a publish profile or function keys
+    (reads without a configuration suffix), or a site's publishing credentials. Both
+    detections and the chains ask this one question."""
+    if obs.family is not OperationFamily.CREDENTIAL_READ:
+        return False
+    return obs.config_suffix is None or obs.config_suffix in DEPLOYMENT_CREDENTIAL_SUFFIXES
