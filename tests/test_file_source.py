@@ -15,8 +15,9 @@ import pytest
 
 from detectors.model.errors import InputError
 from detectors.model.observation import RawRow, RejectedRow, SourceTable
+from detectors.normalize.schemas import infer_table
 from detectors.sources import files
-from detectors.sources.files import CHUNK_BYTES, FileSource, infer_table
+from detectors.sources.files import CHUNK_BYTES, FileSource
 
 FIXTURES = Path(__file__).parent / "fixtures" / "files"
 SITE = (

@@ -14,13 +14,14 @@ import json
 import os
 import re
 import zlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from typing import Any, BinaryIO, Final
 
 import orjson
 
 from detectors.model.errors import InputError
-from detectors.model.observation import RawRow, RejectedRow, SourceTable
+from detectors.model.observation import RawRow, RejectedRow
+from detectors.normalize.schemas import log_analytics_columns, table_of
 
 CHUNK_BYTES: Final = 1 << 20
 """How much decompressed content is handed to a parser at a time."""
@@ -65,34 +66,6 @@ _FIELD_START, _UNQUOTED, _IN_QUOTES, _QUOTE_SEEN = range(4)
 # States of the JSON array reader.
 _OUTSIDE, _ARRAY, _ELEMENT, _OVERSIZE, _RESYNC = range(5)
 _MORE, _DONE, _BROKEN, _UNCLOSED = range(4)
-
-_TABLE_BY_NAME: Final = {table.value.lower(): table for table in SourceTable}
-_ACTIVITY_ONLY_COLUMNS: Final = ("OperationNameValue", "ActivityStatusValue", "CategoryValue")
-
-# `az monitor activity-log list` field paths for each AzureActivity column they fill.
-_ACTIVITY_LOG_COLUMNS: Final = (
-    ("TimeGenerated", ("eventTimestamp",)),
-    ("OperationNameValue", ("operationName", "value")),
-    ("ActivityStatusValue", ("status", "value")),
-    ("ActivitySubstatusValue", ("subStatus", "value")),
-    ("Caller", ("caller",)),
-    ("CallerIpAddress", ("httpRequest", "clientIpAddress")),
-    ("Claims", ("claims",)),
-    ("Authorization", ("authorization",)),
-    ("HTTPRequest", ("httpRequest",)),
-    ("Properties", ("properties",)),
-    ("CorrelationId", ("correlationId",)),
-    ("OperationId", ("operationId",)),
-    ("EventDataId", ("eventDataId",)),
-    ("ResourceId", ("resourceId",)),
-    ("SubscriptionId", ("subscriptionId",)),
-    ("ResourceGroup", ("resourceGroupName",)),
-    ("ResourceProviderValue", ("resourceProviderName", "value")),
-    ("CategoryValue", ("category", "value")),
-    ("Level", ("level",)),
-    ("EventSubmissionTimestamp", ("submissionTimestamp",)),
-    ("TenantId", ("tenantId",)),
-)
 
 
 class FileSource:
@@ -224,73 +197,17 @@ class FileSource:
         return None, iter(())
 
 
-def infer_table(fields: Mapping[str, Any]) -> SourceTable | None:
-    """Guesses a row's table from the columns that carry a value, for rows without `Type`."""
-    # Columns that are present but empty do not count: a CSV export of a `union` query has
-    # every table's columns on every row.
-    if any(_has_value(fields, name) for name in _ACTIVITY_ONLY_COLUMNS):
-        return SourceTable.AZURE_ACTIVITY
-    if _has_value(fields, "Protocol") and (
-        _has_value(fields, "User") or _has_value(fields, "UserAddress")
-    ):
-        return SourceTable.APP_SERVICE_AUDIT
-    if _has_value(fields, "Path") and (
-        _has_value(fields, "Process") or _has_value(fields, "OperationName")
-    ):
-        return SourceTable.APP_SERVICE_FILE_AUDIT
-    return None
-
-
-def _has_value(fields: Mapping[str, Any], name: str) -> bool:
-    value = fields.get(name)
-    return value is not None and value != ""
-
-
-_TABLE_EXACT: Final = {table.value: table for table in SourceTable}
-
-
-def _table_of(fields: Mapping[str, Any]) -> SourceTable | None:
-    declared = fields.get("Type")
-    exact = _TABLE_EXACT.get(declared) if isinstance(declared, str) else None
-    if exact is not None:
-        return exact
-    if isinstance(declared, str) and declared.strip():
-        return _TABLE_BY_NAME.get(declared.strip().lower())
-    return infer_table(fields)
-
-
 def _row(source: str, line: int, value: Any) -> RawRow | RejectedRow:
     """Turns one decoded JSON value into a row, or rejects it if it is not an object."""
     if type(value) is dict and "Type" in value:
         # The common case, a Log Analytics row: skip the activity-log-list checks.
-        return RawRow(source=source, line=line, table=_table_of(value), fields=value)
+        return RawRow(source=source, line=line, table=table_of(value), fields=value)
     if not isinstance(value, dict):
         return RejectedRow(
             source=source, line=line, reason=f"expected a JSON object, found {_kind(value)}"
         )
-    if "eventDataId" in value or isinstance(value.get("operationName"), dict):
-        value = _from_activity_log_list(value)
-    return RawRow(source=source, line=line, table=_table_of(value), fields=value)
-
-
-def _from_activity_log_list(event: Mapping[str, Any]) -> dict[str, Any]:
-    """Renames an `az monitor activity-log list` event to Log Analytics AzureActivity columns."""
-    row: dict[str, Any] = {}
-    for column, path in _ACTIVITY_LOG_COLUMNS:
-        value: Any = event
-        for key in path:
-            if isinstance(value, dict) and key in value:
-                value = value[key]
-            elif not (key == "value" and isinstance(value, str)):
-                break  # absent stays absent
-            # else: a `{value, localizedValue}` pair already flattened to its value
-        else:
-            row[column] = value
-    if isinstance(row.get("ResourceId"), str):
-        # Log Analytics stores _ResourceId normalised to lower case
-        row["_ResourceId"] = row["ResourceId"].lower()
-    row["Type"] = SourceTable.AZURE_ACTIVITY.value
-    return row
+    fields = log_analytics_columns(value)
+    return RawRow(source=source, line=line, table=table_of(fields), fields=fields)
 
 
 def _kind(value: Any) -> str:
@@ -871,7 +788,7 @@ class _CsvReader:
             fields = dict(zip(columns, values, strict=True))
         else:
             fields = {columns[i]: values[i] for i in self._picks}
-        return RawRow(source=self._source, line=line, table=_table_of(fields), fields=fields)
+        return RawRow(source=self._source, line=line, table=table_of(fields), fields=fields)
 
     def _set_header(self, names: list[str], line: int) -> None:
         text = ",".join(names)
