@@ -21,13 +21,14 @@ from azure.storage.queue import QueueClient
 
 import function_app
 from detectors.clients.connections import QUEUE_API_VERSION
+from detectors.delivery.destinations import Destination
 from detectors.delivery.errors import (
     MalformedAlertError,
     PermanentDeliveryError,
     TransientDeliveryError,
 )
 from detectors.delivery.ledger import Busy, Claim, TableLedger
-from detectors.delivery.notifier import Destination, Notifier, RetryPolicy
+from detectors.delivery.notifier import Notifier, RetryPolicy
 from detectors.delivery.queue import AlertQueue
 from detectors.delivery.transport import HttpsSender
 from detectors.settings.app import NotifierSettings

@@ -5,7 +5,8 @@ webhook, Microsoft Teams and Slack.
 - `alert_body`: reads a queue message into an alert, refusing malformed ones.
 - `digest`: what an analyst needs first (who, what, where, severity, why, next).
 - `escape`: attacker-controlled text made inert for each chat format.
-- `destinations/`: `webhook`, `teams`, `slack`, the pure message builders.
+- `destinations/`: the registry of destination types; `webhook`, `teams`, `slack` build
+  their messages and say how they are configured.
 - `transport`: HTTPS delivery, and what a failure means (transient or permanent).
 - `ledger`: idempotency records in Table Storage, one per alert and destination.
 - `notifier`: one queue message through all of it.

@@ -23,18 +23,14 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from types import TracebackType
 from typing import Any, Self
 
-import orjson
-
 from detectors.delivery.alert_body import read_alert
-from detectors.delivery.destinations.slack import slack_payload
-from detectors.delivery.destinations.teams import teams_payload
-from detectors.delivery.destinations.webhook import webhook_request
+from detectors.delivery.destinations import TYPES, Destination
 from detectors.delivery.digest import Digest, digest
 from detectors.delivery.errors import (
     MalformedAlertError,
@@ -44,7 +40,6 @@ from detectors.delivery.errors import (
 from detectors.delivery.ledger import Busy, DeliveryLedger, TableLedger
 from detectors.delivery.transport import (
     DEFAULT_TIMEOUT_SECONDS,
-    Answer,
     HttpsSender,
     Sender,
     Verdict,
@@ -56,28 +51,11 @@ from detectors.settings.app import NotifierSettings
 
 log = logging.getLogger(__name__)
 
-WEBHOOK, TEAMS, SLACK = "webhook", "teams", "slack"
 CLAIM_HOLD = timedelta(minutes=2)
 """How long a claim keeps other workers off; longer than one destination's attempts take."""
 IN_FLIGHT_WAIT_SECONDS = 30.0
 """How long a worker waits for another worker's delivery of the same alert to finish."""
-_BUILDERS: dict[str, Callable[[Digest], dict[str, Any]]] = {
-    TEAMS: teams_payload,
-    SLACK: slack_payload,
-}
-_JSON = {"Content-Type": "application/json; charset=utf-8"}
 _IN_FLIGHT_POLL_SECONDS = 0.5
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class Destination:
-    """Where alerts go: `webhook` (signed with `secret`, and `previous` while it is
-    rotated), `teams` or `slack`."""
-
-    name: str
-    url: str = field(repr=False)
-    secret: str | None = field(default=None, repr=False)
-    previous: str | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -163,11 +141,12 @@ class Notifier:
         """Wire the parts; `clock` and `sleep` are for tests."""
         if not destinations:
             raise ValueError("a notifier needs at least one destination")
-        unknown = {d.name for d in destinations} - {WEBHOOK, TEAMS, SLACK}
+        unknown = {d.name for d in destinations} - TYPES.keys()
         if unknown:
             raise ValueError(f"unknown destinations: {sorted(unknown)}")
-        if any(d.name == WEBHOOK and not d.secret for d in destinations):
-            raise ValueError("the webhook destination needs its signing secret")
+        for d in destinations:
+            if TYPES[d.name].needs_secret and not d.secret:
+                raise ValueError(f"the {d.name} destination needs its signing secret")
         self.destinations = tuple(destinations)
         self.ledger = ledger
         self.sender = sender
@@ -188,18 +167,9 @@ class Notifier:
     ) -> Self:
         """The notifier the app settings describe: their destinations, their table."""
         destinations = [
-            Destination(name=name, url=url, secret=secret, previous=previous)
-            for name, url, secret, previous in (
-                (
-                    WEBHOOK,
-                    settings.webhook_url,
-                    settings.webhook_secret,
-                    settings.webhook_secret_previous,
-                ),
-                (TEAMS, settings.teams_url, None, None),
-                (SLACK, settings.slack_url, None, None),
-            )
-            if url
+            destination
+            for kind in TYPES.values()
+            if (destination := kind.configured(settings)) is not None
         ]
         ledger = TableLedger.from_settings(
             settings.storage,
@@ -335,21 +305,15 @@ class Notifier:
 
     def _send(self, destination: Destination, alert: Mapping[str, Any], view: Digest) -> Outcome:
         """POST with in-process retries of transient failures."""
-        name, policy = destination.name, self.policy
-        prepared = None if name == WEBHOOK else orjson.dumps(_BUILDERS[name](view))
+        name, policy, kind = destination.name, self.policy, TYPES[destination.name]
+        prepared = (
+            None if kind.per_attempt else kind.request(destination, alert, view, self.clock())
+        )
         wait, reason, status = 0.0, "", None
         for attempt in range(1, policy.attempts + 1):
             if attempt > 1:
                 self.sleep(wait)
-            if prepared is None:
-                body, headers = webhook_request(
-                    alert,
-                    secret=destination.secret or "",
-                    previous=destination.previous,
-                    now=self.clock(),
-                )
-            else:
-                body, headers = prepared, _JSON
+            body, headers = prepared or kind.request(destination, alert, view, self.clock())
             try:
                 answer = self.sender.post(destination.url, body, headers)
             except PermanentDeliveryError as err:
@@ -361,7 +325,9 @@ class Notifier:
                 wait = self._backoff(attempt)
                 continue
             status = answer.status
-            result = _verdict(name, answer)
+            result = verdict(answer.status)
+            if result is Verdict.DELIVERED and kind.throttled(answer.excerpt):
+                result = Verdict.TRANSIENT
             if result is Verdict.DELIVERED:
                 return Outcome(
                     destination=name, result=Result.DELIVERED, requests=attempt, status=status
@@ -397,12 +363,3 @@ class Notifier:
     def _backoff(self, attempt: int) -> float:
         delays = self.policy.backoff_seconds or (0.0,)
         return delays[min(attempt - 1, len(delays) - 1)]
-
-
-def _verdict(destination: str, answer: Answer) -> Verdict:
-    """The answer's verdict, with one Teams quirk: a throttled connector answers 200 with
-    `... returned HTTP error 429 ...` in the body, and nothing was posted."""
-    result = verdict(answer.status)
-    if result is Verdict.DELIVERED and destination == TEAMS and "HTTP error 429" in answer.excerpt:
-        return Verdict.TRANSIENT
-    return result

@@ -1,4 +1,61 @@
-"""Where the notifier sends an alert: one module per destination, each building the
-message its service expects (a signed webhook, Microsoft Teams, Slack). Pure builders; the
-transport does the sending.
+"""Where the notifier sends an alert: one module per destination, behind one shape.
+
+Each module builds the request its service expects and declares it here as a
+`DestinationType`: its name, how it is configured from the app settings, how a request is
+made (the webhook signs each attempt with its time; chat messages are built once), and any
+quirk in how its service answers. `TYPES` is the registry: a new destination is a module, a
+line there, and its URL in the settings tree.
 """
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from detectors.delivery.digest import Digest
+from detectors.settings.app import NotifierSettings
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Destination:
+    """One configured destination: its type's name, URL and, for the webhook, the signing
+    secret (and `previous` while it is rotated)."""
+
+    name: str
+    url: str = field(repr=False)
+    secret: str | None = field(default=None, repr=False)
+    previous: str | None = field(default=None, repr=False)
+
+
+Request = tuple[bytes, dict[str, str]]
+"""The body and headers of one POST."""
+JSON = {"Content-Type": "application/json; charset=utf-8"}
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class DestinationType:
+    """What the notifier needs to know of one kind of destination."""
+
+    name: str
+    configured: Callable[[NotifierSettings], Destination | None]
+    """The destination the app settings configure, or None when they name none."""
+    request: Callable[[Destination, Mapping[str, Any], Digest, datetime], Request]
+    """The request for an alert (the full alert, and its digest for people) at a moment."""
+    per_attempt: bool = False
+    """Whether each attempt needs a request of its own (a signature with the time)."""
+    needs_secret: bool = False
+    throttled: Callable[[str], bool] = lambda _excerpt: False
+    """Whether a 2xx answer's body says nothing was posted (the service was throttling)."""
+
+
+def _types() -> dict[str, DestinationType]:
+    # Imported here: the modules declare their types with the classes above.
+    from detectors.delivery.destinations import slack, teams, webhook  # noqa: PLC0415
+
+    return {t.name: t for t in (webhook.TYPE, teams.TYPE, slack.TYPE)}
+
+
+TYPES: dict[str, DestinationType] = _types()
+"""The registry of destination types, by name."""

@@ -8,12 +8,16 @@ however long the alert's texts and lists are.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 import orjson
 
+from detectors.delivery.destinations import JSON, Destination, DestinationType, Request
 from detectors.delivery.digest import Digest
 from detectors.delivery.escape import teams_text
+from detectors.settings.app import NotifierSettings
 
 CARD_VERSION = "1.4"
 MAX_BYTES = 24_000
@@ -169,3 +173,24 @@ def _when(d: Digest) -> str:
     if d.first_seen and d.last_seen and d.first_seen != d.last_seen:
         return f"{d.first_seen} to {d.last_seen} (UTC)"
     return f"{d.first_seen or d.last_seen or 'unknown'} (UTC)"
+
+
+def _throttled(excerpt: str) -> bool:
+    # A throttled connector answers 200 with `... returned HTTP error 429 ...` in the body,
+    # and nothing was posted.
+    return "HTTP error 429" in excerpt
+
+
+def _configured(settings: NotifierSettings) -> Destination | None:
+    url = settings.teams_url
+    return Destination(name=NAME, url=url) if url else None
+
+
+def _request(
+    _destination: Destination, _alert: Mapping[str, Any], digest: Digest, _now: datetime
+) -> Request:
+    return orjson.dumps(teams_payload(digest)), JSON
+
+
+NAME = "teams"
+TYPE = DestinationType(name=NAME, configured=_configured, request=_request, throttled=_throttled)

@@ -25,6 +25,10 @@ from typing import Any
 
 import orjson
 
+from detectors.delivery.destinations import Destination, DestinationType, Request
+from detectors.delivery.digest import Digest
+from detectors.settings.app import NotifierSettings
+
 SIGNATURE_HEADER = "X-Detector-Signature"
 TIMESTAMP_HEADER = "X-Detector-Timestamp"
 ALERT_ID_HEADER = "X-Detector-Alert-Id"
@@ -56,3 +60,28 @@ def webhook_request(
         ALERT_ID_HEADER: alert_id,
         "Idempotency-Key": alert_id,
     }
+
+
+def _configured(settings: NotifierSettings) -> Destination | None:
+    if not settings.webhook_url:
+        return None
+    return Destination(
+        name=NAME,
+        url=settings.webhook_url,
+        secret=settings.webhook_secret,
+        previous=settings.webhook_secret_previous,
+    )
+
+
+def _request(
+    destination: Destination, alert: Mapping[str, Any], _digest: Digest, now: datetime
+) -> Request:
+    return webhook_request(
+        alert, secret=destination.secret or "", previous=destination.previous, now=now
+    )
+
+
+NAME = "webhook"
+TYPE = DestinationType(
+    name=NAME, configured=_configured, request=_request, per_attempt=True, needs_secret=True
+)
