@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from detectors.cli.main import main
+from detectors.settings.app import OperatorSettings
 from detectors.stores import StoredBaseline
 from detectors.stores.locate import OperatorStore, open_store
 from detectors.stores.sqlite import SqliteStore
@@ -45,7 +46,7 @@ class Rig:
     def open(self) -> OperatorStore:
         import os
 
-        return open_store(self.spec, os.environ)
+        return open_store(self.spec, OperatorSettings.from_env(os.environ))
 
     def run(self, *args: str) -> int:
         return main([*args, "--store", self.spec])

@@ -18,7 +18,7 @@ from detectors.alerts.allow import (
     problems,
 )
 from detectors.model.errors import ConfigurationError, ConflictError
-from detectors.settings.app import max_days_from
+from detectors.settings.app import OperatorSettings
 from detectors.stores.sqlite import SqliteStore
 from detectors.stores.table import TableStore
 from tests.services.azurite import Azurite, StorageNames
@@ -161,12 +161,13 @@ def test_a_rule_meant_to_outlive_the_longest_allowed_life_is_ignored():
     assert not gate.admit(alert())  # the longest legal rule still applies
     # A deployment that allows longer-lived rules says so with the setting.
     assert AllowGate(rules=[lasting], now=NOW, max_days=3651).invalid == []
-    assert max_days_from({"DETECTOR_ALLOW_MAX_DAYS": " 365 "}) == 365
-    assert max_days_from({}) == 180
+    read = OperatorSettings.from_env
+    assert read({"DETECTOR_ALLOW_MAX_DAYS": " 365 "}).allow_max_days == 365
+    assert read({}).allow_max_days == 180
     with pytest.raises(ConfigurationError, match="not a whole number"):
-        max_days_from({"DETECTOR_ALLOW_MAX_DAYS": "a year"})
+        read({"DETECTOR_ALLOW_MAX_DAYS": "a year"})
     with pytest.raises(ConfigurationError, match="between 1 and 3650"):
-        max_days_from({"DETECTOR_ALLOW_MAX_DAYS": "4000"})
+        read({"DETECTOR_ALLOW_MAX_DAYS": "4000"})
 
 
 def test_a_rule_survives_the_round_trip_through_its_properties():

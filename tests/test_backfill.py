@@ -133,7 +133,7 @@ def test_the_backfill_command_reports_progress_and_refuses_bad_days(
     log_analytics, azurite, tables, monkeypatch, capsys
 ):
     seed(log_analytics)
-    monkeypatch.setattr(cli_tuning, "logs_source", lambda environ: source(log_analytics))
+    monkeypatch.setattr(cli_tuning, "logs_source", lambda settings: source(log_analytics))
     monkeypatch.setattr(cli_tuning, "clock", lambda: NOW)
     monkeypatch.setenv("DETECTOR_BASELINE_TABLE", tables["baseline_table"])
     monkeypatch.setenv("DETECTOR_STATE_TABLE", tables["state_table"])

@@ -11,6 +11,7 @@ import pytest
 
 from detectors.cli import tuning as cli_tuning
 from detectors.cli.main import main
+from detectors.settings.app import OperatorSettings
 from detectors.stores import StoredBaseline
 from detectors.stores.locate import open_store
 from tests.operator_rig import PIPELINE, Rig, make_rig
@@ -211,5 +212,5 @@ def test_the_store_can_come_from_the_environment(rig, capsys, monkeypatch):
     monkeypatch.setenv("DETECTOR_STORE", rig.spec)
     assert main(["baselines", "list", "--json", "--principal", "jane"]) == 0
     assert len(json.loads(capsys.readouterr().out)) == 1
-    store = open_store(None, {"DETECTOR_STORE": rig.spec})
+    store = open_store(None, OperatorSettings.from_env({"DETECTOR_STORE": rig.spec}))
     store.close()

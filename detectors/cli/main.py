@@ -25,8 +25,7 @@ from detectors.model.errors import DetectorError, InputError
 from detectors.runs.replay import Progress, ReplayStats, replay
 from detectors.runs.step import WindowStep
 from detectors.runs.wiring import build_timer
-from detectors.settings.app import DEFAULT_HOLD_MINUTES, AppSettings, max_days_from
-from detectors.settings.detection import DetectionSettings
+from detectors.settings.app import DEFAULT_HOLD_MINUTES, AppSettings, OperatorSettings
 from detectors.sources import Budget
 from detectors.sources.arrival import Arrival, DelayModel
 from detectors.stores.sqlite import SqliteStore
@@ -304,7 +303,8 @@ def _replay(args: argparse.Namespace) -> int:
     for path in args.paths:
         if not Path(path).is_file():
             raise InputError(f"{path}: no such file")
-    settings = DetectionSettings.from_env(os.environ)
+    operator = OperatorSettings.from_env(os.environ)
+    settings = operator.detection
     # Baselines stay in memory between windows and reach the store only if the run succeeds.
     inner = open_store(args.store)
     store = WriteBehindStore(inner)
@@ -320,7 +320,7 @@ def _replay(args: argparse.Namespace) -> int:
             gate = AllowGate(
                 rules=[s.rule for s in inner.list_rules()],
                 now=datetime.now(UTC),
-                max_days=max_days_from(os.environ),
+                max_days=operator.allow_max_days,
             )
         earlier = store.get_state(REPLAY_STATE)
         watermark = None
@@ -453,7 +453,9 @@ def _evaluate(args: argparse.Namespace) -> int:
     try:
         stats = replay(
             args.paths,
-            step=WindowStep(Engine(settings=DetectionSettings.from_env(os.environ)), store),
+            step=WindowStep(
+                Engine(settings=OperatorSettings.from_env(os.environ).detection), store
+            ),
             sink=alerts.append,
             window=args.window,
             arrival=arrival(args),

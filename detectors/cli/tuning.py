@@ -34,8 +34,7 @@ from detectors.detections import DETECTIONS
 from detectors.model.errors import ConflictError, DetectorError, StoreError
 from detectors.model.reasons import ReasonCode
 from detectors.runs.backfill import backfill
-from detectors.settings.app import DEFAULT_MAX_DAYS, MAX_DAYS_SETTING, max_days_from
-from detectors.settings.detection import DetectionSettings
+from detectors.settings.app import DEFAULT_MAX_DAYS, MAX_DAYS_SETTING, OperatorSettings
 from detectors.stores import StoredBaseline
 from detectors.stores.locate import SPELLINGS, OperatorStore, describe, open_store
 
@@ -173,15 +172,20 @@ def _filters(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def settings() -> OperatorSettings:
+    """The operators' settings from the environment: the one place these commands read it."""
+    return OperatorSettings.from_env(os.environ)
+
+
 def _open(args: argparse.Namespace, *, must_exist: bool = True) -> OperatorStore:
     try:
-        return open_store(args.store, os.environ, must_exist=must_exist)
+        return open_store(args.store, settings(), must_exist=must_exist)
     except StoreError as err:
         raise DetectorError(f"{err}; nothing was changed") from err
 
 
 def _where(args: argparse.Namespace) -> str:
-    return describe(args.store or os.environ.get("DETECTOR_STORE", ""))
+    return describe(args.store or settings().store or "")
 
 
 def _out(text: str) -> None:
@@ -422,7 +426,7 @@ def _baselines_import(args: argparse.Namespace) -> int:
 
 def _allow_add(args: argparse.Namespace) -> int:
     now = clock()
-    max_days = max_days_from(os.environ)
+    max_days = settings().allow_max_days
     rule = new_rule(
         rule_id=args.id or f"r{now:%Y%m%d}-{uuid.uuid4().hex[:6]}",
         principal=args.principal,
@@ -468,7 +472,7 @@ def _allow_list(args: argparse.Namespace) -> int:
     finally:
         store.close()
     now = clock()
-    gate = AllowGate(rules=[s.rule for s in stored], now=now, max_days=max_days_from(os.environ))
+    gate = AllowGate(rules=[s.rule for s in stored], now=now, max_days=settings().allow_max_days)
     invalid = {text.split(":", 1)[0] for text in gate.invalid}
 
     def status(rule_id: str) -> str:
@@ -614,22 +618,21 @@ def _feedback(args: argparse.Namespace) -> int:
 # Backfill.
 
 
-def logs_source(environ: Any) -> Any:
-    """The Log Analytics source the environment names (tests replace this)."""
+def logs_source(settings: OperatorSettings) -> Any:
+    """The Log Analytics source the settings name (tests replace this)."""
     from azure.monitor.query import LogsQueryClient  # noqa: PLC0415 - only this command
 
     from detectors.clients.connections import credential  # noqa: PLC0415
-    from detectors.settings.app import DEFAULT_LOGS_ENDPOINT  # noqa: PLC0415
     from detectors.sources.log_analytics import LogAnalyticsSource  # noqa: PLC0415
 
-    workspace = environ.get("LOG_ANALYTICS_WORKSPACE_ID", "").strip()
+    workspace = settings.workspace_id
     if not workspace:
         raise DetectorError(
             "LOG_ANALYTICS_WORKSPACE_ID is not set: export the workspace's id (a GUID) first"
         )
     client = LogsQueryClient(
-        credential(environ.get("DETECTOR_STORAGE__clientId") or None),
-        endpoint=environ.get("LOG_ANALYTICS_ENDPOINT", "").strip() or DEFAULT_LOGS_ENDPOINT,
+        credential(settings.storage.client_id),
+        endpoint=settings.logs_endpoint,
         retry_total=0,
         connection_timeout=15,
         read_timeout=300,
@@ -638,15 +641,15 @@ def logs_source(environ: Any) -> Any:
 
 
 def _backfill(args: argparse.Namespace) -> int:
-    settings = DetectionSettings.from_env(os.environ)
-    lateness = timedelta(hours=int(os.environ.get("DETECTOR_LATENESS_HOURS", "") or 24))
-    source = logs_source(os.environ)
+    chosen = settings()
+    lateness = timedelta(hours=chosen.lateness_hours)
+    source = logs_source(chosen)
     store = _open(args, must_exist=False)
     try:
         report = backfill(
             source=source,
             store=store,
-            settings=settings,
+            settings=chosen.detection,
             days=args.days,
             now=clock(),
             lateness=lateness,

@@ -21,6 +21,7 @@ from detectors.model.errors import ConfigurationError
 from detectors.settings.detection import DetectionSettings
 
 STORAGE = "DETECTOR_STORAGE"
+STORE = "DETECTOR_STORE"
 """Prefix of the storage connection: the queue trigger's `connection` names it too."""
 
 DEFAULT_SCHEDULE = "0 */5 * * * *"
@@ -120,26 +121,6 @@ class AppSettings:
         """Read the app settings; ConfigurationError lists every missing or malformed one."""
         problems: list[str] = []
         text = _reader(environ)
-
-        def number(name: str, default: int, low: int, high: int) -> int:
-            raw = text(name)
-            if raw is None:
-                return default
-            try:
-                value = int(raw)
-            except ValueError:
-                problems.append(f"{name}={raw!r} is not a whole number")
-                return default
-            if not low <= value <= high:
-                problems.append(f"{name}={value} must be between {low} and {high}")
-            return value
-
-        def name(setting: str, default: str, pattern: re.Pattern[str], what: str) -> str:
-            value = text(setting) or default
-            if not pattern.match(value):
-                problems.append(f"{setting}={value!r} is not a valid {what}")
-            return value
-
         workspace = text("LOG_ANALYTICS_WORKSPACE_ID")
         if workspace is None:
             problems.append("LOG_ANALYTICS_WORKSPACE_ID is missing (the workspace's GUID)")
@@ -151,12 +132,7 @@ class AppSettings:
 
         storage = _storage(text, problems)
 
-        defaults: dict[str, Any] = {f.name: f.default for f in dataclasses.fields(cls)}
-        values: dict[str, Any] = {}
-        for key, (low, high) in _NUMBERS.items():
-            values[key] = number(_setting(key), defaults[key], low, high)
-        for key, (pattern, what) in _NAMES.items():
-            values[key] = name(_setting(key), defaults[key], pattern, what)
+        values = _numbers_and_names(cls, text, problems)
         _check_destinations(text, problems)
         try:
             detection = DetectionSettings.from_env(environ)
@@ -177,6 +153,85 @@ class AppSettings:
             detection=detection,
             **values,
         )
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class OperatorSettings:
+    """What the operators' commands (`baselines`, `allow`, `feedback`, `backfill`, `replay`,
+    `evaluate`) read from the environment: the app settings they share with the deployment,
+    none required until a command needs it. The command line reads the environment only
+    through this and `AppSettings`."""
+
+    store: str | None = None
+    """`DETECTOR_STORE`: the store the commands use when `--store` is not given."""
+    storage: StorageSettings = field(default_factory=StorageSettings)
+    workspace_id: str | None = None
+    logs_endpoint: str = DEFAULT_LOGS_ENDPOINT
+    baseline_table: str = "DetectorBaselines"
+    state_table: str = "DetectorState"
+    allow_table: str = "DetectorAllowRules"
+    lateness_hours: int = 24
+    allow_max_days: int = DEFAULT_MAX_DAYS
+    detection: DetectionSettings = field(default_factory=DetectionSettings)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> Self:
+        """Read them; ConfigurationError lists every malformed one."""
+        problems: list[str] = []
+        text = _reader(environ)
+        values = _numbers_and_names(cls, text, problems)
+        try:
+            detection = DetectionSettings.from_env(environ)
+        except ConfigurationError as err:
+            problems.append(str(err))
+            detection = DetectionSettings()
+        if problems:
+            raise ConfigurationError("invalid settings: " + "; ".join(problems))
+        return cls(
+            store=text(STORE),
+            storage=StorageSettings(
+                connection_string=text(STORAGE),
+                table_service_uri=text(f"{STORAGE}__tableServiceUri"),
+                queue_service_uri=text(f"{STORAGE}__queueServiceUri"),
+                client_id=text(f"{STORAGE}__clientId"),
+            ),
+            workspace_id=text("LOG_ANALYTICS_WORKSPACE_ID"),
+            logs_endpoint=text("LOG_ANALYTICS_ENDPOINT") or DEFAULT_LOGS_ENDPOINT,
+            detection=detection,
+            **values,
+        )
+
+
+def _numbers_and_names(
+    cls: type[Any], text: Callable[[str], str | None], problems: list[str]
+) -> dict[str, Any]:
+    """The numeric settings and table and queue names a settings class has, read and
+    checked (`_NUMBERS`, `_NAMES`); what is wrong goes to `problems`."""
+    defaults: dict[str, Any] = {f.name: f.default for f in dataclasses.fields(cls)}
+    values: dict[str, Any] = {}
+    for key, (low, high) in _NUMBERS.items():
+        if key not in defaults:
+            continue
+        setting, raw = _setting(key), text(_setting(key))
+        values[key] = defaults[key]
+        if raw is None:
+            continue
+        try:
+            value = int(raw)
+        except ValueError:
+            problems.append(f"{setting}={raw!r} is not a whole number")
+            continue
+        if not low <= value <= high:
+            problems.append(f"{setting}={value} must be between {low} and {high}")
+        values[key] = value
+    for key, (pattern, what) in _NAMES.items():
+        if key not in defaults:
+            continue
+        name = text(_setting(key)) or str(defaults[key])
+        if not pattern.match(name):
+            problems.append(f"{_setting(key)}={name!r} is not a valid {what}")
+        values[key] = name
+    return values
 
 
 def _reader(environ: Mapping[str, str]) -> Callable[[str], str | None]:
@@ -309,18 +364,3 @@ APP_SETTINGS: tuple[str, ...] = (
 `DETECTOR_STORAGE__credential` (`managedidentity`) is read by the Functions host for the
 notifier's queue trigger, not by this module.
 """
-
-
-def max_days_from(environ: Mapping[str, str]) -> int:
-    """`DETECTOR_ALLOW_MAX_DAYS` from an environment, or the default (for the operators'
-    commands, which run without the Function App's other settings)."""
-    raw = environ.get(MAX_DAYS_SETTING, "").strip()
-    try:
-        value = int(raw) if raw else DEFAULT_MAX_DAYS
-    except ValueError:
-        raise ConfigurationError(f"{MAX_DAYS_SETTING}={raw!r} is not a whole number") from None
-    if not 1 <= value <= MAX_DAYS_LIMIT:
-        raise ConfigurationError(
-            f"{MAX_DAYS_SETTING}={value} must be between 1 and {MAX_DAYS_LIMIT}"
-        )
-    return value

@@ -15,21 +15,16 @@ in the Function App).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import fields
-
 from detectors.clients.connections import credential
 from detectors.model.errors import DetectorError
-from detectors.settings.app import STORAGE, AppSettings
+from detectors.settings.app import STORAGE, STORE, OperatorSettings
 from detectors.stores.sqlite import SqliteStore
 from detectors.stores.table import TableStore
 
-STORE_VARIABLE = "DETECTOR_STORE"
 SPELLINGS = (
     "sqlite:FILE, table:https://ACCOUNT.table.core.windows.net, table:CONNECTION_STRING, "
     "or table (the DETECTOR_STORAGE app settings)"
 )
-_DEFAULTS = {f.name: f.default for f in fields(AppSettings)}
 
 OperatorStore = SqliteStore | TableStore
 
@@ -47,7 +42,7 @@ def describe(spec: str) -> str:
 
 def open_store(
     spec: str | None,
-    environ: Mapping[str, str],
+    settings: OperatorSettings,
     *,
     must_exist: bool = True,
     timeout_seconds: float = 10.0,
@@ -58,26 +53,20 @@ def open_store(
     With `must_exist`, an embedded store file must already be there (a typo in the path
     would otherwise make a new, empty store and show nothing).
     """
-    spec = spec or environ.get(STORE_VARIABLE, "").strip() or None
+    spec = spec or settings.store
     if spec is None:
-        raise DetectorError(f"no store given: pass --store ({SPELLINGS}) or set {STORE_VARIABLE}")
+        raise DetectorError(f"no store given: pass --store ({SPELLINGS}) or set {STORE}")
     kind, _, target = spec.partition(":")
     if kind == "sqlite" and target:
         return SqliteStore(path=target, must_exist=must_exist)
     if kind != "table":
         raise DetectorError(f"--store {describe(spec)!r}: expected {SPELLINGS}")
 
-    def table_name(field: str) -> str:
-        return environ.get(f"DETECTOR_{field.upper()}", "").strip() or str(_DEFAULTS[field])
-
-    baseline_table, state_table = table_name("baseline_table"), table_name("state_table")
-    allow_table = table_name("allow_table")
+    baseline_table, state_table = settings.baseline_table, settings.state_table
+    allow_table = settings.allow_table
     target = target.strip()
     if not target:
-        target = (
-            environ.get(STORAGE, "").strip()
-            or environ.get(f"{STORAGE}__tableServiceUri", "").strip()
-        )
+        target = settings.storage.connection_string or settings.storage.table_service_uri or ""
         if not target:
             raise DetectorError(
                 f"--store table: {STORAGE} and {STORAGE}__tableServiceUri are both unset; set "
@@ -87,7 +76,7 @@ def open_store(
         # The deployment made the tables; an operator's command never creates them.
         return TableStore(
             endpoint=target.rstrip("/"),
-            credential=credential(environ.get(f"{STORAGE}__clientId") or None),
+            credential=credential(settings.storage.client_id),
             create_tables=False,
             baseline_table=baseline_table,
             state_table=state_table,
