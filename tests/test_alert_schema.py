@@ -26,6 +26,7 @@ import orjson
 import pytest
 
 import tests.test_detections as detection_tests
+from detectors.alerts import document
 from detectors.alerts.render import MAX_MESSAGE_BYTES, SCHEMA_VERSION, fit
 from detectors.cli.main import main
 from detectors.detections import DETECTIONS
@@ -348,3 +349,38 @@ def _write_examples() -> None:
 
 if __name__ == "__main__":
     _write_examples()
+
+
+def _object(schema: dict[str, Any], node: dict[str, Any]) -> dict[str, Any]:
+    """A schema node with its `$ref` (to `$defs`) followed, and array items taken."""
+    if "$ref" in node:
+        node = schema["$defs"][node["$ref"].rsplit("/", 1)[1]]
+    if node.get("type") == "array":
+        return _object(schema, node["items"])
+    return node
+
+
+@pytest.mark.parametrize(
+    ("typed", "path"),
+    [
+        (document.AlertDocument, ()),
+        (document.PrincipalDoc, ("principal",)),
+        (document.ResourceDoc, ("resource",)),
+        (document.ResourceDoc, ("resources",)),
+        (document.OperationDoc, ("operations",)),
+        (document.ReasonDoc, ("reasons",)),
+        (document.TechniqueDoc, ("mitre",)),
+        (document.BurstDoc, ("burst",)),
+    ],
+    ids=lambda v: v.__name__ if isinstance(v, type) else ".".join(v) or "alert",
+)
+def test_the_typed_alert_document_has_the_schemas_properties(typed, path):
+    """What the code builds and reads (`alerts.document`) and what consumers are promised
+    (`docs/alert.schema.json`) name the same fields, required alike."""
+    schema = json.loads(SCHEMA_PATH.read_text())
+    node = schema
+    for key in path:
+        node = _object(schema, node["properties"][key])
+    node = _object(schema, node)
+    assert set(typed.__annotations__) == set(node["properties"])
+    assert typed.__required_keys__ == frozenset(node.get("required", node["properties"]))

@@ -9,12 +9,13 @@ from __future__ import annotations
 import hashlib
 import re
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
 
+from detectors.alerts.document import AlertDocument, OperationDoc, ResourceDoc
 from detectors.baselines.baseline import Dimension, PrincipalBaseline
 from detectors.detections.evidence import tool_name
 from detectors.detections.spec import Finding
@@ -46,7 +47,7 @@ _LINE_BREAKERS = (
 )
 
 
-def alert_line(alert: dict[str, Any]) -> bytes:
+def alert_line(alert: Mapping[str, Any]) -> bytes:
     """One alert as a JSON line that every line reader splits correctly."""
     data = orjson.dumps(alert)
     for raw, escaped in _LINE_BREAKERS:
@@ -77,7 +78,7 @@ def kql_string(value: str) -> str:
 
 def render(
     finding: Finding, baseline: PrincipalBaseline | None, settings: DetectionSettings
-) -> dict[str, Any]:
+) -> AlertDocument:
     """The alert document for a finding; `baseline` is the history it was judged against."""
     obs = sorted(finding.observations, key=lambda o: (o.time, o.event_id))
     principal = finding.principal
@@ -137,7 +138,7 @@ def _resources(obs: Sequence[Observation]) -> list[ResourceRef]:
     return sorted(counts, key=lambda r: (-counts[r], r.id))
 
 
-def _resource_json(ref: ResourceRef) -> dict[str, Any]:
+def _resource_json(ref: ResourceRef) -> ResourceDoc:
     return {
         "id": ref.id,
         "subscriptionId": ref.subscription_id,
@@ -147,7 +148,7 @@ def _resource_json(ref: ResourceRef) -> dict[str, Any]:
     }
 
 
-def _operations(obs: Sequence[Observation]) -> list[dict[str, Any]]:
+def _operations(obs: Sequence[Observation]) -> list[OperationDoc]:
     counts: Counter[tuple[str, str]] = Counter()
     for o in obs:
         counts[_operation_name(o), o.status.value] += o.count

@@ -10,12 +10,13 @@ import os
 import re
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
 from detectors.alerts.allow import AllowGate
+from detectors.alerts.document import AlertDocument
 from detectors.alerts.render import alert_line
 from detectors.cli import tuning as cli_tuning
 from detectors.cli.terminal import printable
@@ -332,7 +333,7 @@ def _replay(args: argparse.Namespace) -> int:
             learning_days = 0 if earlier is not None else DEFAULT_LEARNING_DAYS
         with tmp.open("wb") as out:
 
-            def sink(alert: dict[str, Any]) -> None:
+            def sink(alert: AlertDocument) -> None:
                 out.write(alert_line(alert))
                 if show is not None:
                     show.print(alert)
@@ -448,7 +449,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     learning_days = args.learning_days
     if learning_days is None:
         learning_days = read_profile(labels_path).learning_days
-    alerts: list[dict[str, Any]] = []
+    alerts: list[AlertDocument] = []
     store = WriteBehindStore(SqliteStore())
     try:
         stats = replay(
@@ -550,7 +551,7 @@ class _AlertPrinter:
     def __init__(self, stream: TextIO) -> None:
         self.stream = stream
 
-    def print(self, alert: dict[str, Any]) -> None:
+    def print(self, alert: Mapping[str, Any]) -> None:
         p, r = alert["principal"], alert["resource"]
         sites = [x["site"] + (f"/{x['slot']}" if x["slot"] else "") for x in alert["resources"]]
         app = f" (app id {p['appId']})" if p["appId"] else ""

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
+from detectors.alerts.document import AlertDocument, BurstDoc
 from detectors.alerts.render import iso, render
 from detectors.baselines.baseline import PrincipalBaseline, learn
 from detectors.baselines.surroundings import (
@@ -122,7 +123,7 @@ class Scored:
 class WindowResult:
     """What one window produced."""
 
-    alerts: list[dict[str, Any]] = field(default_factory=list)
+    alerts: list[AlertDocument] = field(default_factory=list)
     suppressed: int = 0
     """Findings that scored as alerts but fell in the learning period."""
     repeats: int = 0
@@ -430,7 +431,13 @@ class Engine:
                 continue
             if emit:
                 alert = render(message.finding, stored.get(finding.principal.id), self.settings)
-                alert["burst"] = {**message.burst, "firstSeen": iso(message.burst["firstSeen"])}
+                burst = message.burst
+                alert["burst"] = BurstDoc(
+                    id=burst["id"],
+                    sequence=burst["sequence"],
+                    firstSeen=iso(burst["firstSeen"]),
+                    repeats=burst["repeats"],
+                )
                 result.alerts.append(alert)
             else:
                 result.suppressed += 1

@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from detectors.alerts.allow import AllowGate
+from detectors.alerts.document import AlertDocument
 from detectors.model.days import day_number
 from detectors.model.observation import Observation, RawRow, RejectedRow
 from detectors.normalize.rows import Normalizer, Skipped
@@ -46,7 +47,7 @@ class ReplayStats:
     duplicates: int = 0
     principals: set[str] = field(default_factory=set)
     windows: int = 0
-    alerts: Counter[tuple[str, str]] = field(default_factory=Counter)
+    alerts: Counter[tuple[str, str | None]] = field(default_factory=Counter)
     suppressed: int = 0
     first: datetime | None = None
     last: datetime | None = None
@@ -76,7 +77,7 @@ class Progress:
 
 
 ProgressCallback = Callable[[Progress], None]
-AlertSink = Callable[[dict[str, Any]], None]
+AlertSink = Callable[[AlertDocument], None]
 
 
 def read_observations(

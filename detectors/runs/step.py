@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from detectors.alerts.allow import AllowGate
+from detectors.alerts.document import AlertDocument
 from detectors.baselines.feedback import alert_record
 from detectors.engine.scoring import Engine, Scored, WindowResult
 from detectors.model.errors import ConflictError
@@ -60,7 +61,7 @@ class WindowStep:
 
     def admitted(
         self, result: WindowResult, judged: Judged, gate: AllowGate | None
-    ) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
+    ) -> Iterator[tuple[AlertDocument, dict[str, Any]]]:
         """The window's alerts that the allow rules let through (all without a gate), each
         with the record analysts' feedback on it needs later (`baselines.feedback`)."""
         for alert in result.alerts:

@@ -34,6 +34,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from detectors.alerts.allow import AllowGate
+from detectors.alerts.document import AlertDocument
 from detectors.engine.scoring import Engine
 from detectors.model.errors import ConflictError, DetectorError
 from detectors.model.observation import Observation, RawRow
@@ -69,7 +70,7 @@ class RunState(Protocol):
         """Conditional replace; ConflictError when another run changed it."""
         ...
 
-    def hold(self, alert: dict[str, Any]) -> None:
+    def hold(self, alert: AlertDocument) -> None:
         """Keep an alert until it is on the queue."""
         ...
 
@@ -85,7 +86,7 @@ class RunState(Protocol):
 class Queue(Protocol):
     """Where alerts go (`AlertQueue`)."""
 
-    def send(self, alert: dict[str, Any]) -> None:
+    def send(self, alert: AlertDocument) -> None:
         """Enqueue durably, or DeliveryFailed."""
         ...
 

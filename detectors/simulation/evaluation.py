@@ -8,7 +8,7 @@ about that scenario; an alert that carries none is a false alert.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,7 +23,7 @@ class ScenarioResult:
     """One labelled attack and the alerts that touched it."""
 
     label: ScenarioLabel
-    alerts: tuple[dict[str, Any], ...]
+    alerts: tuple[Mapping[str, Any], ...]
 
     @property
     def caught_by(self) -> frozenset[str]:
@@ -42,7 +42,7 @@ class Evaluation:
     """The figures by which detection quality is judged."""
 
     scenarios: tuple[ScenarioResult, ...]
-    false_alerts: tuple[dict[str, Any], ...]
+    false_alerts: tuple[Mapping[str, Any], ...]
     """One per burst (its most severe message): updates of an alert are not new alerts."""
     principal_days: int
 
@@ -58,21 +58,21 @@ class Evaluation:
 
 
 def evaluate(
-    alerts: Iterable[dict[str, Any]], labels: Sequence[ScenarioLabel], principal_days: int
+    alerts: Iterable[Mapping[str, Any]], labels: Sequence[ScenarioLabel], principal_days: int
 ) -> Evaluation:
     """Match alerts to labelled scenarios."""
     owner: dict[str, int] = {}
     for index, label in enumerate(labels):
         for event_id in label.event_ids:
             owner[event_id] = index
-    touched: list[list[dict[str, Any]]] = [[] for _ in labels]
+    touched: list[list[Mapping[str, Any]]] = [[] for _ in labels]
     # The messages of one burst (an alert and its updates) are one alert: it is about every
     # scenario any of them touched, and false only if none touched one.
-    bursts: dict[str, list[dict[str, Any]]] = {}
+    bursts: dict[str, list[Mapping[str, Any]]] = {}
     for n, alert in enumerate(alerts):
         burst = (alert.get("burst") or {}).get("id") or alert.get("id") or f"#{n}"
         bursts.setdefault(burst, []).append(alert)
-    false: list[dict[str, Any]] = []
+    false: list[Mapping[str, Any]] = []
     for messages in bursts.values():
         hits = {owner[e] for alert in messages for e in alert["eventIds"] if e in owner}
         for index in sorted(hits):
