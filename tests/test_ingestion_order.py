@@ -21,9 +21,9 @@ from detectors.cli.main import main
 from detectors.delivery.queue import decode
 from detectors.engine.scoring import Engine
 from detectors.normalize.rows import parse_time
+from detectors.runs.checkpoint import CHECKPOINT_NAME
 from detectors.runs.replay import replay
 from detectors.runs.step import WindowStep
-from detectors.runs.timer import CHECKPOINT_NAME
 from detectors.settings.app import DEFAULT_HOLD_MINUTES
 from detectors.settings.detection import DetectionSettings
 from detectors.sources import Budget

@@ -13,8 +13,8 @@ from detectors.cli import main as cli
 from detectors.clients.connections import QUEUE_API_VERSION
 from detectors.model.observation import SourceTable
 from detectors.runs import wiring
+from detectors.runs.checkpoint import CHECKPOINT_NAME
 from detectors.runs.health import Coverage, Facts, Level, assess, worst
-from detectors.runs.timer import CHECKPOINT_NAME
 from detectors.stores.table import TableStore
 from tests.rowkit import CLI, PUBLISHXML, Actor, activity, login, site_id
 

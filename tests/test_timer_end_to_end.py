@@ -19,7 +19,8 @@ from detectors.clients.connections import QUEUE_API_VERSION
 from detectors.delivery.queue import AlertQueue, decode
 from detectors.model.errors import DeliveryFailed, StoreError
 from detectors.runs import wiring
-from detectors.runs.timer import CHECKPOINT_NAME, TimerRun
+from detectors.runs.checkpoint import CHECKPOINT_NAME
+from detectors.runs.timer import TimerRun
 from detectors.settings.app import AppSettings
 from detectors.sources import Budget
 from detectors.sources.log_analytics import LogAnalyticsSource

@@ -15,8 +15,8 @@ from azure.core.exceptions import AzureError, ResourceNotFoundError
 from detectors.clients.connections import queue_client
 from detectors.model.errors import DetectorError, one_line
 from detectors.model.observation import SourceTable
+from detectors.runs.checkpoint import CHECKPOINT_NAME
 from detectors.runs.health import Coverage, Facts, moment
-from detectors.runs.timer import CHECKPOINT_NAME
 from detectors.runs.wiring import logs_source, table_store
 from detectors.settings.app import AppSettings
 from detectors.sources import Budget

@@ -25,10 +25,9 @@ A run that caught up then deletes a bounded slice of records past retention.
 
 from __future__ import annotations
 
-import copy
 import logging
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -39,6 +38,14 @@ from detectors.engine.scoring import Engine
 from detectors.model.errors import ConflictError, DetectorError
 from detectors.model.observation import Observation, RawRow
 from detectors.normalize.rows import normalize_rows
+from detectors.runs.checkpoint import (
+    CHECKPOINT_NAME,
+    Checkpoint,
+    CheckpointDoc,
+    StepBounds,
+    bounds,
+    read_checkpoint,
+)
 from detectors.runs.step import WindowStep
 from detectors.settings.app import AppSettings
 from detectors.sources import Budget, LogSource
@@ -47,8 +54,6 @@ from detectors.stores import AlertRecords, AllowRuleStore, BaselineStore
 
 log = logging.getLogger(__name__)
 
-CHECKPOINT_NAME = "timer"
-CHECKPOINT_VERSION = 1
 LEASE_MARGIN = timedelta(minutes=10)
 """A lease outlives the run's budget by this much: time to finish the step in hand."""
 MAX_REPORTED_REJECTIONS = 10
@@ -66,7 +71,7 @@ class RunState(Protocol):
         """The checkpoint and its ETag."""
         ...
 
-    def put_state_if(self, name: str, value: dict[str, Any], etag: str | None) -> str:
+    def put_state_if(self, name: str, value: Mapping[str, Any], etag: str | None) -> str:
         """Conditional replace; ConflictError when another run changed it."""
         ...
 
@@ -188,14 +193,13 @@ class TimerRun:
     def _run(self, now: datetime, budget: Budget, report: RunReport) -> None:
         s = self.settings
         found, etag = self.state.get_state_with_etag(CHECKPOINT_NAME)
-        checkpoint = _Checkpoint(
-            self.state, dict(found) if found else {"version": CHECKPOINT_VERSION}, etag
-        )
+        checkpoint = Checkpoint(self.state, read_checkpoint(found), etag)
         doc = checkpoint.doc
-        lease = doc.get("lease") or {}
-        if lease.get("owner") not in (None, self.run_id) and _time(lease["until"]) > now:
+        lease = doc.get("lease")
+        owner = lease.get("owner") if lease else None
+        if lease and owner not in (None, self.run_id) and _time(lease["until"]) > now:
             report.outcome = "skipped"
-            report.error = f"run {lease['owner']} holds the lease until {lease['until']}"
+            report.error = f"run {owner} holds the lease until {lease['until']}"
             return
         doc["lease"] = {
             "owner": self.run_id,
@@ -231,7 +235,7 @@ class TimerRun:
                 log.warning("old records not deleted this run: %s", err)
 
     def _windows(
-        self, checkpoint: _Checkpoint, now: datetime, budget: Budget, report: RunReport
+        self, checkpoint: Checkpoint, now: datetime, budget: Budget, report: RunReport
     ) -> None:
         doc = checkpoint.doc
         horizon = now - timedelta(seconds=self.settings.settle_seconds)
@@ -249,7 +253,7 @@ class TimerRun:
                     return
             self._window(checkpoint, window, resume=bool(pending), budget=budget, report=report)
 
-    def _next_step(self, doc: dict[str, Any], horizon: datetime) -> Window | None:
+    def _next_step(self, doc: CheckpointDoc, horizon: datetime) -> Window | None:
         """The step after the checkpoint, once its events have settled; None before then.
 
         The checkpoint holds how far ingestion time was read (`watermark`) and how far
@@ -279,7 +283,7 @@ class TimerRun:
             event_until=end,
         )
 
-    def _pending(self, pending: dict[str, Any]) -> Window:
+    def _pending(self, pending: StepBounds) -> Window:
         """The step a crashed run scored but did not finish (a checkpoint written before
         steps had an event range read the rows ingested in its window, whatever their
         event time)."""
@@ -295,7 +299,7 @@ class TimerRun:
 
     def _window(
         self,
-        checkpoint: _Checkpoint,
+        checkpoint: Checkpoint,
         window: Window,
         *,
         resume: bool,
@@ -328,7 +332,7 @@ class TimerRun:
                 records.append(record)
             if self.records is not None and records:
                 self.records.record_alerts(records)
-            doc["pending"] = _bounds(window)
+            doc["pending"] = bounds(window)
             checkpoint.save()
             self._count_hits(report)
 
@@ -393,38 +397,6 @@ class TimerRun:
             if len(report.rejections) < MAX_REPORTED_REJECTIONS:
                 report.rejections.append(where)
         return observations
-
-
-class _Checkpoint:
-    """The checkpoint being worked on, the version last written and that write's ETag.
-
-    Whatever step fails, the lease is released on exactly what was last written: a change
-    made in memory but never saved is never saved by the release either.
-    """
-
-    def __init__(self, state: RunState, doc: dict[str, Any], etag: str | None) -> None:
-        self.state, self.doc, self.etag = state, doc, etag
-        self.saved: dict[str, Any] = copy.deepcopy(doc)
-
-    def save(self) -> None:
-        """Write the document if nobody else did since; ConflictError otherwise."""
-        self.etag = self.state.put_state_if(CHECKPOINT_NAME, self.doc, self.etag)
-        self.saved = copy.deepcopy(self.doc)
-
-    def release(self) -> None:
-        """Give up the lease on the last written version."""
-        self.etag = self.state.put_state_if(
-            CHECKPOINT_NAME, {**self.saved, "lease": None}, self.etag
-        )
-
-
-def _bounds(window: Window) -> dict[str, str]:
-    """A step's ranges as the checkpoint keeps them."""
-    bounds = {"since": _iso(window.since), "until": _iso(window.until)}
-    if window.event_since is not None and window.event_until is not None:
-        bounds["eventSince"] = _iso(window.event_since)
-        bounds["eventUntil"] = _iso(window.event_until)
-    return bounds
 
 
 def _iso(moment: datetime) -> str:
