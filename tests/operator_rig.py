@@ -20,9 +20,9 @@ from detectors.settings.app import OperatorSettings
 from detectors.stores import StoredBaseline
 from detectors.stores.locate import OperatorStore, open_store
 from detectors.stores.sqlite import SqliteStore
+from tests.cli.test_replay_cli import attack_rows
+from tests.detections.test_detections import START
 from tests.rowkit import CLI, PUBLISHXML, Actor, activity, site_id, workdays, write_ndjson
-from tests.test_detections import START
-from tests.test_replay_cli import attack_rows
 
 PIPELINE = Actor(
     caller="3f2b1c4d-aaaa-4bbb-8ccc-123456789abc", app_id=CLI, ip="20.1.2.3", kind="app"

@@ -55,7 +55,7 @@ def test_severity_bands_must_be_ordered():
 def test_the_alert_example_in_the_docs_has_exactly_the_fields_alerts_have(run_rows):
     import json
 
-    from tests.test_replay_cli import attack_rows
+    from tests.cli.test_replay_cli import attack_rows
 
     text = (DOCS / "alerts.md").read_text()
     example = json.loads(text.split("```json", 1)[1].split("```", 1)[0])

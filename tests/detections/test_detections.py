@@ -61,12 +61,16 @@ def codes(alert):
 # -- credential download: negatives ---------------------------------------------------------
 
 
-def test_routine_cli_use_on_own_sites_does_not_alert(run_rows):
+def routine_cli_on_own_sites() -> list[dict]:
     cli = Actor(caller=JANE.caller, app_id=CLI, ip=JANE.ip, name=JANE.name)
     rows = jane_history(25)
     for day in workdays(START, 25, hour=14):
         rows += activity(cli, day, PUBLISHXML, site_id("app1"))  # az webapp show
-    alerts, _ = run_rows(rows)
+    return rows
+
+
+def test_routine_cli_use_on_own_sites_does_not_alert(run_rows):
+    alerts, _ = run_rows(routine_cli_on_own_sites())
     assert of(alerts, CRED) == []
 
 
@@ -81,7 +85,7 @@ def test_portal_configuration_blade_bursts_on_known_sites_do_not_alert(run_rows)
     assert alerts == []
 
 
-def test_pipeline_from_ever_changing_agent_addresses_does_not_alert(run_rows):
+def pipeline_from_changing_agents() -> list[dict]:
     rows = []
     for n, day in enumerate(workdays(START, 28, hour=11)):
         agent = Actor(
@@ -97,20 +101,28 @@ def test_pipeline_from_ever_changing_agent_addresses_does_not_alert(run_rows):
             "MICROSOFT.WEB/SITES/DEPLOYMENTS/WRITE",
             site_id("app1") + "/deployments/x",
         )
-    alerts, _ = run_rows(rows)
+    return rows
+
+
+def test_pipeline_from_ever_changing_agent_addresses_does_not_alert(run_rows):
+    alerts, _ = run_rows(pipeline_from_changing_agents())
     assert alerts == []
 
 
 # -- credential download: positives ---------------------------------------------------------
 
 
-def test_stolen_identity_harvesting_many_sites_at_night_is_high(run_rows):
+def harvest_at_night() -> list[dict]:
     thief = Actor(caller=JANE.caller, app_id=POWERSHELL, ip="203.0.113.66", name=JANE.name)
     rows = jane_history()
     night = AFTER.replace(hour=3, minute=1)
     for n, site in enumerate(["app1", "pay", "billing", "hr", "crm", "intranet"]):
         rows += activity(thief, night + timedelta(minutes=n), PUBLISHXML, site_id(site))
-    alerts, _ = run_rows(rows)
+    return rows
+
+
+def test_stolen_identity_harvesting_many_sites_at_night_is_high(run_rows):
+    alerts, _ = run_rows(harvest_at_night())
     [alert] = of(alerts, CRED)
     assert alert["severity"] == "high"
     assert {
@@ -145,7 +157,7 @@ def refused_reads(actor: Actor, t: datetime, sites: list[str]) -> list[dict]:
     return rows
 
 
-def test_failed_probing_followed_by_success_alerts(run_rows):
+def probing_then_success() -> list[dict]:
     prober = Actor(caller=JANE.caller, app_id=CLI, ip=JANE.ip, name=JANE.name)
     rows = jane_history()
     t = AFTER.replace(hour=11)
@@ -156,7 +168,11 @@ def test_failed_probing_followed_by_success_alerts(run_rows):
         CONFIG_LIST,
         site_id("app2") + "/config/publishingcredentials",
     )
-    alerts, _ = run_rows(rows)
+    return rows
+
+
+def test_failed_probing_followed_by_success_alerts(run_rows):
+    alerts, _ = run_rows(probing_then_success())
     [alert] = of(alerts, CRED)
     assert {"FAILURES", "FAILURES_THEN_SUCCESS"} <= codes(alert)
     assert {
@@ -292,12 +308,16 @@ def test_scheduled_job_runs_by_their_usual_identity_do_not_alert(run_rows):
     assert alerts == []
 
 
-def test_new_job_planted_after_basic_auth_login_from_new_address_alerts(run_rows):
+def job_planted_after_basic_auth_login() -> list[dict]:
     rows = pipeline_deploys()
     t = AFTER.replace(hour=2)
     rows.append(login("$app1", t, site_id("app1"), "203.0.113.99", "Kudu"))
     rows += job_files("app1", t + timedelta(minutes=3), "continuous/msupdate", PLANTED, "Add")
-    alerts, _ = run_rows(rows)
+    return rows
+
+
+def test_new_job_planted_after_basic_auth_login_from_new_address_alerts(run_rows):
+    alerts, _ = run_rows(job_planted_after_basic_auth_login())
     [alert] = of(alerts, WEBJOB)
     assert {"NEW_WEBJOB", "JOB_FILES_CHANGED"} <= codes(alert)
     assert alert["principal"]["id"] == "$app1"
@@ -322,11 +342,15 @@ def test_job_files_changed_with_no_login_are_unattributed(run_rows):
     assert alert["principal"]["id"].startswith("unattributed:")
 
 
-def test_repetitive_runs_by_someone_who_never_ran_jobs_alert(run_rows):
+def repetitive_runs_by_a_new_runner() -> list[dict]:
     rows = jane_history()
     actor = Actor(caller=JANE.caller, app_id=CLI, ip=JANE.ip, name=JANE.name)
     rows += job_runs(actor, AFTER.replace(hour=11), 15, timedelta(seconds=90), "app2", "export")
-    alerts, _ = run_rows(rows)
+    return rows
+
+
+def test_repetitive_runs_by_someone_who_never_ran_jobs_alert(run_rows):
+    alerts, _ = run_rows(repetitive_runs_by_a_new_runner())
     webjob = of(alerts, WEBJOB)
     assert webjob
     assert any("REPETITIVE_RUNS" in codes(a) for a in webjob)
@@ -360,13 +384,17 @@ def test_restarting_an_existing_job_others_restart_does_not_alert(run_rows):
     assert of(alerts, WEBJOB) == []
 
 
-def test_profile_download_then_site_login_from_an_unknown_block_is_one_alert(run_rows):
+def profile_then_login_from_an_unknown_block() -> list[dict]:
     rows = jane_history() + pipeline_deploys()
     cli = Actor(caller=JANE.caller, app_id=CLI, ip=JANE.ip, name=JANE.name)
     t = AFTER.replace(hour=10)
     rows += activity(cli, t, PUBLISHXML, site_id("app1"))
     rows.append(login("$app1", t + timedelta(minutes=25), site_id("app1"), "203.0.113.77", "FTP"))
-    alerts, _ = run_rows(rows)
+    return rows
+
+
+def test_profile_download_then_site_login_from_an_unknown_block_is_one_alert(run_rows):
+    alerts, _ = run_rows(profile_then_login_from_an_unknown_block())
     [alert] = of(alerts, CRED)
     assert alert["principal"]["id"] == JANE.caller
     assert "DOWNLOAD_THEN_LOGIN" in codes(alert)

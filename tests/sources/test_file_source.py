@@ -19,7 +19,7 @@ from detectors.normalize.schemas import infer_table
 from detectors.sources import files
 from detectors.sources.files import CHUNK_BYTES, FileSource
 
-FIXTURES = Path(__file__).parent / "fixtures" / "files"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "files"
 SITE = (
     "/subscriptions/3f2504e0-4f89-41d3-9a0c-0305e82c3301/resourceGroups/rg-web"
     "/providers/Microsoft.Web/sites/contoso-app"

@@ -11,10 +11,10 @@ import pytest
 
 from detectors.baselines.baseline import network_of
 from detectors.cli.main import main
+from tests.cli.test_baselines_cli import one_line_error
+from tests.cli.test_replay_cli import THIEF
 from tests.operator_rig import Rig, make_rig, rows
 from tests.rowkit import write_ndjson
-from tests.test_baselines_cli import one_line_error
-from tests.test_replay_cli import THIEF
 
 JANE = "jane@contoso.com"
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from detectors.cli.main import main
 from detectors.simulation import ScenarioLabel
 from detectors.simulation.evaluation import evaluate, report
-from tests.test_sample import SAMPLES
+from tests.simulation.test_sample import SAMPLES
 
 T = datetime(2026, 10, 20, tzinfo=UTC)
 CRED, WEBJOB = "appservice-credential-download", "appservice-webjob-activity"

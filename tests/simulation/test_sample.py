@@ -10,7 +10,7 @@ import pytest
 from detectors.cli.main import main
 from detectors.simulation import read_labels
 
-SAMPLES = Path(__file__).resolve().parent.parent / "samples"
+SAMPLES = Path(__file__).resolve().parents[2] / "samples"
 
 
 @pytest.fixture(scope="module")

@@ -30,7 +30,7 @@ from detectors.simulation import (
 )
 from detectors.simulation.network import attacker_prefixes, benign_prefixes
 
-SAMPLES = Path(__file__).resolve().parent.parent / "samples"
+SAMPLES = Path(__file__).resolve().parents[2] / "samples"
 START = datetime(2026, 10, 1, tzinfo=UTC)
 # Small enough to run in about a second, big enough for every actor and attack.
 SMALL = OrgProfile(

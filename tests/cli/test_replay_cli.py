@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from detectors.cli.main import main
+from tests.detections.test_detections import AFTER, jane_history
 from tests.rowkit import POWERSHELL, START, Actor, activity, site_id, write_ndjson
-from tests.test_detections import AFTER, jane_history
 
 THIEF = Actor(caller="jane@contoso.com", app_id=POWERSHELL, ip="203.0.113.66", name="Jane Doe")
 
@@ -395,7 +395,7 @@ def test_a_truncated_gzip_export_fails_clearly_and_writes_nothing(tmp_path, caps
 def test_show_marks_an_update_of_a_burst_as_such(tmp_path, capsys):
     """An update's reasons weigh the whole burst while its operations are only what is new:
     the readable form says so, so an analyst does not look for the earlier operations."""
-    sample = Path(__file__).resolve().parents[1] / "samples" / "contoso-sample.jsonl.gz"
+    sample = Path(__file__).resolve().parents[2] / "samples" / "contoso-sample.jsonl.gz"
     out = tmp_path / "alerts.jsonl"
     assert run(str(sample), "--out", str(out), "--show", "--quiet") == 0
     shown = capsys.readouterr().out

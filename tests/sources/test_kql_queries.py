@@ -34,7 +34,7 @@ from tests.rowkit import (
 
 pytestmark = pytest.mark.kql
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "samples" / "contoso-sample.jsonl.gz"
 
 # Diagnostics a product query may carry, by code, with the reason it is acceptable.

@@ -45,7 +45,7 @@ from tests.rowkit import (
     ts,
     workdays,
 )
-from tests.test_timer_end_to_end import Rig, _la_row, _rig
+from tests.runs.test_timer_end_to_end import Rig, _la_row, _rig
 
 pytestmark = [pytest.mark.azurite, pytest.mark.logs]
 
@@ -173,7 +173,7 @@ def test_the_timer_and_a_replay_in_its_order_send_the_same_alerts(rig, tmp_path)
     assert sent == replayed
 
 
-SAMPLE = Path(__file__).resolve().parent.parent / "samples" / "contoso-sample.jsonl.gz"
+SAMPLE = Path(__file__).resolve().parents[2] / "samples" / "contoso-sample.jsonl.gz"
 
 
 def test_the_timer_and_a_replay_of_the_sample_with_simulated_delays_agree(

@@ -30,7 +30,7 @@ from detectors.stores.sqlite import SqliteStore
 
 pytestmark = pytest.mark.logs
 
-SAMPLE = Path(__file__).resolve().parent.parent / "samples" / "contoso-sample.jsonl.gz"
+SAMPLE = Path(__file__).resolve().parents[2] / "samples" / "contoso-sample.jsonl.gz"
 
 
 def _normalized(rows: Iterable[RawRow | Any]) -> list[Observation]:

@@ -13,17 +13,7 @@ from datetime import timedelta
 
 import pytest
 
-from tests.rowkit import (
-    CLI,
-    CONFIG_LIST,
-    POWERSHELL,
-    PUBLISHXML,
-    Actor,
-    activity,
-    login,
-    site_id,
-)
-from tests.test_detections import (
+from tests.detections.test_detections import (
     AFTER,
     CRED,
     JANE,
@@ -45,6 +35,16 @@ from tests.test_detections import (
     scheduler_runs,
     team_at_work,
     workdays,
+)
+from tests.rowkit import (
+    CLI,
+    CONFIG_LIST,
+    POWERSHELL,
+    PUBLISHXML,
+    Actor,
+    activity,
+    login,
+    site_id,
 )
 
 FOREIGN = "203.0.113.66"  # a block nobody in the organisation uses

@@ -12,7 +12,7 @@ import pytest
 from detectors.alerts.allow import AllowRule
 from detectors.sources import Budget
 from detectors.stores.table import TableStore
-from tests.test_timer_end_to_end import STRANGER_A, STRANGER_B, T0, _harvest, _rig
+from tests.runs.test_timer_end_to_end import STRANGER_A, STRANGER_B, T0, _harvest, _rig
 
 pytestmark = [pytest.mark.azurite, pytest.mark.logs]
 

@@ -20,7 +20,7 @@ from detectors.settings.app import APP_SETTINGS, AppSettings
 from detectors.sources.files import FileSource
 from tests.rowkit import POWERSHELL, PUBLISHXML, START, Actor, activity, site_id, workdays
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "samples" / "contoso-sample.jsonl.gz"
 DOCS_EXAMPLE = ROOT / "docs" / "alerts.md"
 

@@ -17,8 +17,8 @@ from detectors.runs.backfill import CHECKPOINT_NAME, backfill
 from detectors.settings.detection import DetectionSettings
 from detectors.sources.log_analytics import LogAnalyticsSource
 from detectors.stores.table import TableStore
+from tests.cli.test_baselines_cli import one_line_error
 from tests.rowkit import PUBLISHXML, Actor, activity, site_id
-from tests.test_baselines_cli import one_line_error
 
 pytestmark = [pytest.mark.azurite, pytest.mark.logs]
 

@@ -27,10 +27,10 @@ from detectors.delivery.escape import inert, slack_text, teams_text
 from detectors.delivery.transport import Verdict, retry_after, verdict
 from detectors.model.errors import ConfigurationError
 from detectors.settings.app import NotifierSettings
+from tests.alerts.test_alert_schema import assert_valid, sample_alerts
 from tests.cards import roundtrip
-from tests.test_alert_schema import assert_valid, sample_alerts
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs"
 
 # What an attacker can put in a name, a WebJob path or a user agent, aimed at each format.

@@ -145,8 +145,8 @@ def test_config_sections_read_under_one_correlation_id_count_separately():
 
 def test_a_replay_that_spills_to_disk_gives_the_same_alerts(tmp_path):
     from detectors.runs.replay import replay
+    from tests.cli.test_replay_cli import attack_rows
     from tests.rowkit import write_ndjson
-    from tests.test_replay_cli import attack_rows
 
     path = str(write_ndjson(tmp_path / "rows.jsonl", attack_rows()))
     results = []

@@ -5,7 +5,7 @@ docs/alert-contract.md are real alerts of the bundled sample.
 
 Regenerate the examples after a change to what alerts contain:
 
-    .venv/bin/python -m tests.test_alert_schema
+    .venv/bin/python -m tests.alerts.test_alert_schema
 """
 
 from __future__ import annotations
@@ -25,20 +25,20 @@ import jsonschema
 import orjson
 import pytest
 
-import tests.test_detections as detection_tests
+import tests.detections.test_detections as detection_tests
 from detectors.alerts import document
 from detectors.alerts.render import MAX_MESSAGE_BYTES, SCHEMA_VERSION, fit
 from detectors.cli.main import main
 from detectors.detections import DETECTIONS
 from detectors.model.observation import ClientTool, OperationFamily, PrincipalType, Status
-from tests.test_replay_cli import attack_rows
+from tests.cli.test_replay_cli import attack_rows
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "samples" / "contoso-sample.jsonl.gz"
 SCHEMA_PATH = ROOT / "docs" / "alert.schema.json"
 CONTRACT = ROOT / "docs" / "alert-contract.md"
 START, END = "<!-- examples: start -->", "<!-- examples: end -->"
-REGENERATE = "regenerate them with `.venv/bin/python -m tests.test_alert_schema`"
+REGENERATE = "regenerate them with `.venv/bin/python -m tests.alerts.test_alert_schema`"
 
 
 @cache

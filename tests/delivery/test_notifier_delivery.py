@@ -32,16 +32,16 @@ from detectors.delivery.notifier import Notifier, RetryPolicy
 from detectors.delivery.queue import AlertQueue
 from detectors.delivery.transport import HttpsSender
 from detectors.settings.app import NotifierSettings
-from tests.services.functions_host import QueueTriggerHost, indexed_function
-from tests.services.webhook_receiver import Receiver, Reply
-from tests.test_alert_schema import sample_alerts
-from tests.test_notifier_messages import (
+from tests.alerts.test_alert_schema import sample_alerts
+from tests.delivery.test_notifier_messages import (
     assert_slack_message_is_inert,
     assert_teams_card_is_inert,
     doc_function,
     hostile_alert,
     verify_signature,
 )
+from tests.services.functions_host import QueueTriggerHost, indexed_function
+from tests.services.webhook_receiver import Receiver, Reply
 
 pytestmark = pytest.mark.azurite
 
