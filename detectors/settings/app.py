@@ -189,12 +189,7 @@ class OperatorSettings:
             raise ConfigurationError("invalid settings: " + "; ".join(problems))
         return cls(
             store=text(STORE),
-            storage=StorageSettings(
-                connection_string=text(STORAGE),
-                table_service_uri=text(f"{STORAGE}__tableServiceUri"),
-                queue_service_uri=text(f"{STORAGE}__queueServiceUri"),
-                client_id=text(f"{STORAGE}__clientId"),
-            ),
+            storage=_storage_settings(text),
             workspace_id=text("LOG_ANALYTICS_WORKSPACE_ID"),
             logs_endpoint=text("LOG_ANALYTICS_ENDPOINT") or DEFAULT_LOGS_ENDPOINT,
             detection=detection,
@@ -244,14 +239,19 @@ def _reader(environ: Mapping[str, str]) -> Callable[[str], str | None]:
     return text
 
 
-def _storage(text: Callable[[str], str | None], problems: list[str]) -> StorageSettings:
-    """The storage connection: a connection string, or identity-based service URIs."""
-    storage = StorageSettings(
+def _storage_settings(text: Callable[[str], str | None]) -> StorageSettings:
+    """The storage settings as they are, unchecked."""
+    return StorageSettings(
         connection_string=text(STORAGE),
         table_service_uri=text(f"{STORAGE}__tableServiceUri"),
         queue_service_uri=text(f"{STORAGE}__queueServiceUri"),
         client_id=text(f"{STORAGE}__clientId"),
     )
+
+
+def _storage(text: Callable[[str], str | None], problems: list[str]) -> StorageSettings:
+    """The storage connection: a connection string, or identity-based service URIs."""
+    storage = _storage_settings(text)
     if storage.connection_string is None and not (
         storage.table_service_uri and storage.queue_service_uri
     ):

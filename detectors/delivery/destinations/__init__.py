@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import orjson
+
 from detectors.delivery.digest import Digest
 from detectors.settings.app import NotifierSettings
 
@@ -48,6 +50,28 @@ class DestinationType:
     needs_secret: bool = False
     throttled: Callable[[str], bool] = lambda _excerpt: False
     """Whether a 2xx answer's body says nothing was posted (the service was throttling)."""
+
+
+def chat_type(
+    name: str,
+    url_of: Callable[[NotifierSettings], str | None],
+    payload: Callable[[Digest], dict[str, Any]],
+    *,
+    throttled: Callable[[str], bool] = lambda _excerpt: False,
+) -> DestinationType:
+    """A chat service's incoming webhook: its URL from the settings, and one JSON message
+    built from the digest for every attempt."""
+
+    def configured(settings: NotifierSettings) -> Destination | None:
+        url = url_of(settings)
+        return Destination(name=name, url=url) if url else None
+
+    def request(
+        _destination: Destination, _alert: Mapping[str, Any], digest: Digest, _now: datetime
+    ) -> Request:
+        return orjson.dumps(payload(digest)), JSON
+
+    return DestinationType(name=name, configured=configured, request=request, throttled=throttled)
 
 
 def _types() -> dict[str, DestinationType]:

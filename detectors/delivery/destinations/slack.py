@@ -7,16 +7,11 @@ characters, section texts of 3,000, ten fields of 2,000, at most 50 blocks.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from datetime import datetime
 from typing import Any
 
-import orjson
-
-from detectors.delivery.destinations import JSON, Destination, DestinationType, Request
+from detectors.delivery.destinations import chat_type
 from detectors.delivery.digest import Digest
 from detectors.delivery.escape import ELLIPSIS, slack_text
-from detectors.settings.app import NotifierSettings
 
 MAX_BLOCKS = 50
 _MARK = {"high": "🔴", "medium": "🟠", "low": "🟡", "unknown": "⚪"}
@@ -113,16 +108,4 @@ def _when(d: Digest) -> str:
     return d.first_seen or d.last_seen or "unknown"
 
 
-def _configured(settings: NotifierSettings) -> Destination | None:
-    url = settings.slack_url
-    return Destination(name=NAME, url=url) if url else None
-
-
-def _request(
-    _destination: Destination, _alert: Mapping[str, Any], digest: Digest, _now: datetime
-) -> Request:
-    return orjson.dumps(slack_payload(digest)), JSON
-
-
-NAME = "slack"
-TYPE = DestinationType(name=NAME, configured=_configured, request=_request)
+TYPE = chat_type("slack", lambda settings: settings.slack_url, slack_payload)

@@ -8,16 +8,13 @@ however long the alert's texts and lists are.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from datetime import datetime
 from typing import Any
 
 import orjson
 
-from detectors.delivery.destinations import JSON, Destination, DestinationType, Request
+from detectors.delivery.destinations import chat_type
 from detectors.delivery.digest import Digest
 from detectors.delivery.escape import teams_text
-from detectors.settings.app import NotifierSettings
 
 CARD_VERSION = "1.4"
 MAX_BYTES = 24_000
@@ -181,16 +178,4 @@ def _throttled(excerpt: str) -> bool:
     return "HTTP error 429" in excerpt
 
 
-def _configured(settings: NotifierSettings) -> Destination | None:
-    url = settings.teams_url
-    return Destination(name=NAME, url=url) if url else None
-
-
-def _request(
-    _destination: Destination, _alert: Mapping[str, Any], digest: Digest, _now: datetime
-) -> Request:
-    return orjson.dumps(teams_payload(digest)), JSON
-
-
-NAME = "teams"
-TYPE = DestinationType(name=NAME, configured=_configured, request=_request, throttled=_throttled)
+TYPE = chat_type("teams", lambda settings: settings.teams_url, teams_payload, throttled=_throttled)
