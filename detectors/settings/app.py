@@ -134,11 +134,7 @@ class AppSettings:
 
         values = _numbers_and_names(cls, text, problems)
         _check_destinations(text, problems)
-        try:
-            detection = DetectionSettings.from_env(environ)
-        except ConfigurationError as err:
-            problems.append(str(err))
-            detection = DetectionSettings()
+        detection = _detection(environ, problems)
         if problems:
             raise ConfigurationError("invalid app settings: " + "; ".join(problems))
         return cls(
@@ -180,11 +176,7 @@ class OperatorSettings:
         problems: list[str] = []
         text = _reader(environ)
         values = _numbers_and_names(cls, text, problems)
-        try:
-            detection = DetectionSettings.from_env(environ)
-        except ConfigurationError as err:
-            problems.append(str(err))
-            detection = DetectionSettings()
+        detection = _detection(environ, problems)
         if problems:
             raise ConfigurationError("invalid settings: " + "; ".join(problems))
         return cls(
@@ -195,6 +187,15 @@ class OperatorSettings:
             detection=detection,
             **values,
         )
+
+
+def _detection(environ: Mapping[str, str], problems: list[str]) -> DetectionSettings:
+    """The detection settings (`DETECTOR_<FIELD>`); what is wrong goes to `problems`."""
+    try:
+        return DetectionSettings.from_env(environ)
+    except ConfigurationError as err:
+        problems.append(str(err))
+        return DetectionSettings()
 
 
 def _numbers_and_names(
