@@ -76,11 +76,13 @@ class AllowRule:
     def matches(self, alert: Mapping[str, Any]) -> bool:
         """Whether the alert is what this rule allows (expiry aside)."""
         principal = alert.get("principal") or {}
-        if self.principal is not None:
-            wanted = self.principal.casefold()
-            names = (str(principal.get("id") or ""), str(principal.get("name") or ""))
-            if wanted not in (n.casefold() for n in names):
-                return False
+        # The id only, never the display name: a name is whatever its owner (a guest, a user
+        # who may edit a profile) chose, and could be chosen to equal an allowed principal.
+        if (
+            self.principal is not None
+            and self.principal.casefold() != str(principal.get("id") or "").casefold()
+        ):
+            return False
         if (
             self.app_id is not None
             and self.app_id.casefold() != str(principal.get("appId") or "").casefold()

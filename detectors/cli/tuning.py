@@ -16,6 +16,7 @@ import os
 import sys
 import uuid
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -447,11 +448,19 @@ def _allow_add(args: argparse.Namespace) -> int:
     try:
         if rule.principal is not None and not args.unseen_principal:
             try:
-                resolve(store, rule.principal, _where(args))
+                held = resolve(store, rule.principal, _where(args))
             except DetectorError as err:
                 raise DetectorError(
                     f"{err}; or pass --unseen-principal to allow one not seen yet"
                 ) from None
+            # Rules hold ids: a display name given here is the one principal it names now.
+            if held.baseline.principal_id != rule.principal:
+                print(
+                    f"principal {printable(rule.principal)!r} is "
+                    f"{printable(held.baseline.principal_id)!r}",
+                    file=sys.stderr,
+                )
+                rule = replace(rule, principal=held.baseline.principal_id)
         try:
             store.add_rule(rule)
         except ConflictError as err:

@@ -108,7 +108,7 @@ def test_a_valid_rule_keeps_a_normalised_range_and_holds_through_its_last_day():
 
 def test_every_condition_a_rule_names_must_hold():
     assert rule(principal="CI@contoso.com").matches(alert())
-    assert rule(principal="ci pipeline").matches(alert())
+    assert not rule(principal="ci pipeline").matches(alert())  # a name is not an identity
     assert not rule(principal="someone").matches(alert())
     assert rule(app_id="11111111-1111-1111-1111-111111111111").matches(alert())
     assert rule(cidr="203.0.113.0/24").matches(alert())
@@ -125,6 +125,24 @@ def test_every_condition_a_rule_names_must_hold():
     assert not both.matches(alert())
     assert rule(principal="ci@contoso.com", reason_code="NEW_NETWORK").matches(alert())
     assert not rule(principal="ci@contoso.com", reason_code="SITE_BURST").matches(alert())
+
+
+def test_a_display_name_chosen_to_equal_an_allowed_principal_is_not_allowed():
+    """A guest or a user who can edit a profile may take an allowed principal's id as its
+    display name: the rule must not hide its alert."""
+    allowed = rule(principal="deploy@contoso.com")
+    spoof = alert(
+        principal={
+            "id": "evil@attacker.example",
+            "name": "deploy@contoso.com",
+            "type": "user",
+            "appId": None,
+            "tool": "azureCli",
+        }
+    )
+    gate = AllowGate(rules=[allowed], now=NOW)
+    assert gate.admit(spoof)
+    assert not gate.admit(alert(principal={**spoof["principal"], "id": "deploy@contoso.com"}))
 
 
 def test_the_gate_counts_and_logs_each_allowed_alert_and_reports_expired_and_invalid_rules(

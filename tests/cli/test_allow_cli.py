@@ -48,7 +48,8 @@ def test_the_obvious_spelling_adds_a_rule_that_lists_with_its_status(rig, capsys
     (rule,) = rules(rig, capsys)
     assert rule["RuleId"] == "audit"
     assert rule["Status"] == "active"
-    assert (rule["Principal"], rule["Cidr"], rule["Site"]) == ("Jane Doe", "203.0.113.0/24", "app*")
+    # The display name given is stored as the one id it names: rules match ids only.
+    assert (rule["Principal"], rule["Cidr"], rule["Site"]) == (JANE, "203.0.113.0/24", "app*")
     assert rule["AddedBy"] == "ops@contoso.com"
     assert rule["Hits"] == 0
     assert rig.run("allow", "list") == 0
