@@ -345,6 +345,7 @@ def _replay(args: argparse.Namespace) -> int:
                 sink=sink,
                 window=args.window,
                 arrival=arrival(args),
+                now=datetime.now(UTC),
                 learning_days=learning_days,
                 progress=reporter,
                 after=watermark,
@@ -460,6 +461,7 @@ def _evaluate(args: argparse.Namespace) -> int:
             sink=alerts.append,
             window=args.window,
             arrival=arrival(args),
+            now=datetime.now(UTC),
             learning_days=learning_days,
         )
     finally:

@@ -13,7 +13,7 @@ import re
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 import orjson
@@ -197,13 +197,51 @@ _NO_TOKEN = _Token(
 
 
 INGESTION_COLUMN = "IngestionTime"
+
+MAX_EVENT_AGE = timedelta(days=12 * 366)
+"""The oldest event a row may carry, before the run's clock: Log Analytics keeps data 12
+years at the most (interactive and long-term retention together)."""
+CLOCK_SKEW = timedelta(hours=1)
+"""How far after the run's clock an event may be dated (clocks disagree a little)."""
+
+
+@dataclass(frozen=True, slots=True)
+class TimeBounds:
+    """The event times a row may carry. A row outside them is rejected with its reason, so
+    that one row dated in 2030 or 1970 moves neither a replay's watermark nor its learning
+    period."""
+
+    earliest: datetime
+    latest: datetime
+
+    @classmethod
+    def around(cls, now: datetime) -> TimeBounds:
+        """The bounds for a run whose clock says `now`."""
+        return cls(earliest=now - MAX_EVENT_AGE, latest=now + CLOCK_SKEW)
+
+    def problem(self, moment: datetime) -> str | None:
+        """Why an event time is out of bounds, or None."""
+        if moment > self.latest:
+            return (
+                f"event time in the future: {moment:%Y-%m-%dT%H:%M:%SZ} is after the run's "
+                f"clock ({self.latest - CLOCK_SKEW:%Y-%m-%dT%H:%M:%SZ})"
+            )
+        if moment < self.earliest:
+            return (
+                f"event time too old: {moment:%Y-%m-%dT%H:%M:%SZ} is more than 12 years "
+                "before the run's clock, older than any workspace keeps"
+            )
+        return None
+
+
 """The column an export query adds with `| extend IngestionTime = ingestion_time()`."""
 
 
 class Normalizer:
     """Maps raw rows to observations; one instance per run keeps its caches warm."""
 
-    def __init__(self) -> None:
+    def __init__(self, bounds: TimeBounds | None = None) -> None:
+        self._bounds = bounds
         self._resources: _BoundedCache[str, _ParsedResource | None] = _BoundedCache(50_000)
         self._tokens: _BoundedCache[str, _Token] = _BoundedCache(20_000)
         self._ips: _BoundedCache[str, str | None] = _BoundedCache(50_000)
@@ -235,6 +273,10 @@ class Normalizer:
                 result = replace(result, ingested=parse_time(ingested, INGESTION_COLUMN))
         except RowError as err:
             return RejectedRow(source=row.source, line=row.line, reason=str(err))
+        if self._bounds is not None and type(result) is Observation:
+            problem = self._bounds.problem(result.time)
+            if problem is not None:
+                return RejectedRow(source=row.source, line=row.line, reason=problem)
         return result
 
     # -- AzureActivity -------------------------------------------------------------------

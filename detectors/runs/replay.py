@@ -20,7 +20,7 @@ from detectors.alerts.allow import AllowGate
 from detectors.alerts.document import AlertDocument
 from detectors.model.days import day_number
 from detectors.model.observation import Observation, RawRow, RejectedRow
-from detectors.normalize.rows import Normalizer, Skipped
+from detectors.normalize.rows import Normalizer, Skipped, TimeBounds
 from detectors.runs.step import WindowStep
 from detectors.sources.arrival import Arrival
 from detectors.sources.files import FileSource
@@ -85,10 +85,13 @@ def read_observations(
     stats: ReplayStats,
     spool: ObservationSpool,
     progress: ProgressCallback | None = None,
+    *,
     after: datetime | None = None,
+    bounds: TimeBounds | None = None,
 ) -> None:
-    """Normalise every row of every file into the spool, counting what was left out and why."""
-    normalizer = Normalizer()
+    """Normalise every row of every file into the spool, counting what was left out and why
+    (rows dated outside `bounds` among them)."""
+    normalizer = Normalizer(bounds)
     sources = [FileSource(path) for path in paths]
     total = sum(source.total_bytes for source in sources)
     done_before = 0
@@ -170,6 +173,7 @@ def replay(
     allow: AllowGate | None = None,
     keep_records: bool = False,
     arrival: Arrival | None = None,
+    now: datetime | None = None,
 ) -> ReplayStats:
     """Read, normalise, order and score the files; alerts after the learning days go to `sink`.
 
@@ -177,7 +181,9 @@ def replay(
     before it is skipped: overlapping exports are scored once. With `allow`, alerts its
     rules allow are counted there instead of reaching `sink`; with `keep_records`, what
     feedback needs of each alert is collected in `records`. `arrival` (whose window must be
-    `window`) says when rows arrived: by default each is scored with its own slice.
+    `window`) says when rows arrived: by default each is scored with its own slice. With
+    `now` (the run's clock), rows dated after it or older than any workspace keeps are
+    rejected (`TimeBounds`).
     """
     arrival = arrival or Arrival(window=window)
     if arrival.window != window:
@@ -186,7 +192,8 @@ def replay(
     spool = ObservationSpool(memory_limit=spool_limit, order=steps_first(arrival))
     try:
         started = time.perf_counter()
-        read_observations(paths, stats, spool, progress, after)
+        bounds = TimeBounds.around(now) if now is not None else None
+        read_observations(paths, stats, spool, progress, after=after, bounds=bounds)
         stats.reading_seconds = time.perf_counter() - started
         if spool.first is None or spool.last is None:
             return stats

@@ -317,6 +317,33 @@ def test_replaying_an_overlapping_export_into_the_same_store_scores_nothing_twic
     assert "observations at or before that were skipped" in capsys.readouterr().err
 
 
+def test_one_row_dated_in_the_future_or_the_distant_past_moves_no_watermark(tmp_path, capsys):
+    """A row dated 2030 used to become the store's watermark, so that the next replay skipped
+    everything; one dated 1970 moved the learning days to 1970. Both are rejected with their
+    reason, and the replays go on as without them."""
+    rows = sorted(attack_rows(), key=lambda r: r["TimeGenerated"])
+    cut = "2026-10-18T00:00:00"
+    first = [r for r in rows if r["TimeGenerated"] < cut]
+    second = [r for r in rows if r["TimeGenerated"] >= cut]
+    ended = [r for r in first if r["ActivityStatusValue"] != "Start"]  # Start rows do not count
+    future = {**ended[-1], "TimeGenerated": "2030-01-01T00:00:00.0000000Z", "EventDataId": "f"}
+    ancient = {**ended[0], "TimeGenerated": "1970-01-02T00:00:00.0000000Z", "EventDataId": "a"}
+    store = f"sqlite:{tmp_path / 'b.db'}"
+    poisoned = write_ndjson(tmp_path / "first.jsonl", [*first, future, ancient])
+    assert run(str(poisoned), "--out", str(tmp_path / "a1.jsonl"), "--store", store) == 0
+    err = capsys.readouterr().err
+    assert "event time in the future: 2030-01-01T00:00:00Z" in err
+    assert "event time too old: 1970-01-02T00:00:00Z" in err
+    assert "learning until 2026-10-15" in err
+    later = write_ndjson(tmp_path / "second.jsonl", second)
+    assert run(str(later), "--out", str(tmp_path / "a2.jsonl"), "--store", store, "--quiet") == 0
+    whole = write_ndjson(tmp_path / "whole.jsonl", rows)
+    assert run(str(whole), "--out", str(tmp_path / "whole-alerts.jsonl"), "--quiet") == 0
+    split = _lines(tmp_path / "a1.jsonl") + _lines(tmp_path / "a2.jsonl")
+    assert split == _lines(tmp_path / "whole-alerts.jsonl")
+    assert split
+
+
 def _portal_time(iso: str) -> str:
     """`2026-10-21T03:00:00.4200000Z` as the portal's CSV export writes it."""
     from datetime import datetime
