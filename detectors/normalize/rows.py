@@ -121,7 +121,9 @@ def _count(fields: Mapping[str, Any]) -> int:
     value = fields.get("Count")
     if value is None or value == "":
         return 1
-    if isinstance(value, str) and value.isdigit():
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 12:
+        # ASCII digits only ("²" is a digit to `isdigit`, not to `int`), and no longer than
+        # the largest count could be written: Python refuses to convert over 4,300 digits.
         value = int(value)
     if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= MAX_COUNT:
         raise RowError(f"Count should be a whole number from 1 to {MAX_COUNT:,}, got {value!r:.40}")
@@ -155,7 +157,11 @@ def parse_time(value: Any, field: str = "TimeGenerated") -> datetime:
         return parsed
     if tz is None:
         return parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:
+        # An offset that pushes the moment past year 1 or 9999.
+        raise RowError(f"{field} {str(value)[:40]!r} is out of the range of dates") from None
 
 
 def _parse_portal_time(value: str, field: str) -> datetime:
@@ -223,13 +229,13 @@ class TimeBounds:
         """Why an event time is out of bounds, or None."""
         if moment > self.latest:
             return (
-                f"event time in the future: {moment:%Y-%m-%dT%H:%M:%SZ} is after the run's "
-                f"clock ({self.latest - CLOCK_SKEW:%Y-%m-%dT%H:%M:%SZ})"
+                f"event time in the future: {moment:%Y-%m-%dT%H:%M:%SZ} is after "
+                f"{self.latest:%Y-%m-%dT%H:%M:%SZ} (the run's clock, and a little skew)"
             )
         if moment < self.earliest:
             return (
-                f"event time too old: {moment:%Y-%m-%dT%H:%M:%SZ} is more than 12 years "
-                "before the run's clock, older than any workspace keeps"
+                f"event time too old: {moment:%Y-%m-%dT%H:%M:%SZ} is before "
+                f"{self.earliest:%Y-%m-%dT%H:%M:%SZ} (older than any workspace keeps)"
             )
         return None
 
@@ -237,11 +243,18 @@ class TimeBounds:
 """The column an export query adds with `| extend IngestionTime = ingestion_time()`."""
 
 
+PLAUSIBLE = TimeBounds(
+    earliest=datetime(2000, 1, 1, tzinfo=UTC), latest=datetime(9000, 1, 1, tzinfo=UTC)
+)
+"""Bounds for a run without a clock (the timer's query bounds its own rows): nothing that
+windows, baselines and rendered queries add and subtract days to can leave the calendar."""
+
+
 class Normalizer:
     """Maps raw rows to observations; one instance per run keeps its caches warm."""
 
     def __init__(self, bounds: TimeBounds | None = None) -> None:
-        self._bounds = bounds
+        self._bounds = bounds or PLAUSIBLE
         self._resources: _BoundedCache[str, _ParsedResource | None] = _BoundedCache(50_000)
         self._tokens: _BoundedCache[str, _Token] = _BoundedCache(20_000)
         self._ips: _BoundedCache[str, str | None] = _BoundedCache(50_000)
@@ -273,7 +286,7 @@ class Normalizer:
                 result = replace(result, ingested=parse_time(ingested, INGESTION_COLUMN))
         except RowError as err:
             return RejectedRow(source=row.source, line=row.line, reason=str(err))
-        if self._bounds is not None and type(result) is Observation:
+        if type(result) is Observation:
             problem = self._bounds.problem(result.time)
             if problem is not None:
                 return RejectedRow(source=row.source, line=row.line, reason=problem)

@@ -321,6 +321,28 @@ def test_other_file_changes_are_skipped():
     )
 
 
+@pytest.mark.parametrize(
+    ("changes", "reason"),
+    [
+        ({"Count": "²"}, "Count should be a whole number"),  # a digit to isdigit, not to int
+        ({"Count": "9" * 5000}, "Count should be a whole number"),  # past int()'s 4,300 digits
+        ({"TimeGenerated": "0001-01-01T00:30:00+01:00"}, "out of the range of dates"),
+        ({"TimeGenerated": "9999-12-31T23:30:00-01:00"}, "out of the range of dates"),
+        ({"TimeGenerated": "0001-01-01T00:00:00Z"}, "event time too old"),
+        ({"TimeGenerated": "9999-12-31T00:00:00Z"}, "event time in the future"),
+    ],
+    ids=["superscript-count", "5000-digit-count", "offset-before-year-1", "offset-after-9999",
+         "year-1", "year-9999"],
+)  # fmt: skip
+def test_a_value_that_once_ended_the_run_is_a_rejection_naming_it(changes, reason):
+    """Each of these raised (ValueError, OverflowError) and ended a whole replay; year 1 and
+    9999 crashed later, in the engine and in rendering, with no clock to bound them."""
+    result = norm({**end_row(rowkit.PUBLISHXML, site_id("a")), **changes})
+    assert isinstance(result, RejectedRow)
+    assert reason in result.reason
+    assert (result.source, result.line) == ("f.jsonl", 3)
+
+
 def test_rows_of_an_unknown_table_are_rejected():
     result = norm({"Foo": 1}, None)
     assert isinstance(result, RejectedRow)
