@@ -20,9 +20,14 @@ MAX_BODY_BYTES = 64 * 1024
 SUPPORTED_MAJOR = 1
 """The alert schema major version this notifier reads (`schemaVersion` "1.x")."""
 
-_VERSION = re.compile(r"^(?P<major>[0-9]{1,4})\.(?P<minor>[0-9]{1,4})$")
+MAX_DEPTH = 32
+"""Deepest nesting of objects and arrays read: an alert's is 4 (investigation queries);
+JSON nested hundreds deep reads but cannot be written back (orjson stops at 255)."""
+
+_VERSION = re.compile(r"(?P<major>[0-9]{1,4})\.(?P<minor>[0-9]{1,4})")
 # Printable ASCII without spaces: safe in HTTP headers and, encoded, in table keys.
-_ALERT_ID = re.compile(r"^[\x21-\x7e]{1,128}$")
+# Matched whole (`fullmatch`): `$` would also match before a final newline.
+_ALERT_ID = re.compile(r"[\x21-\x7e]{1,128}")
 
 
 def read_alert(body: bytes) -> dict[str, Any]:
@@ -40,7 +45,7 @@ def read_alert(body: bytes) -> dict[str, Any]:
             f"message body is a JSON {type(alert).__name__}, not an alert object"
         )
     version = alert.get("schemaVersion")
-    match = _VERSION.match(version) if isinstance(version, str) else None
+    match = _VERSION.fullmatch(version) if isinstance(version, str) else None
     if match is None:
         raise MalformedAlertError(f"schemaVersion {_show(version)} is not MAJOR.MINOR")
     if int(match["major"]) != SUPPORTED_MAJOR:
@@ -48,7 +53,7 @@ def read_alert(body: bytes) -> dict[str, Any]:
             f"schemaVersion {version} is not supported: this notifier reads {SUPPORTED_MAJOR}.x"
         )
     alert_id = alert.get("id")
-    if not isinstance(alert_id, str) or not _ALERT_ID.match(alert_id):
+    if not isinstance(alert_id, str) or not _ALERT_ID.fullmatch(alert_id):
         raise MalformedAlertError(
             f"id {_show(alert_id)} is not 1-128 printable ASCII characters without spaces"
         )
@@ -59,9 +64,25 @@ def read_alert(body: bytes) -> dict[str, Any]:
     ]
     if not isinstance(alert.get("reasons", []), list):
         problems.append("reasons is not a list")
+    if _depth(alert) > MAX_DEPTH:
+        problems.append(f"it is nested more than {MAX_DEPTH} levels deep")
     if problems:
         raise MalformedAlertError(f"alert {alert_id}: " + "; ".join(problems))
     return alert
+
+
+def _depth(value: Any) -> int:
+    """How deep objects and arrays nest in a decoded JSON value (without recursion)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            deepest = max(deepest, depth)
+            if depth > MAX_DEPTH:
+                break
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children)
+    return deepest
 
 
 def _show(value: Any) -> str:

@@ -413,19 +413,27 @@ def test_malicious_field_contents_arrive_escaped_in_teams_and_slack(rig):
 def test_malformed_messages_go_to_poison_and_the_next_alert_is_still_delivered(rig):
     alert = sample_alerts()[0]
     rig.send_raw("this is not base64 at all!")
-    for body in (b"\xff\xfe not utf-8", b"[1, 2, 3]", b'{"schemaVersion": "2.0", "id": "x"}'):
+    nested = b'"principal": {}, "x": ' + b"[" * 300 + b"]" * 300
+    for body in (
+        b"\xff\xfe not utf-8",
+        b"[1, 2, 3]",
+        b'{"schemaVersion": "2.0", "id": "x"}',
+        # Each once crashed the notifier (an HTTP header, serialisation) on every attempt.
+        orjson.dumps({**alert, "id": "a-newline\n"}),
+        b'{"schemaVersion": "1.0", "id": "deep", "detection": "d", "title": "t", ' + nested + b"}",
+    ):
         rig.send_raw(base64.b64encode(body).decode())
     rig.send_raw(base64.b64encode(b"[" * 100_000).decode()[:60_000])
     rig.alerts.send(alert)
     host = rig.host()
     run = host.run_until_idle()
     assert len(run.undecodable) == 1  # the host poisons it without calling the function
-    assert len(run.poisoned) == 5
+    assert len(run.poisoned) == 7
     errors = run.errors()
     assert errors
     assert all(isinstance(e, MalformedAlertError) for e in errors)
-    assert len(errors) == 4 * host.options.max_dequeue_count
-    assert len(host.poison_texts()) == 5
+    assert len(errors) == 6 * host.options.max_dequeue_count
+    assert len(host.poison_texts()) == 7
     _delivered_once_each(rig, alert["id"])
     assert len(rig.receiver.requests("webhook")) == 1
 

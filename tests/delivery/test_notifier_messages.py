@@ -170,6 +170,13 @@ def test_the_webhook_body_is_the_alert_and_the_signature_is_hmac_over_timestamp_
         (b'{"schemaVersion": 1.0}', "schemaVersion 1.0 is not MAJOR.MINOR"),
         (b'{"schemaVersion": "1.0"}', "id None is not"),
         (b'{"schemaVersion": "1.0", "id": "has space"}', "id 'has space' is not"),
+        (b'{"schemaVersion": "1.0", "id": "a\\n"}', "id 'a\\n' is not"),  # `$` matched before \n
+        (b'{"schemaVersion": "1.0\\n", "id": "a"}', "is not MAJOR.MINOR"),
+        (
+            b'{"schemaVersion": "1.0", "id": "a", "detection": "d", "title": "t", '
+            b'"principal": {}, "x": ' + b"[" * 300 + b"]" * 300 + b"}",
+            "nested more than 32 levels deep",  # read, but could not be written back
+        ),
         (b'{"schemaVersion": "1.0", "id": "a"}', "detection is missing or not str"),
         (
             b'{"schemaVersion": "1.0", "id": "a", "detection": "d", "title": "t", '
