@@ -22,7 +22,7 @@ from detectors.cli import tuning as cli_tuning
 from detectors.cli.terminal import printable
 from detectors.detections import DETECTIONS, catalogue
 from detectors.engine.scoring import Engine
-from detectors.model.errors import DetectorError, InputError
+from detectors.model.errors import DetectorError, InputError, redact
 from detectors.runs.replay import Progress, ReplayStats, replay
 from detectors.runs.step import WindowStep
 from detectors.runs.wiring import build_timer
@@ -268,7 +268,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         code: int = args.handler(args)
     except DetectorError as err:
-        print(f"detector: error: {err}", file=sys.stderr)
+        print(f"detector: error: {redact(str(err))}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
         print("detector: interrupted; nothing was written", file=sys.stderr)

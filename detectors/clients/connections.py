@@ -12,6 +12,7 @@ from typing import Any
 from azure.core.credentials import TokenCredential
 from azure.storage.queue import QueueClient
 
+from detectors.model.errors import ConfigurationError
 from detectors.settings.app import StorageSettings
 
 QUEUE_API_VERSION = "2025-11-05"
@@ -49,9 +50,14 @@ def queue_client(storage: StorageSettings, queue: str, *, retries: int = 3) -> Q
     """
     options = {**_TIMEOUTS, "retry_total": retries}
     if storage.connection_string:
-        return QueueClient.from_connection_string(
-            storage.connection_string, queue, api_version=QUEUE_API_VERSION, **options
-        )
+        try:
+            return QueueClient.from_connection_string(
+                storage.connection_string, queue, api_version=QUEUE_API_VERSION, **options
+            )
+        except ValueError as err:
+            raise ConfigurationError(
+                f"the storage connection string is not one Queue Storage reads ({err})"
+            ) from None
     return QueueClient(
         account_url=storage.queue_service_uri or "",
         queue_name=queue,

@@ -15,7 +15,9 @@ from urllib.parse import unquote
 
 from azure.core import MatchConditions
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
-from azure.data.tables import TableClient
+from azure.data.tables import TableClient, TableServiceClient
+
+from detectors.model.errors import ConfigurationError
 
 MAX_KEY_UNITS = 512
 """Longest key, in UTF-16 code units: the service's 1 KiB."""
@@ -118,3 +120,15 @@ def delete_older(
             return deleted
         raise
     return deleted
+
+
+def service_from_connection_string(connection_string: str, **options: Any) -> TableServiceClient:
+    """A Table service client for a connection string; ConfigurationError (never quoting the
+    string, which holds the account key) when it is not one."""
+    try:
+        return TableServiceClient.from_connection_string(connection_string, **options)
+    except ValueError as err:
+        raise ConfigurationError(
+            f"the storage connection string is not one Table Storage reads ({err}); expected "
+            "DefaultEndpointsProtocol=...;AccountName=...;AccountKey=...;TableEndpoint=..."
+        ) from None

@@ -46,7 +46,12 @@ from azure.core.exceptions import (
 from azure.data.tables import TableClient, TableEntity, TableServiceClient, UpdateMode
 
 from detectors.clients.connections import credential
-from detectors.clients.tables import delete_older, encode_key, error_code
+from detectors.clients.tables import (
+    delete_older,
+    encode_key,
+    error_code,
+    service_from_connection_string,
+)
 from detectors.model.errors import ConfigurationError, StoreError
 from detectors.settings.app import StorageSettings
 
@@ -138,9 +143,7 @@ class TableLedger:
             "retry_backoff_max": 4,
         }
         if storage.connection_string:
-            service = TableServiceClient.from_connection_string(
-                storage.connection_string, **options
-            )
+            service = service_from_connection_string(storage.connection_string, **options)
         elif storage.table_service_uri:
             service = TableServiceClient(
                 endpoint=storage.table_service_uri,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 
 class DetectorError(Exception):
     """Root of every error this package raises on purpose."""
@@ -49,6 +51,20 @@ class DeliveryFailed(DetectorError):
 
 def one_line(err: object, limit: int = 300) -> str:
     """An exception as `Type: first line of its message`, at most `limit` characters: what a
-    one-line error of ours quotes of an SDK's many-line one."""
-    lines = str(err).strip().splitlines()
+    one-line error of ours quotes of an SDK's many-line one (secrets redacted)."""
+    lines = redact(str(err)).strip().splitlines()
     return f"{type(err).__name__}: {lines[0] if lines else ''}"[:limit]
+
+
+_SECRETS = re.compile(
+    r"(?i)(?P<name>AccountKey|SharedAccessSignature|SharedAccessKey|sig|password)="
+    r"(?P<value>[^;&\s'\"]+)"
+)
+_URL_PASSWORD = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://[^/\s:@'\"]+):[^@\s'\"/]+@", re.I)
+
+
+def redact(text: str) -> str:
+    """Text with the secrets a connection string or URL carries replaced by `***`: account
+    keys, SAS signatures, passwords. Every message that may quote one passes here."""
+    text = _SECRETS.sub(lambda m: f"{m['name']}=***", text)
+    return _URL_PASSWORD.sub(lambda m: f"{m['scheme']}:***@", text)

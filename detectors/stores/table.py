@@ -65,6 +65,7 @@ from detectors.clients.tables import (
     delete_older,
     encode_key,
     error_code,
+    service_from_connection_string,
     utf16_units,
 )
 from detectors.model.errors import ConfigurationError, ConflictError, StoreError, one_line
@@ -371,7 +372,7 @@ class TableStore:
             "retry_backoff_max": 4,
         }
         if connection_string and not (endpoint or credential):
-            self._service = TableServiceClient.from_connection_string(connection_string, **options)
+            self._service = service_from_connection_string(connection_string, **options)
             where = "the connection string's table endpoint"
         elif endpoint and credential and not connection_string:
             self._service = TableServiceClient(endpoint=endpoint, credential=credential, **options)
