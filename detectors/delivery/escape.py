@@ -14,7 +14,8 @@ builders follow is that alert text never enters a markup context at all:
   bare `@channel`, `@here` or `@everyone` gets a zero-width joiner after its `@`.
 - Both: control characters become spaces, bidirectional overrides become U+FFFD (so a
   name cannot display reversed), and URLs are defanged in the security convention
-  (`hxxps[:]//`, `www[.]`) so no client turns them into a clickable link.
+  (`hxxps[:]//`, `www[.]`, every dot of the host `[.]`) so no client turns them into a
+  clickable link.
 
 The generic webhook carries the alert itself as JSON: its receiver escapes for its own
 output.
@@ -28,8 +29,10 @@ ELLIPSIS = "…"
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
 _BIDI = re.compile(r"[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
-_URL = re.compile(r"(?i)\b(?P<scheme>[a-z][a-z0-9+.\-]{0,31})://(?P<host>[^/\s?#]*)")
-_WWW = re.compile(r"(?i)\b(www)\.")
+# No word boundary before either: a character glued to the front (`_https://`, `1https://`,
+# `éhttps://`, `_www.`) must not hide a link from the defanging, which clients still find.
+_URL = re.compile(r"(?i)(?P<scheme>[a-z][a-z0-9+.\-]{0,31})://(?P<host>[^/\s?#]*)")
+_WWW = re.compile(r"(?i)(?P<www>www)\.(?P<host>[^/\s?#]*)")
 _BROADCAST = re.compile(r"(?i)@(?=(channel|here|everyone)\b)")
 _SLACK_ENTITIES = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
 _WORD_JOINER = "\u2060"
@@ -47,7 +50,7 @@ def inert(text: str) -> str:
     text = _CONTROL.sub(" ", text)
     text = _BIDI.sub("\ufffd", text)
     text = _URL.sub(_defang, text)
-    return _WWW.sub(r"\1[.]", text)
+    return _WWW.sub(lambda m: m["www"] + "[.]" + m["host"].replace(".", "[.]"), text)
 
 
 def _defang(match: re.Match[str]) -> str:

@@ -367,7 +367,7 @@ def assert_teams_card_is_inert(message: dict[str, Any]) -> None:
     assert "*bold*" in joined  # shown as typed: TextRuns render no Markdown
     assert "https://" not in json.dumps(card)
     assert "hxxps[:]//evil[.]example/login" in joined
-    assert "www[.]evil.example" in joined
+    assert "www[.]evil[.]example" in joined
     assert "{{" not in joined
     assert "\u202e" not in joined
     assert "\x1b" not in joined
@@ -424,7 +424,7 @@ def test_slack_messages_keep_alert_text_plain_and_escaped():
         ("HTTP://Evil.Example", "HxxP[:]//Evil[.]Example"),
         ("ftp://files.evil.example/x", "ftp[:]//files[.]evil[.]example/x"),
         ("javascript://%0aalert(1)", "javascript[:]//%0aalert(1)"),
-        ("visit www.evil.example", "visit www[.]evil.example"),
+        ("visit www.evil.example", "visit www[.]evil[.]example"),
         ("a\r\nb\tc", "a b c"),
         ("\u202eexe.txt", "\ufffdexe.txt"),
         ("jane@contoso.com run.ps1 10.0.0.1", "jane@contoso.com run.ps1 10.0.0.1"),
@@ -432,6 +432,25 @@ def test_slack_messages_keep_alert_text_plain_and_escaped():
 )
 def test_text_is_made_inert(raw, expected):
     assert inert(raw) == expected
+
+
+_GLUED = ["_", "1", "é", "a", "-", ".", "ß", "\u0434", "x" * 40, "_/"]
+_LINKS = ["https://evil.example/login", "HTTP://evil.example", "www.evil.example/x"]
+
+
+@pytest.mark.parametrize("prefix", _GLUED, ids=lambda p: repr(p[:3]))
+@pytest.mark.parametrize("link", _LINKS)
+def test_a_character_glued_before_a_link_does_not_keep_it_live(prefix, link):
+    """`\\b` before the scheme let `_https://...` (and `1https`, `éhttps`, `_www.`) through
+    undefanged, and chat clients still find the link inside."""
+    for text in (
+        inert(prefix + link),
+        teams_text(prefix + link, 500),
+        slack_text(prefix + link, 500),
+    ):
+        assert "://" not in text
+        assert "www." not in text.lower()
+        assert "evil.example" not in text
 
 
 def test_clipping_never_cuts_an_entity_and_counts_what_slack_counts():
