@@ -107,6 +107,9 @@ param notifyTeamsUrl string = ''
 @secure()
 param notifySlackUrl string = ''
 
+@description('Let notifier destinations be private or loopback addresses (a receiver inside the app\'s virtual network). Link-local addresses, the metadata service\'s among them, are refused regardless.')
+param notifyAllowPrivateAddresses bool = false
+
 @description('Upper bound of Function App instances.')
 @minValue(40)
 @maxValue(1000)
@@ -265,6 +268,7 @@ module functionApp 'modules/function-app.bicep' = {
       webhookSecretPrevious: !empty(notifyWebhookSecretPrevious)
       teamsUrl: !empty(notifyTeamsUrl)
       slackUrl: !empty(notifySlackUrl)
+      allowPrivateAddresses: notifyAllowPrivateAddresses
     }
     maximumInstanceCount: maximumInstanceCount
     instanceMemoryMB: instanceMemoryMB

@@ -12,6 +12,7 @@ Storage is reached either with a connection string (Azurite, local runs) in
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -264,13 +265,61 @@ def _storage(text: Callable[[str], str | None], problems: list[str]) -> StorageS
 
 
 def _check_destinations(text: Callable[[str], str | None], problems: list[str]) -> None:
-    """Destination URLs must be https; the webhook needs its signing secret."""
+    """Destination URLs must be https to a host a webhook may be; the webhook needs its
+    signing secret."""
+    private = text(PRIVATE_DESTINATIONS)
+    if private is not None and private.lower() not in ("true", "false"):
+        problems.append(f"{PRIVATE_DESTINATIONS}={private!r} is not true or false")
     for setting in ("NOTIFY_WEBHOOK_URL", "NOTIFY_TEAMS_URL", "NOTIFY_SLACK_URL"):
         url = text(setting)
-        if url is not None and not url.startswith("https://"):
-            problems.append(f"{setting} must be an https:// URL")
+        if url is None:
+            continue
+        problem = destination_problem(url, private_ok=(private or "").lower() == "true")
+        if problem is not None:
+            problems.append(f"{setting} {problem}")
     if text("NOTIFY_WEBHOOK_URL") and not text("NOTIFY_WEBHOOK_SECRET"):
         problems.append("NOTIFY_WEBHOOK_SECRET is missing (it signs the webhook's requests)")
+
+
+PRIVATE_DESTINATIONS = "NOTIFY_ALLOW_PRIVATE_ADDRESSES"
+"""`true` lets destinations be private, loopback or `localhost` addresses (a receiver in the
+app's virtual network; the tests' local receiver). Link-local addresses, the instance
+metadata service's among them, are refused whatever it says."""
+_CONTROL_OR_SPACE = re.compile(r"[\x00-\x20\x7f]")
+_NUMERIC_HOST = re.compile(r"(?i)[0-9.]+|0x[0-9a-f.x]+")
+
+
+def destination_problem(url: str, *, private_ok: bool = False) -> str | None:
+    """Why a URL cannot be a destination, or None: it must be https, to a named host or a
+    public address, without credentials or characters that would split a request."""
+    if _CONTROL_OR_SPACE.search(url):
+        return "holds a space or a control character"
+    if not url.startswith("https://"):
+        return "must be an https:// URL"
+    authority = re.split(r"[/?#]", url[len("https://") :], maxsplit=1)[0]
+    if "@" in authority:
+        return "carries a user name or password; put credentials in the settings meant for them"
+    host = authority[1:].split("]", 1)[0] if authority.startswith("[") else authority
+    host = host.rsplit(":", 1)[0] if not authority.startswith("[") and ":" in host else host
+    host = host.rstrip(".").lower()
+    if not host:
+        return "has no host"
+    if host == "localhost" or host.endswith(".localhost"):
+        return None if private_ok else f"is a local address (set {PRIVATE_DESTINATIONS}=true)"
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        if _NUMERIC_HOST.fullmatch(host):
+            return "is an address written in an unusual form; write it as a.b.c.d"
+        return None
+    mapped = getattr(address, "ipv4_mapped", None)
+    address = mapped or address
+    if address.is_link_local or address.is_unspecified or address.is_multicast:
+        return "is a link-local (the metadata service's), unspecified or multicast address"
+    internal = address.is_loopback or address.is_private or address.is_reserved
+    if internal and not private_ok:
+        return f"is a private or loopback address (set {PRIVATE_DESTINATIONS}=true)"
+    return None
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -359,6 +408,7 @@ APP_SETTINGS: tuple[str, ...] = (
     "NOTIFY_WEBHOOK_SECRET_PREVIOUS",
     "NOTIFY_TEAMS_URL",
     "NOTIFY_SLACK_URL",
+    PRIVATE_DESTINATIONS,
 )
 """Every app setting the detector reads besides the detection settings (`DETECTOR_<FIELD>`).
 

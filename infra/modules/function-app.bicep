@@ -83,7 +83,7 @@ param keyVaultUri string
 @description('Secret names, by setting: webhookUrl, webhookSecret, webhookSecretPrevious, teamsUrl, slackUrl.')
 param secretNames object
 
-@description('Which notification secrets exist in the vault; only those become app settings.')
+@description('Which notification secrets exist in the vault (only those become app settings), and whether destinations may be private addresses.')
 param notify object
 
 @description('Upper bound of instances the plan scales out to.')
@@ -223,6 +223,10 @@ var detectorSettings = [
   {
     name: 'DETECTOR_ALERT_THRESHOLD'
     value: string(alertThreshold)
+  }
+  {
+    name: 'NOTIFY_ALLOW_PRIVATE_ADDRESSES'
+    value: notify.allowPrivateAddresses ? 'true' : 'false'
   }
 ]
 

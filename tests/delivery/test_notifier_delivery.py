@@ -119,6 +119,7 @@ def rig(azurite, storage_names, receiver, functions_host, monkeypatch) -> Rig:
         "DETECTOR_ALERT_QUEUE": storage_names.queue("alerts"),
         "DETECTOR_DELIVERY_TABLE": storage_names.table("Deliveries"),
         "NOTIFY_WEBHOOK_URL": receiver.url("webhook"),
+        "NOTIFY_ALLOW_PRIVATE_ADDRESSES": "true",  # the local receiver
         "NOTIFY_WEBHOOK_SECRET": SECRET,
         "NOTIFY_TEAMS_URL": receiver.url("teams"),
         "NOTIFY_SLACK_URL": receiver.url("slack"),
@@ -147,6 +148,7 @@ def test_a_previous_webhook_key_signs_too_while_it_is_rotated(
         "DETECTOR_ALERT_QUEUE": storage_names.queue("alerts"),
         "DETECTOR_DELIVERY_TABLE": storage_names.table("Deliveries"),
         "NOTIFY_WEBHOOK_URL": receiver.url("webhook"),
+        "NOTIFY_ALLOW_PRIVATE_ADDRESSES": "true",  # the local receiver
         "NOTIFY_WEBHOOK_SECRET": "the new key",
         "NOTIFY_WEBHOOK_SECRET_PREVIOUS": SECRET,
     }

@@ -26,7 +26,7 @@ from detectors.delivery.errors import MalformedAlertError
 from detectors.delivery.escape import inert, slack_text, teams_text
 from detectors.delivery.transport import Verdict, retry_after, verdict
 from detectors.model.errors import ConfigurationError
-from detectors.settings.app import NotifierSettings
+from detectors.settings.app import NotifierSettings, destination_problem
 from tests.alerts.test_alert_schema import assert_valid, sample_alerts
 from tests.cards import roundtrip
 
@@ -451,6 +451,52 @@ def test_a_character_glued_before_a_link_does_not_keep_it_live(prefix, link):
         assert "://" not in text
         assert "www." not in text.lower()
         assert "evil.example" not in text
+
+
+@pytest.mark.parametrize(
+    ("url", "problem"),
+    [
+        ("https://169.254.169.254/metadata/identity/oauth2/token", "link-local"),
+        ("https://[::ffff:169.254.169.254]/", "link-local"),
+        ("https://127.0.0.1:8443/hook", "private or loopback"),
+        ("https://[::1]/hook", "private or loopback"),
+        ("https://10.1.2.3/hook", "private or loopback"),
+        ("https://localhost/hook", "local address"),
+        ("https://2852039166/", "unusual form"),
+        ("https://0x7f.1/", "unusual form"),
+        ("https://ops:hunter2@hooks.example/x", "user name or password"),
+        ("https:///path", "no host"),
+        ("https://hooks.example/x\r\nX-Injected: 1", "control character"),
+        ("http://hooks.example/x", "https:// URL"),
+    ],
+)
+def test_a_destination_no_webhook_should_be_is_refused(url, problem):
+    found = destination_problem(url)
+    assert found is not None
+    assert problem in found
+
+
+def test_public_hosts_are_destinations_and_private_ones_only_when_allowed():
+    for url in (
+        "https://hooks.slack.com/services/T0/B0/x",
+        "https://prod-12.westeurope.logic.azure.com:443/workflows/1/triggers/manual/paths/invoke",
+        "https://contoso.webhook.office.com/webhookb2/x",
+        "https://20.50.2.3/hook",
+    ):
+        assert destination_problem(url) is None
+    assert destination_problem("https://10.1.2.3/hook", private_ok=True) is None
+    assert destination_problem("https://localhost:8443/hook", private_ok=True) is None
+    assert destination_problem("https://169.254.169.254/", private_ok=True) is not None
+    env = {
+        "DETECTOR_STORAGE": "UseDevelopmentStorage=true",
+        "NOTIFY_TEAMS_URL": "https://10.0.0.4/x",
+    }
+    with pytest.raises(ConfigurationError, match="NOTIFY_TEAMS_URL is a private or loopback"):
+        NotifierSettings.from_env(env)
+    allowed = NotifierSettings.from_env({**env, "NOTIFY_ALLOW_PRIVATE_ADDRESSES": "true"})
+    assert allowed.teams_url == "https://10.0.0.4/x"
+    with pytest.raises(ConfigurationError, match="is not true or false"):
+        NotifierSettings.from_env({**env, "NOTIFY_ALLOW_PRIVATE_ADDRESSES": "yes"})
 
 
 def test_clipping_never_cuts_an_entity_and_counts_what_slack_counts():
