@@ -499,6 +499,29 @@ def test_public_hosts_are_destinations_and_private_ones_only_when_allowed():
         NotifierSettings.from_env({**env, "NOTIFY_ALLOW_PRIVATE_ADDRESSES": "yes"})
 
 
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"X-Detector-Timestamp": "²", "X-Detector-Signature": "v1=" + "0" * 64},
+        {"X-Detector-Timestamp": "9" * 5000, "X-Detector-Signature": "v1=" + "0" * 64},
+        {"X-Detector-Timestamp": "1790000000", "X-Detector-Signature": "v1=é" + "0" * 63},
+        {"X-Detector-Timestamp": "1790000000", "X-Detector-Signature": "v1=\udcff"},
+        {"X-Detector-Timestamp": "١٧٩٠٠٠٠٠٠٠", "X-Detector-Signature": "v1=" + "0" * 64},
+        {"X-Detector-Timestamp": 1790000000, "X-Detector-Signature": None},
+        {},
+    ],
+    ids=["superscript", "5000-digits", "non-ascii-sig", "surrogate", "arabic-digits", "types",
+         "none"],
+)  # fmt: skip
+def test_the_documented_check_refuses_hostile_headers_without_raising(headers):
+    """It raised ValueError, UnicodeEncodeError or TypeError on such headers."""
+    assert verify_signature("the key", headers, b"{}", now=1790000000) is False
+
+
+def test_the_documented_check_refuses_a_body_that_is_not_bytes():
+    assert verify_signature("the key", {"X-Detector-Timestamp": "1"}, "{}", now=1) is False
+
+
 def test_clipping_never_cuts_an_entity_and_counts_what_slack_counts():
     text = slack_text("a" * 8 + "&&&", 12)
     assert text == "a" * 8 + "…"

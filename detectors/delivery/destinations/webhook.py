@@ -12,7 +12,8 @@ Signature scheme (docs/consumers.md shows a receiver verifying it):
   Receivers compare in constant time and refuse timestamps more than five minutes away
   from their clock, which bounds replays.
 - `X-Detector-Alert-Id` and `Idempotency-Key` carry the alert id: the notifier delivers at
-  least once, so a receiver that must not act twice drops ids it has seen.
+  least once, so a receiver that must not act twice drops ids it has seen. They are not
+  signed; the body's `id` is, and is what receivers deduplicate on.
 """
 
 from __future__ import annotations
