@@ -15,7 +15,7 @@ import json
 import os
 import sys
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -556,6 +556,46 @@ def _allow_remove(args: argparse.Namespace) -> int:
 # Feedback.
 
 
+CLAIM = "verdictClaim"
+CLAIM_FOR = timedelta(minutes=2)
+"""How long a verdict being applied keeps others off the same alert: the record is claimed
+(a conditional write) before the baseline changes, so two verdicts given at once cannot
+both change the baseline and leave the record saying the other one."""
+
+
+def _claim_verdict(
+    store: OperatorStore,
+    alert_id: str,
+    record: Mapping[str, Any],
+    etag: str,
+    *,
+    verdict: str,
+    by: str,
+) -> str:
+    """Claim an alert's record for one verdict; the new etag, or DetectorError when another
+    verdict holds it or got there first."""
+    now = clock()
+    held = record.get(CLAIM)
+    if isinstance(held, dict):
+        try:
+            fresh = now - datetime.fromisoformat(str(held.get("at"))) < CLAIM_FOR
+        except ValueError:
+            fresh = False
+        if fresh:
+            raise DetectorError(
+                f"a {held.get('verdict')} verdict on alert {alert_id!r} by {held.get('by')!r} "
+                "is being applied; run `detector feedback` again in a minute or two"
+            )
+    claimed = {**record, CLAIM: {"verdict": verdict, "by": by, "at": now.isoformat()}}
+    try:
+        return store.put_alert_record_if(claimed, etag)
+    except ConflictError:
+        raise DetectorError(
+            f"another verdict on alert {alert_id!r} was given at the same moment; nothing was "
+            "changed: run `detector feedback` again to see it and give yours after it"
+        ) from None
+
+
 def _feedback(args: argparse.Namespace) -> int:
     verdict = "benign" if args.benign else "malicious"
     by = _user(args.by)
@@ -569,6 +609,9 @@ def _feedback(args: argparse.Namespace) -> int:
                 "(the alert's `id`)"
             )
         principal_id = str(record["principalId"])
+        record_etag = _claim_verdict(
+            store, args.alert_id, record, record_etag, verdict=verdict, by=by
+        )
         changed = 0
         for _attempt in range(ATTEMPTS):
             held = store.load([principal_id]).get(principal_id)
@@ -587,26 +630,24 @@ def _feedback(args: argparse.Namespace) -> int:
             break
         else:
             raise DetectorError(f"the baseline of {principal_id!r} kept changing; retry")
-        for _attempt in range(ATTEMPTS):
-            marked = {
-                **record,
-                "verdict": {
-                    "verdict": verdict,
-                    "by": by,
-                    "reason": args.reason or "",
-                    "at": clock().isoformat(),
-                    "changedValues": changed,
-                },
-            }
-            try:
-                store.put_alert_record_if(marked, record_etag)
-            except ConflictError:
-                again, again_etag = store.get_alert_record(args.alert_id)
-                if again is None or again_etag is None:
-                    break
-                record, record_etag = again, again_etag
-                continue
-            break
+        marked = {
+            **{k: v for k, v in record.items() if k != CLAIM},
+            "verdict": {
+                "verdict": verdict,
+                "by": by,
+                "reason": args.reason or "",
+                "at": clock().isoformat(),
+                "changedValues": changed,
+            },
+        }
+        try:
+            store.put_alert_record_if(marked, record_etag)
+        except ConflictError:
+            raise DetectorError(
+                f"the record of alert {args.alert_id!r} changed while this verdict was applied "
+                f"(its claim lapsed after {CLAIM_FOR.seconds // 60} minutes); the baseline "
+                "holds this verdict's change: give the verdict again to record it"
+            ) from None
     finally:
         store.close()
     if verdict == "benign":

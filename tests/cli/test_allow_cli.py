@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from detectors.baselines.baseline import network_of
+from detectors.cli import tuning as cli_tuning
 from detectors.cli.main import main
 from tests.cli.test_baselines_cli import one_line_error
 from tests.cli.test_replay_cli import THIEF
@@ -143,6 +144,50 @@ def test_feedback_malicious_keeps_the_new_values_out_and_benign_teaches_them(rig
         store.close()
     assert record is not None
     assert record["verdict"]["verdict"] == "benign"
+
+
+def test_opposite_verdicts_given_at_once_cannot_leave_record_and_baseline_disagreeing(
+    rig, capsys, monkeypatch
+):
+    """A benign verdict is given while a malicious one is being applied (between its read of
+    the record and its change of the baseline). One of them must be refused, and the record
+    and the baseline must both say the one that was applied."""
+    (alert,) = rig.alerts
+    real_open = cli_tuning.open_store
+    raced: list[int] = []
+    started: list[bool] = []
+
+    def racing_open(*args, **kwargs):
+        store = real_open(*args, **kwargs)
+        if started:  # the second operator's own command
+            return store
+        load = store.load
+
+        def load_after_another_verdict(ids):
+            if not started:
+                started.append(True)
+                raced.append(main(["feedback", alert["id"], "--benign", "--store", rig.spec]))
+            return load(ids)
+
+        monkeypatch.setattr(store, "load", load_after_another_verdict)
+        return store
+
+    monkeypatch.setattr(cli_tuning, "open_store", racing_open)
+    first = rig.run("feedback", alert["id"], "--malicious")
+    monkeypatch.setattr(cli_tuning, "open_store", real_open)
+    assert sorted([first, *raced]) == [0, 1]  # one applied, one refused with its reason
+    assert "is being applied" in capsys.readouterr().err
+    store = rig.open()
+    try:
+        record, _ = store.get_alert_record(alert["id"])
+        networks = set(store.load([JANE])[JANE].baseline.networks)
+    finally:
+        store.close()
+    assert record is not None
+    assert "verdictClaim" not in record
+    applied = record["verdict"]["verdict"]
+    assert applied == ("malicious" if first == 0 else "benign")
+    assert (network_of(THIEF.ip) in networks) is (applied == "benign")
 
 
 def test_feedback_on_an_unknown_alert_is_a_one_line_error(rig, capsys):
