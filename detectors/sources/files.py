@@ -65,7 +65,10 @@ _FIELD_START, _UNQUOTED, _IN_QUOTES, _QUOTE_SEEN = range(4)
 
 # States of the JSON array reader.
 _OUTSIDE, _ARRAY, _ELEMENT, _OVERSIZE, _RESYNC = range(5)
-_MORE, _DONE, _BROKEN, _UNCLOSED = range(4)
+_MORE, _DONE, _BROKEN, _UNCLOSED, _DEEP = range(5)
+MAX_NESTING = 512
+"""Deepest nesting of brackets followed in an element (orjson reads 1,024): what the
+reader keeps per level is bounded, however many brackets a damaged or hostile file holds."""
 
 
 class FileSource:
@@ -340,6 +343,8 @@ def _scan_structure(
         if c in _CLOSER_OF:
             if watch is not None and p >= len(watch) and buf.startswith(watch, p - len(watch)):
                 return _UNCLOSED, p
+            if len(stack) >= MAX_NESTING:
+                return _DEEP, p
             stack.append(_CLOSER_OF[c])
         elif stack.pop() != c:
             return _BROKEN, p
@@ -396,8 +401,10 @@ def _json_array_rows(
                 pos = scan
                 state = _ARRAY
                 continue
-            if outcome == _BROKEN:
-                problem = _structure_problem(buf, scan, _line_at(buf, line, line_pos, scan))
+            if outcome in (_BROKEN, _DEEP):
+                problem = _structure_problem(
+                    buf, scan, _line_at(buf, line, line_pos, scan), deep=outcome == _DEEP
+                )
                 yield RejectedRow(source=source, line=elem_line, reason=f"invalid JSON: {problem}")
                 if newline_indent is None:
                     raise _cannot_resync(source, elem_line, problem)
@@ -445,8 +452,10 @@ def _json_array_rows(
                 pos = scan - len(newline_indent)
                 state = _ARRAY
                 continue
-            if outcome == _BROKEN:
-                problem = _structure_problem(buf, scan, _line_at(buf, line, line_pos, scan))
+            if outcome in (_BROKEN, _DEEP):
+                problem = _structure_problem(
+                    buf, scan, _line_at(buf, line, line_pos, scan), deep=outcome == _DEEP
+                )
                 yield RejectedRow(
                     source=source,
                     line=elem_line,
@@ -620,7 +629,9 @@ def _guess_end(buf: bytes, start: int, newline_indent: bytes, limit: int, at_lea
     return end
 
 
-def _structure_problem(buf: bytes, at: int, line: int) -> str:
+def _structure_problem(buf: bytes, at: int, line: int, *, deep: bool = False) -> str:
+    if deep:
+        return f"nested more than {MAX_NESTING} deep at line {line}"
     if buf[at] == _QUOTE:
         return f"string not closed before the end of line {line}"
     line_start = buf.rfind(b"\n", 0, at)

@@ -853,6 +853,28 @@ def test_row_over_the_limit_spanning_many_chunks_is_skipped_with_bounded_memory(
     assert peak < len(huge) // 2  # what the reader holds does not grow with the row
 
 
+def test_brackets_nested_without_end_are_refused_in_bounded_memory(tmp_path):
+    """Each bracket was remembered: 100 MB of `[` held about 950 MB (a 1 MiB gzip, 9.5 GiB).
+    Nesting is followed 512 deep at the most; an element deeper is broken."""
+    path = write(tmp_path, "deep.json", b"[" * (3 * CHUNK_BYTES))
+    tracemalloc.start()
+    try:
+        with pytest.raises(InputError, match="nested more than 512 deep"):
+            read(path)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 3 * CHUNK_BYTES  # bytes of input, while a list entry per bracket is eight
+
+
+def test_a_deeply_nested_element_is_rejected_and_its_neighbours_read(tmp_path):
+    good = json.dumps({"Type": "AzureActivity", "OperationNameValue": "X"})
+    text = f"[\n  {good},\n  " + "[" * 5000 + "]" * 5000 + f",\n  {good}\n]\n"
+    rows = read(write(tmp_path, "deep.json", text))
+    assert summary(rows) == [("raw", 2), ("rejected", 3), ("raw", 4)]
+    assert reasons(rows) == ["invalid JSON: nested more than 512 deep at line 3"]
+
+
 # --- whole files ---------------------------------------------------------------------------------
 
 
