@@ -29,6 +29,7 @@ from detectors.runs.wiring import build_timer
 from detectors.settings.app import DEFAULT_HOLD_MINUTES, AppSettings, OperatorSettings
 from detectors.sources import Budget
 from detectors.sources.arrival import Arrival, DelayModel
+from detectors.sources.files import FileSource
 from detectors.stores.sqlite import SqliteStore
 from detectors.stores.write_behind import WriteBehindStore
 
@@ -302,8 +303,9 @@ def _status(args: argparse.Namespace) -> int:
 
 def _replay(args: argparse.Namespace) -> int:
     for path in args.paths:
-        if not Path(path).is_file():
+        if not Path(path).exists():
             raise InputError(f"{path}: no such file")
+        FileSource(path).total_bytes  # noqa: B018 - a directory or a pipe fails here, clearly
     operator = OperatorSettings.from_env(os.environ)
     settings = operator.detection
     # Baselines stay in memory between windows and reach the store only if the run succeeds.

@@ -13,6 +13,7 @@ import itertools
 import json
 import os
 import re
+import stat
 import zlib
 from collections.abc import Iterator
 from typing import Any, BinaryIO, Final
@@ -58,6 +59,7 @@ _CSV_CLOSING_LINE = re.compile(rb'(?:[^"]++|"")*+"[^,\n]*+(?:,' + _CSV_FIELD + r
 _CSV_FIELD_END = re.compile(rb"[,\n]")
 _CSV_BLANK_LINES: Final = (b"\n", b"\r\n", b"\r")
 _COLUMN_SUFFIX = re.compile(r" +\[[^\[\]]*\]\Z")
+_CONTROL_BYTES = bytes([*range(9), 11, 12, *range(14, 32), 127])
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 # States of the CSV quote tracker used while discarding an over-limit record.
@@ -81,6 +83,7 @@ class FileSource:
         self._path = os.fspath(path)
         self._max_row_bytes = max_row_bytes
         self._disk: _CountingReader | None = None
+        self._size: int | None = None
 
     @property
     def bytes_read(self) -> int:
@@ -89,14 +92,23 @@ class FileSource:
 
     @property
     def total_bytes(self) -> int:
-        """Size of the file on disk."""
-        try:
-            return os.stat(self._path).st_size
-        except OSError as err:
-            raise InputError(f"{self._path}: cannot read the file: {err.strerror}") from err
+        """Size of the file on disk when it was first looked at (a file deleted after it was
+        read is not an error)."""
+        if self._size is None:
+            try:
+                found = os.stat(self._path)
+            except OSError as err:
+                raise InputError(f"{self._path}: cannot read the file: {err.strerror}") from err
+            if stat.S_ISDIR(found.st_mode):
+                raise InputError(f"{self._path}: is a directory, not an exported file")
+            if not stat.S_ISREG(found.st_mode):
+                raise InputError(f"{self._path}: is not a regular file (a pipe or a device?)")
+            self._size = found.st_size
+        return self._size
 
     def __iter__(self) -> Iterator[RawRow | RejectedRow]:
         """Yields every row of the file in order, rejected ones included."""
+        size = self.total_bytes
         try:
             handle = open(self._path, "rb")  # noqa: SIM115 - closed by the `with` just below
         except OSError as err:
@@ -115,6 +127,11 @@ class FileSource:
                 yield from _ndjson_rows(self._path, content, self._max_row_bytes)
             else:
                 yield from _CsvReader(self._path, self._max_row_bytes).rows(content)
+            if disk.count < size:
+                raise InputError(
+                    f"{self._path}: the file shrank while it was read ({disk.count:,} of its "
+                    f"{size:,} bytes were there); read it again once it is complete"
+                )
 
     def _plain(self, disk: _CountingReader) -> Iterator[bytes]:
         while True:
@@ -189,15 +206,31 @@ class FileSource:
             end = _JSON_BLANK.match(content).end()  # type: ignore[union-attr]  # always matches
             if end < len(content):
                 first = content[end]
-                if first not in (_LBRACKET, _LBRACE) and b"\x00" in content[: 64 * 1024]:
-                    raise InputError(
-                        f"{self._path}: the file is binary, not JSON, NDJSON or CSV text"
-                    )
+                if first not in (_LBRACKET, _LBRACE):
+                    head = content[: 64 * 1024]
+                    # A stray NUL in a text export is a damaged value, not a binary file: in a
+                    # binary file control bytes are more than one in twenty.
+                    controls = len(head) - len(head.translate(None, _CONTROL_BYTES))
+                    if controls * 20 > len(head):
+                        raise InputError(
+                            f"{self._path}: the file is binary, not JSON, NDJSON or CSV text"
+                        )
+                    if _ndjson_after_a_fragment(content[end:]):
+                        first = _LBRACE
                 return first, itertools.chain(seen, chunks)
             blank += len(content)
             if blank > _MAX_LEADING_BLANK:
                 raise InputError(f"{self._path}: the file starts with {blank:,} blank bytes")
         return None, iter(())
+
+
+def _ndjson_after_a_fragment(content: bytes) -> bool:
+    """Whether text that does not start with `{` is NDJSON whose first line was cut (a file
+    split mid-line): the next lines, as far as the first chunk shows them, all start with
+    `{`. A CSV export's lines never do."""
+    lines = [line.strip() for line in content.split(b"\n")[1:6]]
+    lines = [line for line in lines if line]
+    return len(lines) >= 2 and all(line.startswith(b"{") for line in lines)
 
 
 def _row(source: str, line: int, value: Any) -> RawRow | RejectedRow:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import gzip
 import json
+import os
 import random
 import tracemalloc
 from collections.abc import Iterator
@@ -873,6 +874,55 @@ def test_a_deeply_nested_element_is_rejected_and_its_neighbours_read(tmp_path):
     rows = read(write(tmp_path, "deep.json", text))
     assert summary(rows) == [("raw", 2), ("rejected", 3), ("raw", 4)]
     assert reasons(rows) == ["invalid JSON: nested more than 512 deep at line 3"]
+
+
+# --- damaged and changing files -------------------------------------------------------------
+
+
+def test_ndjson_split_mid_line_keeps_every_whole_line(tmp_path):
+    """A file cut from a larger export starts inside a line: it used to be read as CSV, and
+    none of its rows were used."""
+    lines = [json.dumps({"Type": "AppServiceAuditLogs", "Protocol": "FTP", "User": f"u{n}"})
+             for n in range(5)]  # fmt: skip
+    path = write(tmp_path, "part.jsonl", lines[0][17:] + "\n" + "\n".join(lines[1:]) + "\n")
+    rows = read(path)
+    assert summary(rows) == [("rejected", 1), ("raw", 2), ("raw", 3), ("raw", 4), ("raw", 5)]
+
+
+def test_a_stray_nul_in_a_csv_export_is_a_damaged_value_not_a_binary_file(tmp_path):
+    path = write(tmp_path, "nul.csv", "Protocol,User,UserAddress\r\nFTP,a\x00b,1.2.3.4\r\n")
+    rows = read(path)
+    assert summary(rows) == [("raw", 2)]
+    with pytest.raises(InputError, match="binary"):
+        read(write(tmp_path, "bin.dat", b"PK\x03\x04" + b"\x00" * 4096))
+
+
+def test_a_file_deleted_after_it_was_read_is_not_an_error(tmp_path):
+    path = write(tmp_path, "gone.jsonl", json.dumps({"Type": "AzureActivity"}) + "\n")
+    source = FileSource(path)
+    rows = list(source)
+    path.unlink()
+    assert summary(rows) == [("raw", 1)]
+    assert source.total_bytes == len(json.dumps({"Type": "AzureActivity"})) + 1
+
+
+def test_a_file_that_shrinks_while_it_is_read_fails_clearly(tmp_path):
+    line = json.dumps({"Type": "AppServiceAuditLogs", "Protocol": "FTP", "User": "x" * 200})
+    path = write(tmp_path, "growing.jsonl", (line + "\n") * (3 * CHUNK_BYTES // len(line)))
+    rows = iter(FileSource(path))
+    next(rows)  # the first chunk is read
+    os.truncate(path, 2 * CHUNK_BYTES)
+    with pytest.raises(InputError, match="shrank while it was read"):
+        list(rows)
+
+
+def test_a_directory_or_a_pipe_is_named_for_what_it_is(tmp_path):
+    with pytest.raises(InputError, match="is a directory"):
+        read(tmp_path)
+    pipe = tmp_path / "pipe"
+    os.mkfifo(pipe)
+    with pytest.raises(InputError, match="not a regular file"):
+        read(pipe)
 
 
 # --- whole files ---------------------------------------------------------------------------------
