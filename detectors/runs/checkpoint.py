@@ -3,7 +3,8 @@
 - `watermark`: ingestion time read up to; `eventWatermark`: event time scored up to (a
   checkpoint written before steps has only `watermark`, and event time goes on from it);
 - `pending`: the step being finished (scored and its alerts held, not yet learned), so a
-  run after a crash finishes it without scoring it again;
+  run after a crash finishes it without sending its alerts again, and `pendingEngine`, the
+  engine's state as that scoring left it, which the finishing run goes on from;
 - `engine`: the engine's state (`Engine.export_state`);
 - `lease`: the run that holds it, and until when.
 
@@ -47,6 +48,9 @@ class CheckpointDoc(TypedDict, total=False):
     watermark: str
     eventWatermark: str
     pending: StepBounds | None
+    pendingEngine: dict[str, Any] | None
+    """The engine's state after the pending step was scored (absent in checkpoints written
+    before it was kept: such a step goes on from the state its new scoring leaves)."""
     engine: dict[str, Any]
     lease: Lease | None
 

@@ -333,6 +333,11 @@ class TimerRun:
             if self.records is not None and records:
                 self.records.record_alerts(records)
             doc["pending"] = bounds(window)
+            # The engine as this scoring left it: a run that finishes the step after a crash
+            # scores it again only to learn what the crash left unlearned (baselines the
+            # crashed run saved may have learned the step already, and would judge it
+            # otherwise), and goes on from this state, not from its own.
+            doc["pendingEngine"] = engine.export_state()
             checkpoint.save()
             self._count_hits(report)
 
@@ -341,8 +346,10 @@ class TimerRun:
         doc["watermark"] = _iso(window.until)
         if window.event_until is not None:
             doc["eventWatermark"] = _iso(window.event_until)
-        doc["engine"] = engine.export_state()
+        scored_state = doc.get("pendingEngine") if resume else None
+        doc["engine"] = scored_state or engine.export_state()
         doc["pending"] = None
+        doc["pendingEngine"] = None
         report.windows += 1
         checkpoint.save()
 

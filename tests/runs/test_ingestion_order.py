@@ -124,18 +124,9 @@ def _replay(
 
 
 @pytest.fixture
-def rig(log_analytics, azurite, storage_names) -> Rig:
-    """The deployment of the issue this was found in: 5-minute steps, a minute to settle,
-    the default hold."""
-    return _rig(
-        log_analytics,
-        azurite,
-        storage_names,
-        DETECTOR_WINDOW_MINUTES="5",
-        DETECTOR_SETTLE_SECONDS="60",
-        DETECTOR_FIRST_RUN_LOOKBACK_MINUTES="30",
-        DETECTOR_HOLD_MINUTES=str(DEFAULT_HOLD_MINUTES),
-    )
+def rig(five_minute_rig: Rig) -> Rig:
+    """The deployment of the issue this was found in (`conftest.five_minute_rig`)."""
+    return five_minute_rig
 
 
 @pytest.mark.parametrize(
