@@ -411,6 +411,8 @@ def _json_array_rows(
     elem_line = 0
     stack: list[int] = []
     newline_indent: bytes | None = None  # b"\n" + the element's indentation, if it starts a line
+    layout: bytes | None = None  # the last such indentation: where to resume after a break
+    unsure: tuple[int, str] | None = None  # a break resumed by `layout`, not its own line
     guess = True  # whether guessing element ends has held so far in this file
     shortest = 0  # bytes in the shortest element so far: no element can end sooner
 
@@ -439,6 +441,11 @@ def _json_array_rows(
                     buf, scan, _line_at(buf, line, line_pos, scan), deep=outcome == _DEEP
                 )
                 yield RejectedRow(source=source, line=elem_line, reason=f"invalid JSON: {problem}")
+                # An element that did not start a line (two on one line) resumes where the
+                # elements before it started theirs; if none starts there again, the end of
+                # the file says so (rows after it on its line would be lost unsaid).
+                if newline_indent is None and layout is not None:
+                    newline_indent, unsure = layout, (elem_line, problem)
                 if newline_indent is None:
                     raise _cannot_resync(source, elem_line, problem)
                 found = _element_start(newline_indent).search(buf, start + 1)
@@ -494,6 +501,8 @@ def _json_array_rows(
                     line=elem_line,
                     reason=f"invalid JSON: {problem} (and over the {limit:,}-byte limit)",
                 )
+                if newline_indent is None and layout is not None:
+                    newline_indent, unsure = layout, (elem_line, problem)
                 if newline_indent is None:
                     raise _cannot_resync(source, elem_line, problem)
                 pos = scan
@@ -534,6 +543,8 @@ def _json_array_rows(
                         newline_indent = None
                         if _INDENT.fullmatch(buf, last_newline + 1, p):
                             newline_indent = buf[last_newline:p]
+                    if newline_indent is not None:
+                        layout = newline_indent
                     if guess and newline_indent is not None and c == _LBRACE:
                         end = _guess_end(buf, p, newline_indent, limit, shortest)
                         if end > 0:
@@ -584,6 +595,7 @@ def _json_array_rows(
             if found is not None:
                 pos = found.start()
                 state = _ARRAY
+                unsure = None
                 continue
             pos = max(pos, n - len(newline_indent))
         else:  # _OUTSIDE: before the first array or after one has closed
@@ -605,6 +617,8 @@ def _json_array_rows(
 
         # The buffer is used up: read more, keeping only what the state still needs.
         if eof:
+            if state == _RESYNC and unsure is not None:
+                raise _cannot_resync(source, *unsure)
             if state in (_ELEMENT, _OVERSIZE):
                 raise InputError(
                     f"{source}: the file ends inside the element that starts at line"

@@ -897,6 +897,20 @@ def test_a_stray_nul_in_a_csv_export_is_a_damaged_value_not_a_binary_file(tmp_pa
         read(write(tmp_path, "bin.dat", b"PK\x03\x04" + b"\x00" * 4096))
 
 
+@pytest.mark.parametrize("indent", ["", "  "])
+def test_two_elements_on_one_line_the_second_cut_lose_only_the_cut_one(tmp_path, indent):
+    """A line-per-element array where one line holds two elements, the second truncated:
+    reading resumed nowhere (or half the rows after it were lost)."""
+    rows = [{"Type": "AppServiceAuditLogs", "Protocol": "FTP", "User": f"u{n}"} for n in range(60)]
+    lines = [indent + json.dumps(row) for row in rows]
+    lines[20] += ", " + json.dumps(rows[21])[:25]
+    del lines[21]
+    read_rows = read(write(tmp_path, "two.json", "[\n" + ",\n".join(lines) + "\n]\n"))
+    users = [r.fields["User"] for r in read_rows if isinstance(r, RawRow)]
+    assert users == [row["User"] for n, row in enumerate(rows) if n != 21]
+    assert len(reasons(read_rows)) == 1
+
+
 def test_a_file_deleted_after_it_was_read_is_not_an_error(tmp_path):
     path = write(tmp_path, "gone.jsonl", json.dumps({"Type": "AzureActivity"}) + "\n")
     source = FileSource(path)
