@@ -1,10 +1,12 @@
-"""The timer killed anywhere, again and again, with a faulty workspace: nothing lost, nothing
-sent twice, and the checkpoint consistent.
+"""The timer killed anywhere, again and again, with storage outages and a faulty workspace:
+nothing lost, nothing sent twice, and the checkpoint consistent.
 
 A kill is emulated in process: from a chosen call on (to the store, the checkpoint, the
 queue or the workspace, before or after the call takes effect), every call of the dead run
-fails, its clean-up included, as nothing runs after a SIGKILL. Between kills the workspace
-fails (503) or stalls; the next run comes when the dead run's lease has lapsed.
+fails, its clean-up included, as nothing runs after a SIGKILL. An outage is the same with
+the error each adapter raises when its service is down (storage, queue, workspace), which
+the run must survive and report. Between them the workspace fails (503); the next run
+comes when the last one's lease has lapsed.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from detectors.model.errors import DeliveryFailed, QueryFailed, StoreError
 from detectors.runs.timer import LEASE_MARGIN
 from detectors.sources import Budget
 from tests.runs.test_ingestion_order import T0, _harvests, _queue
@@ -29,40 +32,40 @@ class Killed(BaseException):
 
 
 class Fuse:
-    """Blows at the `at`-th call; every call after it fails too."""
+    """Blows at the `at`-th call; every call after it fails too: the process is dead, or
+    (with `outage`) the services are down and each adapter raises its own error."""
 
-    def __init__(self, at: int, rng: random.Random) -> None:
-        self.at, self.rng, self.calls, self.blown = at, rng, 0, False
+    def __init__(self, at: int, rng: random.Random, *, outage: bool = False) -> None:
+        self.at, self.rng, self.outage, self.calls, self.blown = at, rng, outage, 0, False
 
-    def tick(self) -> None:
+    def tick(self, down: type[Exception]) -> None:
+        if not self.blown:
+            self.calls += 1
+            self.blown = self.calls >= self.at
         if self.blown:
-            raise Killed
-        self.calls += 1
-        if self.calls >= self.at:
-            self.blown = True
-            raise Killed
+            raise down("the service is unreachable") if self.outage else Killed
 
 
 class Mortal:
     """A part of the run that dies with it: each call may be the last, before or after it
     takes effect."""
 
-    def __init__(self, inner: Any, fuse: Fuse) -> None:
-        self._inner, self._fuse = inner, fuse
+    def __init__(self, inner: Any, fuse: Fuse, down: type[Exception]) -> None:
+        self._inner, self._fuse, self._down = inner, fuse, down
 
     def __getattr__(self, name: str) -> Any:
         attribute = getattr(self._inner, name)
         if not callable(attribute):
             return attribute
-        fuse = self._fuse
+        fuse, down = self._fuse, self._down
 
         def call(*args: Any, **kwargs: Any) -> Any:
             after = fuse.rng.random() < 0.5
             if not after:
-                fuse.tick()
+                fuse.tick(down)
             result = attribute(*args, **kwargs)
             if after:
-                fuse.tick()
+                fuse.tick(down)
             return result
 
         return call
@@ -71,10 +74,10 @@ class Mortal:
 def _mortal_run(rig: Rig, minutes: int, fuse: Fuse | None) -> Callable[[], Any]:
     timer = rig.timer()
     if fuse is not None:
-        timer.source = Mortal(timer.source, fuse)
-        timer.store = Mortal(timer.store, fuse)
-        timer.state = Mortal(timer.state, fuse)
-        timer.queue = Mortal(timer.queue, fuse)
+        timer.source = Mortal(timer.source, fuse, QueryFailed)
+        timer.store = Mortal(timer.store, fuse, StoreError)
+        timer.state = Mortal(timer.state, fuse, StoreError)
+        timer.queue = Mortal(timer.queue, fuse, DeliveryFailed)
     return lambda: timer.run(T0 + timedelta(minutes=minutes), Budget(60))
 
 
@@ -93,16 +96,18 @@ def test_a_timer_killed_anywhere_with_a_faulty_workspace_loses_and_repeats_nothi
     # A first run that lives sets where reading starts (a deployment whose runs all died
     # would start over each time, `first_run_lookback_minutes` back).
     assert _mortal_run(rig, 5, None)().outcome == "ok"
-    minutes, kills, faults = 5 + every, 0, 0
-    for _attempt in range(16):
+    minutes, kills, outages = 5 + every, 0, 0
+    for _attempt in range(20):
         if rng.random() < 0.3:
             rig.la.fail(503, times=rng.randint(1, 4))
-            faults += 1
-        fuse = Fuse(rng.randint(1, 24), rng)
+        fuse = Fuse(rng.randint(1, 24), rng, outage=rng.random() < 0.3)
         try:
-            _mortal_run(rig, minutes, fuse)()
+            report = _mortal_run(rig, minutes, fuse)()
         except Killed:
             kills += 1
+        else:
+            outages += fuse.blown
+            assert report.outcome in ("ok", "behind", "failed", "skipped"), report.line()
         minutes += every
     for _attempt in range(30):  # then runs that live, until the workspace is read through
         report = _mortal_run(rig, minutes, None)()
@@ -111,6 +116,7 @@ def test_a_timer_killed_anywhere_with_a_faulty_workspace_loses_and_repeats_nothi
         if minutes > 6 * 60 and report.outcome == "ok":
             break
     assert kills >= 8  # the loop did kill, at many points
+    assert outages >= 3  # and took the services away under running runs
     sent = _queue(rig)
     # At least once on the queue, and by id exactly once: a crash between the send and the
     # outbox hearing of it sends the same alert again, which consumers drop by id.
