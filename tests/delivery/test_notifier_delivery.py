@@ -112,18 +112,28 @@ class Rig:
             return {(e["AlertId"], e["RowKey"]): dict(e) for e in table.list_entities()}
 
 
-@pytest.fixture
-def rig(azurite, storage_names, receiver, functions_host, monkeypatch) -> Rig:
-    env = {
+def _env(azurite, storage_names, receiver, **notify: str) -> dict[str, str]:
+    """The notifier's app settings against Azurite and the local receiver."""
+    return {
         "DETECTOR_STORAGE": azurite.connection_string,
         "DETECTOR_ALERT_QUEUE": storage_names.queue("alerts"),
         "DETECTOR_DELIVERY_TABLE": storage_names.table("Deliveries"),
         "NOTIFY_WEBHOOK_URL": receiver.url("webhook"),
         "NOTIFY_ALLOW_PRIVATE_ADDRESSES": "true",  # the local receiver
-        "NOTIFY_WEBHOOK_SECRET": SECRET,
-        "NOTIFY_TEAMS_URL": receiver.url("teams"),
-        "NOTIFY_SLACK_URL": receiver.url("slack"),
+        **notify,
     }
+
+
+@pytest.fixture
+def rig(azurite, storage_names, receiver, functions_host, monkeypatch) -> Rig:
+    env = _env(
+        azurite,
+        storage_names,
+        receiver,
+        NOTIFY_WEBHOOK_SECRET=SECRET,
+        NOTIFY_TEAMS_URL=receiver.url("teams"),
+        NOTIFY_SLACK_URL=receiver.url("slack"),
+    )
     return Rig(env=env, receiver=receiver, make_host=functions_host, monkeypatch=monkeypatch)
 
 
@@ -143,15 +153,13 @@ def _delivered_once_each(rig: Rig, alert_id: str) -> None:
 def test_a_previous_webhook_key_signs_too_while_it_is_rotated(
     azurite, storage_names, receiver, functions_host, monkeypatch
 ):
-    env = {
-        "DETECTOR_STORAGE": azurite.connection_string,
-        "DETECTOR_ALERT_QUEUE": storage_names.queue("alerts"),
-        "DETECTOR_DELIVERY_TABLE": storage_names.table("Deliveries"),
-        "NOTIFY_WEBHOOK_URL": receiver.url("webhook"),
-        "NOTIFY_ALLOW_PRIVATE_ADDRESSES": "true",  # the local receiver
-        "NOTIFY_WEBHOOK_SECRET": "the new key",
-        "NOTIFY_WEBHOOK_SECRET_PREVIOUS": SECRET,
-    }
+    env = _env(
+        azurite,
+        storage_names,
+        receiver,
+        NOTIFY_WEBHOOK_SECRET="the new key",
+        NOTIFY_WEBHOOK_SECRET_PREVIOUS=SECRET,
+    )
     rig = Rig(env=env, receiver=receiver, make_host=functions_host, monkeypatch=monkeypatch)
     alert = sample_alerts()[0]
     rig.alerts.send(alert)
