@@ -23,7 +23,7 @@ from detectors.cli.terminal import printable
 from detectors.detections import DETECTIONS, catalogue
 from detectors.engine.scoring import Engine
 from detectors.model.errors import DetectorError, InputError, redact
-from detectors.runs.replay import Progress, ReplayStats, replay
+from detectors.runs.replay import APART_DAYS, Progress, ReplayStats, replay
 from detectors.runs.step import WindowStep
 from detectors.runs.wiring import build_timer
 from detectors.settings.app import DEFAULT_HOLD_MINUTES, AppSettings, OperatorSettings
@@ -530,6 +530,11 @@ def _summary(
     if stats.skipped:
         skipped = ", ".join(f"{n:,} {reason}" for reason, n in stats.skipped.most_common())
         w(f"not relevant: {skipped}\n")
+    if stats.apart:
+        w(
+            f"left out: {stats.apart:,} observations dated on days set apart from the rest of"
+            f" the input (more than {APART_DAYS} days away, a stray few)\n"
+        )
     if stats.rejected:
         w(f"rejected {stats.rejected:,} rows:\n")
         for reason, n in stats.rejection_reasons.most_common(10):

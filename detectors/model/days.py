@@ -17,6 +17,11 @@ def day_number(moment: datetime) -> int:
     return (moment - _EPOCH).days
 
 
+def day_start(day: int) -> datetime:
+    """Midnight UTC at the start of a day number."""
+    return _EPOCH + timedelta(days=day)
+
+
 def hour_number(moment: datetime) -> int:
     """Hours since 1970-01-01 UTC."""
     return int((moment - _EPOCH).total_seconds() // 3600)

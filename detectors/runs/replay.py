@@ -11,14 +11,14 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from detectors.alerts.allow import AllowGate
 from detectors.alerts.document import AlertDocument
-from detectors.model.days import day_number
+from detectors.model.days import day_number, day_start
 from detectors.model.observation import Observation, RawRow, RejectedRow
 from detectors.normalize.rows import Normalizer, Skipped, TimeBounds
 from detectors.runs.step import WindowStep
@@ -60,6 +60,10 @@ class ReplayStats:
     """Observations at or before the store's watermark: a previous replay scored them."""
     records: list[dict[str, Any]] = field(default_factory=list)
     """What feedback needs of each alert sent to the sink (with `keep_records`)."""
+    days: Counter[int] = field(default_factory=Counter)
+    """Observations read per day (day numbers), to find days apart from the input's span."""
+    apart: int = 0
+    """Observations dated on days apart from the rest of the input, left out (`dense_days`)."""
     reading_seconds: float = 0.0
     """Time spent reading, normalising and ordering the rows."""
     scoring_seconds: float = 0.0
@@ -113,6 +117,7 @@ def read_observations(
                     stats.already_replayed += 1
                 else:
                     add(result)
+                    stats.days[day_number(result.time)] += 1
             elif type(result) is Skipped:
                 stats.skipped[result.reason] += 1
             elif isinstance(result, RejectedRow):
@@ -120,6 +125,32 @@ def read_observations(
         done_before += source.total_bytes
     stats.bytes = total
     stats.observations = spool.count + stats.already_replayed
+
+
+APART_DAYS = 7
+"""A gap of more days than this, with few rows before it, sets those rows apart."""
+APART_ROWS = 10
+APART_SHARE = 0.001
+"""At most this many observations (or this share of the input, if more) may be set apart:
+strays, not a period of their own."""
+
+
+def dense_days(days: Mapping[int, int]) -> tuple[int, int]:
+    """The first and last day of the input's own span. Days at its start that a gap of more
+    than `APART_DAYS` separates from the rest, holding a stray few observations, are left
+    out: one row dated years before an export would otherwise start the learning days
+    there. (A stray at the end is left in: it may be what the export was made for, and
+    rows dated after the run's clock are rejected when read.)"""
+    ordered = sorted(days)
+    most = max(APART_ROWS, sum(days.values()) * APART_SHARE)
+    low, seen = 0, 0
+    for i in range(len(ordered) - 1):
+        seen += days[ordered[i]]
+        if seen > most:
+            break
+        if ordered[i + 1] - ordered[i] > APART_DAYS:
+            low = i + 1
+    return ordered[low], ordered[-1]
 
 
 def _reject(stats: ReplayStats, row: RejectedRow) -> None:
@@ -197,12 +228,19 @@ def replay(
         stats.reading_seconds = time.perf_counter() - started
         if spool.first is None or spool.last is None:
             return stats
-        stats.first = spool.first.time
+        low, high = dense_days(stats.days)
+        keep_from, keep_until = day_start(low), day_start(high + 1)
+        stats.first = max(spool.first.time, keep_from)
         # Rows that arrive late reach the engine out of event order, as in the timer.
         step.engine.late_rows = arrival.delays is not None or stats.ingestion_times > 0
         stats.learning_until = grid_start(stats.first + timedelta(days=learning_days), window)
         span = max(int((spool.last.time - stats.first).total_seconds()), 1)
-        for start, batch in windows(spool, arrival):
+        for start, read in windows(spool, arrival):
+            batch = [o for o in read if keep_from <= o.time < keep_until]
+            if len(batch) < len(read):
+                stats.apart += len(read) - len(batch)
+                if not batch:
+                    continue
             emit = start >= stats.learning_until
             result, judged = step.score(batch, emit=emit, since=start)
             if emit:

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from detectors.cli.main import main
+from detectors.runs.replay import dense_days
 from tests.detections.test_detections import AFTER, jane_history
 from tests.rowkit import POWERSHELL, START, Actor, activity, site_id, write_ndjson
 
@@ -328,13 +329,15 @@ def test_one_row_dated_in_the_future_or_the_distant_past_moves_no_watermark(tmp_
     ended = [r for r in first if r["ActivityStatusValue"] != "Start"]  # Start rows do not count
     future = {**ended[-1], "TimeGenerated": "2030-01-01T00:00:00.0000000Z", "EventDataId": "f"}
     ancient = {**ended[0], "TimeGenerated": "1970-01-02T00:00:00.0000000Z", "EventDataId": "a"}
+    stray = {**ended[1], "TimeGenerated": "2019-06-01T00:00:00.0000000Z", "EventDataId": "s"}
     store = f"sqlite:{tmp_path / 'b.db'}"
-    poisoned = write_ndjson(tmp_path / "first.jsonl", [*first, future, ancient])
+    poisoned = write_ndjson(tmp_path / "first.jsonl", [*first, future, ancient, stray])
     assert run(str(poisoned), "--out", str(tmp_path / "a1.jsonl"), "--store", store) == 0
     err = capsys.readouterr().err
     assert "event time in the future: 2030-01-01T00:00:00Z" in err
     assert "event time too old: 1970-01-02T00:00:00Z" in err
-    assert "learning until 2026-10-15" in err
+    assert "learning until 2026-10-15" in err  # not 2019: the stray row is set apart
+    assert "left out: 1 observations dated on days set apart" in err
     later = write_ndjson(tmp_path / "second.jsonl", second)
     assert run(str(later), "--out", str(tmp_path / "a2.jsonl"), "--store", store, "--quiet") == 0
     whole = write_ndjson(tmp_path / "whole.jsonl", rows)
@@ -342,6 +345,16 @@ def test_one_row_dated_in_the_future_or_the_distant_past_moves_no_watermark(tmp_
     split = _lines(tmp_path / "a1.jsonl") + _lines(tmp_path / "a2.jsonl")
     assert split == _lines(tmp_path / "whole-alerts.jsonl")
     assert split
+
+
+def test_the_inputs_own_span_leaves_out_strays_but_keeps_a_real_earlier_period():
+    month = {20_000 + n: 1_000 for n in range(28)}
+    assert dense_days({19_000: 1, **month}) == (20_000, 20_027)
+    assert dense_days({18_000: 2, 19_000: 3, **month}) == (20_000, 20_027)  # several strays
+    assert dense_days({19_000: 900, **month}) == (19_000, 20_027)  # too many to be strays
+    assert dense_days({19_995: 1, **month}) == (19_995, 20_027)  # a week away is not apart
+    assert dense_days({**month, 20_200: 2}) == (20_000, 20_200)  # the end is left as it is
+    assert dense_days({20_000: 3}) == (20_000, 20_000)
 
 
 def _portal_time(iso: str) -> str:
