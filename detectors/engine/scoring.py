@@ -113,8 +113,6 @@ class Scored:
 
     groups: dict[str, list[Observation]]
     """Observations by principal, and by context baseline (sites, jobs, peer groups)."""
-    baselines: dict[str, PrincipalBaseline]
-    """The baselines the window was judged against, as they were given."""
     names: dict[str, str] = field(default_factory=dict)
     """Display names of the context baselines in `groups`."""
 
@@ -317,7 +315,7 @@ class Engine:
         changing them; alerts are only rendered when `emit` is true."""
         result, window, since = prepared.result, prepared.window, prepared.since
         if not window:
-            return result, Scored(groups={}, baselines={})
+            return result, Scored(groups={})
         groups, released = prepared.groups, prepared.released
         learned_first, late_units = prepared.learned_first, prepared.late_units
         earlier_parts = prepared.earlier_parts
@@ -381,9 +379,7 @@ class Engine:
             teach = [o for o in teach if o.principal.id not in alerting]
         context = context_groups([*current, *teach], exclude=exclude)
         names = {key: key.split(":", 1)[0] + " " + key.split(":", 1)[1] for key in context}
-        return result, Scored(
-            groups={**released, **learned, **context}, baselines=dict(stored), names=names
-        )
+        return result, Scored(groups={**released, **learned, **context}, names=names)
 
     def _learned_first(
         self,

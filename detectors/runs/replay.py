@@ -170,7 +170,8 @@ def windows(
     observations: Iterable[Observation], arrival: Arrival
 ) -> Iterator[tuple[datetime, list[Observation]]]:
     """Observations in step order (`steps_first`) cut into the steps that score them, each
-    with the start of its event slice."""
+    with the start of its event slice; then one empty step, as the timer's next run, which
+    judges what the last one held back for a second look."""
     current: datetime | None = None
     batch: list[Observation] = []
     step = arrival.step
@@ -183,6 +184,7 @@ def windows(
         batch.append(obs)
     if batch and current is not None:
         yield current - arrival.window, batch
+        yield current, []
 
 
 def steps_first(arrival: Arrival) -> Callable[[Observation], tuple[object, ...]]:
@@ -243,20 +245,22 @@ def replay(
                     continue
             emit = start >= stats.learning_until
             result, judged = step.score(batch, emit=emit, since=start)
-            if emit:
-                stats.principal_days.update((o.principal.id, day_number(o.time)) for o in batch)
-            stats.windows += 1
             stats.duplicates += result.duplicates
             stats.suppressed += result.suppressed
-            stats.principals.update(o.principal.id for o in batch)
-            stats.last = max(stats.last or batch[-1].time, *(o.time for o in batch))
-            for alert, record in step.admitted(result, judged, allow):
+            if batch:  # the last, empty step only judges what was held back
+                if emit:
+                    stats.principal_days.update((o.principal.id, day_number(o.time)) for o in batch)
+                stats.windows += 1
+                stats.principals.update(o.principal.id for o in batch)
+                stats.last = max(stats.last or batch[-1].time, *(o.time for o in batch))
+            for alert in step.admitted(result, allow):
                 stats.alerts[(alert["detection"], alert["severity"])] += 1
                 if keep_records:
-                    stats.records.append(record)
+                    stats.records.append(step.record(alert, judged))
                 sink(alert)
             step.learn(judged)
-            if progress is not None and stats.windows % 100 == 0:
+            if progress is not None and batch and stats.windows % 100 == 0:
+                assert stats.last is not None  # set just above for a batch
                 elapsed = int((stats.last - stats.first).total_seconds())
                 progress(Progress(phase="scoring", done=elapsed, total=span, rows=stats.rows))
         stats.scoring_seconds = time.perf_counter() - started - stats.reading_seconds

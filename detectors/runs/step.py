@@ -59,23 +59,21 @@ class WindowStep:
         )
         return result, Judged(scored=scored, stored=stored)
 
-    def admitted(
-        self, result: WindowResult, judged: Judged, gate: AllowGate | None
-    ) -> Iterator[tuple[AlertDocument, dict[str, Any]]]:
-        """The window's alerts that the allow rules let through (all without a gate), each
-        with the record analysts' feedback on it needs later (`baselines.feedback`)."""
-        for alert in result.alerts:
-            if gate is not None and not gate.admit(alert):
-                continue
-            principal_id = alert["principal"]["id"]
-            held = judged.stored.get(principal_id)
-            record = alert_record(
-                alert,
-                judged.groups.get(principal_id, ()),
-                held.baseline if held else None,
-                self.engine.settings,
-            )
-            yield alert, record
+    @staticmethod
+    def admitted(result: WindowResult, gate: AllowGate | None) -> Iterator[AlertDocument]:
+        """The window's alerts that the allow rules let through (all without a gate)."""
+        return (a for a in result.alerts if gate is None or gate.admit(a))
+
+    def record(self, alert: AlertDocument, judged: Judged) -> dict[str, Any]:
+        """What analysts' feedback on an alert needs later (`baselines.feedback`)."""
+        principal_id = alert["principal"]["id"]
+        held = judged.stored.get(principal_id)
+        return alert_record(
+            alert,
+            judged.groups.get(principal_id, ()),
+            held.baseline if held else None,
+            self.engine.settings,
+        )
 
     def learn(self, judged: Judged, *, through: datetime | None = None) -> None:
         """Fold a judged window into the stored baselines; on a lost race, re-read and fold

@@ -326,10 +326,10 @@ class TimerRun:
             report.resumed += 1
         else:
             records = []
-            for alert, record in step.admitted(result, judged, self._gate):
+            for alert in step.admitted(result, self._gate):
                 self.state.hold(alert)
                 report.alerts += 1
-                records.append(record)
+                records.append(step.record(alert, judged))
             if self.records is not None and records:
                 self.records.record_alerts(records)
             doc["pending"] = bounds(window)

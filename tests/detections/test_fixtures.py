@@ -2,8 +2,9 @@
 
 `fixtures/<detection>/<case>.jsonl[.gz]` holds a story's rows in the Log Analytics export
 format (`make_fixtures` writes them); `<case>.expected.json` beside it says, by hand, what
-must come of it: every alert (detection, principal, acceptable severities, reasons it
-must give), and nothing else. A case for a new detection is two files in its folder.
+must come of it in event order and in the order the timer sees rows (`ORDERS`): every
+alert (detection, principal, acceptable severities, reasons it must give), and nothing
+else. A case for a new detection is two files in its folder.
 """
 
 from __future__ import annotations
@@ -25,11 +26,19 @@ def _expected(rows: Path) -> dict:
     return json.loads((rows.parent / f"{name}.expected.json").read_text(encoding="utf-8"))
 
 
+ORDERS = {
+    "event-order": (),
+    # As the timer sees the rows: each delayed as Azure delays them, scored in its steps.
+    "ingestion-order": ("--ingestion-delay", "realistic", "--delay-seed", "1"),
+}
+
+
+@pytest.mark.parametrize("order", ORDERS)
 @pytest.mark.parametrize("rows", CASES, ids=lambda p: f"{p.parent.name}/{p.name.split('.')[0]}")
-def test_a_fixture_replays_to_exactly_its_expected_alerts(rows, tmp_path):
+def test_a_fixture_replays_to_exactly_its_expected_alerts(rows, order, tmp_path):
     expected = _expected(rows)
     out = tmp_path / "alerts.jsonl"
-    assert main(["replay", str(rows), "--out", str(out), "--quiet"]) == 0
+    assert main(["replay", str(rows), "--out", str(out), "--quiet", *ORDERS[order]]) == 0
     alerts = [json.loads(line) for line in out.read_text().splitlines()]
     got = sorted(alerts, key=lambda a: (a["detection"], a["principal"]["id"], a["firstSeen"]))
     wanted = sorted(expected["alerts"], key=lambda e: (e["detection"], e["principal"]))
