@@ -27,9 +27,10 @@ from detectors.runs.replay import APART_DAYS, Progress, ReplayStats, replay
 from detectors.runs.step import WindowStep
 from detectors.runs.wiring import build_timer
 from detectors.settings.app import DEFAULT_HOLD_MINUTES, AppSettings, OperatorSettings
-from detectors.sources import Budget
+from detectors.sources import Budget, RowSource
 from detectors.sources.arrival import Arrival, DelayModel
 from detectors.sources.files import FileSource
+from detectors.sources.portal_dates import DateOrder
 from detectors.stores.sqlite import SqliteStore
 from detectors.stores.write_behind import WriteBehindStore
 
@@ -126,6 +127,31 @@ def arrival(args: argparse.Namespace) -> Arrival:
     return Arrival(window=args.window, hold=timedelta(minutes=args.hold), delays=delays)
 
 
+def _input_options(parser: argparse.ArgumentParser) -> None:
+    """How to read the inputs, where they cannot tell by themselves."""
+    parser.add_argument(
+        "--date-order",
+        type=DateOrder,
+        choices=list(DateOrder),
+        metavar="ORDER",
+        help="how a portal CSV export wrote its dates, when none of them settles it: dmy "
+        "(19/12/2024) or mdy (12/19/2024); by default a date after the 12th decides, and an "
+        "export where every date reads both ways is refused",
+    )
+
+
+def _file_sources(args: argparse.Namespace) -> list[RowSource]:
+    """The exported files named on the command line, each checked before anything runs."""
+    sources: list[RowSource] = []
+    for path in args.paths:
+        if not Path(path).exists():
+            raise InputError(f"{path}: no such file")
+        source = FileSource(path, date_order=args.date_order)
+        source.total_bytes  # noqa: B018 - a directory or a pipe fails here, clearly
+        sources.append(source)
+    return sources
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand."""
     parser = argparse.ArgumentParser(
@@ -155,6 +181,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="sqlite:FILE",
         help="keep baselines and progress here across runs (default: fresh, in memory)",
     )
+    _input_options(rep)
     rep.add_argument("--show", action="store_true", help="also print each alert readably")
     rep.add_argument("--quiet", action="store_true", help="no progress, only the summary")
     rep.set_defaults(handler=_replay)
@@ -302,10 +329,7 @@ def _status(args: argparse.Namespace) -> int:
 
 
 def _replay(args: argparse.Namespace) -> int:
-    for path in args.paths:
-        if not Path(path).exists():
-            raise InputError(f"{path}: no such file")
-        FileSource(path).total_bytes  # noqa: B018 - a directory or a pipe fails here, clearly
+    sources = _file_sources(args)
     operator = OperatorSettings.from_env(os.environ)
     settings = operator.detection
     # Baselines stay in memory between windows and reach the store only if the run succeeds.
@@ -342,7 +366,7 @@ def _replay(args: argparse.Namespace) -> int:
 
             reporter = None if args.quiet else _ProgressReporter(sys.stderr)
             stats = replay(
-                args.paths,
+                sources,
                 step=WindowStep(engine, store),
                 sink=sink,
                 window=args.window,

@@ -41,6 +41,9 @@ _SITE_OPERATIONS: dict[str, OperationFamily] = {
     "hostruntime/host/action": F.DEPLOYMENT,
 }
 
+PUBLISHING_USERS_WRITE = "microsoft.web/publishingusers/write"
+"""Sets the user-level deployment credentials (`az webapp deployment user set`)."""
+
 _CONFIG_LIST = "config/list/action"
 _BASIC_AUTH_PREFIX = "basicpublishingcredentialspolicies"
 
@@ -82,7 +85,7 @@ def operation_names() -> tuple[str, ...]:
     """Every ARM operation name the detections read, lower case, site and slot forms."""
     tails = [*_SITE_OPERATIONS, _CONFIG_LIST]
     tails += [f"{_BASIC_AUTH_PREFIX}/{kind}/write" for kind in ("ftp", "scm")]
-    names = {"microsoft.web/publishingusers/write"}
+    names = {PUBLISHING_USERS_WRITE}
     for tail in tails:
         names.add(f"microsoft.web/sites/{tail}")
         names.add(f"microsoft.web/sites/slots/{tail}")
@@ -92,7 +95,7 @@ def operation_names() -> tuple[str, ...]:
 def classify(operation: str, config_suffix: str | None) -> OperationFamily | None:
     """Family of an ARM operation name (any case), or None when the detector ignores it."""
     name = operation.lower()
-    if name == "microsoft.web/publishingusers/write":
+    if name == PUBLISHING_USERS_WRITE:
         return F.CREDENTIAL_CHANGE
     if not name.startswith("microsoft.web/sites/"):
         return None

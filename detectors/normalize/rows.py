@@ -30,7 +30,13 @@ from detectors.model.observation import (
     SourceTable,
     Status,
 )
-from detectors.model.operations import classify, tool_for_app, tool_for_protocol
+from detectors.model.operations import (
+    PUBLISHING_USERS_WRITE,
+    classify,
+    tool_for_app,
+    tool_for_protocol,
+)
+from detectors.normalize.schemas import other_table
 
 MAX_ID_CHARS = 1024
 MAX_RESOURCE_ID_CHARS = 4096
@@ -57,13 +63,24 @@ class SkipReason(enum.StrEnum):
     UNRELATED_OPERATION = "unrelated operation"
     START_ROW = "start row (the end row of the same action is counted)"
     UNRELATED_FILE = "file outside App_Data/jobs"
+    NOT_A_SITE = "Microsoft.Web operation on a resource that is not a site (plan, certificate...)"
+    OTHER_TABLES = "rows of other tables: not read by this detector"
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Skipped:
     """A valid row the detections do not need."""
 
-    reason: SkipReason
+    reason: str
+    """A `SkipReason`, or one that names another table's rows."""
+
+
+MAX_NAMED_TABLES = 32
+"""Other tables named one by one in skip reasons; rows of any more share one reason."""
+
+PUBLISHING_USER_SITE = "deployment-user"
+"""What alerts name as the site of `Microsoft.Web/publishingUsers/write`: the user-level
+deployment credentials, which work on every site the user can publish to, not on one site."""
 
 
 _SKIPS = {reason: Skipped(reason=reason) for reason in SkipReason}
@@ -135,19 +152,14 @@ def _clean_name(text: str) -> str:
     return _CONTROL.sub("\ufffd", text)[:MAX_NAME_CHARS]
 
 
-_PORTAL_TIME = re.compile(
-    r"^(\d{1,2})/(\d{1,2})/(\d{4}),? (\d{1,2}):(\d{2}):(\d{2})(?:\.(\d{1,7}))? ?([AP]M)?$",
-    re.IGNORECASE,
-)
-
-
 def parse_time(value: Any, field: str = "TimeGenerated") -> datetime:
-    """An aware UTC datetime from ISO 8601 or the portal's CSV format; naive means UTC."""
+    """An aware UTC datetime from ISO 8601; naive means UTC. (A CSV export's dates in the
+    browser's locale were made ISO 8601 by the reader, which knows the export's day order.)"""
     if isinstance(value, str) and value:
         try:
             parsed = datetime.fromisoformat(value)
         except ValueError:
-            parsed = _parse_portal_time(value, field)
+            raise RowError(f"{field} {value[:40]!r} is not an ISO 8601 timestamp") from None
     elif isinstance(value, datetime):
         parsed = value
     else:
@@ -162,23 +174,6 @@ def parse_time(value: Any, field: str = "TimeGenerated") -> datetime:
     except OverflowError:
         # An offset that pushes the moment past year 1 or 9999.
         raise RowError(f"{field} {str(value)[:40]!r} is out of the range of dates") from None
-
-
-def _parse_portal_time(value: str, field: str) -> datetime:
-    match = _PORTAL_TIME.match(value.strip())
-    if not match:
-        raise RowError(f"{field} {value[:40]!r} is not a timestamp")
-    month, day, year, hour, minute, second, fraction, meridiem = match.groups()
-    hour_24 = int(hour)
-    if meridiem:
-        hour_24 = hour_24 % 12 + (12 if meridiem.upper() == "PM" else 0)
-    micro = int((fraction or "0")[:6].ljust(6, "0"))
-    try:
-        return datetime(
-            int(year), int(month), int(day), hour_24, int(minute), int(second), micro, tzinfo=UTC
-        )
-    except ValueError as err:
-        raise RowError(f"{field} {value[:40]!r} is not a valid date: {err}") from err
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -264,6 +259,7 @@ class Normalizer:
         self._families: _BoundedCache[tuple[str, str | None], OperationFamily | None] = (
             _BoundedCache(10_000)
         )
+        self._other_tables: dict[str, Skipped] = {}
         self._handlers: dict[SourceTable, Callable[[Mapping[str, Any]], Observation | Skipped]]
         self._handlers = {
             SourceTable.AZURE_ACTIVITY: self._activity,
@@ -274,10 +270,15 @@ class Normalizer:
     def normalize(self, row: RawRow) -> Observation | Skipped | RejectedRow:
         """The observation a row stands for, a skip, or a rejection naming the problem."""
         if row.table is None:
+            other = other_table(row.fields)
+            if other is not None:
+                return self._other_table(other)
             return RejectedRow(
                 source=row.source,
                 line=row.line,
-                reason="cannot tell which table the row is from (no Type column, unknown columns)",
+                reason="cannot tell which table the row is from (no Type column, and its "
+                "columns are not those of AzureActivity, AppServiceAuditLogs or "
+                "AppServiceFileAuditLogs, nor of an Activity Log event or resource-log record)",
             )
         try:
             result = self._handlers[row.table](row.fields)
@@ -292,14 +293,28 @@ class Normalizer:
                 return RejectedRow(source=row.source, line=row.line, reason=problem)
         return result
 
+    def _other_table(self, name: str) -> Skipped:
+        key = name.lower()
+        found = self._other_tables.get(key)
+        if found is None:
+            if len(self._other_tables) >= MAX_NAMED_TABLES:
+                return _SKIPS[SkipReason.OTHER_TABLES]
+            found = Skipped(reason=f"rows of table {name}: not read by this detector")
+            self._other_tables[key] = found
+        return found
+
     # -- AzureActivity -------------------------------------------------------------------
 
     def _activity(self, fields: Mapping[str, Any]) -> Observation | Skipped:
         operation = _text(fields.get("OperationNameValue"), "OperationNameValue", 512)
         if not operation:
             raise RowError("OperationNameValue is missing")
-        if not operation.lower().startswith("microsoft.web/"):
+        lowered = operation.lower()
+        if not lowered.startswith("microsoft.web/"):
             return _SKIPS[SkipReason.UNRELATED_OPERATION]
+        if not lowered.startswith("microsoft.web/sites/") and lowered != PUBLISHING_USERS_WRITE:
+            # Plans, certificates, static sites, environments: not where credentials live.
+            return _SKIPS[SkipReason.NOT_A_SITE]
         status_text = _text(fields.get("ActivityStatusValue"), "ActivityStatusValue", 64)
         status = _STATUS.get(status_text.lower())
         if status is None:
@@ -312,7 +327,11 @@ class Normalizer:
             "_ResourceId",
             MAX_RESOURCE_ID_CHARS,
         )
-        parsed = self._resource(resource_text)
+        parsed: _ParsedResource | None
+        if lowered == PUBLISHING_USERS_WRITE:
+            parsed = _publishing_user(resource_text, fields)
+        else:
+            parsed = self._resource(resource_text)
         if parsed is None:
             # The scope of the authorization names the resource too; parsed only when needed.
             scope = _dynamic(fields, "Authorization").get("scope")
@@ -591,6 +610,19 @@ def _parse_resource(resource_id: str) -> _ParsedResource | None:
         site_id += f"/slots/{slot}"
     ref = ResourceRef(id=site_id, subscription_id=sub, resource_group=group, site=site, slot=slot)
     return _ParsedResource(ref=ref, tail=tuple(rest))
+
+
+def _publishing_user(resource_id: str, fields: Mapping[str, Any]) -> _ParsedResource:
+    """The resource of a change of the user-level deployment credentials: no group and no
+    site, the subscription whose log recorded it if the row says."""
+    subscription = _text(fields.get("SubscriptionId"), "SubscriptionId", 128).lower()
+    ref = ResourceRef(
+        id=(resource_id or "/providers/Microsoft.Web/publishingUsers/web").lower(),
+        subscription_id=subscription,
+        resource_group="",
+        site=PUBLISHING_USER_SITE,
+    )
+    return _ParsedResource(ref=ref, tail=())
 
 
 def _parse_ip(value: str) -> str | None:

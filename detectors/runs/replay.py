@@ -22,6 +22,7 @@ from detectors.model.days import day_number, day_start
 from detectors.model.observation import Observation, RawRow, RejectedRow
 from detectors.normalize.rows import Normalizer, Skipped, TimeBounds
 from detectors.runs.step import WindowStep
+from detectors.sources import RowSource
 from detectors.sources.arrival import Arrival
 from detectors.sources.files import FileSource
 from detectors.sources.queries import grid_start
@@ -85,7 +86,7 @@ AlertSink = Callable[[AlertDocument], None]
 
 
 def read_observations(
-    paths: Sequence[str],
+    inputs: Sequence[str | RowSource],
     stats: ReplayStats,
     spool: ObservationSpool,
     progress: ProgressCallback | None = None,
@@ -96,7 +97,7 @@ def read_observations(
     """Normalise every row of every file into the spool, counting what was left out and why
     (rows dated outside `bounds` among them)."""
     normalizer = Normalizer(bounds)
-    sources = [FileSource(path) for path in paths]
+    sources = [FileSource(i) if isinstance(i, str) else i for i in inputs]
     total = sum(source.total_bytes for source in sources)
     done_before = 0
     for source in sources:
@@ -194,7 +195,7 @@ def steps_first(arrival: Arrival) -> Callable[[Observation], tuple[object, ...]]
 
 
 def replay(
-    paths: Sequence[str],
+    inputs: Sequence[str | RowSource],
     *,
     step: WindowStep,
     sink: AlertSink,
@@ -208,7 +209,8 @@ def replay(
     arrival: Arrival | None = None,
     now: datetime | None = None,
 ) -> ReplayStats:
-    """Read, normalise, order and score the files; alerts after the learning days go to `sink`.
+    """Read, normalise, order and score the inputs (paths of exported files, or sources of
+    rows); alerts after the learning days go to `sink`.
 
     With `after` (the watermark of an earlier replay into the same store), activity at or
     before it is skipped: overlapping exports are scored once. With `allow`, alerts its
@@ -226,7 +228,7 @@ def replay(
     try:
         started = time.perf_counter()
         bounds = TimeBounds.around(now) if now is not None else None
-        read_observations(paths, stats, spool, progress, after=after, bounds=bounds)
+        read_observations(inputs, stats, spool, progress, after=after, bounds=bounds)
         stats.reading_seconds = time.perf_counter() - started
         if spool.first is None or spool.last is None:
             return stats

@@ -1,18 +1,19 @@
-"""Where rows come from: Log Analytics for the timer and backfill, exported files for replay.
+"""Where rows come from: Log Analytics for the timer and backfill, exported files and the
+storage account's archive for replay.
 
 What every reader of rows shares is here: the `LogSource` protocol the runs read through,
-the `Budget` of time a run may spend, and what reading cost (`FetchStats`). The window a
-step reads, and the KQL, are in `queries`.
+the `RowSource` protocol replay reads through, the `Budget` of time a run may spend, and
+what reading cost (`FetchStats`). The window a step reads, and the KQL, are in `queries`.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from detectors.model.observation import RawRow
+from detectors.model.observation import RawRow, RejectedRow
 from detectors.sources.queries import Window
 
 
@@ -57,4 +58,23 @@ class LogSource(Protocol):
 
     def fetch(self, window: Window, budget: Budget) -> tuple[list[RawRow], FetchStats]:
         """Every row of the window, or QueryFailed."""
+        ...
+
+
+class RowSource(Protocol):
+    """Rows read from start to end, rejected ones included, with progress in bytes: an
+    exported file (`files.FileSource`) or an archive's blobs (`archive.ArchiveSource`)."""
+
+    @property
+    def total_bytes(self) -> int:
+        """How many bytes there are to read, as far as is known before reading."""
+        ...
+
+    @property
+    def bytes_read(self) -> int:
+        """How many of them have been read."""
+        ...
+
+    def __iter__(self) -> Iterator[RawRow | RejectedRow]:
+        """Every row in order."""
         ...

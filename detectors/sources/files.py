@@ -23,6 +23,7 @@ import orjson
 from detectors.model.errors import InputError
 from detectors.model.observation import RawRow, RejectedRow
 from detectors.normalize.schemas import log_analytics_columns, table_of
+from detectors.sources.portal_dates import DateOrder, PortalDates
 
 CHUNK_BYTES: Final = 1 << 20
 """How much decompressed content is handed to a parser at a time."""
@@ -62,6 +63,20 @@ _COLUMN_SUFFIX = re.compile(r" +\[[^\[\]]*\]\Z")
 _CONTROL_BYTES = bytes([*range(9), 11, 12, *range(14, 32), 127])
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
+# The start and the end of an object that wraps the records in an array: `{"records": [`
+# (Event Hubs, older archive blobs) or `{"value": [` (REST list responses, `az rest`), maybe
+# after other scalar fields, and `, "nextLink": "..."}` after the array.
+_JSON_SCALAR = rb'(?:"(?:[^"\\\n]|\\.)*+"|null|true|false|-?[0-9][0-9.eE+-]*+)'
+_MEMBER = rb'[ \t\r\n]*+"[^"\\\n]*+"[ \t\r\n]*+:[ \t\r\n]*+' + _JSON_SCALAR + rb"[ \t\r\n]*+"
+_ENVELOPE_HEAD = re.compile(
+    rb"\{(?:" + _MEMBER + rb',)*+[ \t\r\n]*+"(?:records|value)"[ \t\r\n]*+:[ \t\r\n]*+\['
+)
+_ENVELOPE_TAIL = re.compile(rb"(?:," + _MEMBER + rb")*+\}")
+_ENVELOPE_LOOKAHEAD: Final = 64 * 1024
+"""How far the start or end of a wrapping object may run: its other fields are short."""
+ENVELOPE_KEYS: Final = frozenset({"records", "value"})
+_ENVELOPE_EXTRAS: Final = frozenset({"nextLink", "@odata.nextLink", "@odata.context", "count"})
+
 # States of the CSV quote tracker used while discarding an over-limit record.
 _FIELD_START, _UNQUOTED, _IN_QUOTES, _QUOTE_SEEN = range(4)
 
@@ -76,11 +91,19 @@ reader keeps per level is bounded, however many brackets a damaged or hostile fi
 class FileSource:
     """Streams rows from one exported file."""
 
-    def __init__(self, path: str | os.PathLike[str], *, max_row_bytes: int = 1_048_576) -> None:
-        """Prepares to read `path`; nothing is opened until iteration starts."""
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        max_row_bytes: int = 1_048_576,
+        date_order: DateOrder | None = None,
+    ) -> None:
+        """Prepares to read `path`; nothing is opened until iteration starts. `date_order`
+        says how a CSV export's locale wrote its dates, if the export cannot tell."""
         if max_row_bytes < 1:
             raise ValueError(f"max_row_bytes must be positive, not {max_row_bytes}")
         self._path = os.fspath(path)
+        self._date_order = date_order
         self._max_row_bytes = max_row_bytes
         self._disk: _CountingReader | None = None
         self._size: int | None = None
@@ -124,9 +147,24 @@ class FileSource:
             if first == _LBRACKET:
                 yield from _json_array_rows(self._path, content, self._max_row_bytes)
             elif first == _LBRACE:
-                yield from _ndjson_rows(self._path, content, self._max_row_bytes)
+                head, content = _peek(content)
+                start = _JSON_BLANK.match(head).end()  # type: ignore[union-attr]  # always matches
+                if _ENVELOPE_HEAD.match(head, start) is not None:
+                    # `{"records": [...]}`, `{"value": [...], "nextLink": ...}`: streamed,
+                    # however many records the array holds.
+                    yield from _json_array_rows(
+                        self._path, content, self._max_row_bytes, envelope=True
+                    )
+                elif _starts_pretty(head, start):
+                    # Objects written over several lines each (a pretty-printed event, the
+                    # portal's JSON view) read as the elements of an array.
+                    wrapped = itertools.chain((b"[",), content, (b"]",))
+                    yield from _json_array_rows(self._path, wrapped, self._max_row_bytes)
+                else:
+                    yield from _ndjson_rows(self._path, content, self._max_row_bytes)
             else:
-                yield from _CsvReader(self._path, self._max_row_bytes).rows(content)
+                reader = _CsvReader(self._path, self._max_row_bytes, self._date_order)
+                yield from reader.rows(content)
             if disk.count < size:
                 raise InputError(
                     f"{self._path}: the file shrank while it was read ({disk.count:,} of its "
@@ -224,6 +262,27 @@ class FileSource:
         return None, iter(())
 
 
+def _peek(chunks: Iterator[bytes]) -> tuple[bytes, Iterator[bytes]]:
+    """The first chunk, at least `_ENVELOPE_LOOKAHEAD` bytes if the content is that long, and
+    the content again."""
+    seen: list[bytes] = []
+    size = 0
+    for chunk in chunks:
+        seen.append(chunk)
+        size += len(chunk)
+        if size >= _ENVELOPE_LOOKAHEAD:
+            break
+    return b"".join(seen), itertools.chain(seen, chunks)
+
+
+def _starts_pretty(head: bytes, start: int) -> bool:
+    """Whether the first object opens a line of its own (`{` and nothing else on it): an
+    object written over several lines, not one object per line."""
+    end = head.find(b"\n", start)
+    first_line = head[start:] if end < 0 else head[start:end]
+    return first_line.rstrip() == b"{"
+
+
 def _ndjson_after_a_fragment(content: bytes) -> bool:
     """Whether text that does not start with `{` is NDJSON whose first line was cut (a file
     split mid-line): the next lines, as far as the first chunk shows them, all start with
@@ -233,17 +292,41 @@ def _ndjson_after_a_fragment(content: bytes) -> bool:
     return len(lines) >= 2 and all(line.startswith(b"{") for line in lines)
 
 
-def _row(source: str, line: int, value: Any) -> RawRow | RejectedRow:
-    """Turns one decoded JSON value into a row, or rejects it if it is not an object."""
+def _row(source: str, line: int, value: Any) -> RawRow | RejectedRow | list[RawRow | RejectedRow]:
+    """Turns one decoded JSON value into a row, or rejects it if it is not an object; an
+    object that wraps records (`{"records": [...]}`) gives a row for each."""
     if type(value) is dict and "Type" in value:
-        # The common case, a Log Analytics row: skip the activity-log-list checks.
+        # The common case, a Log Analytics row: skip the other schemas' checks.
         return RawRow(source=source, line=line, table=table_of(value), fields=value)
     if not isinstance(value, dict):
         return RejectedRow(
             source=source, line=line, reason=f"expected a JSON object, found {_kind(value)}"
         )
+    records = _wrapped_records(value)
+    if records is not None:
+        rows: list[RawRow | RejectedRow] = []
+        for record in records:
+            row = _row(source, line, record)
+            if type(row) is list:
+                rows.append(RejectedRow(source=source, line=line, reason=_NESTED_ENVELOPE))
+            else:
+                rows.append(row)  # type: ignore[arg-type]  # not a list, checked just above
+        return rows
     fields = log_analytics_columns(value)
     return RawRow(source=source, line=line, table=table_of(fields), fields=fields)
+
+
+_NESTED_ENVELOPE: Final = "expected a record, found another array of records inside one"
+
+
+def _wrapped_records(value: dict[str, Any]) -> list[Any] | None:
+    """The records of an object that only wraps them, or None."""
+    keys = [key for key in value if key in ENVELOPE_KEYS]
+    if len(keys) != 1 or not isinstance(value[keys[0]], list):
+        return None
+    if any(key not in ENVELOPE_KEYS and key not in _ENVELOPE_EXTRAS for key in value):
+        return None
+    return value[keys[0]]  # type: ignore[no-any-return]  # a list, checked just above
 
 
 def _kind(value: Any) -> str:
@@ -315,8 +398,10 @@ def _ndjson_rows(
             for piece in pieces:
                 line += 1
                 row = _ndjson_row(source, line, piece, limit)
-                if row is not None:
-                    yield row
+                if type(row) is list:
+                    yield from row
+                elif row is not None:
+                    yield row  # type: ignore[misc]  # not a list, checked just above
         if skipped is not None:
             skipped += len(tail)
         else:
@@ -329,11 +414,15 @@ def _ndjson_rows(
         yield _too_big(source, line + 1, skipped, limit)
     elif carry:
         row = _ndjson_row(source, line + 1, carry, limit)
-        if row is not None:
-            yield row
+        if type(row) is list:
+            yield from row
+        elif row is not None:
+            yield row  # type: ignore[misc]  # not a list, checked just above
 
 
-def _ndjson_row(source: str, line: int, data: bytes, limit: int) -> RawRow | RejectedRow | None:
+def _ndjson_row(
+    source: str, line: int, data: bytes, limit: int
+) -> RawRow | RejectedRow | list[RawRow | RejectedRow] | None:
     if len(data) > limit:
         return _too_big(source, line, len(data), limit)
     value, problem = _decode_json(data, line)
@@ -387,9 +476,10 @@ def _scan_structure(
 
 
 def _json_array_rows(
-    source: str, chunks: Iterator[bytes], limit: int
+    source: str, chunks: Iterator[bytes], limit: int, *, envelope: bool = False
 ) -> Iterator[RawRow | RejectedRow]:
-    """Reads the elements of one or more top-level JSON arrays, one element at a time.
+    """Reads the elements of one or more top-level JSON arrays, one element at a time; with
+    `envelope`, of the arrays of records that objects such as `{"records": [...]}` wrap.
 
     Where elements start lines of their own (pretty-printed as `az` prints them, or one per
     line) the end of an object is guessed with a plain search and orjson confirms it. Otherwise,
@@ -413,6 +503,7 @@ def _json_array_rows(
     newline_indent: bytes | None = None  # b"\n" + the element's indentation, if it starts a line
     layout: bytes | None = None  # the last such indentation: where to resume after a break
     unsure: tuple[int, str] | None = None  # a break resumed by `layout`, not its own line
+    in_envelope = False  # inside a wrapping object, after its array of records
     guess = True  # whether guessing element ends has held so far in this file
     shortest = 0  # bytes in the shortest element so far: no element can end sooner
 
@@ -425,7 +516,11 @@ def _json_array_rows(
                 else:
                     value, problem = _decode_json(buf[start:scan], elem_line)
                     if problem is None:
-                        yield _row(source, elem_line, value)
+                        row = _row(source, elem_line, value)
+                        if type(row) is list:
+                            yield from row
+                        else:
+                            yield row  # type: ignore[misc]  # not a list, checked just above
                         shortest = min(shortest, scan - start) if shortest else scan - start
                         if guess and newline_indent is not None:
                             # A valid element that the guess would have cut elsewhere: the
@@ -553,7 +648,11 @@ def _json_array_rows(
                             except orjson.JSONDecodeError:
                                 pass  # the brace scanner below finds out what is wrong
                             else:
-                                yield _row(source, line, value)
+                                row = _row(source, line, value)
+                                if type(row) is list:
+                                    yield from row
+                                else:
+                                    yield row  # type: ignore[misc]  # not a list
                                 shortest = min(shortest, end - p) if shortest else end - p
                                 pos = end
                                 continue
@@ -601,7 +700,28 @@ def _json_array_rows(
         else:  # _OUTSIDE: before the first array or after one has closed
             p = _JSON_BLANK.match(buf, pos).end()  # type: ignore[union-attr]  # always matches
             pos = p
-            if p < n:
+            if p < n and envelope:
+                line = _line_at(buf, line, line_pos, p)
+                line_pos = p
+                found = (_ENVELOPE_TAIL if in_envelope else _ENVELOPE_HEAD).match(buf, p)
+                if found is not None:
+                    pos = found.end()
+                    line = _line_at(buf, line, line_pos, pos)
+                    line_pos = pos
+                    in_envelope = not in_envelope
+                    if in_envelope:
+                        array_line, state = line, _ARRAY
+                    continue
+                if eof or n - p >= _ENVELOPE_LOOKAHEAD:
+                    expected = (
+                        "the end of the object that wraps the records"
+                        if in_envelope
+                        else 'another object that wraps records in "records" or "value"'
+                    )
+                    raise InputError(
+                        f"{source}: line {line}: expected {expected}, found {buf[p : p + 20]!r}"
+                    )
+            elif p < n:
                 line = _line_at(buf, line, line_pos, p)
                 line_pos = p
                 if buf[p] != _LBRACKET:
@@ -628,6 +748,11 @@ def _json_array_rows(
                 raise InputError(
                     f"{source}: the JSON array that starts at line {array_line} is not closed"
                     " before the end of the file (truncated?)"
+                )
+            if in_envelope:
+                raise InputError(
+                    f"{source}: the object that wraps the records of line {array_line} is not"
+                    " closed before the end of the file (truncated?)"
                 )
             return
         if state == _ELEMENT:
@@ -724,14 +849,19 @@ def _csv_skip(state: int, data: bytes, i: int) -> tuple[int, int]:
 class _CsvReader:
     """Reads a Log Analytics portal CSV export: a header line, then one record per row."""
 
-    def __init__(self, source: str, limit: int) -> None:
+    def __init__(self, source: str, limit: int, date_order: DateOrder | None = None) -> None:
         self._source = source
         self._limit = limit
         self._columns: list[str] | None = None
         self._picks: list[int] | None = None  # column positions to keep when names repeat
+        self._dates = PortalDates(source, date_order)
 
     def rows(self, chunks: Iterator[bytes]) -> Iterator[RawRow | RejectedRow]:
-        """Yields the records after the header, each from the line it starts on."""
+        """Yields the records after the header, each from the line it starts on, their times
+        in ISO 8601 whatever the locale that wrote them."""
+        return self._dates.resolve(self._records(chunks))
+
+    def _records(self, chunks: Iterator[bytes]) -> Iterator[RawRow | RejectedRow]:
         if csv.field_size_limit() < self._limit:
             # A cell may be as long as a whole row: the row size check rejects it, not csv.
             csv.field_size_limit(self._limit)
@@ -872,6 +1002,8 @@ class _CsvReader:
             )
         # The portal adds the time zone to time columns: `TimeGenerated [UTC]`.
         columns = [_COLUMN_SUFFIX.sub("", name) for name in names]
+        marked = [c for c, n in zip(columns, names, strict=True) if n.rstrip().endswith("[UTC]")]
+        self._dates.set_columns(columns, marked)
         if len(set(columns)) != len(columns):
             first_of: dict[str, int] = {}
             for i, name in enumerate(columns):

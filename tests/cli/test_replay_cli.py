@@ -111,7 +111,7 @@ def test_malformed_rows_are_reported_with_file_and_line_and_valid_rows_still_cou
     assert "rejected 3 rows" in err
     assert f"{bad}:4: invalid JSON" in err
     assert f"{bad}:8: Caller is empty" in err
-    assert f"{bad}:10: TimeGenerated 'nonsense' is not a timestamp" in err
+    assert f"{bad}:10: TimeGenerated 'nonsense' is not an ISO 8601 timestamp" in err
     assert out_bad.read_bytes() == out_good.read_bytes()
 
 

@@ -114,7 +114,7 @@ def portal_csv() -> bytes:
     lines = [
         "\ufeffTenantId,SourceSystem,TimeGenerated [UTC],OperationNameValue,ActivityStatusValue,"
         "Caller,Claims,Properties,Type",
-        f'72f988bf,Azure,"5/9/2026, 7:35:25.123 AM",MICROSOFT.WEB/SITES/PUBLISHXML/ACTION,Success,'
+        f'72f988bf,Azure,"5/19/2026, 7:35:25.123 AM",MICROSOFT.WEB/SITES/PUBLISHXML/ACTION,Success,'
         f'alice@contoso.com,"{claims}","{{""message"": ""first line',
         # the quoted cell above goes on over two more physical lines
         "second, with a comma",
@@ -239,7 +239,8 @@ def test_portal_csv_export_is_read_with_clean_column_names_and_multiline_cells(
         "Properties",
         "Type",
     ]
-    assert first["TimeGenerated"] == "5/9/2026, 7:35:25.123 AM"
+    # the day after the 12th settles the locale: month first, made ISO 8601
+    assert first["TimeGenerated"] == "2026-05-19T07:35:25.123000+00:00"
     assert json.loads(first["Claims"]) == CLAIMS
     assert first["Properties"] == '{"message": "first line\r\nsecond, with a comma\r\nthird"}'
     assert [row.table for row in rows] == [SourceTable.AZURE_ACTIVITY] * 2

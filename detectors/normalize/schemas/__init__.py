@@ -7,17 +7,19 @@ registry `SCHEMAS` is tried in order, and a record no schema claims is taken as 
 Analytics columns as it is. A new input format is one module and one line below.
 
 `table_of` then names the row's table: from its `Type` column, or from the columns that
-carry values when an export left `Type` out.
+carry values when an export left `Type` out. `other_table` names the table of a row that says
+it is from a table the detections do not read (a `union` export's `SigninLogs` rows).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
 from detectors.model.observation import SourceTable
-from detectors.normalize.schemas import activity_log
+from detectors.normalize.schemas import activity_log, resource_log
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -31,6 +33,12 @@ class Schema:
 
 SCHEMAS: Final = (
     Schema(name="activity-log-event", matches=activity_log.matches, columns=activity_log.columns),
+    Schema(
+        name="activity-log-event-sdk",
+        matches=activity_log.matches_sdk,
+        columns=activity_log.columns_sdk,
+    ),
+    Schema(name="resource-log", matches=resource_log.matches, columns=resource_log.columns),
 )
 """The registry, tried in order."""
 
@@ -58,6 +66,21 @@ def table_of(fields: Mapping[str, Any]) -> SourceTable | None:
     if isinstance(declared, str) and declared.strip():
         return _TABLE_BY_NAME.get(declared.strip().lower())
     return infer_table(fields)
+
+
+_TABLE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,99}")
+
+
+def other_table(fields: Mapping[str, Any]) -> str | None:
+    """The table a row declares in `Type` when it is none of the detections' tables, or None
+    (no `Type`, or not a table's name)."""
+    declared = fields.get("Type")
+    if not isinstance(declared, str):
+        return None
+    name = declared.strip()
+    if _TABLE_NAME.fullmatch(name) is None or name.lower() in _TABLE_BY_NAME:
+        return None
+    return name
 
 
 def infer_table(fields: Mapping[str, Any]) -> SourceTable | None:
