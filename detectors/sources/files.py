@@ -16,7 +16,7 @@ import re
 import stat
 import zlib
 from collections.abc import Iterator
-from typing import Any, BinaryIO, Final
+from typing import Any, Final, Protocol
 
 import orjson
 
@@ -105,7 +105,7 @@ class FileSource:
         self._path = os.fspath(path)
         self._date_order = date_order
         self._max_row_bytes = max_row_bytes
-        self._disk: _CountingReader | None = None
+        self._disk: ContentReader | None = None
         self._size: int | None = None
 
     @property
@@ -137,39 +137,78 @@ class FileSource:
         except OSError as err:
             raise InputError(f"{self._path}: cannot open the file: {err.strerror}") from err
         with handle:
-            disk = _CountingReader(handle)
-            self._disk = disk
-            compressed = handle.peek(len(_GZIP_MAGIC))[: len(_GZIP_MAGIC)] == _GZIP_MAGIC
-            chunks = self._gunzip(disk) if compressed else self._plain(disk)
-            first, content = self._sniff(chunks)
-            if first is None:
-                return
-            if first == _LBRACKET:
-                yield from _json_array_rows(self._path, content, self._max_row_bytes)
-            elif first == _LBRACE:
-                head, content = _peek(content)
-                start = _JSON_BLANK.match(head).end()  # type: ignore[union-attr]  # always matches
-                if _ENVELOPE_HEAD.match(head, start) is not None:
-                    # `{"records": [...]}`, `{"value": [...], "nextLink": ...}`: streamed,
-                    # however many records the array holds.
-                    yield from _json_array_rows(
-                        self._path, content, self._max_row_bytes, envelope=True
-                    )
-                elif _starts_pretty(head, start):
-                    # Objects written over several lines each (a pretty-printed event, the
-                    # portal's JSON view) read as the elements of an array.
-                    wrapped = itertools.chain((b"[",), content, (b"]",))
-                    yield from _json_array_rows(self._path, wrapped, self._max_row_bytes)
-                else:
-                    yield from _ndjson_rows(self._path, content, self._max_row_bytes)
-            else:
-                reader = _CsvReader(self._path, self._max_row_bytes, self._date_order)
-                yield from reader.rows(content)
-            if disk.count < size:
+            content = ContentReader(
+                self._path,
+                handle,
+                size,
+                max_row_bytes=self._max_row_bytes,
+                date_order=self._date_order,
+                what="file",
+            )
+            self._disk = content
+            yield from content
+            if content.count < size:
                 raise InputError(
-                    f"{self._path}: the file shrank while it was read ({disk.count:,} of its "
+                    f"{self._path}: the file shrank while it was read ({content.count:,} of its "
                     f"{size:,} bytes were there); read it again once it is complete"
                 )
+
+
+class ContentReader:
+    """Reads the rows of one export's content (a file's, a blob's) from a stream of bytes:
+    gzip or not, JSON array, NDJSON, wrapped records or CSV, told from the content."""
+
+    def __init__(
+        self,
+        name: str,
+        stream: _Readable,
+        total_bytes: int,
+        *,
+        max_row_bytes: int = 1_048_576,
+        date_order: DateOrder | None = None,
+        what: str = "content",
+    ) -> None:
+        """`name` prefixes every message (a path, a blob's URL); `total_bytes` is how much
+        the stream holds, for messages; `what` names it in them ("file", "blob")."""
+        self._name = name
+        self._disk = _CountingReader(stream)
+        self._total = total_bytes
+        self._max_row_bytes = max_row_bytes
+        self._date_order = date_order
+        self._what = what
+
+    @property
+    def count(self) -> int:
+        """Bytes consumed from the stream so far (compressed bytes if gzip)."""
+        return self._disk.count
+
+    def __iter__(self) -> Iterator[RawRow | RejectedRow]:
+        """Yields every row in order, rejected ones included."""
+        disk = self._disk
+        compressed = disk.peek(len(_GZIP_MAGIC))[: len(_GZIP_MAGIC)] == _GZIP_MAGIC
+        chunks = self._gunzip(disk) if compressed else self._plain(disk)
+        first, content = self._sniff(chunks)
+        if first is None:
+            return
+        name, limit = self._name, self._max_row_bytes
+        if first == _LBRACKET:
+            yield from _json_array_rows(name, content, limit)
+        elif first == _LBRACE:
+            head, content = _peek(content)
+            start = _JSON_BLANK.match(head).end()  # type: ignore[union-attr]  # always matches
+            if _ENVELOPE_HEAD.match(head, start) is not None:
+                # `{"records": [...]}`, `{"value": [...], "nextLink": ...}`: streamed, however
+                # many records the array holds.
+                yield from _json_array_rows(name, content, limit, envelope=True)
+            elif _starts_pretty(head, start):
+                # Objects written over several lines each (a pretty-printed event, the
+                # portal's JSON view) read as the elements of an array.
+                wrapped = itertools.chain((b"[",), content, (b"]",))
+                yield from _json_array_rows(name, wrapped, limit)
+            else:
+                yield from _ndjson_rows(name, content, limit)
+        else:
+            yield from _CsvReader(name, limit, self._date_order).rows(content)
 
     def _plain(self, disk: _CountingReader) -> Iterator[bytes]:
         while True:
@@ -177,7 +216,7 @@ class FileSource:
                 chunk = disk.read(CHUNK_BYTES)
             except OSError as err:
                 raise InputError(
-                    f"{self._path}: reading failed after {disk.count:,} bytes: {err}"
+                    f"{self._name}: reading failed after {disk.count:,} bytes: {err}"
                 ) from err
             if not chunk:
                 return
@@ -191,8 +230,8 @@ class FileSource:
 
         def broken(detail: str) -> InputError:
             return InputError(
-                f"{self._path}: the gzip data is {detail} after {produced:,} bytes of content"
-                f" ({disk.count:,} of {self.total_bytes:,} bytes of the file read)"
+                f"{self._name}: the gzip data is {detail} after {produced:,} bytes of content"
+                f" ({disk.count:,} of {self._total:,} bytes of the {self._what} read)"
             )
 
         inflater = zlib.decompressobj(wbits=31)  # 31: gzip wrapper, trailer CRC checked
@@ -239,7 +278,9 @@ class FileSource:
                 if chunk.startswith(_UTF8_BOM):
                     content = chunk[len(_UTF8_BOM) :]
                 elif chunk.startswith(_UTF16_BOMS):
-                    raise InputError(f"{self._path}: the file is UTF-16 text; export it as UTF-8")
+                    raise InputError(
+                        f"{self._name}: the {self._what} is UTF-16 text; export it as UTF-8"
+                    )
             seen.append(content)
             end = _JSON_BLANK.match(content).end()  # type: ignore[union-attr]  # always matches
             if end < len(content):
@@ -251,14 +292,17 @@ class FileSource:
                     controls = len(head) - len(head.translate(None, _CONTROL_BYTES))
                     if controls * 20 > len(head):
                         raise InputError(
-                            f"{self._path}: the file is binary, not JSON, NDJSON or CSV text"
+                            f"{self._name}: the {self._what} is binary, not JSON, NDJSON or "
+                            "CSV text"
                         )
                     if _ndjson_after_a_fragment(content[end:]):
                         first = _LBRACE
                 return first, itertools.chain(seen, chunks)
             blank += len(content)
             if blank > _MAX_LEADING_BLANK:
-                raise InputError(f"{self._path}: the file starts with {blank:,} blank bytes")
+                raise InputError(
+                    f"{self._name}: the {self._what} starts with {blank:,} blank bytes"
+                )
         return None, iter(())
 
 
@@ -1012,15 +1056,36 @@ class _CsvReader:
         self._columns = columns
 
 
-class _CountingReader:
-    """Reads the file on disk and counts the bytes, for progress."""
+class _Readable(Protocol):
+    def read(self, size: int = -1, /) -> bytes: ...
 
-    def __init__(self, handle: BinaryIO) -> None:
-        self._handle = handle
+
+class _CountingReader:
+    """Reads a stream and counts the bytes, for progress; can look ahead without reading."""
+
+    def __init__(self, stream: _Readable) -> None:
+        self._stream = stream
+        self._ahead = b""
         self.count = 0
+
+    def peek(self, size: int) -> bytes:
+        """Up to `size` bytes that the next read returns first."""
+        while len(self._ahead) < size:
+            data = self._stream.read(size - len(self._ahead))
+            if not data:
+                break
+            self._ahead += data
+        return self._ahead
 
     def read(self, size: int = -1, /) -> bytes:
         """Reads up to `size` bytes."""
-        data = self._handle.read(size)
+        if self._ahead:
+            # The bytes looked at, and as many more as asked for: a chunk is never cut short
+            # by a look ahead (a BOM is looked for at the start of the first one).
+            data, self._ahead = self._ahead, b""
+            if size < 0 or len(data) < size:
+                data += self._stream.read(size - len(data) if size >= 0 else -1)
+        else:
+            data = self._stream.read(size)
         self.count += len(data)
         return data
