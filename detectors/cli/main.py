@@ -127,8 +127,44 @@ def arrival(args: argparse.Namespace) -> Arrival:
     return Arrival(window=args.window, hold=timedelta(minutes=args.hold), delays=delays)
 
 
+def moment(text: str) -> datetime:
+    """A UTC date (2026-11-01) or date and time (2026-11-01T06:00, offsets allowed)."""
+    try:
+        value = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a date: expected 2026-11-01 or 2026-11-01T06:00 (UTC)"
+        ) from None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def archive_options(parser: argparse.ArgumentParser) -> None:
+    """`--archive` and its range: the storage account diagnostic settings archive logs to."""
+    parser.add_argument(
+        "--archive",
+        metavar="ACCOUNT",
+        help="also read the logs diagnostic settings archived to a storage account: its blob "
+        "endpoint (https://ACCOUNT.blob.core.windows.net, signed in with az login), or `env` "
+        "for the connection string in AZURE_STORAGE_CONNECTION_STRING",
+    )
+
+
 def _input_options(parser: argparse.ArgumentParser) -> None:
     """How to read the inputs, where they cannot tell by themselves."""
+    archive_options(parser)
+    parser.add_argument(
+        "--since",
+        type=moment,
+        metavar="DATE",
+        help="with --archive: the first day (or moment, UTC) to read, e.g. 2026-10-01",
+    )
+    parser.add_argument(
+        "--until",
+        type=moment,
+        metavar="DATE",
+        help="with --archive: read up to this day (or moment, UTC), not included "
+        "(default: now)",
+    )
     parser.add_argument(
         "--date-order",
         type=DateOrder,
@@ -141,7 +177,8 @@ def _input_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _file_sources(args: argparse.Namespace) -> list[RowSource]:
-    """The exported files named on the command line, each checked before anything runs."""
+    """The exported files named on the command line, each checked before anything runs, and
+    the archive's blobs for the range asked for."""
     sources: list[RowSource] = []
     for path in args.paths:
         if not Path(path).exists():
@@ -149,7 +186,35 @@ def _file_sources(args: argparse.Namespace) -> list[RowSource]:
         source = FileSource(path, date_order=args.date_order)
         source.total_bytes  # noqa: B018 - a directory or a pipe fails here, clearly
         sources.append(source)
-    return sources
+    if args.archive is None:
+        if args.since is not None or args.until is not None:
+            raise InputError("--since and --until choose what to read from --archive")
+        if not sources:
+            raise InputError("nothing to read: give exported files, or --archive")
+        return sources
+    if args.since is None:
+        raise InputError("--archive needs --since: the first day to read, e.g. 2026-10-01")
+    from detectors.clients.connections import archive_service  # noqa: PLC0415
+    from detectors.sources.archive import ArchiveSource  # noqa: PLC0415 - only with --archive
+
+    archive = ArchiveSource(
+        archive_service(args.archive, os.environ),
+        since=args.since,
+        until=args.until or datetime.now(UTC),
+        date_order=args.date_order,
+    )
+    blobs = archive.blobs
+    for container in archive.missing:
+        sys.stderr.write(
+            f"archive: no container {container} in {archive.account} (no diagnostic setting "
+            "archives that category there)\n"
+        )
+    sys.stderr.write(
+        f"archive: {len(blobs):,} blob(s), {archive.total_bytes / 1e6:,.1f} MB in "
+        f"{archive.account} for {args.since:%Y-%m-%d %H:%M} .. "
+        f"{(args.until or datetime.now(UTC)):%Y-%m-%d %H:%M} UTC\n"
+    )
+    return [*sources, archive]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -167,7 +232,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Replay exported Log Analytics rows (JSON, NDJSON or CSV, gzip or not) "
         "window by window through the same engine the timer runs.",
     )
-    rep.add_argument("paths", nargs="+", metavar="PATH", help="exported rows")
+    rep.add_argument(
+        "paths", nargs="*", metavar="PATH", help="exported rows (files; or --archive)"
+    )
     rep.add_argument(
         "--out", required=True, type=Path, metavar="FILE", help="write alerts here (JSON lines)"
     )
