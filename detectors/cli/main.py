@@ -20,6 +20,7 @@ from detectors.alerts.document import AlertDocument
 from detectors.alerts.render import alert_line
 from detectors.cli import tuning as cli_tuning
 from detectors.cli.terminal import printable
+from detectors.cli.tuning import moment
 from detectors.detections import DETECTIONS, catalogue
 from detectors.engine.scoring import Engine
 from detectors.model.errors import DetectorError, InputError, redact
@@ -127,17 +128,6 @@ def arrival(args: argparse.Namespace) -> Arrival:
     return Arrival(window=args.window, hold=timedelta(minutes=args.hold), delays=delays)
 
 
-def moment(text: str) -> datetime:
-    """A UTC date (2026-11-01) or date and time (2026-11-01T06:00, offsets allowed)."""
-    try:
-        value = datetime.fromisoformat(text.strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not a date: expected 2026-11-01 or 2026-11-01T06:00 (UTC)"
-        ) from None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
 def archive_options(parser: argparse.ArgumentParser) -> None:
     """`--archive` and its range: the storage account diagnostic settings archive logs to."""
     parser.add_argument(
@@ -162,8 +152,7 @@ def _input_options(parser: argparse.ArgumentParser) -> None:
         "--until",
         type=moment,
         metavar="DATE",
-        help="with --archive: read up to this day (or moment, UTC), not included "
-        "(default: now)",
+        help="with --archive: read up to this day (or moment, UTC), not included (default: now)",
     )
     parser.add_argument(
         "--date-order",
@@ -232,9 +221,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Replay exported Log Analytics rows (JSON, NDJSON or CSV, gzip or not) "
         "window by window through the same engine the timer runs.",
     )
-    rep.add_argument(
-        "paths", nargs="*", metavar="PATH", help="exported rows (files; or --archive)"
-    )
+    rep.add_argument("paths", nargs="*", metavar="PATH", help="exported rows (files; or --archive)")
     rep.add_argument(
         "--out", required=True, type=Path, metavar="FILE", help="write alerts here (JSON lines)"
     )

@@ -51,6 +51,17 @@ def clock() -> datetime:
     return datetime.now(UTC)
 
 
+def moment(text: str) -> datetime:
+    """A UTC date (2026-11-01) or date and time (2026-11-01T06:00, offsets allowed)."""
+    try:
+        value = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a date: expected 2026-11-01 or 2026-11-01T06:00 (UTC)"
+        ) from None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
 def register(commands: Any) -> None:
     """Add the operators' subcommands to the `detector` parser."""
     common = argparse.ArgumentParser(add_help=False)
@@ -163,6 +174,29 @@ def register(commands: Any) -> None:
     )
     bf.add_argument("--days", type=int, required=True, metavar="N", help="days to learn")
     bf.set_defaults(handler=_backfill)
+
+    ex = commands.add_parser(
+        "export",
+        help="write a time range of the workspace to NDJSON, for replay",
+        description="Reads LOG_ANALYTICS_WORKSPACE_ID (and LOG_ANALYTICS_ENDPOINT) from the "
+        "environment and signs in with DefaultAzureCredential. Writes every row the timer's "
+        "queries read that was ingested in the range, each with its IngestionTime, day by "
+        "day; a day too large for one query is split. Interrupted, the same command resumes. "
+        "`detector replay FILE` then gives the alerts the timer gave over the range.",
+    )
+    ex.add_argument(
+        "--since", type=moment, required=True, metavar="DATE", help="first day (UTC) to export"
+    )
+    ex.add_argument(
+        "--until",
+        type=moment,
+        metavar="DATE",
+        help="export up to this day or moment (UTC), not included (default: now)",
+    )
+    ex.add_argument("--out", type=Path, required=True, metavar="FILE", help="NDJSON to write")
+    ex.add_argument("--quiet", action="store_true", help="no progress, only the summary")
+    ex.add_argument("--json", action="store_true", help="print the summary as JSON")
+    ex.set_defaults(handler=_export)
 
 
 def _filters(parser: argparse.ArgumentParser) -> None:
@@ -722,6 +756,44 @@ def _backfill(args: argparse.Namespace) -> int:
                 "observations": report.observations,
                 "principals": len(report.principals),
                 "queries": report.queries,
+            }
+        )
+    print(report.line(), file=sys.stderr)
+    return EXIT_OK
+
+
+def _export(args: argparse.Namespace) -> int:
+    from detectors.runs.export import export  # noqa: PLC0415 - only this command
+    from detectors.sources.queries import EXPORT_QUERIES  # noqa: PLC0415
+
+    chosen = settings()
+    source = logs_source(chosen)
+    source.queries = EXPORT_QUERIES
+    quiet = args.quiet or args.json
+    try:
+        report = export(
+            source=source,
+            out=args.out,
+            since=args.since,
+            until=args.until or clock(),
+            lateness=timedelta(hours=chosen.lateness_hours),
+            progress=None if quiet else lambda line: print(line, file=sys.stderr, flush=True),
+        )
+    except DetectorError as err:
+        raise DetectorError(
+            f"{err}; the days written so far are kept: run the same command again to resume"
+        ) from err
+    if args.json:
+        _json(
+            {
+                "since": report.since.isoformat(),
+                "until": report.until.isoformat(),
+                "days": report.days,
+                "done": report.done,
+                "rows": report.rows,
+                "queries": report.queries,
+                "splits": report.splits,
+                "out": report.out,
             }
         )
     print(report.line(), file=sys.stderr)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
@@ -70,7 +70,10 @@ class LogAnalyticsSource:
         max_attempts: int = 6,
         backoff_seconds: float = 2.0,
         server_timeout_seconds: int = 180,
+        queries: Mapping[SourceTable, Callable[[Window], str]] = QUERIES,
     ) -> None:
+        """`queries` are the timer's; `detector export` passes `EXPORT_QUERIES`."""
+        self.queries = queries
         self.client = client
         self.workspace_id = workspace_id
         self.max_rows = max_rows
@@ -114,7 +117,7 @@ class LogAnalyticsSource:
         self, table: SourceTable, window: Window, budget: Budget, stats: FetchStats
     ) -> tuple[list[str], list[Sequence[Any]], bool]:
         """Column names, rows, and whether the result hit the size limit."""
-        query = QUERIES[table](window)
+        query = self.queries[table](window)
         result = self._send(table.value, query, window.event_time_range, budget, stats)
         reason = _incomplete(result)
         if reason is not None:

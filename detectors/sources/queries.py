@@ -17,6 +17,8 @@ same normaliser as exported files; claims come back as flat columns that
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -175,13 +177,16 @@ def _claim(*names: str) -> str:
     return parts[0] if len(parts) == 1 else f"coalesce({', '.join(parts)})"
 
 
-def activity_query(window: Window) -> str:
-    """Credential, configuration and WebJob operations in AzureActivity."""
+def activity_query(window: Window, *, ingestion: bool = False) -> str:
+    """Credential, configuration and WebJob operations in AzureActivity; with `ingestion`,
+    each row also says when its latest action reached the workspace (`IngestionTime`)."""
+    arrival = _arrival(ingestion)
     return (
         _header("AzureActivity", window)
         + f"| where OperationNameValue in~ ({_quoted(operation_names())})\n"
         '| where ActivityStatusValue !in~ ("Start", "Started")\n'
-        "| extend Token = parse_json(Claims), Grant = parse_json(Authorization),"
+        + arrival.extend
+        + "| extend Token = parse_json(Claims), Grant = parse_json(Authorization),"
         " Request = parse_json(HTTPRequest)\n"
         "| extend ResourceKey = iff(isempty(_ResourceId), tostring(Grant.scope), _ResourceId)\n"
         '| extend Rank = case(ActivityStatusValue in~ ("Failure", "Failed"), 2,'
@@ -190,55 +195,90 @@ def activity_query(window: Window) -> str:
         ' tolower(OperationNameValue), "|", tolower(ResourceKey))\n'
         "| summarize arg_max(Rank, TimeGenerated, EventDataId, CorrelationId, OperationNameValue,"
         " ActivityStatusValue, ActivitySubstatusValue, ResourceKey, Caller, CallerIpAddress,"
-        " Token, Grant, Request) by ActionKey\n"
+        f" Token, Grant, Request{arrival.keep}) by ActionKey\n"
         f"| extend AppId = {_claim('appid', 'azp')}, ObjectId = {_claim(OID_CLAIM, 'oid')},"
         f" Name = {_claim(*NAME_CLAIMS)}, IdType = {_claim('idtyp')},"
         f" ManagedIdentity = {_claim('xms_mirid')}, TokenIp = {_claim('ipaddr')},"
         " EvidenceType = tostring(Grant.evidence.principalType),"
         " ClientIp = tostring(Request.clientIpAddress)\n"
         "| summarize Count = count(), arg_min(TimeGenerated, EventDataId, CorrelationId)"
-        " by Minute = bin(TimeGenerated, 1m), OperationNameValue, ActivityStatusValue,"
-        " ActivitySubstatusValue, ResourceKey, Caller, CallerIpAddress, AppId, ObjectId, Name,"
-        " IdType, ManagedIdentity, TokenIp, EvidenceType, ClientIp\n"
+        f"{arrival.latest} by Minute = bin(TimeGenerated, 1m), OperationNameValue,"
+        " ActivityStatusValue, ActivitySubstatusValue, ResourceKey, Caller, CallerIpAddress,"
+        " AppId, ObjectId, Name, IdType, ManagedIdentity, TokenIp, EvidenceType, ClientIp\n"
         "| project TimeGenerated, EventDataId, CorrelationId, Count, OperationNameValue,"
         " ActivityStatusValue, ActivitySubstatusValue, _ResourceId = ResourceKey, Caller,"
         " CallerIpAddress, AppId, ObjectId, Name, IdType, ManagedIdentity, TokenIp,"
-        " EvidenceType, ClientIp\n"
+        f" EvidenceType, ClientIp{arrival.column}\n"
         "| order by TimeGenerated asc, EventDataId asc"
     )
 
 
-def login_query(window: Window) -> str:
+def login_query(window: Window, *, ingestion: bool = False) -> str:
     """Kudu, FTP and Web Deploy logins in AppServiceAuditLogs."""
+    arrival = _arrival(ingestion)
     return (
         _header("AppServiceAuditLogs", window)
+        + arrival.extend
         + "| summarize Count = count(), TimeGenerated = min(TimeGenerated)"
-        " by Minute = bin(TimeGenerated, 1m), User, UserDisplayName, UserAddress, Protocol,"
-        " OperationName, _ResourceId\n"
+        f"{arrival.latest} by Minute = bin(TimeGenerated, 1m), User, UserDisplayName,"
+        " UserAddress, Protocol, OperationName, _ResourceId\n"
         "| project TimeGenerated, Count, User, UserDisplayName, UserAddress, Protocol,"
-        " OperationName, _ResourceId\n"
+        f" OperationName, _ResourceId{arrival.column}\n"
         "| order by TimeGenerated asc"
     )
 
 
-def file_query(window: Window) -> str:
+def file_query(window: Window, *, ingestion: bool = False) -> str:
     """Changes under `App_Data/jobs` in AppServiceFileAuditLogs (the normaliser is exact)."""
+    arrival = _arrival(ingestion)
     return (
         _header("AppServiceFileAuditLogs", window)
         + '| where Path contains "jobs" and Path contains "app_data"\n'
-        "| summarize Count = count(), TimeGenerated = min(TimeGenerated)"
-        " by Minute = bin(TimeGenerated, 1m), Path, OperationName, Process, _ResourceId\n"
-        "| project TimeGenerated, Count, Path, OperationName, Process, _ResourceId\n"
+        + arrival.extend
+        + "| summarize Count = count(), TimeGenerated = min(TimeGenerated)"
+        f"{arrival.latest} by Minute = bin(TimeGenerated, 1m), Path, OperationName, Process,"
+        " _ResourceId\n"
+        "| project TimeGenerated, Count, Path, OperationName, Process,"
+        f" _ResourceId{arrival.column}\n"
         "| order by TimeGenerated asc"
     )
 
 
-QUERIES = {
+@dataclass(frozen=True, slots=True)
+class _Arrival:
+    """The pieces of KQL that carry each row's ingestion time through a query, or nothing."""
+
+    extend: str = ""
+    keep: str = ""
+    latest: str = ""
+    column: str = ""
+
+
+def _arrival(ingestion: bool) -> _Arrival:
+    if not ingestion:
+        return _Arrival()
+    return _Arrival(
+        extend="| extend IngestionTime = ingestion_time()\n",
+        keep=", IngestionTime",
+        latest=", IngestionTime = max(IngestionTime)",
+        column=", IngestionTime",
+    )
+
+
+_BUILDERS = {
     SourceTable.AZURE_ACTIVITY: activity_query,
     SourceTable.APP_SERVICE_AUDIT: login_query,
     SourceTable.APP_SERVICE_FILE_AUDIT: file_query,
 }
+
+QUERIES: dict[SourceTable, Callable[[Window], str]] = dict(_BUILDERS)
 """The query that reads each table for a window."""
+
+EXPORT_QUERIES: dict[SourceTable, Callable[[Window], str]] = {
+    table: functools.partial(query, ingestion=True) for table, query in _BUILDERS.items()
+}
+"""The same queries, each row also carrying its `IngestionTime`, so that a replay of what
+`detector export` wrote sees rows arrive as the timer did."""
 
 
 def coverage_query(table: SourceTable, since: datetime, until: datetime) -> str:

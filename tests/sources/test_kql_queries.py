@@ -19,8 +19,9 @@ import pytest
 from detectors.alerts.render import kql_string
 from detectors.cli import main as cli
 from detectors.model.observation import SourceTable
+from detectors.normalize.rows import INGESTION_COLUMN
 from detectors.sources.log_analytics import row_fields
-from detectors.sources.queries import QUERIES, Window, coverage_query
+from detectors.sources.queries import EXPORT_QUERIES, QUERIES, Window, coverage_query
 from tests.kql import Result, check, schemas
 from tests.rowkit import (
     POWERSHELL,
@@ -97,7 +98,12 @@ def _production_queries() -> list[tuple[SourceTable, str]]:
         event_until=since - timedelta(minutes=5),
     )
     windows = [backfill, step, *step.halves()]
-    return [(table, build(w)) for w in windows for table, build in QUERIES.items()]
+    return [
+        (table, build(w))
+        for w in windows
+        for queries in (QUERIES, EXPORT_QUERIES)  # the timer's, and `detector export`'s
+        for table, build in queries.items()
+    ]
 
 
 def _coverage_queries() -> dict[SourceTable, str]:
@@ -224,9 +230,10 @@ def test_every_timer_query_is_valid_and_returns_columns_the_normaliser_reads(ver
         assert result.columns["Count"] == "long"
         fields = row_fields(table, list(result.columns), [None] * len(result.columns))
         declared = schemas.TABLES[table.value]
-        # Every column that comes back is a real column of the table, or folded into one.
+        # Every column that comes back is a real column of the table, or folded into one,
+        # or what the normaliser reads as the count and (export's) the ingestion time.
         for name in fields:
-            assert name in declared or name == "Count", (table, name)
+            assert name in declared or name in ("Count", INGESTION_COLUMN), (table, name)
 
 
 def test_every_status_query_is_valid_and_returns_its_three_figures(verdicts):
