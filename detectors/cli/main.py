@@ -20,7 +20,7 @@ from detectors.alerts.document import AlertDocument
 from detectors.alerts.render import alert_line
 from detectors.cli import tuning as cli_tuning
 from detectors.cli.terminal import printable
-from detectors.cli.tuning import moment
+from detectors.cli.tuning import archive_options, moment
 from detectors.detections import DETECTIONS, catalogue
 from detectors.engine.scoring import Engine
 from detectors.model.errors import DetectorError, InputError, redact
@@ -126,17 +126,6 @@ def arrival(args: argparse.Namespace) -> Arrival:
     if delays is not None:
         delays = DelayModel(spec=delays.spec, seed=args.delay_seed)
     return Arrival(window=args.window, hold=timedelta(minutes=args.hold), delays=delays)
-
-
-def archive_options(parser: argparse.ArgumentParser) -> None:
-    """`--archive` and its range: the storage account diagnostic settings archive logs to."""
-    parser.add_argument(
-        "--archive",
-        metavar="ACCOUNT",
-        help="also read the logs diagnostic settings archived to a storage account: its blob "
-        "endpoint (https://ACCOUNT.blob.core.windows.net, signed in with az login), or `env` "
-        "for the connection string in AZURE_STORAGE_CONNECTION_STRING",
-    )
 
 
 def _input_options(parser: argparse.ArgumentParser) -> None:

@@ -62,6 +62,20 @@ def moment(text: str) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+def archive_options(
+    parser: argparse.ArgumentParser,
+    *,
+    what: str = "also read the logs diagnostic settings archived to a storage account",
+) -> None:
+    """`--archive`: the storage account diagnostic settings archive logs to."""
+    parser.add_argument(
+        "--archive",
+        metavar="ACCOUNT",
+        help=f"{what}: its blob endpoint (https://ACCOUNT.blob.core.windows.net, signed in "
+        "with az login), or `env` for the connection string in AZURE_STORAGE_CONNECTION_STRING",
+    )
+
+
 def register(commands: Any) -> None:
     """Add the operators' subcommands to the `detector` parser."""
     common = argparse.ArgumentParser(add_help=False)
@@ -173,6 +187,11 @@ def register(commands: Any) -> None:
         "it again after an interruption. Run it before the timer's first run.",
     )
     bf.add_argument("--days", type=int, required=True, metavar="N", help="days to learn")
+    archive_options(
+        bf,
+        what="read the days from the logs diagnostic settings archived to a "
+        "storage account instead of the workspace (for days past its retention)",
+    )
     bf.set_defaults(handler=_backfill)
 
     ex = commands.add_parser(
@@ -727,7 +746,13 @@ def logs_source(settings: OperatorSettings) -> Any:
 def _backfill(args: argparse.Namespace) -> int:
     chosen = settings()
     lateness = timedelta(hours=chosen.lateness_hours)
-    source = logs_source(chosen)
+    if args.archive is not None:
+        from detectors.clients.connections import archive_service  # noqa: PLC0415
+        from detectors.sources.archive import ArchiveLogSource  # noqa: PLC0415
+
+        source = ArchiveLogSource(archive_service(args.archive, os.environ))
+    else:
+        source = logs_source(chosen)
     store = _open(args, must_exist=False)
     try:
         report = backfill(

@@ -243,3 +243,56 @@ def test_archive_options_that_cannot_work_say_what_to_do_and_print_no_secret(
     assert message in err
     assert ACCOUNT_KEY not in err
     assert not (tmp_path / "o.jsonl").exists()
+
+
+@pytest.mark.logs
+def test_backfill_from_the_archive_learns_what_backfill_from_the_workspace_learns(
+    service: BlobServiceClient,
+    azurite: Azurite,
+    log_analytics: Any,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from detectors.cli import tuning as cli_tuning
+    from tests.runs.test_backfill import DEV, NOW, source
+    from tests.rowkit import PUBLISHXML, activity, site_id
+
+    rows = []
+    for days_ago in range(4):
+        when = (NOW - timedelta(days=days_ago)).replace(hour=10)
+        rows += activity(DEV, when, PUBLISHXML, site_id("app1"))
+    log_analytics.add_rows(
+        "AzureActivity",
+        [{k: v for k, v in r.items() if k != "Type"} for r in rows],
+        arrivals=[
+            datetime.fromisoformat(r["TimeGenerated"].replace("0Z", "+00:00"))
+            + timedelta(minutes=5)
+            for r in rows
+        ],
+    )
+    monkeypatch.setattr(cli_tuning, "logs_source", lambda settings: source(log_analytics))
+    monkeypatch.setattr(cli_tuning, "clock", lambda: NOW)
+    monkeypatch.setenv(ARCHIVE_CONNECTION_STRING, azurite.connection_string)
+    workspace, archived = tmp_path / "workspace.db", tmp_path / "archive.db"
+    try:
+        archive(service, rows)
+        assert main(["backfill", "--days", "3", "--store", f"sqlite:{workspace}"]) == 0
+        code = main(
+            ["backfill", "--days", "3", "--archive", "env", "--store", f"sqlite:{archived}"]
+        )
+    finally:
+        for name in CONTAINERS:
+            client = service.get_container_client(name)
+            if client.exists():
+                client.delete_container()
+    assert code == 0, capsys.readouterr().err
+    capsys.readouterr()
+
+    exports = []
+    for db in (workspace, archived):
+        out = tmp_path / f"{db.stem}.json"
+        assert main(["baselines", "export", "--store", f"sqlite:{db}", "--out", str(out)]) == 0
+        exports.append([json.loads(line) for line in out.read_text().splitlines()])
+    assert exports[0] == exports[1]
+    assert "dev@contoso.com" in json.dumps(exports[1])
