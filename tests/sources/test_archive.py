@@ -255,8 +255,8 @@ def test_backfill_from_the_archive_learns_what_backfill_from_the_workspace_learn
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     from detectors.cli import tuning as cli_tuning
-    from tests.runs.test_backfill import DEV, NOW, source
     from tests.rowkit import PUBLISHXML, activity, site_id
+    from tests.runs.test_backfill import DEV, NOW, source
 
     rows = []
     for days_ago in range(4):
