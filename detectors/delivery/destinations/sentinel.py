@@ -152,10 +152,11 @@ def _failure(error: BaseException) -> Answer | NotifyFailed:
     if isinstance(error, HttpResponseError) and error.status_code is not None:
         headers = getattr(error.response, "headers", None) or {}
         retry_after = headers.get("Retry-After")
+        lines = str(error.message or error).strip().splitlines()
         return Answer(
             status=int(error.status_code),
             retry_after=retry_after,
-            excerpt=one_line(error.message or error, 300),
+            excerpt=lines[0][:300] if lines else "",
         )
     return _no_answer(error)
 
