@@ -129,15 +129,35 @@ def test_the_sentinel_parts_are_off_by_default_and_wire_the_apps_settings():
     assert main["parameters"]["enableSentinelDestination"]["default"] is False
     assert main["parameters"]["sentinelAnalyticRule"]["default"] is False
     assert main["modules"]["sentinelAlerts"]["config"]["condition"] == "enableSentinelDestination"
-    rule_condition = json.dumps(main["modules"]["sentinelRule"]["config"]["condition"])
-    assert "enableSentinelDestination" in rule_condition
-    assert "sentinelAnalyticRule" in rule_condition
-    wiring = json.dumps(body(main["modules"]["functionApp"])["params"]["sentinel"])
-    for output in ("endpoint", "immutableId", "streamName"):
-        assert f'"sentinelAlerts.outputs.{output}"' in wiring or output in wiring
+    assert main["modules"]["sentinelRule"]["config"]["condition"] == {
+        "operator": {
+            "type": "and",
+            "operands": {
+                "operand_1": "enableSentinelDestination",
+                "operand_2": "sentinelAnalyticRule",
+            },
+        }
+    }
+    # In the workspace's resource group and region, for the app's identity.
+    alerts = body(main["modules"]["sentinelAlerts"])
+    assert json.dumps(alerts["scope"]).count("workspaceParts") == 2
+    assert dotted(alerts["params"]["location"]) == "workspaceReader.outputs.location"
+    assert dotted(alerts["params"]["principalId"]) == "identity.outputs.principalId"
+    wiring = body(main["modules"]["functionApp"])["params"]["sentinel"]
+    assert wiring["enabled"] == "enableSentinelDestination"
+    for key, output in (
+        ("endpoint", "endpoint"),
+        ("ruleId", "immutableId"),
+        ("stream", "streamName"),
+    ):
+        operands = wiring[key]["operator"]["operands"]
+        assert operands["condition"] == "enableSentinelDestination"
+        assert dotted(operands["true_value"]) == f"sentinelAlerts.outputs.{output}"
+        assert operands["false_value"] == ""
     # With Sentinel alone, the notifier still runs.
     condition = json.dumps(module("function-app.bicep")["variables"]["notifierOffSetting"])
-    assert "sentinel.enabled" in condition or "sentinel" in condition
+    assert '"sentinel"' in condition
+    assert '"enabled"' in condition
 
 
 # -- rows --------------------------------------------------------------------------------------
