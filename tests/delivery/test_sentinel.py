@@ -459,18 +459,26 @@ def test_rows_over_the_call_limit_are_split_and_each_lands_once(logs_ingestion):
     sender.close()
 
 
-def test_the_endpoint_refuses_a_call_over_one_megabyte_and_rows_off_the_stream(logs_ingestion):
+def test_the_endpoint_takes_gzip_or_not_and_refuses_over_one_megabyte_or_off_the_stream(
+    logs_ingestion,
+):
     sender = _sender(logs_ingestion)
     big = table.row(sample_alerts()[0], delivered_at=NOW)
     # The rows as one stream that is not split (an I/O stream is sent as it is).
     body = io.BytesIO(orjson.dumps([big] * 200))
     with pytest.raises(HttpResponseError, match="ContentLengthLimitExceeded"):
         sender.client.upload(rule_id=sender.rule_id, stream_name=sender.stream, logs=body)
+    # Uncompressed is accepted as well (the service takes either).
+    sender.client.upload(
+        rule_id=sender.rule_id, stream_name=sender.stream, logs=io.BytesIO(orjson.dumps([big]))
+    )
+    assert [c.gzip for c in logs_ingestion.calls] == [False, False]
+    assert [c.status for c in logs_ingestion.calls] == [413, 204]
     result = sender.upload([{**big, "NoSuchColumn": 1}])
     assert "InvalidColumn" in str(result.failure)
     result = sender.upload([{**big, "Score": "high"}])
     assert "InvalidValue" in str(result.failure)
-    assert logs_ingestion.rows() == []
+    assert [r["AlertId"] for r in logs_ingestion.rows()] == [big["AlertId"]]
     sender.close()
 
 

@@ -106,6 +106,7 @@ def test_incidents_group_a_burst_and_carry_its_entities_and_details():
     assert grouping["enabled"] is True
     assert grouping["matchingMethod"] == "Selected"
     assert grouping["groupByCustomDetails"] == ["BurstId"]
+    assert grouping["lookbackDuration"] == "P7D"  # the longest Sentinel offers
     assert props["customDetails"]["BurstId"] == "BurstId"
     for key in ("Reasons", "Score", "Tool"):
         assert key in props["customDetails"], key
