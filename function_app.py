@@ -2,7 +2,7 @@
 
 - `detector_timer` runs one timer cycle on the `DETECTOR_SCHEDULE` schedule (NCRONTAB, UTC).
 - `detector_notifier` delivers each alert on the `DETECTOR_ALERT_QUEUE` queue to the
-  webhook, Teams and Slack destinations in the app settings (docs/consumers.md).
+  webhook, Teams, Slack and Sentinel destinations in the app settings (docs/consumers.md).
 
 Settings are read once per invocation (never at import), and every missing or malformed
 one is reported in a single error.

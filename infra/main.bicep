@@ -110,6 +110,22 @@ param notifySlackUrl string = ''
 @description('Let notifier destinations be private or loopback addresses (a receiver inside the app\'s virtual network). Link-local addresses, the metadata service\'s among them, are refused regardless.')
 param notifyAllowPrivateAddresses bool = false
 
+@description('Deliver every alert to Microsoft Sentinel as well: a custom table (AppServiceDetectorAlerts_CL) in the workspace, a data collection rule the notifier uploads to with its identity (Monitoring Metrics Publisher on that rule alone). Turns the notifier on even without another destination.')
+param enableSentinelDestination bool = false
+
+@description('Microsoft Sentinel is enabled on the workspace: also deploy the analytic rule that makes an incident of each burst of alerts (needs enableSentinelDestination).')
+param sentinelAnalyticRule bool = false
+
+@description('Days the alert table keeps rows in the analytics tier (queried by the analytic rule and analysts).')
+@minValue(4)
+@maxValue(730)
+param sentinelTableRetentionDays int = 90
+
+@description('Days the alert table keeps rows in all, long-term retention included; at least sentinelTableRetentionDays.')
+@minValue(4)
+@maxValue(4383)
+param sentinelTableTotalRetentionDays int = 365
+
 @description('Upper bound of Function App instances.')
 @minValue(40)
 @maxValue(1000)
@@ -233,6 +249,33 @@ module workspaceReader 'modules/workspace-role.bicep' = {
   ]
 }
 
+// Sentinel: the alert table, its data collection rule and the app's right to upload to it, in the
+// workspace's resource group and region; the analytic rule only where Sentinel is on.
+module sentinelAlerts 'modules/sentinel-alerts.bicep' = if (enableSentinelDestination) {
+  name: 'sentinel-alerts-${resourceToken}'
+  scope: resourceGroup(workspaceParts[2], workspaceParts[4])
+  params: {
+    workspaceName: workspaceParts[8]
+    location: workspaceReader.outputs.location
+    ruleName: 'dcr-appservice-detector-${resourceToken}'
+    tags: tags
+    principalId: identity.outputs.principalId
+    retentionInDays: sentinelTableRetentionDays
+    totalRetentionInDays: sentinelTableTotalRetentionDays
+  }
+}
+
+module sentinelRule 'modules/sentinel-rule.bicep' = if (enableSentinelDestination && sentinelAnalyticRule) {
+  name: 'sentinel-rule-${resourceToken}'
+  scope: resourceGroup(workspaceParts[2], workspaceParts[4])
+  params: {
+    workspaceName: workspaceParts[8]
+  }
+  dependsOn: [
+    sentinelAlerts
+  ]
+}
+
 module functionApp 'modules/function-app.bicep' = {
   name: 'function-app'
   scope: resourceGroup(rgName)
@@ -269,6 +312,12 @@ module functionApp 'modules/function-app.bicep' = {
       teamsUrl: !empty(notifyTeamsUrl)
       slackUrl: !empty(notifySlackUrl)
       allowPrivateAddresses: notifyAllowPrivateAddresses
+    }
+    sentinel: {
+      enabled: enableSentinelDestination
+      endpoint: enableSentinelDestination ? sentinelAlerts.outputs.endpoint : ''
+      ruleId: enableSentinelDestination ? sentinelAlerts.outputs.immutableId : ''
+      stream: enableSentinelDestination ? sentinelAlerts.outputs.streamName : ''
     }
     maximumInstanceCount: maximumInstanceCount
     instanceMemoryMB: instanceMemoryMB
@@ -323,3 +372,6 @@ output AZURE_DETECTOR_IDENTITY_CLIENT_ID string = identity.outputs.clientId
 
 @description('Resource id of the workspace the detector queries.')
 output LOG_ANALYTICS_WORKSPACE_RESOURCE_ID string = workspaceResourceId
+
+@description('Resource id of the data collection rule the notifier uploads alerts to (empty without the Sentinel destination).')
+output SENTINEL_DATA_COLLECTION_RULE_ID string = enableSentinelDestination ? sentinelAlerts.outputs.id : ''

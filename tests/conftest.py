@@ -22,6 +22,7 @@ pytest_plugins = [
     "tests.services.log_analytics",
     "tests.services.functions_host",
     "tests.services.webhook_receiver",
+    "tests.services.logs_ingestion",
 ]
 
 Replayer = Callable[..., tuple[list[dict[str, Any]], ReplayStats]]

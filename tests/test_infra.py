@@ -76,6 +76,11 @@ EXPECTED_ASSIGNMENTS = {
     ("storage.bicep", "Storage Queue Data Contributor", "Microsoft.Storage/storageAccounts"),
     ("app-insights.bicep", "Monitoring Metrics Publisher", "Microsoft.Insights/components"),
     ("key-vault.bicep", "Key Vault Secrets User", "Microsoft.KeyVault/vaults"),
+    (
+        "sentinel-alerts.bicep",
+        "Monitoring Metrics Publisher",
+        "Microsoft.Insights/dataCollectionRules",
+    ),
     ("workspace-role.bicep", "(parameter)", "Microsoft.OperationalInsights/workspaces"),
     ("audit-log-policy.bicep", "Monitoring Contributor", "subscription"),
 }
@@ -95,7 +100,16 @@ def bicep_files() -> list[Path]:
 
 @cache
 def parsed(path: Path) -> dict[str, Any]:
-    return BicepParser().parse(file_path=path)
+    """The template as pycep-parser reads it, with each `loadJsonContent` variable replaced by
+    the JSON it loads (as the Bicep compiler inlines it)."""
+    doc = BicepParser().parse(file_path=path)
+    for variable in doc.get("variables", {}).values():
+        call = variable["value"].get("function") if isinstance(variable["value"], dict) else None
+        if call and call["type"] == "load_json_content":
+            assert call["parameters"]["json_path"] is None, "a JSON path is not resolved here"
+            loaded = (path.parent / call["parameters"]["file_path"]).read_text(encoding="utf-8")
+            variable["value"] = json.loads(loaded)
+    return doc
 
 
 def module(name: str) -> dict[str, Any]:

@@ -2,7 +2,7 @@
 
 One entity per alert and destination in the delivery table (`DETECTOR_DELIVERY_TABLE`):
 `PartitionKey` is the alert id (made a legal key by `encode_key`), `RowKey` the
-destination (`webhook`, `teams`, `slack`). Its `State` moves like this:
+destination (`webhook`, `teams`, `slack`, `sentinel`). Its `State` moves like this:
 
     (none) --claim--> claimed --sent--> delivered   (final: never sent again)
                          |

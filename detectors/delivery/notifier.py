@@ -27,10 +27,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from types import TracebackType
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 from detectors.delivery.alert_body import read_alert
-from detectors.delivery.destinations import TYPES, Destination
+from detectors.delivery.destinations import TYPES, Connection, Destination
 from detectors.delivery.digest import Digest, digest
 from detectors.delivery.errors import (
     MalformedAlertError,
@@ -48,6 +48,9 @@ from detectors.delivery.transport import (
 )
 from detectors.model.errors import StoreError
 from detectors.settings.app import NotifierSettings
+
+if TYPE_CHECKING:
+    from azure.core.credentials import TokenCredential
 
 log = logging.getLogger(__name__)
 
@@ -132,13 +135,18 @@ class Notifier:
         destinations: Sequence[Destination],
         ledger: DeliveryLedger,
         sender: Sender,
+        senders: Mapping[str, Sender] | None = None,
         policy: RetryPolicy | None = None,
         claim_hold: timedelta = CLAIM_HOLD,
         in_flight_wait_seconds: float = IN_FLIGHT_WAIT_SECONDS,
         clock: Callable[[], datetime] = _utc_now,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        """Wire the parts; `clock` and `sleep` are for tests."""
+        """Wire the parts; `clock` and `sleep` are for tests.
+
+        `sender` posts to the HTTPS destinations; `senders` holds, by destination name, the
+        sender of each destination reached through a client of its own (Sentinel).
+        """
         if not destinations:
             raise ValueError("a notifier needs at least one destination")
         unknown = {d.name for d in destinations} - TYPES.keys()
@@ -150,6 +158,10 @@ class Notifier:
         self.destinations = tuple(destinations)
         self.ledger = ledger
         self.sender = sender
+        self.senders = dict(senders or {})
+        missing = {d.name for d in destinations if TYPES[d.name].connect} - self.senders.keys()
+        if missing:
+            raise ValueError(f"no sender for the destinations {sorted(missing)}")
         self.policy = policy or RetryPolicy()
         self.claim_hold = claim_hold
         self.in_flight_wait_seconds = in_flight_wait_seconds
@@ -164,13 +176,26 @@ class Notifier:
         timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
         ca_path: str | None = None,
         policy: RetryPolicy | None = None,
+        credential: TokenCredential | None = None,
     ) -> Self:
-        """The notifier the app settings describe: their destinations, their table."""
+        """The notifier the app settings describe: their destinations, their table.
+
+        `credential` signs in to destinations with a client of their own (default: the
+        managed identity the settings name); `ca_path` trusts a local CA (tests).
+        """
         destinations = [
             destination
             for kind in TYPES.values()
             if (destination := kind.configured(settings)) is not None
         ]
+        connection = Connection(
+            timeout_seconds=timeout_seconds, ca_path=ca_path, credential=credential
+        )
+        senders = {
+            d.name: connect(settings, connection)
+            for d in destinations
+            if (connect := TYPES[d.name].connect) is not None
+        }
         ledger = TableLedger.from_settings(
             settings.storage,
             table=settings.delivery_table,
@@ -180,6 +205,7 @@ class Notifier:
             destinations=destinations,
             ledger=ledger,
             sender=HttpsSender(timeout_seconds=timeout_seconds, ca_path=ca_path),
+            senders=senders,
             policy=policy,
         )
 
@@ -195,9 +221,13 @@ class Notifier:
         self.close()
 
     def close(self) -> None:
-        """Close the ledger's connection."""
+        """Close the ledger's connection and the destinations' own clients."""
         if isinstance(self.ledger, TableLedger):
             self.ledger.close()
+        for sender in self.senders.values():
+            close = getattr(sender, "close", None)
+            if callable(close):
+                close()
 
     def handle(self, body: bytes, *, message_id: str, dequeue_count: int) -> NotifyReport:
         """Deliver the alert in one message body to every destination not yet reached.
@@ -315,7 +345,7 @@ class Notifier:
                 self.sleep(wait)
             body, headers = prepared or kind.request(destination, alert, view, self.clock())
             try:
-                answer = self.sender.post(destination.url, body, headers)
+                answer = self.senders.get(name, self.sender).post(destination.url, body, headers)
             except PermanentDeliveryError as err:
                 return Outcome(
                     destination=name, result=Result.PERMANENT, requests=attempt, reason=str(err)

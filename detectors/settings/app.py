@@ -36,6 +36,13 @@ MAX_DAYS_LIMIT = 3650
 """The largest `DETECTOR_ALLOW_MAX_DAYS` accepted, by the operators' commands and the timer."""
 
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
+_RULE_ID = re.compile(r"^dcr-[0-9a-f]{32}$")
+_STREAM = re.compile(r"^Custom-[A-Za-z][A-Za-z0-9_]{0,62}$")
+SENTINEL_ENDPOINT = "DETECTOR_SENTINEL_ENDPOINT"
+SENTINEL_RULE_ID = "DETECTOR_SENTINEL_RULE_ID"
+SENTINEL_STREAM = "DETECTOR_SENTINEL_STREAM"
+DEFAULT_SENTINEL_STREAM = "Custom-AppServiceDetectorAlerts"
+"""The stream `infra/` declares (detectors.delivery.destinations.sentinel_table.STREAM)."""
 _TABLE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9]{2,62}$")
 _QUEUE_NAME = re.compile(r"^(?!.*--)[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
 
@@ -279,6 +286,29 @@ def _check_destinations(text: Callable[[str], str | None], problems: list[str]) 
             problems.append(f"{setting} {problem}")
     if text("NOTIFY_WEBHOOK_URL") and not text("NOTIFY_WEBHOOK_SECRET"):
         problems.append("NOTIFY_WEBHOOK_SECRET is missing (it signs the webhook's requests)")
+    _check_sentinel(text, problems, private_ok=(private or "").lower() == "true")
+
+
+def _check_sentinel(
+    text: Callable[[str], str | None], problems: list[str], *, private_ok: bool
+) -> None:
+    """The Sentinel destination needs its ingestion endpoint and rule id together."""
+    endpoint, rule_id = text(SENTINEL_ENDPOINT), text(SENTINEL_RULE_ID)
+    stream = text(SENTINEL_STREAM)
+    if endpoint is not None:
+        problem = destination_problem(endpoint, private_ok=private_ok)
+        if problem is not None:
+            problems.append(f"{SENTINEL_ENDPOINT} {problem}")
+    if rule_id is not None and not _RULE_ID.match(rule_id):
+        problems.append(
+            f"{SENTINEL_RULE_ID}={rule_id!r} is not a data collection rule's immutable id "
+            "(dcr- and 32 hexadecimal digits)"
+        )
+    if (endpoint is None) != (rule_id is None):
+        missing = SENTINEL_RULE_ID if rule_id is None else SENTINEL_ENDPOINT
+        problems.append(f"{missing} is missing (the Sentinel destination needs both)")
+    if stream is not None and not _STREAM.match(stream):
+        problems.append(f"{SENTINEL_STREAM}={stream!r} is not a custom stream name (Custom-...)")
 
 
 PRIVATE_DESTINATIONS = "NOTIFY_ALLOW_PRIVATE_ADDRESSES"
@@ -341,6 +371,11 @@ class NotifierSettings:
     """The secret being rotated out: requests carry a signature with each (see webhook)."""
     teams_url: str | None = field(default=None, repr=False)
     slack_url: str | None = field(default=None, repr=False)
+    sentinel_endpoint: str | None = None
+    """The Logs Ingestion endpoint of the data collection rule (or its endpoint's)."""
+    sentinel_rule_id: str | None = None
+    """The data collection rule's immutable id (`dcr-...`)."""
+    sentinel_stream: str = DEFAULT_SENTINEL_STREAM
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Self:
@@ -363,10 +398,12 @@ class NotifierSettings:
                 problems.append(f"{setting}={value!r} is not a valid {what}")
             names[key] = value
         _check_destinations(text, problems)
-        if not (text("NOTIFY_WEBHOOK_URL") or text("NOTIFY_TEAMS_URL") or text("NOTIFY_SLACK_URL")):
+        urls = ("NOTIFY_WEBHOOK_URL", "NOTIFY_TEAMS_URL", "NOTIFY_SLACK_URL", SENTINEL_ENDPOINT)
+        if not any(text(name) for name in urls):
             problems.append(
                 "no destination is configured: set NOTIFY_WEBHOOK_URL (with "
-                "NOTIFY_WEBHOOK_SECRET), NOTIFY_TEAMS_URL or NOTIFY_SLACK_URL"
+                "NOTIFY_WEBHOOK_SECRET), NOTIFY_TEAMS_URL, NOTIFY_SLACK_URL or "
+                f"{SENTINEL_ENDPOINT} (with {SENTINEL_RULE_ID})"
             )
         if problems:
             raise ConfigurationError("invalid notifier settings: " + "; ".join(problems))
@@ -377,6 +414,9 @@ class NotifierSettings:
             webhook_secret_previous=text("NOTIFY_WEBHOOK_SECRET_PREVIOUS"),
             teams_url=text("NOTIFY_TEAMS_URL"),
             slack_url=text("NOTIFY_SLACK_URL"),
+            sentinel_endpoint=text(SENTINEL_ENDPOINT),
+            sentinel_rule_id=text(SENTINEL_RULE_ID),
+            sentinel_stream=text(SENTINEL_STREAM) or DEFAULT_SENTINEL_STREAM,
             **names,
         )
 
@@ -409,6 +449,9 @@ APP_SETTINGS: tuple[str, ...] = (
     "NOTIFY_TEAMS_URL",
     "NOTIFY_SLACK_URL",
     PRIVATE_DESTINATIONS,
+    SENTINEL_ENDPOINT,
+    SENTINEL_RULE_ID,
+    SENTINEL_STREAM,
 )
 """Every app setting the detector reads besides the detection settings (`DETECTOR_<FIELD>`).
 

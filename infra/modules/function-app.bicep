@@ -86,6 +86,14 @@ param secretNames object
 @description('Which notification secrets exist in the vault (only those become app settings), and whether destinations may be private addresses.')
 param notify object
 
+@description('The Sentinel destination: enabled, and the data collection rule\'s ingestion endpoint, immutable id and stream.')
+param sentinel object = {
+  enabled: false
+  endpoint: ''
+  ruleId: ''
+  stream: ''
+}
+
 @description('Upper bound of instances the plan scales out to.')
 @minValue(40)
 @maxValue(1000)
@@ -264,16 +272,33 @@ var slackUrlSetting = notify.slackUrl ? [
   }
 ] : []
 
+// Sentinel: where the notifier uploads alerts, signed in with the app's identity
+// (DETECTOR_STORAGE__clientId); no key, so no Key Vault reference.
+var sentinelSettings = sentinel.enabled ? [
+  {
+    name: 'DETECTOR_SENTINEL_ENDPOINT'
+    value: sentinel.endpoint
+  }
+  {
+    name: 'DETECTOR_SENTINEL_RULE_ID'
+    value: sentinel.ruleId
+  }
+  {
+    name: 'DETECTOR_SENTINEL_STREAM'
+    value: sentinel.stream
+  }
+] : []
+
 // With no destination the notifier would fail every alert into the poison queue: switch it
 // off instead, and leave the alert queue to its other consumers.
-var notifierOffSetting = !(notify.webhookUrl || notify.teamsUrl || notify.slackUrl) ? [
+var notifierOffSetting = !(notify.webhookUrl || notify.teamsUrl || notify.slackUrl || sentinel.enabled) ? [
   {
     name: 'AzureWebJobs.detector_notifier.Disabled'
     value: 'true'
   }
 ] : []
 
-var appSettings = concat(hostSettings, detectorSettings, webhookUrlSetting, webhookSecretSetting, webhookSecretPreviousSetting, teamsUrlSetting, slackUrlSetting, notifierOffSetting)
+var appSettings = concat(hostSettings, detectorSettings, webhookUrlSetting, webhookSecretSetting, webhookSecretPreviousSetting, teamsUrlSetting, slackUrlSetting, sentinelSettings, notifierOffSetting)
 
 resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
   name: planName

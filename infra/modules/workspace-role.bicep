@@ -38,5 +38,8 @@ output id string = workspace.id
 @description('The workspace\'s customer id (a GUID): what the Log Analytics query API calls the workspace id.')
 output customerId string = workspace.properties.customerId
 
+@description('Azure region of the workspace (a data collection rule writing to it must be in it).')
+output location string = workspace.location
+
 @description('Resource id of the role assignment.')
 output roleAssignmentId string = assignment.id

@@ -2,9 +2,10 @@
 
 Each module builds the request its service expects and declares it here as a
 `DestinationType`: its name, how it is configured from the app settings, how a request is
-made (the webhook signs each attempt with its time; chat messages are built once), and any
-quirk in how its service answers. `TYPES` is the registry: a new destination is a module, a
-line there, and its URL in the settings tree.
+made (the webhook signs each attempt with its time; chat messages are built once), any
+quirk in how its service answers, and, for a service reached through its own SDK rather
+than a plain HTTPS POST (Sentinel's Logs Ingestion API), the sender that does it. `TYPES` is
+the registry: a new destination is a module, a line there, and its settings.
 """
 
 from __future__ import annotations
@@ -12,12 +13,17 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from detectors.delivery.digest import Digest
 from detectors.settings.app import NotifierSettings
+
+if TYPE_CHECKING:
+    from azure.core.credentials import TokenCredential
+
+    from detectors.delivery.transport import Sender
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -37,6 +43,17 @@ JSON = {"Content-Type": "application/json; charset=utf-8"}
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class Connection:
+    """What a destination with a client of its own is connected with: the notifier's
+    timeout, a CA bundle to trust (the tests' local services), and the identity to sign in
+    as (None: the managed identity the settings name)."""
+
+    timeout_seconds: float
+    ca_path: str | None = None
+    credential: TokenCredential | None = None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class DestinationType:
     """What the notifier needs to know of one kind of destination."""
 
@@ -50,6 +67,8 @@ class DestinationType:
     needs_secret: bool = False
     throttled: Callable[[str], bool] = lambda _excerpt: False
     """Whether a 2xx answer's body says nothing was posted (the service was throttling)."""
+    connect: Callable[[NotifierSettings, Connection], Sender] | None = None
+    """The sender of a destination reached through its own client; None: HTTPS POST."""
 
 
 def chat_type(
@@ -76,9 +95,9 @@ def chat_type(
 
 def _types() -> dict[str, DestinationType]:
     # Imported here: the modules declare their types with the classes above.
-    from detectors.delivery.destinations import slack, teams, webhook  # noqa: PLC0415
+    from detectors.delivery.destinations import sentinel, slack, teams, webhook  # noqa: PLC0415
 
-    return {t.name: t for t in (webhook.TYPE, teams.TYPE, slack.TYPE)}
+    return {t.name: t for t in (webhook.TYPE, teams.TYPE, slack.TYPE, sentinel.TYPE)}
 
 
 TYPES: dict[str, DestinationType] = _types()
