@@ -159,7 +159,10 @@ def parse_time(value: Any, field: str = "TimeGenerated") -> datetime:
         try:
             parsed = datetime.fromisoformat(value)
         except ValueError:
-            raise RowError(f"{field} {value[:40]!r} is not an ISO 8601 timestamp") from None
+            raise RowError(
+                f"{field} {value[:40]!r} is not an ISO 8601 timestamp (as in "
+                "2026-11-25T10:00:00Z; a portal CSV's dates in a locale are read as CSV)"
+            ) from None
     elif isinstance(value, datetime):
         parsed = value
     else:
@@ -318,7 +321,10 @@ class Normalizer:
         status_text = _text(fields.get("ActivityStatusValue"), "ActivityStatusValue", 64)
         status = _STATUS.get(status_text.lower())
         if status is None:
-            raise RowError(f"ActivityStatusValue {status_text[:40]!r} is not a known status")
+            raise RowError(
+                f"ActivityStatusValue {status_text[:40]!r} is not a known status (Start, Accept, "
+                "Success or Failure, or their -ed forms)"
+            )
         if status is Status.STARTED:
             return _SKIPS[SkipReason.START_ROW]
 

@@ -6,7 +6,7 @@
 //
 // The table's columns, the stream declaration and the transformation come from
 // ../sentinel/alert-table.json, which detectors/delivery/destinations/sentinel_table.py
-// writes (tests/delivery/test_sentinel_table.py keeps the two equal). A `Direct` rule has its
+// writes (tests/delivery/test_sentinel.py keeps the two equal). A `Direct` rule has its
 // own ingestion endpoint, so no data collection endpoint is needed.
 
 @description('Name of the Log Analytics workspace (in this module\'s resource group).')
