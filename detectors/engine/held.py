@@ -62,6 +62,7 @@ def observation_json(obs: Observation) -> dict[str, Any]:
         "httpStatus": obs.http_status,
         "count": obs.count,
         "ingested": obs.ingested.isoformat() if obs.ingested else None,
+        "tenantId": obs.tenant_id,
     }
 
 
@@ -94,4 +95,6 @@ def observation_from(value: Mapping[str, Any]) -> Observation:
         http_status=value["httpStatus"],
         count=int(value["count"]),
         ingested=datetime.fromisoformat(value["ingested"]) if value["ingested"] else None,
+        # Added later: a state written before holds none.
+        tenant_id=value.get("tenantId"),
     )

@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from detectors.alerts.document import AlertDocument, BurstDoc
-from detectors.alerts.render import iso, render
+from detectors.alerts.render import burst_activity, iso, render
 from detectors.baselines.baseline import PrincipalBaseline, learn
 from detectors.baselines.surroundings import (
     Surroundings,
@@ -426,7 +426,12 @@ class Engine:
                     result.repeats += 1
                 continue
             if emit:
-                alert = render(message.finding, stored.get(finding.principal.id), self.settings)
+                alert = render(
+                    message.finding,
+                    stored.get(finding.principal.id),
+                    self.settings,
+                    earlier=message.activity,
+                )
                 burst = message.burst
                 alert["burst"] = BurstDoc(
                     id=burst["id"],
@@ -434,6 +439,13 @@ class Engine:
                     firstSeen=iso(burst["firstSeen"]),
                     repeats=burst["repeats"],
                 )
+                if burst["sequence"] > 1 and message.activity:
+                    # An update lists what is new; its reasons tell of the whole burst, so
+                    # the burst's activity is listed beside it.
+                    activity = burst_activity(message.activity, message.finding.principal)
+                    alert["burst"].update(activity)  # type: ignore[typeddict-item]
+                    if message.omitted:
+                        alert["burst"]["omitted"] = message.omitted
                 result.alerts.append(alert)
             else:
                 result.suppressed += 1

@@ -38,6 +38,7 @@ MAX_NAME_CHARS = 256
 MAX_COUNT = 100_000_000
 """Largest `Count` a grouped row may carry; anything above is a damaged value."""
 
+TENANT_CLAIM = "http://schemas.microsoft.com/identity/claims/tenantid"
 _OID_CLAIM = "http://schemas.microsoft.com/identity/claims/objectidentifier"
 _UPN_CLAIMS = (
     "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/upn",
@@ -195,6 +196,7 @@ class _Token:
     id_type: str | None
     managed_identity: bool
     ip: str | None
+    tenant_id: str | None = None
 
 
 _NO_TOKEN = _Token(
@@ -371,6 +373,7 @@ class Normalizer:
             http_status=_text(fields.get("ActivitySubstatusValue"), "ActivitySubstatusValue", 128)
             or None,
             count=count,
+            tenant_id=token.tenant_id,
         )
 
     def _activity_principal(
@@ -564,6 +567,7 @@ def _token_from(claims: Mapping[str, Any]) -> _Token:
         id_type=(claim("idtyp") or "").lower() or None,
         managed_identity=claim("xms_mirid") is not None,
         ip=_parse_ip(claim("ipaddr") or ""),
+        tenant_id=(claim("tid", TENANT_CLAIM) or "").lower() or None,
     )
 
 
