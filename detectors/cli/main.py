@@ -23,6 +23,7 @@ from detectors.cli.terminal import printable
 from detectors.detections import DETECTIONS, catalogue
 from detectors.engine.scoring import Engine
 from detectors.model.errors import DetectorError, InputError, redact
+from detectors.model.reasons import NEXT_STEPS
 from detectors.runs.replay import APART_DAYS, Progress, ReplayStats, replay
 from detectors.runs.step import WindowStep
 from detectors.runs.wiring import build_timer
@@ -510,6 +511,9 @@ class _ProgressReporter:
             self.stream.flush()
 
 
+SEVERITY_RANK = {"high": 3, "medium": 2, "low": 1}
+
+
 def _summary(
     stats: ReplayStats, out: Path, seconds: float, stream: TextIO, watermark: datetime | None
 ) -> None:
@@ -547,7 +551,10 @@ def _summary(
     if total:
         parts = ", ".join(
             f"{n} {severity} {detection}"
-            for (detection, severity), n in sorted(stats.alerts.items())
+            for (detection, severity), n in sorted(
+                stats.alerts.items(),
+                key=lambda item: (-SEVERITY_RANK.get(item[0][1] or "", 0), item[0]),
+            )
         )
         w(f" ({parts})")
     w(f"; {stats.suppressed:,} more fell in the learning days\n")
@@ -561,23 +568,22 @@ class _AlertPrinter:
         self.stream = stream
 
     def print(self, alert: Mapping[str, Any]) -> None:
-        p, r = alert["principal"], alert["resource"]
-        sites = [x["site"] + (f"/{x['slot']}" if x["slot"] else "") for x in alert["resources"]]
+        p = alert["principal"]
         app = f" (app id {p['appId']})" if p["appId"] else ""
         ops = "; ".join(f"{o['name']} x{o['count']} {o['status']}" for o in alert["operations"])
         lines = [
-            f"[{alert['severity'].upper()} {alert['score']:.0f}] {alert['title']}",
-            f"  who    {p['name']} ({p['type']}, {p['id']})",
+            f"[{alert['severity'].upper()} {alert['score']:g}, risk {alert.get('riskScore', '?')}]"
+            f" {alert['title']}",
+            f"  who    {p['name']} ({p['type']}, {p['id']}), tool {p['tool']}{app}",
             f"  when   {alert['firstSeen']} .. {alert['lastSeen']}",
-            f"  where  {', '.join(sites[:6])}{' ...' if len(sites) > 6 else ''}"
-            f"  [subscription {r['subscriptionId']}, group {r['resourceGroup']}]",
-            f"  how    {', '.join(alert['tools']) or 'unknown tool'}{app}"
-            f" from {', '.join(alert['sourceIps'][:5]) or 'no address'}",
+            *[f"  {'where' if i == 0 else '':<6} {line}" for i, line in enumerate(where(alert))],
+            *[f"  {'how' if i == 0 else '':<6} {line}" for i, line in enumerate(how(alert))],
             f"  what   {ops}",
             "  why",
             *[f"    - {x['message']} (+{x['weight']:g})" for x in alert["reasons"]],
             f"  usual  {_usual(alert['history'])}",
-            f"  next   {alert['investigation']['steps'][0]}",
+            "  next",
+            *[f"    - {s['code']}: {s['step']}" for s in next_steps_of(alert)],
             f"  id     {alert['id']}  (KQL for the follow-up is in the alert JSON)",
             "",
         ]
@@ -589,6 +595,48 @@ class _AlertPrinter:
                 f"{burst['firstSeen']}: 'why' weighs the whole burst, 'what' is the new activity",
             )
         self.stream.write("\n".join(printable(line) for line in lines) + "\n")
+
+
+def where(alert: Mapping[str, Any]) -> list[str]:
+    """The sites of an alert grouped by subscription and resource group, one line each."""
+    groups: dict[tuple[str, str], list[str]] = {}
+    for r in alert.get("resources") or [alert["resource"]]:
+        site = r["site"] + (f"/{r['slot']}" if r["slot"] else "")
+        groups.setdefault((r["subscriptionId"], r["resourceGroup"]), []).append(site)
+    return [
+        f"{', '.join(sites[:6])}{' ...' if len(sites) > 6 else ''}"
+        f"  [subscription {sub}, group {group}]"
+        for (sub, group), sites in groups.items()
+    ]
+
+
+def how(alert: Mapping[str, Any]) -> list[str]:
+    """Each actor's tools and addresses, the principal first (everyone's, for an old alert)."""
+    actors = alert.get("actors")
+    if actors is None:
+        return [
+            f"{', '.join(alert['tools']) or 'unknown tool'} from "
+            f"{', '.join(alert['sourceIps'][:5]) or 'no address'}"
+        ]
+    return [
+        f"{'' if a['role'] == 'principal' else a['name'] + ' (' + a['type'] + '): '}"
+        f"{', '.join(a['tools']) or 'unknown tool'} from "
+        f"{', '.join(a['sourceIps'][:5]) or 'no address'}"
+        for a in actors
+    ]
+
+
+def next_steps_of(alert: Mapping[str, Any]) -> list[dict[str, str]]:
+    """What to check next per reason (an alert before 1.1: per reason code, from the code)."""
+    steps = alert["investigation"].get("nextSteps")
+    if steps is not None:
+        return list(steps)
+    known = {c.value: step for c, step in NEXT_STEPS.items()}
+    return [
+        {"code": r["code"], "step": known[r["code"]]}
+        for r in alert["reasons"]
+        if r["code"] in known
+    ]
 
 
 def _usual(history: dict[str, Any]) -> str:
