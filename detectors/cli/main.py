@@ -19,6 +19,7 @@ from detectors.alerts.allow import AllowGate
 from detectors.alerts.document import AlertDocument
 from detectors.alerts.render import alert_line
 from detectors.cli import tuning as cli_tuning
+from detectors.cli.report import report_html
 from detectors.cli.terminal import printable
 from detectors.detections import DETECTIONS, catalogue
 from detectors.engine.scoring import Engine
@@ -157,6 +158,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="keep baselines and progress here across runs (default: fresh, in memory)",
     )
     rep.add_argument("--show", action="store_true", help="also print each alert readably")
+    rep.add_argument(
+        "--report",
+        type=Path,
+        metavar="FILE.html",
+        help="also write a self-contained HTML report: a triage index, each alert with the "
+        "principal's history, the follow-up KQL, and the run's summary",
+    )
     rep.add_argument("--quiet", action="store_true", help="no progress, only the summary")
     rep.set_defaults(handler=_replay)
 
@@ -316,6 +324,7 @@ def _replay(args: argparse.Namespace) -> int:
     started = time.monotonic()
     tmp = args.out.with_name(args.out.name + ".partial")
     show = _AlertPrinter(sys.stdout) if args.show else None
+    reported: list[AlertDocument] | None = [] if args.report is not None else None
     try:
         engine = Engine(settings=settings)
         # A persistent store's allow rules apply, and feedback finds each alert's record.
@@ -338,6 +347,8 @@ def _replay(args: argparse.Namespace) -> int:
 
             def sink(alert: AlertDocument) -> None:
                 out.write(alert_line(alert))
+                if reported is not None:
+                    reported.append(alert)
                 if show is not None:
                     show.print(alert)
 
@@ -376,10 +387,28 @@ def _replay(args: argparse.Namespace) -> int:
     finally:
         tmp.unlink(missing_ok=True)
         store.close(flush=succeeded)
+    if reported is not None:
+        _write_report(args.report, reported, stats, args.paths)
     _summary(stats, args.out, time.monotonic() - started, sys.stderr, watermark)
     if gate is not None and (gate.hits or gate.expired or gate.invalid):
         sys.stderr.write(gate.summary() + "\n")
     return EXIT_OK
+
+
+def _write_report(
+    path: Path, alerts: Sequence[AlertDocument], stats: ReplayStats, sources: Sequence[str]
+) -> None:
+    page = report_html(
+        alerts, stats, generated=datetime.now(UTC), source=", ".join(map(str, sources))
+    )
+    tmp = path.with_name(path.name + ".partial")
+    try:
+        tmp.write_text(page, encoding="utf-8")
+        tmp.replace(path)
+    except OSError as err:
+        tmp.unlink(missing_ok=True)
+        raise DetectorError(f"cannot write the report to {path}: {err.strerror or err}") from err
+    sys.stderr.write(f"report written to {path}\n")
 
 
 def _require_usable(stats: ReplayStats) -> None:
