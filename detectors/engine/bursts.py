@@ -41,9 +41,11 @@ from detectors.settings.detection import DetectionSettings
 _RANK = {None: 0, Severity.LOW: 1, Severity.MEDIUM: 2, Severity.HIGH: 3}
 _MAX_QUIET = 100
 """Quiet bursts kept at most: probing in a hundred identities at once is alert enough."""
-_ACTIVITY_BUDGET = 24_000
-"""Characters (as `held_size` counts them) of activity a burst keeps; what does not fit is
-counted in `omitted`, and its reasons are then no longer restated from the activity."""
+_ACTIVITY_BUDGET = 40_000
+_ACTIVITY_TOTAL = 120_000
+"""Characters (as `held_size` counts them) of activity one burst, and all open bursts
+together, keep in the engine state (one Table Storage entity); what does not fit is counted
+in `omitted`, and that burst's reasons are then no longer restated from its activity."""
 _MESSAGES_KEPT = 4
 """Distinct messages kept per reason code."""
 _LATER = " Later in the burst: "
@@ -69,10 +71,11 @@ class Burst:
     messages: dict[ReasonCode, list[str]] = field(default_factory=dict)
     """Per code, the distinct messages the burst's findings gave, in order."""
 
-    def add(self, finding: Finding) -> None:
-        """Fold a finding's activity and messages into the burst's."""
+    def add(self, finding: Finding, room: int) -> None:
+        """Fold a finding's activity (at most `room` more characters of it, and within the
+        burst's own budget) and messages into the burst's."""
         seen = {o.event_id for o in self.activity}
-        room = _ACTIVITY_BUDGET - sum(held_size(o) for o in self.activity)
+        room = min(room, _ACTIVITY_BUDGET - sum(held_size(o) for o in self.activity))
         for obs in finding.observations:
             if obs.event_id in seen:
                 continue
@@ -197,11 +200,11 @@ class Bursts:
                 severity=finding.severity,
                 reasons={r.code: r for r in finding.reasons},
             )
-            burst.add(finding)
+            burst.add(finding, self._room())
             self.open[key] = burst
             return Message(finding=finding, burst=_burst_field(burst))
         burst.last_seen = max(burst.last_seen, last)
-        burst.add(finding)
+        burst.add(finding, self._room())
         merged = dict(burst.reasons)
         for reason in finding.reasons:
             held = merged.get(reason.code)
@@ -243,6 +246,12 @@ class Bursts:
             burst.repeats += 1
         return None
 
+    def _room(self) -> int:
+        """Characters of activity the open bursts together may still keep."""
+        return _ACTIVITY_TOTAL - sum(
+            held_size(o) for burst in self.open.values() for o in burst.activity
+        )
+
     def alerting(self) -> set[str]:
         """Principals with an open burst that has sent an alert: what they do until it ends
         is part of what raised it."""
@@ -260,7 +269,7 @@ class Bursts:
             severity=None,
             reasons={r.code: r for r in finding.reasons},
         )
-        self.open[key].add(finding)
+        self.open[key].add(finding, self._room())
         quiet = [k for k, b in self.open.items() if b.severity is None]
         excess = len(quiet) - _MAX_QUIET
         if excess > 0:
