@@ -3,6 +3,7 @@ burst they describe, a bounded risk score, and a next step for every reason (iss
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -137,3 +138,20 @@ def test_alerts_carry_tenant_version_and_tactics():
         assert all(t["tactics"] for t in alert["mitre"])
     rahul = _of("Rahul Cohen", sequence=1)
     assert rahul["tenantId"] == "762a5881-8572-4318-97ae-00771b557de3"
+
+
+def test_every_alert_of_a_simulated_set_is_valid_and_tells_whose_each_address_is(tmp_path):
+    from detectors.cli.main import main
+    from tests.alerts.test_alert_schema import assert_valid
+
+    rows, out = tmp_path / "set.jsonl", tmp_path / "alerts.jsonl"
+    options = ["--seed", "31", "--days", "21", "--developers", "10", "--pipelines", "4"]
+    assert main(["simulate", *options, "--sites", "15", "--out", str(rows)]) == 0
+    delay = ["--ingestion-delay", "realistic", "--delay-seed", "31"]
+    assert main(["replay", str(rows), *delay, "--out", str(out), "--quiet"]) == 0
+    alerts = [json.loads(line) for line in out.read_text().splitlines()]
+    assert any(a["burst"]["sequence"] > 1 for a in alerts), "the set has updates to check"
+    for alert in alerts:
+        assert_valid(alert)
+        ips = {ip for actor in alert["actors"] for ip in actor["sourceIps"]}
+        assert ips == set(alert["sourceIps"])
