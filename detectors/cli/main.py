@@ -213,6 +213,17 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--json", action="store_true", help="print the checks as JSON")
     status.set_defaults(handler=_status)
 
+    rpt = commands.add_parser(
+        "report",
+        help="write the HTML report of an alerts file",
+        description="Write one self-contained HTML page (a triage index, then each alert) "
+        "from alerts as JSON lines (`replay --out`, or messages taken off the queue). The "
+        "principals' histories and the run's summary need the replay: `replay --report`.",
+    )
+    rpt.add_argument("alerts", type=Path, metavar="ALERTS.jsonl", help="alerts, one per line")
+    rpt.add_argument("--out", required=True, type=Path, metavar="FILE.html", help="the page")
+    rpt.set_defaults(handler=_report)
+
     cat = commands.add_parser(
         "detections",
         help="describe the detections",
@@ -395,8 +406,31 @@ def _replay(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _report(args: argparse.Namespace) -> int:
+    alerts: list[AlertDocument] = []
+    try:
+        with args.alerts.open("rb") as lines:
+            for number, line in enumerate(lines, 1):
+                if not line.strip():
+                    continue
+                try:
+                    alert = json.loads(line)
+                except ValueError as err:
+                    raise InputError(f"{args.alerts}:{number}: not JSON: {err}") from err
+                if not isinstance(alert, dict):
+                    raise InputError(f"{args.alerts}:{number}: not an alert (a JSON object)")
+                alerts.append(alert)  # type: ignore[arg-type]
+    except OSError as err:
+        raise InputError(f"cannot read {args.alerts}: {err.strerror or err}") from err
+    _write_report(args.out, alerts, None, [str(args.alerts)])
+    return EXIT_OK
+
+
 def _write_report(
-    path: Path, alerts: Sequence[AlertDocument], stats: ReplayStats, sources: Sequence[str]
+    path: Path,
+    alerts: Sequence[AlertDocument],
+    stats: ReplayStats | None,
+    sources: Sequence[str],
 ) -> None:
     page = report_html(
         alerts, stats, generated=datetime.now(UTC), source=", ".join(map(str, sources))

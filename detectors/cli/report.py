@@ -212,7 +212,11 @@ def _alert(alert: Mapping[str, Any], stats: ReplayStats | None) -> str:
         f'<pre id="{name}-q{i}">{_t(q.get("query"))}</pre>'
         for i, q in enumerate(investigation.get("queries") or [])
     )
-    timeline = _timeline(alert, stats) if stats is not None else ""
+    timeline = (
+        _timeline(alert, stats)
+        if stats is not None
+        else "<p class=meta>Activity per day: written by <code>replay --report</code>.</p>"
+    )
     return (
         f'<section class="alert" id="{name}">'
         f"<h3>{_severity(alert)} {_t(alert.get('title'))} "

@@ -215,3 +215,24 @@ def test_a_hostile_alert_is_valid_and_its_text_is_shown_as_text_never_run(run_ro
     text = "".join(dom.text)
     for planted in HOSTILE.values():
         assert planted in text, f"not shown as text: {planted!r}"
+
+
+def test_the_report_command_makes_the_page_from_an_alerts_file(sample_report, tmp_path):
+    _, alerts = sample_report
+    lines = tmp_path / "alerts.jsonl"
+    lines.write_text("".join(json.dumps(a) + "\n" for a in alerts))
+    out = tmp_path / "from-file.html"
+    assert main(["report", str(lines), "--out", str(out)]) == 0
+    dom = Dom(rendered_dom(out))
+    links = [e.attrs["href"][1:] for e in dom.all("a") if e.attrs.get("href", "").startswith("#a")]
+    assert len(links) == len(alerts)
+    assert set(links) <= dom.ids
+    assert_self_contained(dom)
+
+
+def test_the_report_command_names_the_line_it_cannot_read(tmp_path, capsys):
+    lines = tmp_path / "alerts.jsonl"
+    lines.write_text('{"id": "00"}\n{not json\n')
+    assert main(["report", str(lines), "--out", str(tmp_path / "x.html")]) != 0
+    assert f"{lines}:2: not JSON" in capsys.readouterr().err
+    assert not (tmp_path / "x.html").exists()
