@@ -97,11 +97,11 @@ class Burst:
         out = []
         for reason in reasons:
             said = self.messages.get(reason.code) or [reason.message]
-            message = said[0] if len(said) == 1 else None
-            if message is None and not self.omitted:
-                message = restate(reason.code, self.activity)
+            # What was taken is counted again over the whole burst, even when each window
+            # said the same words ("1 site(s)" of two different sites).
+            message = None if self.omitted else restate(reason.code, self.activity)
             if message is None:
-                message = _LATER.join(said)
+                message = said[0] if len(said) == 1 else _LATER.join(said)
             out.append(Reason(code=reason.code, message=message, weight=reason.weight))
         return out
 

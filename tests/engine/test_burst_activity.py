@@ -60,6 +60,35 @@ def test_an_update_counts_the_sites_of_the_whole_burst_and_keeps_the_folded_scor
     assert {o.resource.site for o in update.activity} == {"a", "b", "c"}
 
 
+def test_windows_that_said_the_same_words_of_other_sites_are_counted_together():
+    bursts = Bursts(SETTINGS)
+    first = bursts.admit(_finding(["a"], 0, 30.0))
+    assert first is not None
+    # The second window takes one other site: its message reads like the first's,
+    # "1 site(s)", but the burst has taken two.
+    second = _finding(["b"], 10, 40.0)
+    same_words = [
+        Reason(code=r.code, message=r.message.replace(": b.", ": a."), weight=r.weight)
+        if r.code is ReasonCode.DEPLOYMENT_CREDENTIALS
+        else r
+        for r in second.reasons
+    ]
+    update = bursts.admit(
+        graded(
+            spec=credential_download.SPEC,
+            principal=second.principal,
+            observations=second.observations,
+            reasons=same_words,
+            settings=SETTINGS,
+        )
+    )
+    assert update is not None
+    message = next(
+        r.message for r in update.finding.reasons if r.code is ReasonCode.DEPLOYMENT_CREDENTIALS
+    )
+    assert "of 2 site(s): a, b." in message
+
+
 def test_a_burst_keeps_its_activity_through_the_engine_state_and_reads_an_older_state():
     bursts = Bursts(SETTINGS)
     bursts.admit(_finding(["a", "b"], 0, 30.0))
