@@ -305,8 +305,7 @@ COLUMNS: tuple[Column, ...] = (
     Column(
         name="AadTenantId",
         type=_S,
-        description="The Entra tenant of the principal's tokens (empty when the logs do not "
-        "say).",
+        description="The Entra tenant of the principal's tokens (empty when the logs do not say).",
         fields=("tenantId",),
         value=_get("tenantId"),
     ),
