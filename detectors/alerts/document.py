@@ -39,6 +39,26 @@ class OperationDoc(TypedDict):
     status: str
 
 
+class ActorDoc(TypedDict):
+    """Someone whose activity an alert lists: what they did, with which tools, from where.
+
+    `role` is `principal` for the alert's principal and `other` for anyone else whose
+    activity the alert carries (a `$site` login made with credentials the principal took).
+    `name` and the operation names are attacker-controlled text.
+    """
+
+    role: str
+    id: str
+    name: str
+    type: str
+    appIds: list[str]
+    tools: list[str]
+    sourceIps: list[str]
+    operations: list[OperationDoc]
+    firstSeen: str
+    lastSeen: str
+
+
 class ReasonDoc(TypedDict):
     """Why the activity is suspicious, with its weight."""
 
@@ -48,19 +68,33 @@ class ReasonDoc(TypedDict):
 
 
 class TechniqueDoc(TypedDict):
-    """A MITRE ATT&CK technique."""
+    """A MITRE ATT&CK technique (from 1.1 with the tactics it serves)."""
 
     id: str
     name: str
+    tactics: NotRequired[list[str]]
+
+
+class NextStepDoc(TypedDict):
+    """What to check next for one reason code of the alert."""
+
+    code: str
+    step: str
 
 
 class BurstDoc(TypedDict):
-    """The burst an alert belongs to (see the schema)."""
+    """The burst an alert belongs to (see the schema); from schema 1.1 also the burst's
+    whole activity so far, which its reasons describe."""
 
     id: str
     sequence: int
     firstSeen: str
     repeats: int
+    lastSeen: NotRequired[str]
+    resources: NotRequired[list[ResourceDoc]]
+    operations: NotRequired[list[OperationDoc]]
+    actors: NotRequired[list[ActorDoc]]
+    omitted: NotRequired[int]
 
 
 class AlertDocument(TypedDict):
@@ -88,3 +122,7 @@ class AlertDocument(TypedDict):
     eventIds: NotRequired[list[str]]
     burst: NotRequired[BurstDoc]
     truncated: NotRequired[dict[str, int]]
+    actors: NotRequired[list[ActorDoc]]
+    riskScore: NotRequired[int]
+    tenantId: NotRequired[str | None]
+    detectorVersion: NotRequired[str]

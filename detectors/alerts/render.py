@@ -7,6 +7,7 @@ same finding always renders to the same bytes, and the same activity to the same
 from __future__ import annotations
 
 import hashlib
+import itertools
 import re
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
@@ -15,7 +16,14 @@ from typing import Any
 
 import orjson
 
-from detectors.alerts.document import AlertDocument, OperationDoc, ResourceDoc
+from detectors import __version__
+from detectors.alerts.document import (
+    ActorDoc,
+    AlertDocument,
+    NextStepDoc,
+    OperationDoc,
+    ResourceDoc,
+)
 from detectors.baselines.baseline import Dimension, PrincipalBaseline
 from detectors.detections.evidence import tool_name
 from detectors.detections.spec import Finding
@@ -23,13 +31,15 @@ from detectors.model.days import day_number
 from detectors.model.observation import (
     ClientTool,
     Observation,
+    Principal,
     PrincipalType,
     ResourceRef,
     SourceTable,
 )
+from detectors.model.reasons import NEXT_STEPS, Reason, ReasonCode
 from detectors.settings.detection import DetectionSettings
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"
 
 _KQL_UNSAFE = re.compile(r"[\x00-\x1f\x7f]")
 # The site (or slot) a resource id belongs to, lower case: config/list rows carry a suffix.
@@ -77,14 +87,28 @@ def kql_string(value: str) -> str:
 
 
 def render(
-    finding: Finding, baseline: PrincipalBaseline | None, settings: DetectionSettings
+    finding: Finding,
+    baseline: PrincipalBaseline | None,
+    settings: DetectionSettings,
+    *,
+    earlier: Sequence[Observation] = (),
 ) -> AlertDocument:
-    """The alert document for a finding; `baseline` is the history it was judged against."""
+    """The alert document for a finding; `baseline` is the history it was judged against.
+
+    `earlier`: the activity of the burst's earlier messages, for an update that lists none of
+    the principal's own (its tool and client are then those it used in the burst).
+    """
     obs = sorted(finding.observations, key=lambda o: (o.time, o.event_id))
     principal = finding.principal
     resources = _resources(obs)
-    app_ids = Counter(o.app_id for o in obs if o.app_id)
-    tools = Counter(o.tool for o in obs if o.tool is not ClientTool.UNKNOWN)
+    # The principal's own client and tool: another actor's (a `$site` login with the
+    # profile it took) are that actor's, in `actors`.
+    own = [o for o in obs if o.principal.id == principal.id] or [
+        o for o in earlier if o.principal.id == principal.id
+    ]
+    app_ids = Counter(o.app_id for o in own if o.app_id)
+    own_tools = Counter(o.tool for o in own if o.tool is not ClientTool.UNKNOWN)
+    tools = {o.tool for o in obs if o.tool is not ClientTool.UNKNOWN}
     first, last = obs[0].time, obs[-1].time
     return {
         "schemaVersion": SCHEMA_VERSION,
@@ -93,13 +117,14 @@ def render(
         "title": finding.detection.title,
         "severity": finding.severity.value if finding.severity else None,
         "score": finding.score,
+        "riskScore": risk_score(finding.score, settings),
         "summary": _summary(finding, resources),
         "principal": {
             "id": principal.id,
             "name": principal.name,
             "type": principal.type.value,
             "appId": app_ids.most_common(1)[0][0] if app_ids else None,
-            "tool": tools.most_common(1)[0][0].value if tools else ClientTool.UNKNOWN.value,
+            "tool": own_tools.most_common(1)[0][0].value if own_tools else ClientTool.UNKNOWN.value,
         },
         "resource": _resource_json(resources[0]),
         "resources": [_resource_json(r) for r in resources],
@@ -107,15 +132,20 @@ def render(
         "lastSeen": iso(last),
         "operations": _operations(obs),
         "sourceIps": sorted({o.source_ip for o in obs if o.source_ip}),
-        "tools": sorted({t.value for t in tools}),
+        "tools": sorted(t.value for t in tools),
+        "actors": actors(obs, principal),
         "reasons": [
             {"code": r.code.value, "message": r.message, "weight": r.weight}
             for r in finding.reasons
         ],
         "history": _history(baseline, first, settings),
-        "mitre": [{"id": t.id, "name": t.name} for t in finding.detection.mitre],
+        "mitre": [
+            {"id": t.id, "name": t.name, "tactics": list(t.tactics)}
+            for t in finding.detection.mitre
+        ],
         "investigation": {
             "steps": list(finding.detection.investigation),
+            "nextSteps": next_steps(finding.reasons),
             "benignCauses": list(finding.detection.benign_causes),
             "queries": _queries(
                 principal_id=principal.id,
@@ -127,7 +157,81 @@ def render(
             ),
         },
         "eventIds": [o.event_id for o in obs],
+        "tenantId": _tenant(obs),
+        "detectorVersion": __version__,
     }
+
+
+def actors(obs: Sequence[Observation], principal: Principal) -> list[ActorDoc]:
+    """Who did what of `obs`: the principal first, then every other actor by first action."""
+    by_actor: dict[str, list[Observation]] = {}
+    for o in sorted(obs, key=lambda o: (o.principal.id != principal.id, o.time, o.event_id)):
+        by_actor.setdefault(o.principal.id, []).append(o)
+    out: list[ActorDoc] = []
+    for actor_id, done in by_actor.items():
+        who = principal if actor_id == principal.id else done[0].principal
+        out.append(
+            {
+                "role": "principal" if actor_id == principal.id else "other",
+                "id": who.id,
+                "name": who.name,
+                "type": who.type.value,
+                "appIds": sorted({o.app_id for o in done if o.app_id}),
+                "tools": sorted({o.tool.value for o in done if o.tool is not ClientTool.UNKNOWN}),
+                "sourceIps": sorted({o.source_ip for o in done if o.source_ip}),
+                "operations": _operations(done),
+                "firstSeen": iso(min(o.time for o in done)),
+                "lastSeen": iso(max(o.time for o in done)),
+            }
+        )
+    return out
+
+
+def burst_activity(obs: Sequence[Observation], principal: Principal) -> dict[str, Any]:
+    """The whole activity of a burst so far, as an update's `burst` describes it."""
+    ordered = sorted(obs, key=lambda o: (o.time, o.event_id))
+    return {
+        "lastSeen": iso(ordered[-1].time),
+        "resources": [_resource_json(r) for r in _resources(ordered)],
+        "operations": _operations(ordered),
+        "actors": actors(ordered, principal),
+    }
+
+
+def risk_score(score: float, settings: DetectionSettings) -> int:
+    """The score on the 0-100 scale SIEMs read: linear between (0, 0), (alert threshold, 21),
+    (medium threshold, 47), (high threshold, 73) and (twice the high threshold, 100), and 100
+    above; so 21-46 is low, 47-72 medium and 73-100 high, as the thresholds band the score."""
+    points = (
+        (0.0, 0),
+        (settings.alert_threshold, 21),
+        (settings.medium_threshold, 47),
+        (settings.high_threshold, 73),
+        (2 * settings.high_threshold, 100),
+    )
+    for (x0, y0), (x1, y1) in itertools.pairwise(points):
+        if score < x1:
+            share = max(score - x0, 0.0) / (x1 - x0) if x1 > x0 else 1.0
+            return min(y1 - 1, int(y0 + (y1 - y0) * share + 0.5))
+    return 100
+
+
+def next_steps(reasons: Sequence[Reason]) -> list[NextStepDoc]:
+    """What to check next for each reason (`NEXT_STEPS`), the strongest reason first."""
+    seen: set[ReasonCode] = set()
+    out: list[NextStepDoc] = []
+    for reason in sorted(reasons, key=lambda r: -r.weight):
+        if reason.code in seen:
+            continue
+        seen.add(reason.code)
+        out.append({"code": reason.code.value, "step": NEXT_STEPS[reason.code]})
+    return out
+
+
+def _tenant(obs: Sequence[Observation]) -> str | None:
+    """The Entra tenant most of the activity's tokens came from, where the logs carry it."""
+    tenants = Counter(o.tenant_id for o in obs if o.tenant_id)
+    return tenants.most_common(1)[0][0] if tenants else None
 
 
 def _resources(obs: Sequence[Observation]) -> list[ResourceRef]:
@@ -329,11 +433,24 @@ def fit(alert: dict[str, Any], max_bytes: int = MAX_MESSAGE_BYTES) -> dict[str, 
         for i, query in enumerate(investigation.get("queries") or []):
             cut_text(query, "query", f"investigation.queries[{i}].query")
 
+    burst = out.get("burst") or {}
+
+    def cut_actors(container: dict[str, Any], label: str) -> None:
+        cut_list(container, "actors", label)
+        for i, actor in enumerate(container.get("actors") or []):
+            for key in ("operations", "sourceIps", "appIds", "tools"):
+                cut_list(actor, key, f"{label}[{i}].{key}")
+            cut_text(actor, "name", f"{label}[{i}].name")
+
     steps: list[Callable[[], None]] = [
         lambda: cut_list(out, "eventIds", "eventIds"),
+        lambda: cut_list(burst, "operations", "burst.operations"),
+        lambda: cut_list(burst, "resources", "burst.resources"),
+        lambda: cut_actors(burst, "burst.actors"),
         lambda: cut_list(out, "operations", "operations"),
         lambda: cut_list(out, "resources", "resources"),
         lambda: cut_list(out, "sourceIps", "sourceIps"),
+        lambda: cut_actors(out, "actors"),
         lambda: cut_text(out, "summary", "summary"),
         cut_reasons,
         cut_queries,

@@ -19,11 +19,13 @@ from detectors.alerts.allow import AllowGate
 from detectors.alerts.document import AlertDocument
 from detectors.alerts.render import alert_line
 from detectors.cli import tuning as cli_tuning
+from detectors.cli.report import report_html
 from detectors.cli.terminal import printable
 from detectors.cli.tuning import archive_options, moment
 from detectors.detections import DETECTIONS, catalogue
 from detectors.engine.scoring import Engine
 from detectors.model.errors import DetectorError, InputError, redact
+from detectors.model.reasons import NEXT_STEPS
 from detectors.runs.replay import APART_DAYS, Progress, ReplayStats, replay
 from detectors.runs.step import WindowStep
 from detectors.runs.wiring import build_timer
@@ -226,6 +228,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _input_options(rep)
     rep.add_argument("--show", action="store_true", help="also print each alert readably")
+    rep.add_argument(
+        "--report",
+        type=Path,
+        metavar="FILE.html",
+        help="also write a self-contained HTML report: a triage index, each alert with the "
+        "principal's history, the follow-up KQL, and the run's summary",
+    )
     rep.add_argument("--quiet", action="store_true", help="no progress, only the summary")
     rep.set_defaults(handler=_replay)
 
@@ -273,6 +282,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     status.add_argument("--json", action="store_true", help="print the checks as JSON")
     status.set_defaults(handler=_status)
+
+    rpt = commands.add_parser(
+        "report",
+        help="write the HTML report of an alerts file",
+        description="Write one self-contained HTML page (a triage index, then each alert) "
+        "from alerts as JSON lines (`replay --out`, or messages taken off the queue). The "
+        "principals' histories and the run's summary need the replay: `replay --report`.",
+    )
+    rpt.add_argument("alerts", type=Path, metavar="ALERTS.jsonl", help="alerts, one per line")
+    rpt.add_argument("--out", required=True, type=Path, metavar="FILE.html", help="the page")
+    rpt.set_defaults(handler=_report)
 
     cat = commands.add_parser(
         "detections",
@@ -382,6 +402,7 @@ def _replay(args: argparse.Namespace) -> int:
     started = time.monotonic()
     tmp = args.out.with_name(args.out.name + ".partial")
     show = _AlertPrinter(sys.stdout) if args.show else None
+    reported: list[AlertDocument] | None = [] if args.report is not None else None
     try:
         engine = Engine(settings=settings)
         # A persistent store's allow rules apply, and feedback finds each alert's record.
@@ -404,6 +425,8 @@ def _replay(args: argparse.Namespace) -> int:
 
             def sink(alert: AlertDocument) -> None:
                 out.write(alert_line(alert))
+                if reported is not None:
+                    reported.append(alert)
                 if show is not None:
                     show.print(alert)
 
@@ -442,10 +465,51 @@ def _replay(args: argparse.Namespace) -> int:
     finally:
         tmp.unlink(missing_ok=True)
         store.close(flush=succeeded)
+    if reported is not None:
+        _write_report(args.report, reported, stats, args.paths)
     _summary(stats, args.out, time.monotonic() - started, sys.stderr, watermark)
     if gate is not None and (gate.hits or gate.expired or gate.invalid):
         sys.stderr.write(gate.summary() + "\n")
     return EXIT_OK
+
+
+def _report(args: argparse.Namespace) -> int:
+    alerts: list[AlertDocument] = []
+    try:
+        with args.alerts.open("rb") as lines:
+            for number, line in enumerate(lines, 1):
+                if not line.strip():
+                    continue
+                try:
+                    alert = json.loads(line)
+                except ValueError as err:
+                    raise InputError(f"{args.alerts}:{number}: not JSON: {err}") from err
+                if not isinstance(alert, dict):
+                    raise InputError(f"{args.alerts}:{number}: not an alert (a JSON object)")
+                alerts.append(alert)  # type: ignore[arg-type]
+    except OSError as err:
+        raise InputError(f"cannot read {args.alerts}: {err.strerror or err}") from err
+    _write_report(args.out, alerts, None, [str(args.alerts)])
+    return EXIT_OK
+
+
+def _write_report(
+    path: Path,
+    alerts: Sequence[AlertDocument],
+    stats: ReplayStats | None,
+    sources: Sequence[str],
+) -> None:
+    page = report_html(
+        alerts, stats, generated=datetime.now(UTC), source=", ".join(map(str, sources))
+    )
+    tmp = path.with_name(path.name + ".partial")
+    try:
+        tmp.write_text(page, encoding="utf-8")
+        tmp.replace(path)
+    except OSError as err:
+        tmp.unlink(missing_ok=True)
+        raise DetectorError(f"cannot write the report to {path}: {err.strerror or err}") from err
+    sys.stderr.write(f"report written to {path}\n")
 
 
 def _require_usable(stats: ReplayStats) -> None:
@@ -577,6 +641,9 @@ class _ProgressReporter:
             self.stream.flush()
 
 
+SEVERITY_RANK = {"high": 3, "medium": 2, "low": 1}
+
+
 def _summary(
     stats: ReplayStats, out: Path, seconds: float, stream: TextIO, watermark: datetime | None
 ) -> None:
@@ -614,7 +681,10 @@ def _summary(
     if total:
         parts = ", ".join(
             f"{n} {severity} {detection}"
-            for (detection, severity), n in sorted(stats.alerts.items())
+            for (detection, severity), n in sorted(
+                stats.alerts.items(),
+                key=lambda item: (-SEVERITY_RANK.get(item[0][1] or "", 0), item[0]),
+            )
         )
         w(f" ({parts})")
     w(f"; {stats.suppressed:,} more fell in the learning days\n")
@@ -628,23 +698,22 @@ class _AlertPrinter:
         self.stream = stream
 
     def print(self, alert: Mapping[str, Any]) -> None:
-        p, r = alert["principal"], alert["resource"]
-        sites = [x["site"] + (f"/{x['slot']}" if x["slot"] else "") for x in alert["resources"]]
+        p = alert["principal"]
         app = f" (app id {p['appId']})" if p["appId"] else ""
         ops = "; ".join(f"{o['name']} x{o['count']} {o['status']}" for o in alert["operations"])
         lines = [
-            f"[{alert['severity'].upper()} {alert['score']:.0f}] {alert['title']}",
-            f"  who    {p['name']} ({p['type']}, {p['id']})",
+            f"[{alert['severity'].upper()} {alert['score']:g}, risk {alert.get('riskScore', '?')}]"
+            f" {alert['title']}",
+            f"  who    {p['name']} ({p['type']}, {p['id']}), tool {p['tool']}{app}",
             f"  when   {alert['firstSeen']} .. {alert['lastSeen']}",
-            f"  where  {', '.join(sites[:6])}{' ...' if len(sites) > 6 else ''}"
-            f"  [subscription {r['subscriptionId']}, group {r['resourceGroup']}]",
-            f"  how    {', '.join(alert['tools']) or 'unknown tool'}{app}"
-            f" from {', '.join(alert['sourceIps'][:5]) or 'no address'}",
+            *[f"  {'where' if i == 0 else '':<6} {line}" for i, line in enumerate(where(alert))],
+            *[f"  {'how' if i == 0 else '':<6} {line}" for i, line in enumerate(how(alert))],
             f"  what   {ops}",
             "  why",
             *[f"    - {x['message']} (+{x['weight']:g})" for x in alert["reasons"]],
             f"  usual  {_usual(alert['history'])}",
-            f"  next   {alert['investigation']['steps'][0]}",
+            "  next",
+            *[f"    - {s['code']}: {s['step']}" for s in next_steps_of(alert)],
             f"  id     {alert['id']}  (KQL for the follow-up is in the alert JSON)",
             "",
         ]
@@ -656,6 +725,48 @@ class _AlertPrinter:
                 f"{burst['firstSeen']}: 'why' weighs the whole burst, 'what' is the new activity",
             )
         self.stream.write("\n".join(printable(line) for line in lines) + "\n")
+
+
+def where(alert: Mapping[str, Any]) -> list[str]:
+    """The sites of an alert grouped by subscription and resource group, one line each."""
+    groups: dict[tuple[str, str], list[str]] = {}
+    for r in alert.get("resources") or [alert["resource"]]:
+        site = r["site"] + (f"/{r['slot']}" if r["slot"] else "")
+        groups.setdefault((r["subscriptionId"], r["resourceGroup"]), []).append(site)
+    return [
+        f"{', '.join(sites[:6])}{' ...' if len(sites) > 6 else ''}"
+        f"  [subscription {sub}, group {group}]"
+        for (sub, group), sites in groups.items()
+    ]
+
+
+def how(alert: Mapping[str, Any]) -> list[str]:
+    """Each actor's tools and addresses, the principal first (everyone's, for an old alert)."""
+    actors = alert.get("actors")
+    if actors is None:
+        return [
+            f"{', '.join(alert['tools']) or 'unknown tool'} from "
+            f"{', '.join(alert['sourceIps'][:5]) or 'no address'}"
+        ]
+    return [
+        f"{'' if a['role'] == 'principal' else a['name'] + ' (' + a['type'] + '): '}"
+        f"{', '.join(a['tools']) or 'unknown tool'} from "
+        f"{', '.join(a['sourceIps'][:5]) or 'no address'}"
+        for a in actors
+    ]
+
+
+def next_steps_of(alert: Mapping[str, Any]) -> list[dict[str, str]]:
+    """What to check next per reason (an alert before 1.1: per reason code, from the code)."""
+    steps = alert["investigation"].get("nextSteps")
+    if steps is not None:
+        return list(steps)
+    known = {c.value: step for c, step in NEXT_STEPS.items()}
+    return [
+        {"code": r["code"], "step": known[r["code"]]}
+        for r in alert["reasons"]
+        if r["code"] in known
+    ]
 
 
 def _usual(history: dict[str, Any]) -> str:

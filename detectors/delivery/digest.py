@@ -43,15 +43,19 @@ class Digest:
     """Sites (`site` or `site/slot`), most active first."""
     more_sites: int
     scope: str
-    """Subscription and resource group of the most active site."""
+    """Each subscription of the sites with its resource groups, most active first."""
     first_seen: str
     last_seen: str
     operations: tuple[str, ...]
     source_ips: tuple[str, ...]
     tools: tuple[str, ...]
+    others: tuple[str, ...]
+    """Other actors whose activity the alert carries, each with its addresses and tools
+    (a `$site` login made with a taken profile): theirs, not the principal's."""
     reasons: tuple[Reason, ...]
     """Strongest first."""
     steps: tuple[str, ...]
+    """What to check next for each reason (strongest first), then the detection's steps."""
     benign_causes: tuple[str, ...]
     mitre: tuple[str, ...]
     truncated: bool
@@ -73,11 +77,28 @@ def digest(alert: Mapping[str, Any]) -> Digest:
         resources = [main]
     sites = tuple(_site(r) for r in resources if _site(r))
     total_sites = _truncated_count(alert, "resources", len(sites))
-    scope = " / ".join(
-        part
-        for part in (_text(main.get("subscriptionId")), _text(main.get("resourceGroup")))
-        if part
+    # Grouped by subscription: an alert may span two of them.
+    groups: dict[str, list[str]] = {}
+    for r in resources or [main]:
+        held = groups.setdefault(_text(r.get("subscriptionId")), [])
+        group = _text(r.get("resourceGroup"))
+        if group and group not in held:
+            held.append(group)
+    scope = "; ".join(
+        f"{sub}: {', '.join(names[:6])}{' ...' if len(names) > 6 else ''}"
+        if sub
+        else ", ".join(names)
+        for sub, names in list(groups.items())[:5]
     )
+    others = tuple(
+        _actor(a)
+        for a in map(_mapping, _list(alert.get("actors")))
+        if _text(a.get("role")) != "principal"
+    )[:_ITEMS]
+    next_steps = [
+        _text(s.get("step"))
+        for s in map(_mapping, _list(_mapping(alert.get("investigation")).get("nextSteps")))
+    ]
     reasons = sorted(
         (
             Reason(
@@ -108,14 +129,30 @@ def digest(alert: Mapping[str, Any]) -> Digest:
         operations=tuple(_operation(_mapping(o)) for o in _list(alert.get("operations"))),
         source_ips=_texts(alert.get("sourceIps")),
         tools=_texts(alert.get("tools")),
+        others=others,
         reasons=tuple(reasons[:_ITEMS]),
-        steps=_texts(investigation.get("steps")),
+        steps=tuple(
+            dict.fromkeys(s for s in (*next_steps, *_texts(investigation.get("steps"))) if s)
+        )[:_ITEMS],
         benign_causes=_texts(investigation.get("benignCauses")),
         mitre=tuple(
             " ".join(p for p in (_text(m.get("id")), _text(m.get("name"))) if p)
             for m in map(_mapping, _list(alert.get("mitre")))
         )[:_ITEMS],
         truncated=isinstance(alert.get("truncated"), Mapping),
+    )
+
+
+def _actor(actor: Mapping[str, Any]) -> str:
+    """Another actor as one line: who, from where, with what."""
+    who = _text(actor.get("name")) or _text(actor.get("id")) or "unknown"
+    kind = _text(actor.get("type"))
+    ips, tools = (
+        ", ".join(_texts(actor.get("sourceIps"))[:5]),
+        ", ".join(_texts(actor.get("tools"))),
+    )
+    return f"{who}{f' ({kind})' if kind else ''}: " + (
+        "; ".join(p for p in (ips, tools) if p) or "no address"
     )
 
 

@@ -10,12 +10,19 @@ from detectors.baselines.surroundings import Surroundings
 from detectors.detections import credential_download, webjob_activity
 from detectors.detections.spec import DetectionSpec, Finding, Severity, Technique
 from detectors.model.observation import Observation
+from detectors.model.reasons import ReasonCode
 from detectors.settings.detection import DetectionSettings
 
 Evaluate = Callable[
     [Sequence[Observation], PrincipalBaseline | None, DetectionSettings, Surroundings | None],
     Finding | None,
 ]
+Restate = Callable[[ReasonCode, Sequence[Observation]], str | None]
+"""A reason's message said again of a whole burst's activity; None where it cannot be."""
+
+
+def _nothing_to_restate(_code: ReasonCode, _observations: Sequence[Observation]) -> None:
+    return None
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -24,10 +31,15 @@ class Detection:
 
     spec: DetectionSpec
     evaluate: Evaluate
+    restate: Restate = _nothing_to_restate
 
 
 DETECTIONS: tuple[Detection, ...] = (
-    Detection(spec=credential_download.SPEC, evaluate=credential_download.evaluate),
+    Detection(
+        spec=credential_download.SPEC,
+        evaluate=credential_download.evaluate,
+        restate=credential_download.restate,
+    ),
     Detection(spec=webjob_activity.SPEC, evaluate=webjob_activity.evaluate),
 )
 """The registry: a new detection is a module of this package and one line here."""
@@ -42,6 +54,14 @@ def spec_of(detection_id: str) -> DetectionSpec:
     for detection in DETECTIONS:
         if detection.spec.id == detection_id:
             return detection.spec
+    raise KeyError(detection_id)
+
+
+def restate_of(detection_id: str) -> Restate:
+    """How a registered detection restates its reasons (see `Restate`); KeyError if unknown."""
+    for detection in DETECTIONS:
+        if detection.spec.id == detection_id:
+            return detection.restate
     raise KeyError(detection_id)
 
 
@@ -78,8 +98,10 @@ __all__ = [
     "Detection",
     "DetectionSpec",
     "Finding",
+    "Restate",
     "Severity",
     "Technique",
     "catalogue",
+    "restate_of",
     "spec_of",
 ]

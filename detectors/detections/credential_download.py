@@ -59,10 +59,22 @@ SPEC = DetectionSpec(
         }
     ),
     mitre=(
-        Technique(id="T1552.001", name="Unsecured Credentials: Credentials In Files"),
-        Technique(id="T1528", name="Steal Application Access Token"),
-        Technique(id="T1098", name="Account Manipulation"),
-        Technique(id="T1078.004", name="Valid Accounts: Cloud Accounts"),
+        Technique(
+            id="T1552.001",
+            name="Unsecured Credentials: Credentials In Files",
+            tactics=("Credential Access",),
+        ),
+        Technique(
+            id="T1528", name="Steal Application Access Token", tactics=("Credential Access",)
+        ),
+        Technique(
+            id="T1098", name="Account Manipulation", tactics=("Persistence", "Privilege Escalation")
+        ),
+        Technique(
+            id="T1078.004",
+            name="Valid Accounts: Cloud Accounts",
+            tactics=("Defense Evasion", "Persistence", "Privilege Escalation", "Initial Access"),
+        ),
     ),
     severity_rules=(
         "high: credentials taken in a way that differs from the principal's history on several "
@@ -126,17 +138,12 @@ def evaluate(
     taken = [o for o in sensitive if o.status is not Status.FAILED]
     deployment = [o for o in taken if takes_deployment_credentials(o)]
     if deployment:
-        sites = sorted({o.resource.name for o in deployment})
         scorer.add(
             ReasonCode.DEPLOYMENT_CREDENTIALS,
             s.weight_deployment_credentials,
-            f"Took deployment credentials (publish profile or publishing credentials) of "
-            f"{len(sites)} site(s): {listing(sites)}.",
+            _deployment_message(deployment),
         )
-    secrets = sorted(
-        {o.config_suffix for o in taken if o.config_suffix and not takes_deployment_credentials(o)}
-    )
-    if secrets:
+    if secrets := _secrets(taken):
         scorer.add(
             ReasonCode.APP_SECRETS,
             s.weight_app_secrets,
@@ -208,6 +215,40 @@ def evaluate(
     )
     scorer.novelty(core, sites_known=sites_known)
     return scorer.finding(SPEC, relevant)
+
+
+def _deployment_message(deployment: Sequence[Observation]) -> str:
+    sites = sorted({o.resource.name for o in deployment})
+    return (
+        f"Took deployment credentials (publish profile or publishing credentials) of "
+        f"{len(sites)} site(s): {listing(sites)}."
+    )
+
+
+def _secrets(taken: Sequence[Observation]) -> list[str]:
+    """The secret-bearing configuration read (not the deployment credentials)."""
+    return sorted(
+        {o.config_suffix for o in taken if o.config_suffix and not takes_deployment_credentials(o)}
+    )
+
+
+def restate(code: ReasonCode, observations: Sequence[Observation]) -> str | None:
+    """A reason's message said of all these observations (a burst's), for the reasons that
+    tell what was taken; None for the others, which are judged against a history."""
+    taken = [
+        o
+        for o in observations
+        if o.family in SENSITIVE_FAMILIES
+        and o.status is not Status.FAILED
+        and o.table is SourceTable.AZURE_ACTIVITY
+    ]
+    if code is ReasonCode.DEPLOYMENT_CREDENTIALS:
+        deployment = [o for o in taken if takes_deployment_credentials(o)]
+        return _deployment_message(deployment) if deployment else None
+    if code is ReasonCode.APP_SECRETS:
+        secrets = _secrets(taken)
+        return f"Read secret-bearing configuration: {listing(secrets)}." if secrets else None
+    return None
 
 
 _CHANGES = frozenset({F.CREDENTIAL_CHANGE, F.FUNCTION_KEYS_CHANGE, F.BASIC_AUTH_POLICY})

@@ -23,6 +23,8 @@ class Technique:
 
     id: str
     name: str
+    tactics: tuple[str, ...] = ()
+    """The ATT&CK tactics the technique serves (its matrix columns), by name."""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -46,11 +46,21 @@ SPEC = DetectionSpec(
         }
     ),
     mitre=(
-        Technique(id="T1053", name="Scheduled Task/Job"),
-        Technique(id="T1505.003", name="Server Software Component: Web Shell"),
-        Technique(id="T1648", name="Serverless Execution"),
-        Technique(id="T1562", name="Impair Defenses"),
-        Technique(id="T1078.004", name="Valid Accounts: Cloud Accounts"),
+        Technique(
+            id="T1053",
+            name="Scheduled Task/Job",
+            tactics=("Execution", "Persistence", "Privilege Escalation"),
+        ),
+        Technique(
+            id="T1505.003", name="Server Software Component: Web Shell", tactics=("Persistence",)
+        ),
+        Technique(id="T1648", name="Serverless Execution", tactics=("Execution",)),
+        Technique(id="T1562", name="Impair Defenses", tactics=("Defense Evasion",)),
+        Technique(
+            id="T1078.004",
+            name="Valid Accounts: Cloud Accounts",
+            tactics=("Defense Evasion", "Persistence", "Privilege Escalation", "Initial Access"),
+        ),
     ),
     severity_rules=(
         "high: a job that is new to the site or the principal, written after a login from a "

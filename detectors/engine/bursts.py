@@ -11,6 +11,13 @@ sent only when that makes a difference (the severity rises, or the score grows b
 `update_min_score_gain`); otherwise the finding is counted as a repeat. Every message of a
 burst carries the same `burst.id` and a rising `burst.sequence`.
 
+An update's reasons describe the whole burst, not the finding that held a code's highest
+weight: the weights (and so the score) are those of the fold above, while each message is
+said again of all the burst's activity (the detection's `restate`: seven sites taken in two
+windows are seven, not the first window's one), or, for evidence judged against a history
+that has moved on since, is every distinct message the burst's findings gave, in order. The
+burst keeps its activity for this (and for the update to list it), within a budget.
+
 The open bursts are part of the engine's state (small, plain JSON), so the timer, which
 runs window by window from a checkpoint, and a replay behave the same.
 """
@@ -23,14 +30,25 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from detectors.alerts.render import alert_id
+from detectors.detections import restate_of
 from detectors.detections.evidence import graded
 from detectors.detections.spec import Finding, Severity
+from detectors.engine.held import held_size, observation_from, observation_json
+from detectors.model.observation import Observation
 from detectors.model.reasons import TAKEN, Reason, ReasonCode
 from detectors.settings.detection import DetectionSettings
 
 _RANK = {None: 0, Severity.LOW: 1, Severity.MEDIUM: 2, Severity.HIGH: 3}
 _MAX_QUIET = 100
 """Quiet bursts kept at most: probing in a hundred identities at once is alert enough."""
+_ACTIVITY_BUDGET = 40_000
+_ACTIVITY_TOTAL = 120_000
+"""Characters (as `held_size` counts them) of activity one burst, and all open bursts
+together, keep in the engine state (one Table Storage entity); what does not fit is counted
+in `omitted`, and that burst's reasons are then no longer restated from its activity."""
+_MESSAGES_KEPT = 4
+"""Distinct messages kept per reason code."""
+_LATER = " Later in the burst: "
 
 
 @dataclass(kw_only=True, slots=True)
@@ -46,6 +64,46 @@ class Burst:
     reasons: dict[ReasonCode, Reason] = field(default_factory=dict)
     repeats: int = 0
     """Findings folded in since the last message."""
+    activity: list[Observation] = field(default_factory=list)
+    """The burst's observations so far, each once, within `_ACTIVITY_BUDGET`."""
+    omitted: int = 0
+    """Observations of the burst left out of `activity` for its budget."""
+    messages: dict[ReasonCode, list[str]] = field(default_factory=dict)
+    """Per code, the distinct messages the burst's findings gave, in order."""
+
+    def add(self, finding: Finding, room: int) -> None:
+        """Fold a finding's activity (at most `room` more characters of it, and within the
+        burst's own budget) and messages into the burst's."""
+        seen = {o.event_id for o in self.activity}
+        room = min(room, _ACTIVITY_BUDGET - sum(held_size(o) for o in self.activity))
+        for obs in finding.observations:
+            if obs.event_id in seen:
+                continue
+            seen.add(obs.event_id)
+            size = held_size(obs)
+            if size <= room:
+                self.activity.append(obs)
+                room -= size
+            else:
+                self.omitted += 1
+        for reason in finding.reasons:
+            said = self.messages.setdefault(reason.code, [])
+            if reason.message not in said and len(said) < _MESSAGES_KEPT:
+                said.append(reason.message)
+
+    def told(self, detection: str, reasons: list[Reason]) -> list[Reason]:
+        """The burst's reasons (weights as folded) with messages true of the whole burst."""
+        restate = restate_of(detection)
+        out = []
+        for reason in reasons:
+            said = self.messages.get(reason.code) or [reason.message]
+            # What was taken is counted again over the whole burst, even when each window
+            # said the same words ("1 site(s)" of two different sites).
+            message = None if self.omitted else restate(reason.code, self.activity)
+            if message is None:
+                message = said[0] if len(said) == 1 else _LATER.join(said)
+            out.append(Reason(code=reason.code, message=message, weight=reason.weight))
+        return out
 
     def to_json(self) -> dict[str, Any]:
         """The burst as plain JSON values."""
@@ -61,6 +119,9 @@ class Burst:
                 {"code": r.code.value, "message": r.message, "weight": r.weight}
                 for r in self.reasons.values()
             ],
+            "activity": [observation_json(o) for o in self.activity],
+            "omitted": self.omitted,
+            "messages": {code.value: said for code, said in self.messages.items()},
         }
 
     @classmethod
@@ -79,6 +140,13 @@ class Burst:
             severity=Severity(value["severity"]) if value["severity"] else None,
             repeats=int(value["repeats"]),
             reasons={r.code: r for r in reasons},
+            # Added later: a burst written before holds neither (its messages are its reasons').
+            activity=[observation_from(o) for o in value.get("activity") or ()],
+            omitted=int(value.get("omitted") or 0),
+            messages={
+                ReasonCode(code): [str(m) for m in said]
+                for code, said in (value.get("messages") or {}).items()
+            },
         )
 
 
@@ -89,6 +157,10 @@ class Message:
     finding: Finding
     burst: dict[str, Any]
     """`id`, `sequence`, `firstSeen` (of the burst) and `repeats` folded since the last one."""
+    activity: tuple[Observation, ...] = ()
+    """The burst's activity so far (this finding's included), for an update to list."""
+    omitted: int = 0
+    """Observations of the burst left out of `activity`."""
 
 
 class Bursts:
@@ -128,9 +200,11 @@ class Bursts:
                 severity=finding.severity,
                 reasons={r.code: r for r in finding.reasons},
             )
+            burst.add(finding, self._room())
             self.open[key] = burst
             return Message(finding=finding, burst=_burst_field(burst))
         burst.last_seen = max(burst.last_seen, last)
+        burst.add(finding, self._room())
         merged = dict(burst.reasons)
         for reason in finding.reasons:
             held = merged.get(reason.code)
@@ -138,12 +212,15 @@ class Bursts:
                 merged[reason.code] = reason
         if burst.severity is None:
             _success_after_probing(merged, finding, s)
+            added = merged.get(ReasonCode.FAILURES_THEN_SUCCESS)
+            if added is not None:
+                burst.messages.setdefault(added.code, [added.message])
         burst.reasons = merged
         update = graded(
             spec=finding.detection,
             principal=finding.principal,
             observations=finding.observations,
-            reasons=list(merged.values()),
+            reasons=burst.told(finding.detection.id, list(merged.values())),
             settings=s,
         )
         rises = _RANK[update.severity] > _RANK[burst.severity]
@@ -157,12 +234,23 @@ class Bursts:
         if rises or update.score >= burst.score + s.update_min_score_gain:
             burst.sequence += 1
             burst.score, burst.severity = update.score, update.severity
-            message = Message(finding=update, burst=_burst_field(burst))
+            message = Message(
+                finding=update,
+                burst=_burst_field(burst),
+                activity=tuple(burst.activity),
+                omitted=burst.omitted,
+            )
             burst.repeats = 0
             return message
         if finding.severity is not None:
             burst.repeats += 1
         return None
+
+    def _room(self) -> int:
+        """Characters of activity the open bursts together may still keep."""
+        return _ACTIVITY_TOTAL - sum(
+            held_size(o) for burst in self.open.values() for o in burst.activity
+        )
 
     def alerting(self) -> set[str]:
         """Principals with an open burst that has sent an alert: what they do until it ends
@@ -181,6 +269,7 @@ class Bursts:
             severity=None,
             reasons={r.code: r for r in finding.reasons},
         )
+        self.open[key].add(finding, self._room())
         quiet = [k for k, b in self.open.items() if b.severity is None]
         excess = len(quiet) - _MAX_QUIET
         if excess > 0:

@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from detectors.alerts.document import AlertDocument, BurstDoc
-from detectors.alerts.render import iso, render
+from detectors.alerts.render import burst_activity, iso, render
 from detectors.baselines.baseline import PrincipalBaseline, learn
 from detectors.baselines.surroundings import (
     Surroundings,
@@ -36,6 +36,7 @@ from detectors.detections import DETECTIONS, Detection
 from detectors.detections.spec import Finding
 from detectors.engine.bursts import Bursts
 from detectors.engine.chains import Chains
+from detectors.engine.held import held_size, observation_from, observation_json
 from detectors.model.errors import StoreError
 from detectors.model.observation import (
     UNATTRIBUTED_PREFIX,
@@ -44,7 +45,6 @@ from detectors.model.observation import (
     OperationFamily,
     Principal,
     PrincipalType,
-    ResourceRef,
     SourceTable,
     Status,
 )
@@ -426,7 +426,12 @@ class Engine:
                     result.repeats += 1
                 continue
             if emit:
-                alert = render(message.finding, stored.get(finding.principal.id), self.settings)
+                alert = render(
+                    message.finding,
+                    stored.get(finding.principal.id),
+                    self.settings,
+                    earlier=message.activity,
+                )
                 burst = message.burst
                 alert["burst"] = BurstDoc(
                     id=burst["id"],
@@ -434,6 +439,13 @@ class Engine:
                     firstSeen=iso(burst["firstSeen"]),
                     repeats=burst["repeats"],
                 )
+                if burst["sequence"] > 1 and message.activity:
+                    # An update lists what is new; its reasons tell of the whole burst, so
+                    # the burst's activity is listed beside it.
+                    activity = burst_activity(message.activity, message.finding.principal)
+                    alert["burst"].update(activity)  # type: ignore[typeddict-item]
+                    if message.omitted:
+                        alert["burst"]["omitted"] = message.omitted
                 result.alerts.append(alert)
             else:
                 result.suppressed += 1
@@ -599,80 +611,6 @@ class Engine:
 
 def _by_time(obs: Observation) -> tuple[datetime, str]:
     return obs.time, obs.event_id
-
-
-def held_size(obs: Observation) -> int:
-    """About how many characters an observation takes in the engine state (an upper bound
-    for ordinary text: every variable field, and room for the rest)."""
-    return (
-        len(obs.event_id)
-        + len(obs.action_key)
-        + 2 * len(obs.resource.id)
-        + len(obs.principal.id)
-        + len(obs.principal.name)
-        + len(obs.operation)
-        + len(obs.detail or "")
-        + len(obs.webjob or "")
-        + len(obs.config_suffix or "")
-        + 400
-    )
-
-
-def observation_json(obs: Observation) -> dict[str, Any]:
-    """An observation as plain JSON values (for the engine state)."""
-    r = obs.resource
-    return {
-        "eventId": obs.event_id,
-        "actionKey": obs.action_key,
-        "time": obs.time.isoformat(),
-        "table": obs.table.value,
-        "operation": obs.operation,
-        "family": obs.family.value,
-        "status": obs.status.value,
-        "principal": [obs.principal.id, obs.principal.name, obs.principal.type.value],
-        "appId": obs.app_id,
-        "tool": obs.tool.value,
-        "sourceIp": obs.source_ip,
-        "resource": [r.id, r.subscription_id, r.resource_group, r.site, r.slot],
-        "configSuffix": obs.config_suffix,
-        "webjob": obs.webjob,
-        "detail": obs.detail,
-        "httpStatus": obs.http_status,
-        "count": obs.count,
-        "ingested": obs.ingested.isoformat() if obs.ingested else None,
-    }
-
-
-def observation_from(value: Mapping[str, Any]) -> Observation:
-    """An observation from `observation_json`'s output; KeyError/ValueError/TypeError if not."""
-    pid, pname, ptype = value["principal"]
-    rid, sub, group, site, slot = value["resource"]
-    return Observation(
-        event_id=str(value["eventId"]),
-        action_key=str(value["actionKey"]),
-        time=datetime.fromisoformat(value["time"]),
-        table=SourceTable(value["table"]),
-        operation=str(value["operation"]),
-        family=OperationFamily(value["family"]),
-        status=Status(value["status"]),
-        principal=Principal(id=str(pid), name=str(pname), type=PrincipalType(ptype)),
-        app_id=value["appId"],
-        tool=ClientTool(value["tool"]),
-        source_ip=value["sourceIp"],
-        resource=ResourceRef(
-            id=str(rid),
-            subscription_id=str(sub),
-            resource_group=str(group),
-            site=str(site),
-            slot=slot,
-        ),
-        config_suffix=value["configSuffix"],
-        webjob=value["webjob"],
-        detail=value["detail"],
-        http_status=value["httpStatus"],
-        count=int(value["count"]),
-        ingested=datetime.fromisoformat(value["ingested"]) if value["ingested"] else None,
-    )
 
 
 def _unattributed(obs: Observation) -> Principal:

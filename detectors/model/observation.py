@@ -175,6 +175,8 @@ class Observation:
     ingested: datetime | None = None
     """When the row became queryable, where the input says (an export's `IngestionTime`
     column): replay then scores it in the timer step that would have read it."""
+    tenant_id: str | None = None
+    """The Entra tenant of the caller's token (its `tid` claim), where the row carries it."""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

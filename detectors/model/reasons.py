@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 
 
 class ReasonCode(enum.StrEnum):
@@ -52,3 +54,82 @@ class Reason:
     code: ReasonCode
     message: str
     weight: float
+
+
+NEXT_STEPS: Mapping[ReasonCode, str] = MappingProxyType(
+    {
+        ReasonCode.NO_HISTORY: (
+            "Is this a new employee, a new pipeline, a new managed identity? Look for its "
+            "creation in the Entra audit log and its role assignments."
+        ),
+        ReasonCode.DEPLOYMENT_CREDENTIALS: (
+            "Look in `AppServiceAuditLogs` for `$<site>` logins after the download, from "
+            "addresses the site's pipelines do not use."
+        ),
+        ReasonCode.APP_SECRETS: (
+            "Which secrets do these settings hold (Key Vault references or literal secrets)? "
+            "Rotate literal ones if the read was not expected."
+        ),
+        ReasonCode.FUNCTION_KEYS: (
+            "Rotate the keys if the listing was not expected; review the functions' recent "
+            "invocations."
+        ),
+        ReasonCode.CREDENTIAL_CHANGE: (
+            "A reset invalidates the old profile: was it followed by a download? Who asked for it?"
+        ),
+        ReasonCode.BASIC_AUTH_POLICY: (
+            "Read the new policy value on the site; if basic auth is now enabled and nobody "
+            "planned it, disable it and look for a profile download."
+        ),
+        ReasonCode.NEW_SITE: "Does the principal's role justify access to these sites?",
+        ReasonCode.SITE_BURST: (
+            "Treat as likely compromise until the owner confirms; rotate the credentials of "
+            "every listed site."
+        ),
+        ReasonCode.NEW_SCRIPTING_TOOL: (
+            "A user who only ever used the portal now scripts: confirm with them; check the "
+            "sign-in log for the same client and address."
+        ),
+        ReasonCode.NEW_TOOL: "Which application is it (`principal.appId`)? Is it an approved tool?",
+        ReasonCode.NEW_NETWORK: (
+            "Geolocate and look up the address owner; compare with the principal's sign-in log."
+        ),
+        ReasonCode.UNUSUAL_HOUR: "Is the owner in another time zone this week, or on call?",
+        ReasonCode.RATE_SPIKE: "What is reading so much, and why now?",
+        ReasonCode.FAILURES: "Which sites refused? The identity is being used to explore.",
+        ReasonCode.FAILURES_THEN_SUCCESS: "Rotate what was read; find the identity's owner.",
+        ReasonCode.NEW_OPERATION: "Is this part of a new job role or deployment?",
+        ReasonCode.NEW_WEBJOB: "Read the job's files in Kudu; compare with the repository.",
+        ReasonCode.JOB_FILES_CHANGED: (
+            "Read `run.*` and `settings.job`; is the schedule or command new?"
+        ),
+        ReasonCode.UNATTRIBUTED_JOB_CHANGE: (
+            "Check the deployment history and the site's audit logs; a deployment through the"
+            " platform may explain it."
+        ),
+        ReasonCode.JOB_STOPPED_OR_DELETED: "Which job, and is it back?",
+        ReasonCode.REPETITIVE_RUNS: "What does the job do, and who triggers it?",
+        ReasonCode.NEW_JOB_ON_SITE: (
+            "Read the new job's `run.*` and `settings.job` in Kudu; is it in the repository?"
+        ),
+        ReasonCode.JOB_RUN_SPIKE: (
+            "Who triggers the extra runs, and what does the job do each time?"
+        ),
+        ReasonCode.DOWNLOAD_THEN_LOGIN: (
+            "Treat the profile as stolen: reset the publish profile, disable basic auth, and "
+            "read what the login did (deployments, files)."
+        ),
+        ReasonCode.RESET_THEN_DOWNLOAD: (
+            "Who asked for the reset? Were the site's deployments broken afterwards? Look for"
+            " `$<site>` logins after the download; reset again and disable basic auth if "
+            "nobody owns it."
+        ),
+        ReasonCode.POLICY_THEN_DOWNLOAD: "Is basic auth now enabled on the site? Who asked for it?",
+        ReasonCode.LOGIN_THEN_JOB_FILES: (
+            "Compare the job's files with the repository; who was at the console?"
+        ),
+        ReasonCode.JOB_CREATED_THEN_RUN: "Read the job's files and stop it if nobody owns it.",
+    }
+)
+"""What to check next for each reason: the alert's `investigation.nextSteps`, `replay --show`
+and the report. docs/reasons.md's last column says the same (a test keeps them equal)."""

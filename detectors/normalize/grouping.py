@@ -36,6 +36,7 @@ def group_key(obs: Observation) -> tuple[Hashable, ...]:
         obs.config_suffix,
         obs.webjob,
         obs.detail,
+        obs.tenant_id,
     )
 
 

@@ -44,6 +44,7 @@ MAX_NAME_CHARS = 256
 MAX_COUNT = 100_000_000
 """Largest `Count` a grouped row may carry; anything above is a damaged value."""
 
+TENANT_CLAIM = "http://schemas.microsoft.com/identity/claims/tenantid"
 _OID_CLAIM = "http://schemas.microsoft.com/identity/claims/objectidentifier"
 _UPN_CLAIMS = (
     "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/upn",
@@ -193,6 +194,9 @@ class _Token:
     id_type: str | None
     managed_identity: bool
     ip: str | None
+    tenant_id: str | None = None
+    identity_resource: str | None = None
+    """A managed identity's resource id (`xms_mirid`): what names it when no claim does."""
 
 
 _NO_TOKEN = _Token(
@@ -396,6 +400,7 @@ class Normalizer:
             http_status=_text(fields.get("ActivitySubstatusValue"), "ActivitySubstatusValue", 128)
             or None,
             count=count,
+            tenant_id=token.tenant_id,
         )
 
     def _activity_principal(
@@ -412,7 +417,7 @@ class Normalizer:
             kind = PrincipalType.SERVICE_PRINCIPAL
         else:
             kind = self._kind_from_evidence(principal_id, fields)
-        name = token.name or principal_id
+        name = token.name or _identity_name(token.identity_resource) or principal_id
         if "@" in principal_id:
             principal_id = principal_id.lower()
         return self._principal(principal_id, name, kind)
@@ -588,8 +593,23 @@ def _token_from(claims: Mapping[str, Any]) -> _Token:
         name=claim("name", *_UPN_CLAIMS),
         id_type=(claim("idtyp") or "").lower() or None,
         managed_identity=claim("xms_mirid") is not None,
+        identity_resource=claim("xms_mirid"),
         ip=_parse_ip(claim("ipaddr") or ""),
+        tenant_id=(claim("tid", TENANT_CLAIM) or "").lower() or None,
     )
+
+
+def _identity_name(resource_id: str | None) -> str | None:
+    """A managed identity's display name from its resource id: a user-assigned identity's
+    own name, or the resource a system-assigned one belongs to."""
+    if not resource_id:
+        return None
+    parts = [p for p in resource_id.strip().split("/") if p]
+    if len(parts) < 2:
+        return None
+    if "userassignedidentities" in (p.lower() for p in parts[-2:-1]):
+        return parts[-1]
+    return f"{parts[-1]} (system-assigned identity)"
 
 
 def _parse_resource(resource_id: str) -> _ParsedResource | None:

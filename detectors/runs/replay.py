@@ -55,6 +55,9 @@ class ReplayStats:
     learning_until: datetime | None = None
     principal_days: set[tuple[str, int]] = field(default_factory=set)
     """(principal, day) pairs with activity in the scored (not learning) windows."""
+    activity: Counter[tuple[str, int]] = field(default_factory=Counter)
+    """Actions per (principal, day) over the whole input, learning days included: each
+    principal's history, which the replay report sets beside its alerts."""
     ingestion_times: int = 0
     """Observations whose row said when it was ingested (an `IngestionTime` column)."""
     already_replayed: int = 0
@@ -254,6 +257,8 @@ def replay(
                     stats.principal_days.update((o.principal.id, day_number(o.time)) for o in batch)
                 stats.windows += 1
                 stats.principals.update(o.principal.id for o in batch)
+                for o in batch:
+                    stats.activity[o.principal.id, day_number(o.time)] += o.count
                 stats.last = max(stats.last or batch[-1].time, *(o.time for o in batch))
             for alert in step.admitted(result, allow):
                 stats.alerts[(alert["detection"], alert["severity"])] += 1

@@ -210,6 +210,7 @@ def row_fields(table: SourceTable, columns: Sequence[str], row: Sequence[Any]) -
         "idtyp": fields.pop("IdType", None),
         "xms_mirid": fields.pop("ManagedIdentity", None),
         "ipaddr": fields.pop("TokenIp", None),
+        "tid": fields.pop("Tenant", None),
     }
     fields["Claims"] = {k: v for k, v in claims.items() if v}
     evidence = fields.pop("EvidenceType", None)

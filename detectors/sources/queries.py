@@ -25,6 +25,7 @@ from datetime import UTC, datetime, timedelta
 from detectors.model.observation import SourceTable
 from detectors.model.operations import operation_names
 
+TENANT_CLAIM = "http://schemas.microsoft.com/identity/claims/tenantid"
 OID_CLAIM = "http://schemas.microsoft.com/identity/claims/objectidentifier"
 NAME_CLAIMS = (
     "name",
@@ -199,15 +200,17 @@ def activity_query(window: Window, *, ingestion: bool = False) -> str:
         f"| extend AppId = {_claim('appid', 'azp')}, ObjectId = {_claim(OID_CLAIM, 'oid')},"
         f" Name = {_claim(*NAME_CLAIMS)}, IdType = {_claim('idtyp')},"
         f" ManagedIdentity = {_claim('xms_mirid')}, TokenIp = {_claim('ipaddr')},"
+        f" Tenant = {_claim('tid', TENANT_CLAIM)},"
         " EvidenceType = tostring(Grant.evidence.principalType),"
         " ClientIp = tostring(Request.clientIpAddress)\n"
         "| summarize Count = count(), arg_min(TimeGenerated, EventDataId, CorrelationId)"
         f"{arrival.latest} by Minute = bin(TimeGenerated, 1m), OperationNameValue,"
         " ActivityStatusValue, ActivitySubstatusValue, ResourceKey, Caller, CallerIpAddress,"
-        " AppId, ObjectId, Name, IdType, ManagedIdentity, TokenIp, EvidenceType, ClientIp\n"
+        " AppId, ObjectId, Name, IdType, ManagedIdentity, TokenIp, Tenant, EvidenceType,"
+        " ClientIp\n"
         "| project TimeGenerated, EventDataId, CorrelationId, Count, OperationNameValue,"
         " ActivityStatusValue, ActivitySubstatusValue, _ResourceId = ResourceKey, Caller,"
-        " CallerIpAddress, AppId, ObjectId, Name, IdType, ManagedIdentity, TokenIp,"
+        " CallerIpAddress, AppId, ObjectId, Name, IdType, ManagedIdentity, TokenIp, Tenant,"
         f" EvidenceType, ClientIp{arrival.column}\n"
         "| order by TimeGenerated asc, EventDataId asc"
     )

@@ -182,6 +182,7 @@ def test_alert_document_has_the_documented_fields(tmp_path):
         "title",
         "severity",
         "score",
+        "riskScore",
         "summary",
         "principal",
         "resource",
@@ -191,20 +192,25 @@ def test_alert_document_has_the_documented_fields(tmp_path):
         "operations",
         "sourceIps",
         "tools",
+        "actors",
         "reasons",
         "history",
         "mitre",
         "investigation",
         "eventIds",
+        "tenantId",
+        "detectorVersion",
         "burst",
     ]
     assert set(alert["principal"]) == {"id", "name", "type", "appId", "tool"}
     assert set(alert["resource"]) == {"id", "subscriptionId", "resourceGroup", "site", "slot"}
     assert alert["firstSeen"].endswith("Z")
     assert alert["lastSeen"] >= alert["firstSeen"]
-    assert {"id": "T1552.001", "name": "Unsecured Credentials: Credentials In Files"} in alert[
-        "mitre"
-    ]
+    assert {
+        "id": "T1552.001",
+        "name": "Unsecured Credentials: Credentials In Files",
+        "tactics": ["Credential Access"],
+    } in alert["mitre"]
     first_query = alert["investigation"]["queries"][0]["query"]
     assert 'Caller =~ "jane@contoso.com"' in first_query
     assert len(alert["id"]) == 32

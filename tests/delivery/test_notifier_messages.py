@@ -285,10 +285,36 @@ def test_the_messages_show_who_what_where_severity_why_and_next_first():
         assert alert["firstSeen"] in text
         strongest = max(alert["reasons"], key=lambda r: r["weight"])
         assert strongest["message"][:60] in text
-        assert alert["investigation"]["steps"][0][:60] in text
+        # What to check next for the strongest reason comes first.
+        assert alert["investigation"]["nextSteps"][0]["step"][:60] in text
         assert alert["id"] in text
     # Strongest reason first.
     assert view.reasons[0].weight == max(r["weight"] for r in alert["reasons"])
+
+
+def test_the_messages_say_whose_the_site_login_made_with_a_taken_profile_is():
+    update = next(
+        a
+        for a in sample_alerts()
+        if a["principal"]["name"] == "Rahul Cohen" and a["burst"]["sequence"] == 2
+    )
+    view = digest(update)
+    assert view.others == ("$contoso-orders-api-prod (publishingUser): 54.38.156.76; kudu",)
+    for payload in (teams_payload(view), slack_payload(view)):
+        assert "of which $contoso-orders-api-prod (publishingUser): 54.38.156.76" in _texts(payload)
+
+
+def test_the_messages_name_every_subscription_and_group_of_the_sites():
+    spread = next(
+        a for a in sample_alerts() if len({r["subscriptionId"] for r in a["resources"]}) > 1
+    )
+    view = digest(spread)
+    for sub in {r["subscriptionId"] for r in spread["resources"]}:
+        groups = sorted(
+            {r["resourceGroup"] for r in spread["resources"] if r["subscriptionId"] == sub}
+        )
+        part = next(p for p in view.scope.split("; ") if p.startswith(f"{sub}: "))
+        assert sorted(part.split(": ", 1)[1].split(", ")) == groups
 
 
 def test_slack_entries_are_on_lines_of_their_own():

@@ -190,6 +190,33 @@ def test_managed_identity_is_told_apart_by_its_token():
     assert obs.principal.type is PrincipalType.MANAGED_IDENTITY
 
 
+@pytest.mark.parametrize(
+    ("resource", "name"),
+    [
+        (
+            "/subscriptions/s/resourcegroups/rg-ops/providers/Microsoft.ManagedIdentity/"
+            "userAssignedIdentities/id-deployer",
+            "id-deployer",
+        ),
+        (
+            "/subscriptions/s/resourcegroups/rg-web/providers/Microsoft.Web/sites/func-orders",
+            "func-orders (system-assigned identity)",
+        ),
+    ],
+)
+def test_a_managed_identity_without_a_name_claim_is_named_by_its_resource(resource, name):
+    mi = Actor(caller="5e2b1c4d-aaaa-4bbb-8ccc-123456789abc", kind="mi")
+    row = end_row(rowkit.PUBLISHXML, site_id("a"), actor=mi)
+    claims = json.loads(row["Claims"])
+    claims["xms_mirid"] = resource
+    row["Claims"] = json.dumps(claims)
+    obs = norm(row)
+    assert isinstance(obs, Observation)
+    assert obs.principal.id == "5e2b1c4d-aaaa-4bbb-8ccc-123456789abc"
+    assert obs.principal.name == name
+    assert obs.tenant_id == rowkit.TENANT.lower()
+
+
 def test_dynamic_columns_may_be_objects_instead_of_json_text():
     row = end_row(
         rowkit.PUBLISHXML, site_id("a"), actor=Actor(caller="x@contoso.com", app_id=POWERSHELL)

@@ -295,11 +295,26 @@ COLUMNS: tuple[Column, ...] = (
         value=lambda alert: _unique(r.get("subscriptionId") for r in _resources(alert)),
     ),
     Column(
+        name="RiskScore",
+        type=_I,
+        description="The score on a 0-100 scale (docs/alert-contract.md): low 21-46, medium "
+        "47-72, high 73-100.",
+        fields=("riskScore",),
+        value=_get("riskScore"),
+    ),
+    Column(
         name="AadTenantId",
         type=_S,
-        description="The Entra tenant of the principal. Alerts do not carry it yet: empty.",
-        fields=(),
-        value=lambda _alert: None,
+        description="The Entra tenant of the principal's tokens (empty when the logs do not say).",
+        fields=("tenantId",),
+        value=_get("tenantId"),
+    ),
+    Column(
+        name="DetectorVersion",
+        type=_S,
+        description="The detector's version that raised the alert.",
+        fields=("detectorVersion",),
+        value=_get("detectorVersion"),
     ),
     Column(
         name="ReasonCodes",
@@ -315,6 +330,18 @@ COLUMNS: tuple[Column, ...] = (
         description="MITRE ATT&CK technique ids of the detection.",
         fields=("mitre",),
         value=_each("mitre", "id"),
+    ),
+    Column(
+        name="MitreTactics",
+        type=_D,
+        description="MITRE ATT&CK tactics of those techniques, by name (Credential Access...).",
+        fields=("mitre",),
+        value=lambda alert: _unique(
+            tactic
+            for entry in alert.get("mitre") or ()
+            if isinstance(entry, dict)
+            for tactic in entry.get("tactics") or ()
+        ),
     ),
     Column(
         name="FirstSeen",
@@ -342,7 +369,7 @@ COLUMNS: tuple[Column, ...] = (
 """The table's columns, in order."""
 
 ONLY_IN_ALERT: frozenset[str] = frozenset(
-    {"operations", "history", "investigation", "eventIds", "truncated"}
+    {"operations", "history", "investigation", "eventIds", "truncated", "actors"}
 )
 """Top-level alert fields without a column: read them from `Alert` (`Alert.history`...)."""
 

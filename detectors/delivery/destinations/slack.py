@@ -39,7 +39,11 @@ def slack_payload(d: Digest) -> dict[str, Any]:
         ("Where", where + (f" ({d.scope})" if d.scope else "")),
         ("When (UTC)", _when(d)),
         ("What", "; ".join(d.operations[:5]) or d.title),
-        ("From", "; ".join(p for p in (", ".join(d.source_ips[:5]), ", ".join(d.tools)) if p)),
+        (
+            "From",
+            "; ".join(p for p in (", ".join(d.source_ips[:5]), ", ".join(d.tools)) if p)
+            + "".join(f"\nof which {other}" for other in d.others[:3]),
+        ),
     ]
     blocks.append(
         {

@@ -64,7 +64,15 @@ def _card(d: Digest, *, reasons: int, steps: int, causes: int, line: int) -> dic
         _row("What", list(d.operations[:5]) or [d.title], line),
         _row("Where", _where(d), line),
         _row("When", [_when(d)], line),
-        _row("From", [", ".join(d.source_ips[:5]) or "unknown", ", ".join(d.tools)], line),
+        _row(
+            "From",
+            [
+                ", ".join(d.source_ips[:5]) or "unknown",
+                ", ".join(d.tools),
+                *(f"of which {other}" for other in d.others[:3]),
+            ],
+            line,
+        ),
         _label("Why", separator=True),
         *(
             _runs(
