@@ -145,3 +145,58 @@ def test_any_value_in_any_column_is_used_skipped_or_rejected_never_raised(index,
     table = SourceTable(row["Type"])
     result = Normalizer().normalize(RawRow(source="fuzz", line=1, table=table, fields=row))
     assert isinstance(result, Observation | Skipped | RejectedRow)
+
+
+def _archived_records() -> list[dict[str, Any]]:
+    from tests.azure_shapes import resource_log
+
+    return [resource_log(row) for row in ROWS]
+
+
+RECORDS = _archived_records()
+RECORD_TEXTS = [
+    "\n".join("    " + line for line in json.dumps(r, indent=2, ensure_ascii=False).splitlines())
+    for r in RECORDS
+]
+
+
+@settings(FUZZ, max_examples=60)
+@given(st.lists(_mutation, min_size=1, max_size=4))
+def test_a_damaged_records_object_keeps_every_intact_record(tmp_path_factory, mutations):
+    """An archive blob or Event Hubs batch (`{"records": [...]}`, pretty-printed) with
+    records damaged (stray brackets among them): every intact record is read, the damaged
+    ones are rejected; only damage that leaves the wrapping object unclosed at the end of
+    the file stops the reading, with an error naming the file, once every record before it
+    has been read."""
+    from detectors.model.errors import InputError
+    from detectors.normalize.schemas import log_analytics_columns
+
+    texts = [t.encode("utf-8") for t in RECORD_TEXTS]
+    touched: set[int] = set()
+    for kind, chosen, offset, junk in mutations:
+        index = max(chosen % len(texts), 1)
+        text = texts[index]
+        at = min(offset, len(text))
+        if kind == "insert":
+            texts[index] = text[:at] + junk + text[at:]
+        elif kind == "delete":
+            texts[index] = text[:at] + text[at + max(1, len(junk)) :]
+        else:
+            texts[index] = text[:at] + junk + text[at + len(junk) :]
+        touched.add(index)
+    data = b'{\n  "records": [\n' + b",\n".join(texts) + b"\n  ]\n}\n"
+    path: Path = tmp_path_factory.mktemp("fuzz") / "PT1H.json"
+    path.write_bytes(data)
+    rows: list[RawRow | RejectedRow] = []
+    intact = set(range(len(RECORDS))) - touched
+    stopped: InputError | None = None
+    try:
+        rows.extend(FileSource(path))
+    except InputError as err:
+        stopped = err
+    if stopped is not None:
+        assert str(stopped).startswith(str(path))
+        intact = {i for i in intact if i < max(touched)}
+    read = [r.fields for r in rows if isinstance(r, RawRow)]
+    for index in intact:
+        assert log_analytics_columns(RECORDS[index]) in read, f"record {index} was intact"

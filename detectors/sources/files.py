@@ -75,6 +75,7 @@ _ENVELOPE_TAIL = re.compile(rb"(?:," + _MEMBER + rb")*+\}")
 _ENVELOPE_LOOKAHEAD: Final = 64 * 1024
 """How far the start or end of a wrapping object may run: its other fields are short."""
 ENVELOPE_KEYS: Final = frozenset({"records", "value"})
+_MORE_RECORDS: Final = b",{"
 _ENVELOPE_EXTRAS: Final = frozenset({"nextLink", "@odata.nextLink", "@odata.context", "count"})
 
 # States of the CSV quote tracker used while discarding an over-limit record.
@@ -546,6 +547,7 @@ def _json_array_rows(
     stack: list[int] = []
     newline_indent: bytes | None = None  # b"\n" + the element's indentation, if it starts a line
     layout: bytes | None = None  # the last such indentation: where to resume after a break
+    trusted: bytes | None = None  # the indentation of the last element that was valid JSON
     unsure: tuple[int, str] | None = None  # a break resumed by `layout`, not its own line
     in_envelope = False  # inside a wrapping object, after its array of records
     guess = True  # whether guessing element ends has held so far in this file
@@ -559,12 +561,27 @@ def _json_array_rows(
                     yield _too_big(source, elem_line, scan - start, limit)
                 else:
                     value, problem = _decode_json(buf[start:scan], elem_line)
+                    if problem is None and not isinstance(value, dict) and trusted is not None:
+                        # A stray `[` that balanced with the closing bracket of the array:
+                        # the elements it took in are read again, the stray is rejected.
+                        found = _element_start(trusted).search(buf, start + 1, scan)
+                        if found is not None:
+                            yield RejectedRow(
+                                source=source,
+                                line=elem_line,
+                                reason=f"expected a JSON object, found {_kind(value)} that "
+                                "takes in the elements after it",
+                            )
+                            pos = found.start()
+                            state = _ARRAY
+                            continue
                     if problem is None:
                         row = _row(source, elem_line, value)
                         if type(row) is list:
                             yield from row
                         else:
                             yield row  # type: ignore[misc]  # not a list, checked just above
+                        trusted = newline_indent or trusted
                         shortest = min(shortest, scan - start) if shortest else scan - start
                         if guess and newline_indent is not None:
                             # A valid element that the guess would have cut elsewhere: the
@@ -572,6 +589,16 @@ def _json_array_rows(
                             guess = _guess_end(buf, start, newline_indent, limit, 0) == scan
                     else:
                         yield RejectedRow(source=source, line=elem_line, reason=problem)
+                        # Brackets that balanced only by taking in the elements after it (a
+                        # stray `[` or `{`): read those again from the first that starts a
+                        # line where the elements before started theirs.
+                        found = None
+                        if trusted is not None:
+                            found = _element_start(trusted).search(buf, start + 1, scan)
+                        if found is not None:
+                            pos = found.start()
+                            state = _ARRAY
+                            continue
                 pos = scan
                 state = _ARRAY
                 continue
@@ -583,6 +610,14 @@ def _json_array_rows(
                 # An element that did not start a line (two on one line) resumes where the
                 # elements before it started theirs; if none starts there again, the end of
                 # the file says so (rows after it on its line would be lost unsaid).
+                if trusted is not None and trusted != newline_indent:
+                    # An element laid out unlike the valid ones before it (a stray bracket
+                    # in front of it): resume where they started theirs, if one does here.
+                    found = _element_start(trusted).search(buf, start + 1)
+                    if found is not None:
+                        pos = found.start()
+                        state = _ARRAY
+                        continue
                 if newline_indent is None and layout is not None:
                     newline_indent, unsure = layout, (elem_line, problem)
                 if newline_indent is None:
@@ -591,6 +626,13 @@ def _json_array_rows(
                 if found is not None:
                     pos = found.start()
                     state = _ARRAY
+                    continue
+                if buf[scan] == _RBRACKET:
+                    # The last element broke on the array's own closing bracket (a stray
+                    # `{` in it): the array ends there.
+                    pos = scan
+                    state = _ARRAY
+                    unsure = None
                     continue
                 pos = max(start + 1, n - len(newline_indent))
                 state = _RESYNC
@@ -697,6 +739,7 @@ def _json_array_rows(
                                     yield from row
                                 else:
                                     yield row  # type: ignore[misc]  # not a list
+                                trusted = newline_indent
                                 shortest = min(shortest, end - p) if shortest else end - p
                                 pos = end
                                 continue
@@ -755,6 +798,15 @@ def _json_array_rows(
                     in_envelope = not in_envelope
                     if in_envelope:
                         array_line, state = line, _ARRAY
+                    continue
+                if in_envelope and buf[p] in _MORE_RECORDS:
+                    # A stray `]` closed the records early: more of them follow.
+                    yield RejectedRow(
+                        source=source,
+                        line=line,
+                        reason="invalid JSON: ']' closes the records before their end",
+                    )
+                    state = _ARRAY
                     continue
                 if eof or n - p >= _ENVELOPE_LOOKAHEAD:
                     expected = (

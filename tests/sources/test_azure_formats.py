@@ -15,6 +15,7 @@ import pytest
 from detectors.model.errors import InputError
 from detectors.model.observation import Observation, OperationFamily, RawRow, RejectedRow
 from detectors.normalize.rows import PUBLISHING_USER_SITE, Normalizer, Skipped, SkipReason
+from detectors.normalize.schemas import log_analytics_columns
 from detectors.sources import portal_dates
 from detectors.sources.files import FileSource
 from detectors.sources.portal_dates import DateOrder
@@ -182,6 +183,25 @@ def test_a_malformed_record_in_a_records_object_is_reported_and_the_rest_kept(
     assert [type(r).__name__ for r in rows] == ["RawRow", "RejectedRow", *["RawRow"] * 4]
     assert isinstance(rows[1], RejectedRow)
     assert "invalid JSON" in rows[1].reason
+
+
+@pytest.mark.parametrize("stray", ["[", "{", "]"])
+def test_a_stray_bracket_among_records_costs_only_its_own_record(
+    tmp_path: Path, stray: str
+) -> None:
+    records = [resource_log(r) for r in _without_event_data_id(la_rows())]
+    texts = [
+        "\n".join("    " + line for line in json.dumps(r, indent=2).splitlines()) for r in records
+    ]
+    texts[2] = stray + texts[2]
+    path = write(tmp_path / "PT1H.json", '{\n  "records": [\n' + ",\n".join(texts) + "\n  ]\n}\n")
+
+    rows = list(FileSource(path))
+
+    read = [r.fields for r in rows if isinstance(r, RawRow)]
+    expected = [log_analytics_columns(r) for n, r in enumerate(records) if n != 2 or stray == "]"]
+    assert [f for f in read if f in expected] == expected
+    assert any(isinstance(r, RejectedRow) for r in rows)
 
 
 def test_a_records_object_cut_short_says_so(tmp_path: Path) -> None:
