@@ -14,10 +14,12 @@ rows of a burst late; scored in timer steps with the default hold). It prints th
 and ends with one line per set and order. Nothing is timed and nothing
 is asserted: this measures, like the other benchmarks.
 
-    .venv/bin/python benchmarks/detection_quality.py [--sets 11,12,21] [--keep DIR] [--jobs 2]
+    .venv/bin/python benchmarks/detection_quality.py [--sets 11,12,21] [--keep DIR [--keep-sets]]
+        [--jobs 2]
 
-With `--keep DIR` the sets and each evaluation's alerts (`alerts-SEED-ORDER.jsonl`) stay in
-DIR, so two commits can be compared alert for alert (`cmp`, `diff`).
+With `--keep DIR` each evaluation's alerts (`alerts-SEED-ORDER.jsonl`) stay in DIR, so two
+commits can be compared alert for alert (`cmp`, `diff`); with `--keep-sets` the simulated
+sets too (about 10 GB). Otherwise each set is removed once it is evaluated.
 """
 
 from __future__ import annotations
@@ -121,7 +123,13 @@ def _summary_line(name: str, order: str, report: str) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sets", help="comma-separated set names (default: all)")
-    parser.add_argument("--keep", type=Path, help="keep the sets and alerts here")
+    parser.add_argument("--keep", type=Path, help="keep each evaluation's alerts here")
+    parser.add_argument(
+        "--keep-sets",
+        action="store_true",
+        help="with --keep, keep the simulated sets too (about 10 GB in all); by default each "
+        "set is removed once it is evaluated",
+    )
     parser.add_argument("--jobs", type=int, default=2, help="sets measured at once (default 2)")
     args = parser.parse_args()
     chosen = SETS
@@ -136,7 +144,9 @@ def main() -> None:
         folder.mkdir(parents=True, exist_ok=True)
         # Each set is simulated and evaluated in its own processes; two at a time on 2 cores.
         with ThreadPoolExecutor(max_workers=args.jobs) as pool:
-            done = list(pool.map(lambda held: _measure(held, folder), chosen))
+            done = list(
+                pool.map(lambda held: _measure(held, folder, keep_rows=args.keep_sets), chosen)
+            )
     for commands, reports in done:
         print(commands + "\n".join(reports), flush=True)
     print(
@@ -151,8 +161,9 @@ def main() -> None:
 ORDERS = ("event", "ingestion")
 
 
-def _measure(held: HeldOut, folder: Path) -> tuple[str, list[str]]:
-    """The commands run for one set, and its evaluation reports in each order."""
+def _measure(held: HeldOut, folder: Path, *, keep_rows: bool) -> tuple[str, list[str]]:
+    """The commands run for one set, and its evaluation reports in each order; the set's
+    rows are removed afterwards unless `keep_rows` (disk, not memory, is what runs out)."""
     rows = folder / f"set-{held.name}.jsonl"
     _detector("simulate", *held.options, "--out", str(rows))
     delays = ("--ingestion-delay", "realistic", "--delay-seed", str(held.seed))
@@ -163,6 +174,8 @@ def _measure(held: HeldOut, folder: Path) -> tuple[str, list[str]]:
         reports.append(_detector("evaluate", str(rows), *extra, "--out", str(alerts)))
         commands += " ".join(("$ detector evaluate", str(rows), *extra, "--out", str(alerts)))
         commands += "\n"
+    if not keep_rows:
+        rows.unlink()
     return commands, reports
 
 
