@@ -33,8 +33,11 @@ BATCH = 32
 """The most messages the queue service hands out in one receive."""
 HIDE_SECONDS = 60
 """How long a message being looked at stays hidden from other readers."""
-KEEP_LIMIT = 256
-"""Poison messages `keep` looks at in one run (a few receives; the next run goes on)."""
+KEEP_LIMIT = 1024
+"""Poison messages `keep` looks at in one run (at most 32 receives). Messages are received
+oldest first and kept copies go to the back, so a queue longer than this could leave its
+newest messages unrenewed; long before that, `detector status` and the poison alert rule
+have failed on it."""
 FOREVER_YEAR = 9999
 """The queue service reports a message that never expires as expiring on 9999-12-31."""
 

@@ -271,7 +271,11 @@ class TimerRun:
         if s.bootstrap_days == 0 or doc.get("watermark") or doc.get("pending"):
             return True
         found = recorded(self.store.get_state(BACKFILL_NAME))
-        if found is None or not found.finished:
+        # A backfill that ended longer ago than the bootstrap would reach back is not gone on
+        # from (that would score every day since, at once): the recent days are learned
+        # instead, and baselines skip what they learned already.
+        stale = found is not None and found.until < now - timedelta(days=s.bootstrap_days)
+        if found is None or not found.finished or stale:
             learned = backfill(
                 source=self.source,
                 store=self.store,

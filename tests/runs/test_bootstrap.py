@@ -236,3 +236,26 @@ def test_a_backfill_the_operators_finished_is_the_bootstrap(rig, caplog):
     assert baselines(store)[DEV.caller].active_days == before[DEV.caller].active_days
     assert len(rig.la.requests) > queries
     assert _principals(rig.alerts()) == []
+
+
+def test_a_backfill_too_old_to_go_on_from_is_followed_by_a_bootstrap_of_the_recent_days(rig):
+    seed_history(rig.la)
+    store = rig.state()
+    long_ago = T0 - timedelta(days=DAYS + 2)
+    backfill(
+        source=rig.timer().source,
+        store=store,
+        settings=rig.settings.detection,
+        days=2,
+        now=long_ago,
+        lateness=timedelta(hours=24),
+        settle=timedelta(seconds=rig.settings.settle_seconds),
+    )
+    report = one_day_run(rig, 1)
+    assert report.outcome == "learning", report.line()  # not days of scoring at once
+    assert report.learning_days == DAYS + 1
+    minutes = 2
+    while one_day_run(rig, minutes).outcome == "learning":
+        minutes += 1
+    assert rig.alerts() == []
+    assert baselines(store)[DEV.caller].active_days == DAYS
