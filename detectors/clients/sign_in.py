@@ -128,6 +128,12 @@ def explain(err: ClientAuthenticationError, *, identity: str | None = None) -> s
     first = text.splitlines()[0] if text else type(err).__name__
     if identity is not None:
         return f"the managed identity {identity} could not sign in: {first[:200]}"
+    if first.startswith("ManagedIdentityCredential"):
+        # In Azure, unwrapped: `az login` is no advice there.
+        return (
+            f"the app's managed identity could not sign in: {first[:200]} (check that "
+            "DETECTOR_STORAGE__clientId names an identity assigned to the app)"
+        )
     if type(err).__name__ == "CredentialUnavailableError":
         return NOT_SIGNED_IN
     attempts = [(m["name"], m["why"].strip()) for m in _ATTEMPT.finditer(text)]

@@ -111,6 +111,12 @@ def test_a_credential_that_fails_for_a_reason_names_it():
         "due to inactivity.; run `az login` again"
     )
     assert explain(CredentialUnavailableError(message="nothing")) == NOT_SIGNED_IN
+    in_azure = ClientAuthenticationError(
+        message="ManagedIdentityCredential authentication unavailable, no response from the "
+        "IMDS endpoint."
+    )
+    assert explain(in_azure).startswith("the app's managed identity could not sign in: ")
+    assert "az login" not in explain(in_azure)
     identity = ExplainedCredential(
         Refuses(ClientAuthenticationError(message="Identity not found")), identity=CLIENT_ID
     )
