@@ -17,6 +17,8 @@ import pytest
 from detectors.model.errors import DeliveryFailed, QueryFailed, StoreError
 from detectors.runs.backfill import CHECKPOINT_NAME as BACKFILL_NAME
 from detectors.runs.backfill import backfill, recorded
+from detectors.runs.health import Level, assess
+from detectors.runs.status import gather
 from detectors.runs.timer import LEASE_MARGIN, TimerRun
 from detectors.sources import Budget
 from detectors.stores.table import TableStore
@@ -259,3 +261,16 @@ def test_a_backfill_too_old_to_go_on_from_is_followed_by_a_bootstrap_of_the_rece
         minutes += 1
     assert rig.alerts() == []
     assert baselines(store)[DEV.caller].active_days == DAYS
+
+
+def test_status_shows_how_far_the_bootstrap_got(rig, monkeypatch):
+    seed_history(rig.la)
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(rig.la.ca_path))
+    assert one_day_run(rig, 1).outcome == "learning"
+    facts = gather(
+        rig.settings, now=T0 + timedelta(minutes=2), days=7, logs_credential=rig.la.credential
+    )
+    found = {c.name: c for c in assess(facts)}
+    assert found["bootstrap"].level is Level.WARN
+    assert found["bootstrap"].detail.startswith(f"learning: 1 of {DAYS + 1} day(s) learned")
+    assert "last run" not in found  # nothing is scored yet: not a run that stopped
