@@ -87,6 +87,7 @@ def _run(
             "DETECTOR_WINDOW_MINUTES": str(args.window),
             "DETECTOR_HOLD_MINUTES": str(args.hold),
             "DETECTOR_FIRST_RUN_LOOKBACK_MINUTES": "60",
+            "DETECTOR_BOOTSTRAP_DAYS": "0",
         }
     )
     store = TableStore(

@@ -36,6 +36,23 @@ param enableActivityLogExport bool = false
 @description('Assign the policy that turns on App Service audit logs for every web app and slot in the subscription (needs rights at subscription scope).')
 param enableAuditLogPolicy bool = false
 
+@description('Object id of the operators who run the `detector` commands: a user, a group or a pipeline\'s service principal. They get Storage Table Data Contributor and Storage Queue Data Contributor on the detector\'s storage account and Log Analytics Reader on the workspace. azd passes the signed-in deployer (AZURE_PRINCIPAL_ID); empty: no operator roles.')
+param operatorsPrincipalId string = ''
+
+@description('Type of operatorsPrincipalId: User, Group or ServicePrincipal (a pipeline signed in as a service principal).')
+@allowed([
+  'User'
+  'Group'
+  'ServicePrincipal'
+])
+param operatorsPrincipalType string = 'User'
+
+@description('Deploy the workbook and the alert rules (failed runs, an hour behind, alerts on the poison queue) over the app\'s telemetry.')
+param enableMonitoring bool = true
+
+@description('Resource id of an action group the monitoring alert rules notify (empty: the alerts show in Azure Monitor only).')
+param monitoringActionGroupId string = ''
+
 @description('NCRONTAB schedule (six fields, UTC) of the detection timer.')
 param detectorSchedule string = '0 */5 * * * *'
 
@@ -64,17 +81,22 @@ param settleSeconds int = 120
 @maxValue(168)
 param latenessHours int = 24
 
-@description('Where a new deployment starts reading, in minutes before its first run.')
+@description('Where a new deployment starts reading, in minutes before its first run, when it has no bootstrap (bootstrapDays 0).')
 @minValue(1)
 @maxValue(10080)
 param firstRunLookbackMinutes int = 60
+
+@description('Days of the workspace a new deployment learns, a slice per timer run, before it scores or alerts (DETECTOR_BOOTSTRAP_DAYS); 0 starts scoring at once against empty baselines.')
+@minValue(0)
+@maxValue(365)
+param bootstrapDays int = 14
 
 @description('A run stops taking new windows after this many seconds; the next run catches up.')
 @minValue(10)
 @maxValue(3600)
 param runBudgetSeconds int = 240
 
-@description('Alert records (for feedback) and delivery records older than this many days are deleted, a slice each run; at least 8, longer than an alert can wait on the queue.')
+@description('Alert records (for feedback) and delivery records older than this many days are deleted, a slice each run; at least 8.')
 @minValue(8)
 @maxValue(3650)
 param retentionDays int = 90
@@ -249,6 +271,32 @@ module workspaceReader 'modules/workspace-role.bicep' = {
   ]
 }
 
+// The operators' `detector` commands: the tables and queues, and the workspace's logs.
+module operatorRoles 'modules/operator-roles.bicep' = if (!empty(operatorsPrincipalId)) {
+  name: 'operator-roles-${resourceToken}'
+  scope: resourceGroup(rgName)
+  params: {
+    storageAccountName: storage.outputs.name
+    principalId: operatorsPrincipalId
+    principalType: operatorsPrincipalType
+  }
+}
+
+module operatorsWorkspaceReader 'modules/workspace-role.bicep' = if (!empty(operatorsPrincipalId)) {
+  name: 'operators-workspace-reader-${resourceToken}'
+  scope: resourceGroup(workspaceParts[2], workspaceParts[4])
+  params: {
+    workspaceName: workspaceParts[8]
+    principalId: operatorsPrincipalId
+    principalType: operatorsPrincipalType
+    roleDefinitionId: logAnalyticsReader
+    assignmentDescription: 'App Service detector ${environmentName}: operators run detector status, backfill and export'
+  }
+  dependsOn: [
+    ownWorkspace
+  ]
+}
+
 // Sentinel: the alert table, its data collection rule and the app's right to upload to it, in the
 // workspace's resource group and region; the analytic rule only where Sentinel is on.
 module sentinelAlerts 'modules/sentinel-alerts.bicep' = if (enableSentinelDestination) {
@@ -299,6 +347,7 @@ module functionApp 'modules/function-app.bicep' = {
     settleSeconds: settleSeconds
     latenessHours: latenessHours
     firstRunLookbackMinutes: firstRunLookbackMinutes
+    bootstrapDays: bootstrapDays
     runBudgetSeconds: runBudgetSeconds
     retentionDays: retentionDays
     allowMaxDays: allowMaxDays
@@ -321,6 +370,18 @@ module functionApp 'modules/function-app.bicep' = {
     }
     maximumInstanceCount: maximumInstanceCount
     instanceMemoryMB: instanceMemoryMB
+  }
+}
+
+module monitoring 'modules/monitoring.bicep' = if (enableMonitoring) {
+  name: 'monitoring'
+  scope: resourceGroup(rgName)
+  params: {
+    location: location
+    tags: tags
+    workspaceId: ownWorkspace.outputs.id
+    name: functionApp.outputs.name
+    actionGroupId: monitoringActionGroupId
   }
 }
 
@@ -372,6 +433,27 @@ output AZURE_DETECTOR_IDENTITY_CLIENT_ID string = identity.outputs.clientId
 
 @description('Resource id of the workspace the detector queries.')
 output LOG_ANALYTICS_WORKSPACE_RESOURCE_ID string = workspaceResourceId
+
+// The app settings the `detector` commands read, under their own names: in a shell,
+// `set -a; eval "$(azd env get-values)"; set +a` is all a laptop needs (docs/deploy.md).
+
+@description('The workspace\'s id (a GUID), as the app setting LOG_ANALYTICS_WORKSPACE_ID.')
+output LOG_ANALYTICS_WORKSPACE_ID string = workspaceReader.outputs.customerId
+
+@description('The Log Analytics query endpoint, as the app setting LOG_ANALYTICS_ENDPOINT.')
+output LOG_ANALYTICS_ENDPOINT string = logAnalyticsEndpoint
+
+@description('The table endpoint, as the app setting DETECTOR_STORAGE__tableServiceUri.')
+output DETECTOR_STORAGE__tableServiceUri string = storage.outputs.tableEndpoint
+
+@description('The queue endpoint, as the app setting DETECTOR_STORAGE__queueServiceUri.')
+output DETECTOR_STORAGE__queueServiceUri string = storage.outputs.queueEndpoint
+
+@description('The blob endpoint of the detector\'s storage account (the host\'s blobs and the deployment package).')
+output AZURE_STORAGE_BLOB_ENDPOINT string = storage.outputs.blobEndpoint
+
+@description('The store the operators\' commands use without --store: the tables of the settings above.')
+output DETECTOR_STORE string = 'table'
 
 @description('Resource id of the data collection rule the notifier uploads alerts to (empty without the Sentinel destination).')
 output SENTINEL_DATA_COLLECTION_RULE_ID string = enableSentinelDestination ? sentinelAlerts.outputs.id : ''

@@ -26,6 +26,7 @@ from detectors.settings.app import (
     DEFAULT_SCHEDULE,
     STORAGE,
     AppSettings,
+    OperatorSettings,
 )
 from detectors.settings.detection import DetectionSettings
 from tests.services.functions_host import indexed_function
@@ -83,11 +84,17 @@ EXPECTED_ASSIGNMENTS = {
     ),
     ("workspace-role.bicep", "(parameter)", "Microsoft.OperationalInsights/workspaces"),
     ("audit-log-policy.bicep", "Monitoring Contributor", "subscription"),
+    # The operators' `detector` commands (operatorsPrincipalId, optional).
+    ("operator-roles.bicep", "Storage Table Data Contributor", "Microsoft.Storage/storageAccounts"),
+    ("operator-roles.bicep", "Storage Queue Data Contributor", "Microsoft.Storage/storageAccounts"),
 }
+OPERATOR_MODULES = frozenset({"operator-roles.bicep", "workspace-role.bicep"})
+"""Modules whose assignments may go to a user or group: their principal type is a parameter."""
 # workspace-role.bicep assigns the role its caller names: the Function App reads the workspace,
 # the policy's identity links diagnostic settings to it.
 EXPECTED_WORKSPACE_ROLES = {
     ("main.bicep", "workspaceReader", "Log Analytics Reader"),
+    ("main.bicep", "operatorsWorkspaceReader", "Log Analytics Reader"),
     ("audit-log-policy.bicep", "workspaceWriter", "Log Analytics Contributor"),
 }
 
@@ -531,7 +538,8 @@ def test_role_assignments_are_named_by_guid_of_scope_principal_and_role():
         assert scope == (expected_scope or "subscription().id"), f"{file}: {name}"
         assert principal == ("principalId" if expected_scope else "assignmentName"), name
         assert role_names(role, doc) or role == "roleDefinitionId", f"{file}: {name}"
-        assert assignment["properties"]["principalType"] == "ServicePrincipal", f"{file}: {name}"
+        principal_type = "principalType" if file in OPERATOR_MODULES else "ServicePrincipal"
+        assert assignment["properties"]["principalType"] == principal_type, f"{file}: {name}"
 
 
 def test_workspace_roles_are_reader_for_the_app_and_contributor_for_the_policy():
@@ -555,6 +563,104 @@ def test_the_app_reads_the_workspace_it_is_configured_to_query():
     )
     wiring = body(main["modules"]["functionApp"])["params"]
     assert dotted(wiring["workspaceCustomerId"]) == "workspaceReader.outputs.customerId"
+
+
+OPERATOR_OUTPUTS = {
+    "LOG_ANALYTICS_WORKSPACE_ID": "workspaceReader.outputs.customerId",
+    "LOG_ANALYTICS_ENDPOINT": "logAnalyticsEndpoint",
+    f"{STORAGE}__tableServiceUri": "storage.outputs.tableEndpoint",
+    f"{STORAGE}__queueServiceUri": "storage.outputs.queueEndpoint",
+    "DETECTOR_STORE": "table",
+}
+"""The deployment's outputs a laptop's shell takes from `azd env get-values`, and their values."""
+
+
+def test_the_operators_principal_gets_the_commands_roles_on_their_resources_only_when_named():
+    main = module("main.bicep")
+    assert parameter_default(main, "operatorsPrincipalId") == ""
+    assert parameter_default(main, "operatorsPrincipalType") == "User"
+    assert decorator(main["parameters"]["operatorsPrincipalType"], "allowed") == [
+        "User",
+        "Group",
+        "ServicePrincipal",
+    ]
+    values = json.loads((INFRA / "main.parameters.json").read_text())["parameters"]
+    assert values["operatorsPrincipalId"]["value"] == "${AZURE_PRINCIPAL_ID=}"  # the deployer
+    only_when_named = {
+        "operator": {
+            "type": "not",
+            "operands": {
+                "bool_value": {
+                    "function": {
+                        "type": "empty",
+                        "parameters": {"item_to_test": "operatorsPrincipalId"},
+                    }
+                }
+            },
+        }
+    }
+    storage_roles = main["modules"]["operatorRoles"]
+    assert storage_roles["config"]["condition"] == only_when_named
+    params = body(storage_roles)["params"]
+    assert dotted(params["storageAccountName"]) == "storage.outputs.name"
+    assert (params["principalId"], params["principalType"]) == (
+        "operatorsPrincipalId",
+        "operatorsPrincipalType",
+    )
+    reader = main["modules"]["operatorsWorkspaceReader"]
+    assert reader["config"]["condition"] == only_when_named
+    params = body(reader)["params"]
+    assert json.dumps(body(reader)["scope"]) == json.dumps(
+        body(main["modules"]["workspaceReader"])["scope"]
+    )
+    assert (params["principalId"], params["principalType"]) == (
+        "operatorsPrincipalId",
+        "operatorsPrincipalType",
+    )
+    # Each role on the one resource: the account the module names, not its group.
+    doc = module("operator-roles.bicep")
+    account = doc["resources"]["account"]
+    assert account["existing"] is True
+    assert account["config"]["name"] == "storageAccountName"
+
+
+def test_the_outputs_are_the_settings_the_commands_read_under_their_own_names():
+    outputs = module("main.bicep")["outputs"]
+    for name, value in OPERATOR_OUTPUTS.items():
+        assert name in outputs, f"main.bicep does not output {name}"
+        assert dotted(outputs[name]["value"]) == value, name
+    assert set(OPERATOR_OUTPUTS) - {"DETECTOR_STORE"} <= set(APP_SETTINGS)
+    # What `azd env get-values` then holds is a whole environment for the commands.
+    environ = {
+        "LOG_ANALYTICS_WORKSPACE_ID": "0b0a0c0d-1111-2222-3333-444455556666",
+        "LOG_ANALYTICS_ENDPOINT": DEFAULT_LOGS_ENDPOINT,
+        f"{STORAGE}__tableServiceUri": "https://stx.table.core.windows.net/",
+        f"{STORAGE}__queueServiceUri": "https://stx.queue.core.windows.net/",
+        "DETECTOR_STORE": "table",
+    }
+    settings = AppSettings.from_env(environ)
+    assert settings.storage.client_id is None  # signs in with az login
+    operator = OperatorSettings.from_env(environ)
+    assert operator.store == "table"
+    assert operator.workspace_id == environ["LOG_ANALYTICS_WORKSPACE_ID"]
+
+
+def test_another_subscription_sends_its_logs_without_a_second_detector():
+    doc = parsed(INFRA / "subscription-logs.bicep")
+    assert doc["globals"]["scope"]["value"] == "subscription"
+    assert not doc.get("resources")  # no identity, no storage, no app
+    paths = {name: m["detail"]["path"] for name, m in doc["modules"].items()}
+    assert paths == {
+        "activityLog": "modules/activity-log.bicep",
+        "auditLogPolicy": "modules/audit-log-policy.bicep",
+    }
+    activity = body(doc["modules"]["activityLog"])["params"]
+    assert activity["workspaceId"] == "workspaceResourceId"
+    assert parameter_default(doc, "enableActivityLogExport") is True
+    assert parameter_default(doc, "enableAuditLogPolicy") is False
+    assert parameter_default(doc, "workspaceResourceId") is None  # required: no guess
+    setting = only(module("activity-log.bicep"), "Microsoft.Insights/diagnosticSettings")
+    assert setting["properties"]["logs"] == [{"category": "Administrative", "enabled": True}]
 
 
 def test_the_policy_declares_the_roles_its_identity_is_given():

@@ -184,7 +184,9 @@ def register(commands: Any) -> None:
         help="build baselines from the last N days in Log Analytics, without alerts",
         description="Reads LOG_ANALYTICS_WORKSPACE_ID (and LOG_ANALYTICS_ENDPOINT) from the "
         "environment and signs in with DefaultAzureCredential. Day by day, resumable: run "
-        "it again after an interruption. Run it before the timer's first run.",
+        "it again after an interruption. A new deployment's timer learns "
+        "DETECTOR_BOOTSTRAP_DAYS days this way by itself; run it for more, before the "
+        "timer's first run (the timer then goes on from where it ended).",
     )
     bf.add_argument("--days", type=int, required=True, metavar="N", help="days to learn")
     archive_options(

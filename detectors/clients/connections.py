@@ -7,12 +7,14 @@ table clients from the same settings.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from azure.core.credentials import TokenCredential
 from azure.storage.queue import QueueClient
 
+from detectors.clients import sign_in
 from detectors.model.errors import ConfigurationError, redact
 from detectors.settings.app import StorageSettings
 
@@ -33,17 +35,9 @@ _TIMEOUTS: dict[str, Any] = {
 
 
 def credential(client_id: str | None = None) -> TokenCredential:
-    """The managed identity named by `client_id`, or DefaultAzureCredential's choice."""
-    # azure.identity takes a quarter of a second to import; only signing in needs it, not
-    # replay, the operators' local commands or a run on a connection string.
-    from azure.identity import (  # noqa: PLC0415
-        DefaultAzureCredential,
-        ManagedIdentityCredential,
-    )
-
-    if client_id:
-        return ManagedIdentityCredential(client_id=client_id)
-    return DefaultAzureCredential()
+    """The managed identity named by `client_id` where one can be had (in Azure), else
+    DefaultAzureCredential's choice (`az login` on a laptop); see `sign_in`."""
+    return sign_in.credential(client_id, os.environ)
 
 
 def queue_client(storage: StorageSettings, queue: str, *, retries: int = 3) -> QueueClient:

@@ -2,6 +2,7 @@
 
 Each message is one alert as UTF-8 JSON, base64-encoded (`host.json` sets
 `messageEncoding: base64`), at most 64 KiB: larger alerts are trimmed by `alerts.fit`.
+Messages never expire: an alert waits on the queue until something reads it.
 """
 
 from __future__ import annotations
@@ -16,6 +17,10 @@ from azure.storage.queue import QueueClient
 
 from detectors.alerts.render import fit
 from detectors.model.errors import DeliveryFailed
+
+NEVER_EXPIRES = -1
+"""The queue service's time to live for a message that stays until it is read: an alert
+nobody has consumed yet is kept, not dropped after the service's default seven days."""
 
 
 def encode(alert: Mapping[str, Any]) -> str:
@@ -35,7 +40,7 @@ def decode(text: str | bytes) -> dict[str, Any]:
 class AlertQueue:
     """Puts alerts on one queue; DeliveryFailed when the queue cannot take them."""
 
-    def __init__(self, *, client: QueueClient, time_to_live_seconds: int = 7 * 24 * 3600) -> None:
+    def __init__(self, *, client: QueueClient, time_to_live_seconds: int = NEVER_EXPIRES) -> None:
         self.client = client
         self.time_to_live_seconds = time_to_live_seconds
 

@@ -41,6 +41,11 @@ class ConflictError(StoreError):
         self.written = dict(written or {})
 
 
+class SignInFailed(DetectorError):
+    """No token could be had: not signed in, or the identity named cannot sign in. The message
+    says what to do; it is the same whichever service asked for the token."""
+
+
 class QueryFailed(DetectorError):
     """Log Analytics could not give a complete answer for a window; nothing of it is used."""
 

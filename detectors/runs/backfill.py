@@ -82,8 +82,14 @@ def backfill(
     settle: timedelta = timedelta(minutes=2),
     day_budget_seconds: float = 900,
     progress: Callable[[str], None] | None = None,
+    budget: Budget | None = None,
 ) -> BackfillReport:
-    """Learn the span day by day, resuming an unfinished backfill recorded in `store`."""
+    """Learn the span day by day, resuming an unfinished backfill recorded in `store`.
+
+    Each day gets `day_budget_seconds`, unless `budget` is given: then the days share it, and
+    once half of it is spent no new day is started (the timer's bootstrap: a slice per run,
+    the report's `done` short of `days` until the last one).
+    """
     since, until = plan(days, now, settle)
     checkpoint = store.get_state(CHECKPOINT_NAME)
     engine = Engine(settings=settings, track_actions=False)
@@ -111,11 +117,15 @@ def backfill(
         "until": until.isoformat(),
         "doneThrough": done_through.isoformat(),
     }
+    started = 0
     for number, (start, end) in enumerate(windows, start=1):
         if end <= done_through:
             continue
+        if budget is not None and started and budget.remaining() < budget.seconds / 2:
+            break
+        started += 1
         window = Window(since=start, until=end, lateness=lateness)
-        rows, fetched = source.fetch(window, Budget(day_budget_seconds))
+        rows, fetched = source.fetch(window, budget or Budget(day_budget_seconds))
         observations = _normalize(rows, report)
         _, judged = step.score(observations, emit=False)
         step.learn(judged, through=end)
@@ -134,6 +144,43 @@ def backfill(
                 f"{fetched.queries} queries ({fetched.retries} retried, {fetched.splits} split)"
             )
     return report
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Recorded:
+    """A backfill as its checkpoint records it: the ingestion span it learns, how far it
+    got, and the engine's state where it stopped."""
+
+    since: datetime
+    until: datetime
+    done_through: datetime
+    engine: Mapping[str, Any] | None
+
+    @property
+    def finished(self) -> bool:
+        """Whether every day of the span was learned."""
+        return self.done_through >= self.until
+
+    @property
+    def days(self) -> tuple[int, int]:
+        """Days learned, and days in all."""
+        windows = _days(self.since, self.until)
+        return sum(1 for _, end in windows if end <= self.done_through), len(windows)
+
+
+def recorded(checkpoint: Mapping[str, Any] | None) -> Recorded | None:
+    """The backfill a checkpoint records (None: none, or one this version cannot read)."""
+    if not checkpoint or checkpoint.get("version") != CHECKPOINT_VERSION:
+        return None
+    try:
+        return Recorded(
+            since=_time(checkpoint["since"]),
+            until=_time(checkpoint["until"]),
+            done_through=_time(checkpoint["doneThrough"]),
+            engine=checkpoint.get("engine"),
+        )
+    except (KeyError, TypeError, ValueError):
+        return None
 
 
 def _unfinished(checkpoint: Mapping[str, Any] | None) -> bool:

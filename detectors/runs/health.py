@@ -71,6 +71,14 @@ class Facts:
     queue_error: str | None = None
     coverage: Sequence[Coverage] = ()
     logs_error: str | None = None
+    bootstrap_days: int = 0
+    """`DETECTOR_BOOTSTRAP_DAYS`: what a new deployment learns before it scores."""
+    learned: tuple[int, int] | None = None
+    """The bootstrap (or an operator's backfill) as recorded: days learned, days in all."""
+    learned_through: datetime | None = None
+    """Up to what ingestion time it learns."""
+    sign_in_error: str | None = None
+    """Signing in failed: the services behind it were not looked at."""
 
 
 _BLIND = {
@@ -95,7 +103,21 @@ _BLIND = {
 
 
 def assess(facts: Facts) -> list[Check]:
-    """The checks, in the order an operator reads them: runs, alerts, then the data."""
+    """The checks, in the order an operator reads them: runs, alerts, then the data.
+
+    A failed sign-in is said once, in its own check: the storage and workspace checks it
+    made impossible are left out rather than each blaming a role.
+    """
+    if facts.sign_in_error is not None:
+        return [
+            Check(
+                name="sign-in",
+                level=Level.FAIL,
+                detail=facts.sign_in_error,
+                action="Sign in (az login), then run `detector status` again; `-v` shows "
+                "each credential that was tried.",
+            )
+        ]
     return [*_runs(facts), *_alerts(facts), *_data(facts)]
 
 
@@ -112,12 +134,15 @@ def _runs(facts: Facts) -> list[Check]:
                 name="storage",
                 level=Level.FAIL,
                 detail=facts.state_error,
-                action="Check DETECTOR_STORAGE and that the identity holds Storage Table Data "
-                "Contributor on the account.",
+                action="Check DETECTOR_STORAGE (or DETECTOR_STORAGE__tableServiceUri) and that "
+                "you hold Storage Table Data Contributor on the account (the deployment grants "
+                "it to operatorsPrincipalId).",
             )
         ]
     doc = facts.checkpoint or {}
     watermark = moment(doc.get("watermark"))
+    if watermark is None and facts.bootstrap_days:
+        return [_learning(facts)]
     if watermark is None:
         return [
             Check(
@@ -170,6 +195,35 @@ def _runs(facts: Facts) -> list[Check]:
     return checks
 
 
+def _learning(facts: Facts) -> Check:
+    """A new deployment learning the workspace before it scores (the timer's bootstrap)."""
+    if facts.learned is None:
+        return Check(
+            name="bootstrap",
+            level=Level.WARN,
+            detail=f"not started: the first run learns the last {facts.bootstrap_days} day(s) "
+            "of the workspace before anything is scored",
+            action="A new deployment starts at its next scheduled run; if this lasts, read the "
+            "detector_timer invocations in Application Insights or run `detector run` by hand.",
+        )
+    done, days = facts.learned
+    through = _when(facts.learned_through)
+    if done >= days:
+        return Check(
+            name="bootstrap",
+            level=Level.OK,
+            detail=f"learned {days} day(s) through {through}; the next run scores from there",
+        )
+    return Check(
+        name="bootstrap",
+        level=Level.WARN,
+        detail=f"learning: {done} of {days} day(s) learned (through {through}); no alerts "
+        "until it ends",
+        action="Each run learns the next days within its budget; if the count stops, "
+        "`detector run` shows why.",
+    )
+
+
 def _alerts(facts: Facts) -> list[Check]:
     checks = []
     if facts.state_error is None:
@@ -201,7 +255,7 @@ def _alerts(facts: Facts) -> list[Check]:
             name="alert queue",
             level=Level.WARN if depth > QUEUE_BACKLOG else Level.OK,
             detail=f"{depth} alert(s) waiting on {facts.queue}",
-            action="Its readers are behind or absent; messages expire after 7 days."
+            action="Its readers are behind or absent; the alerts wait (they never expire)."
             if depth > QUEUE_BACKLOG
             else "",
         )
@@ -210,11 +264,12 @@ def _alerts(facts: Facts) -> list[Check]:
         checks.append(
             Check(
                 name="poison queue",
-                level=Level.WARN,
+                level=Level.FAIL,
                 detail=f"{facts.poison_depth} alert(s) on {facts.queue}-poison: delivery failed "
-                "five times",
-                action=f"Read them (az storage message peek --queue-name {facts.queue}-poison), "
-                "fix the destination, then put them back on the alert queue.",
+                "five times, nobody has them",
+                action="Read them (`detector poison list`) and the notifier's errors in "
+                "Application Insights, fix the destination, then `detector poison requeue "
+                "--all` (destinations that already have an alert are skipped).",
             )
         )
     return checks
@@ -227,8 +282,8 @@ def _data(facts: Facts) -> list[Check]:
                 name="workspace",
                 level=Level.FAIL,
                 detail=facts.logs_error,
-                action="Check LOG_ANALYTICS_WORKSPACE_ID and that the identity holds Log "
-                "Analytics Reader on the workspace.",
+                action="Check LOG_ANALYTICS_WORKSPACE_ID and that you hold Log Analytics "
+                "Reader on the workspace (the deployment grants it to operatorsPrincipalId).",
             )
         ]
     checks = []

@@ -13,8 +13,12 @@ from azure.core.credentials import TokenCredential
 from azure.core.exceptions import AzureError, ResourceNotFoundError
 
 from detectors.clients.connections import queue_client
-from detectors.model.errors import DetectorError, one_line
+from detectors.clients.sign_in import sign_in_problem
+from detectors.delivery.poison import poison_name
+from detectors.model.errors import DetectorError, SignInFailed, one_line
 from detectors.model.observation import SourceTable
+from detectors.runs.backfill import CHECKPOINT_NAME as BACKFILL_NAME
+from detectors.runs.backfill import recorded
 from detectors.runs.checkpoint import CHECKPOINT_NAME
 from detectors.runs.health import Coverage, Facts, moment
 from detectors.runs.wiring import logs_source, table_store
@@ -34,27 +38,41 @@ def gather(
     logs_credential: TokenCredential | None = None,
 ) -> Facts:
     """The facts about the deployment the settings describe, as of `now`."""
-    facts: dict[str, Any] = {"now": now, "days": days, "queue": settings.alert_queue}
+    facts: dict[str, Any] = {
+        "now": now,
+        "days": days,
+        "queue": settings.alert_queue,
+        "bootstrap_days": settings.bootstrap_days,
+    }
     try:
         store = table_store(settings, create_tables=False)
         try:
             facts["checkpoint"], _ = store.get_state_with_etag(CHECKPOINT_NAME)
             facts["outbox"] = len(store.held())
+            learning = recorded(store.get_state(BACKFILL_NAME))
+            if learning is not None:
+                facts["learned"] = learning.days
+                facts["learned_through"] = learning.until
         finally:
             store.close()
+    except SignInFailed as err:
+        # Said once: every other service would fail the same way.
+        return Facts(**facts, sign_in_error=str(err))
     except DetectorError as err:
         facts["state_error"] = str(err)
     try:
         facts["queue_depth"] = _depth(settings, settings.alert_queue)
     except ResourceNotFoundError:
         facts["queue_error"] = f"queue {settings.alert_queue} does not exist"
-    except AzureError as err:
+    except (AzureError, SignInFailed) as err:
+        if (problem := sign_in_problem(err)) is not None:
+            return Facts(**facts, sign_in_error=problem)
         facts["queue_error"] = f"queue {settings.alert_queue}: {one_line(err)}"
     try:
-        facts["poison_depth"] = _depth(settings, f"{settings.alert_queue}-poison")
+        facts["poison_depth"] = _depth(settings, poison_name(settings.alert_queue))
     except ResourceNotFoundError:
         facts["poison_depth"] = 0  # the host makes it with the first poison message
-    except AzureError as err:
+    except (AzureError, SignInFailed) as err:
         facts.setdefault("queue_error", f"poison queue: {one_line(err)}")
     try:
         source = logs_source(settings, logs_credential)
@@ -69,6 +87,8 @@ def gather(
             )
             for table in SourceTable
         ]
+    except SignInFailed as err:
+        return Facts(**facts, sign_in_error=str(err))
     except DetectorError as err:
         facts["logs_error"] = str(err)
     return Facts(**facts)

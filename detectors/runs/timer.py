@@ -20,7 +20,16 @@ it re-reads the same rows and repeats steps 2-4. The checkpoint also holds a lea
 second run that overlaps the first leaves at once instead of racing it; every checkpoint
 write is conditional on its ETag, so even a run whose lease lapsed cannot advance it twice.
 
-A run that caught up then deletes a bounded slice of records past retention.
+A run that caught up then deletes a bounded slice of records past retention, and gives the
+poison queue's messages a copy that never expires (`delivery.poison`).
+
+A new deployment learns before it alerts: while the checkpoint has never been advanced, each
+run spends its budget on the bootstrap instead (`DETECTOR_BOOTSTRAP_DAYS` days of the
+workspace, learned day by day by `backfill`, which records its progress in its own state
+document and resumes there after a crash), scoring and emitting nothing. The run that
+finishes it moves the checkpoint to where the bootstrap stopped reading: every row ingested
+before is learned and none scored, every row ingested after is scored, none learned twice.
+A backfill an operator already finished counts as the bootstrap.
 """
 
 from __future__ import annotations
@@ -38,6 +47,8 @@ from detectors.engine.scoring import Engine
 from detectors.model.errors import ConflictError, DetectorError
 from detectors.model.observation import Observation, RawRow
 from detectors.normalize.rows import normalize_rows
+from detectors.runs.backfill import CHECKPOINT_NAME as BACKFILL_NAME
+from detectors.runs.backfill import backfill, recorded
 from detectors.runs.checkpoint import (
     CHECKPOINT_NAME,
     Checkpoint,
@@ -96,13 +107,26 @@ class Queue(Protocol):
         ...
 
 
+class Poison(Protocol):
+    """The alert queue's poison queue (`PoisonQueue`)."""
+
+    def keep(self) -> int:
+        """Give each message that would expire a copy that never does; how many."""
+        ...
+
+    def depth(self) -> int:
+        """About how many messages wait there."""
+        ...
+
+
 @dataclass(kw_only=True, slots=True)
 class RunReport:
     """What one run did, for its log line and for `detector run --json`."""
 
     run_id: str
     outcome: str = "ok"
-    """ok | behind (budget spent, more to read) | skipped (another run holds the lease) | failed"""
+    """ok | behind (budget spent, more to read) | learning (the bootstrap is not finished:
+    nothing was scored) | skipped (another run holds the lease) | failed"""
     error: str | None = None
     watermark_before: str | None = None
     watermark_after: str | None = None
@@ -132,6 +156,13 @@ class RunReport:
     """Alert and delivery records past the retention period deleted by this run."""
     prune_error: str | None = None
     """Why deleting old records failed this run, if it did (the next run tries again)."""
+    learned_days: int | None = None
+    learning_days: int | None = None
+    """With a bootstrap in progress or finished by this run: days learned, and in all."""
+    poison: int | None = None
+    """Alerts waiting on the poison queue (None: not looked at this run)."""
+    poison_kept: int = 0
+    """Poison messages this run gave a copy that never expires."""
 
     def line(self) -> str:
         """One summary line for the log."""
@@ -144,6 +175,12 @@ class RunReport:
             f"old records deleted {self.pruned}; "
             f"watermark {self.watermark_before} -> {self.watermark_after}; "
             f"events scored through {self.scored_through}"
+            + (
+                f"; bootstrap {self.learned_days} of {self.learning_days} day(s) learned"
+                if self.learning_days is not None
+                else ""
+            )
+            + (f"; poison queue {self.poison}" if self.poison is not None else "")
             + (f"; error: {self.error}" if self.error else "")
         )
 
@@ -163,10 +200,12 @@ class TimerRun:
         allow: AllowRuleStore | None = None,
         records: AlertRecords | None = None,
         prune: Sequence[Prune] = (),
+        poison: Poison | None = None,
     ) -> None:
         """`allow` holds the operators' allow rules; `records` keeps what feedback needs of
         each alert (both optional: without them every alert goes out, unrecorded). Each of
-        `prune` deletes a slice of old records after a run that caught up."""
+        `prune` deletes a slice of old records after a run that caught up; `poison`'s
+        messages are kept from expiring."""
         self.source = source
         self.store = store
         self.state = state
@@ -176,6 +215,7 @@ class TimerRun:
         self.allow = allow
         self.records = records
         self.prune = tuple(prune)
+        self.poison = poison
         self._gate = AllowGate(rules=(), now=datetime.now(UTC))
         self._hits_written: dict[str, int] = {}
 
@@ -209,7 +249,9 @@ class TimerRun:
         report.watermark_before = doc.get("watermark")
         self._open_gate(now, report)
         try:
-            self._windows(checkpoint, now, budget, report)
+            if self._bootstrapped(checkpoint, now, budget, report):
+                self._windows(checkpoint, now, budget, report)
+            self._keep_poison(report)
             self._housekeeping(now, budget, report)
         finally:
             report.watermark_after = checkpoint.saved.get("watermark")
@@ -218,6 +260,64 @@ class TimerRun:
                 checkpoint.release()
             except DetectorError as err:  # the lease lapses on its own
                 log.warning("could not release the lease: %s", err)
+
+    def _bootstrapped(
+        self, checkpoint: Checkpoint, now: datetime, budget: Budget, report: RunReport
+    ) -> bool:
+        """Whether this run may score: the bootstrap is finished (or off, or the checkpoint
+        was advanced before); otherwise learn the next days of it, within the budget."""
+        s = self.settings
+        doc = checkpoint.doc
+        if s.bootstrap_days == 0 or doc.get("watermark") or doc.get("pending"):
+            return True
+        found = recorded(self.store.get_state(BACKFILL_NAME))
+        # A backfill that ended longer ago than the bootstrap would reach back is not gone on
+        # from (that would score every day since, at once): the recent days are learned
+        # instead, and baselines skip what they learned already.
+        stale = found is not None and found.until < now - timedelta(days=s.bootstrap_days)
+        if found is None or not found.finished or stale:
+            learned = backfill(
+                source=self.source,
+                store=self.store,
+                settings=s.detection,
+                days=s.bootstrap_days,
+                now=now,
+                lateness=timedelta(hours=s.lateness_hours),
+                settle=timedelta(seconds=s.settle_seconds),
+                budget=budget,
+                progress=lambda line: log.info("bootstrap %s", line),
+            )
+            report.queries += learned.queries
+            report.rows += learned.rows
+            report.rejected += learned.rejected
+            report.learned_days, report.learning_days = learned.done, learned.days
+            found = recorded(self.store.get_state(BACKFILL_NAME))
+            if found is None or not found.finished:
+                report.outcome = "learning"
+                return False
+        # Every row ingested before `until` was learned; event time cannot run ahead of
+        # ingestion, so scoring goes on from there in both.
+        doc["watermark"] = doc["eventWatermark"] = _iso(found.until)
+        if found.engine:
+            doc["engine"] = dict(found.engine)
+        checkpoint.save()
+        log.info("bootstrap finished: learned through %s; scoring from there", doc["watermark"])
+        return True
+
+    def _keep_poison(self, report: RunReport) -> None:
+        """Keep poison messages from expiring, and count them (never fails the run)."""
+        if self.poison is None or report.outcome == "failed":
+            return
+        try:
+            report.poison_kept = self.poison.keep()
+            report.poison = self.poison.depth()
+        except DetectorError as err:
+            log.warning("poison queue not looked at this run: %s", err)
+            return
+        if report.poison:
+            log.warning(
+                "%d alert(s) wait on the poison queue: `detector poison list`", report.poison
+            )
 
     def _housekeeping(self, now: datetime, budget: Budget, report: RunReport) -> None:
         """Delete a bounded slice of records past retention, once the run has caught up.
@@ -329,6 +429,14 @@ class TimerRun:
             for alert in step.admitted(result, self._gate):
                 self.state.hold(alert)
                 report.alerts += 1
+                # One line per alert: the workbook counts them by detection and severity.
+                log.info(
+                    "alert %s held: detection %s, severity %s, principal %s",
+                    alert["id"],
+                    alert["detection"],
+                    alert["severity"],
+                    alert["principal"]["id"],
+                )
                 records.append(step.record(alert, judged))
             if self.records is not None and records:
                 self.records.record_alerts(records)

@@ -12,6 +12,7 @@ from azure.monitor.query import LogsQueryClient
 from detectors.clients.connections import credential as default_credential
 from detectors.clients.connections import queue_client
 from detectors.delivery.ledger import TableLedger
+from detectors.delivery.poison import PoisonQueue, poison_name
 from detectors.delivery.queue import AlertQueue
 from detectors.runs.timer import TimerRun
 from detectors.settings.app import AppSettings
@@ -34,6 +35,10 @@ def build_timer(
     queue = AlertQueue(client=queue_client(settings.storage, settings.alert_queue))
     if local:
         queue.ensure()
+    poison = PoisonQueue(
+        poison=queue_client(settings.storage, poison_name(settings.alert_queue)),
+        alerts=queue.client,
+    )
     return TimerRun(
         source=logs_source(settings, logs_credential),
         store=store,
@@ -44,6 +49,7 @@ def build_timer(
         allow=store,
         records=store,
         prune=(store.prune_alert_records, deliveries.prune),
+        poison=poison,
     )
 
 

@@ -29,6 +29,8 @@ DEFAULT_SCHEDULE = "0 */5 * * * *"
 DEFAULT_HOLD_MINUTES = 20
 """Azure documents 3 to 20 minutes from an Activity Log event to Log Analytics."""
 DEFAULT_LOGS_ENDPOINT = "https://api.loganalytics.io/v1"
+DEFAULT_BOOTSTRAP_DAYS = 14
+"""Two weeks: every weekly habit seen twice, inside the 30 days a workspace keeps by default."""
 DEFAULT_MAX_DAYS = 180
 """Longest an allow rule may live when added with `detector allow add`."""
 MAX_DAYS_SETTING = "DETECTOR_ALLOW_MAX_DAYS"
@@ -62,6 +64,7 @@ _NUMBERS = {
     "hold_minutes": (0, 1440),
     "lateness_hours": (1, 168),
     "first_run_lookback_minutes": (1, 10080),
+    "bootstrap_days": (0, 365),
     "run_budget_seconds": (10, 3600),
     "retention_days": (8, 3650),
     "allow_max_days": (1, MAX_DAYS_LIMIT),
@@ -109,12 +112,16 @@ class AppSettings:
     lateness_hours: int = 24
     """How far event time may lag ingestion time; bounds the TimeGenerated filter."""
     first_run_lookback_minutes: int = 60
-    """Where a new deployment starts reading (baselines come from `backfill`)."""
+    """Where a new deployment starts reading when it has no bootstrap (`bootstrap_days` 0)."""
+    bootstrap_days: int = DEFAULT_BOOTSTRAP_DAYS
+    """Days of the workspace a new deployment learns, run by run, before it scores anything
+    (0: none, start `first_run_lookback_minutes` back and score at once)."""
     run_budget_seconds: int = 240
     """A run stops taking new windows after this long; the next run catches up."""
     retention_days: int = 90
     """Alert and delivery records older than this are deleted, a slice each run (at least 8
-    days: longer than an alert message can wait on the queue)."""
+    days; alert messages never expire, so an alert requeued from the poison queue later than
+    this may reach a destination that had it already)."""
     allow_max_days: int = DEFAULT_MAX_DAYS
     """Allow rules meant to hold longer than this after they were added are ignored (a rule
     written into the table by hand could otherwise never expire)."""
@@ -161,9 +168,9 @@ class AppSettings:
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class OperatorSettings:
-    """What the operators' commands (`baselines`, `allow`, `feedback`, `backfill`, `replay`,
-    `evaluate`) read from the environment: the app settings they share with the deployment,
-    none required until a command needs it. The command line reads the environment only
+    """What the operators' commands (`baselines`, `allow`, `feedback`, `backfill`, `poison`,
+    `replay`, `evaluate`) read from the environment: the app settings they share with the
+    deployment, none required until a command needs it. The command line reads the environment only
     through this and `AppSettings`."""
 
     store: str | None = None
@@ -174,6 +181,8 @@ class OperatorSettings:
     baseline_table: str = "DetectorBaselines"
     state_table: str = "DetectorState"
     allow_table: str = "DetectorAllowRules"
+    alert_queue: str = "detector-alerts"
+    """`detector poison` looks at its poison queue."""
     lateness_hours: int = 24
     allow_max_days: int = DEFAULT_MAX_DAYS
     detection: DetectionSettings = field(default_factory=DetectionSettings)
@@ -440,6 +449,7 @@ APP_SETTINGS: tuple[str, ...] = (
     "DETECTOR_SETTLE_SECONDS",
     "DETECTOR_LATENESS_HOURS",
     "DETECTOR_FIRST_RUN_LOOKBACK_MINUTES",
+    "DETECTOR_BOOTSTRAP_DAYS",
     "DETECTOR_RUN_BUDGET_SECONDS",
     "DETECTOR_RETENTION_DAYS",
     "DETECTOR_ALLOW_MAX_DAYS",

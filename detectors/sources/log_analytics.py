@@ -16,14 +16,14 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from azure.core.exceptions import (
-    ClientAuthenticationError,
     HttpResponseError,
     ServiceRequestError,
     ServiceResponseError,
 )
 from azure.monitor.query import LogsQueryPartialResult, LogsQueryResult, LogsQueryStatus
 
-from detectors.model.errors import QueryFailed
+from detectors.clients.sign_in import sign_in_problem
+from detectors.model.errors import QueryFailed, SignInFailed
 from detectors.model.observation import RawRow, SourceTable
 from detectors.sources import Budget, FetchStats
 from detectors.sources.queries import OID_CLAIM, QUERIES, Window
@@ -153,9 +153,12 @@ class LogAnalyticsSource:
                 return self.client.query_workspace(
                     self.workspace_id, query, timespan=timespan, server_timeout=timeout
                 )
-            except ClientAuthenticationError as err:
-                raise QueryFailed(f"{label}: cannot sign in to Log Analytics: {err}") from err
             except (HttpResponseError, ServiceRequestError, ServiceResponseError) as err:
+                # azure-monitor-query 2.0 re-raises a credential's failure as a bare
+                # HttpResponseError (no status, the original in its context).
+                problem = sign_in_problem(err)
+                if problem is not None:
+                    raise SignInFailed(problem) from err
                 status = getattr(err, "status_code", None)
                 if isinstance(err, HttpResponseError) and status not in _RETRIABLE_STATUS:
                     raise QueryFailed(

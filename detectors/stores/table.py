@@ -61,6 +61,7 @@ from detectors.alerts.allow import AllowRule, with_hits
 from detectors.baselines.baseline import DIMENSIONS, PrincipalBaseline
 from detectors.baselines.codec import from_properties, to_properties
 from detectors.clients.connections import credential
+from detectors.clients.sign_in import sign_in_problem
 from detectors.clients.tables import (
     delete_older,
     encode_key,
@@ -68,7 +69,13 @@ from detectors.clients.tables import (
     service_from_connection_string,
     utf16_units,
 )
-from detectors.model.errors import ConfigurationError, ConflictError, StoreError, one_line
+from detectors.model.errors import (
+    ConfigurationError,
+    ConflictError,
+    SignInFailed,
+    StoreError,
+    one_line,
+)
 from detectors.settings.app import StorageSettings
 from detectors.stores import StoredBaseline, StoredRule
 
@@ -442,6 +449,9 @@ class TableStore:
         try:
             yield
         except AzureError as err:
+            problem = sign_in_problem(err)
+            if problem is not None:
+                raise SignInFailed(problem) from err
             raise StoreError(f"table {table}: {operation} failed: {one_line(err)}") from err
 
     # Baselines.

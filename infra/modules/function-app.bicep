@@ -65,6 +65,9 @@ param latenessHours int
 @description('Where a new deployment starts reading, in minutes before the first run.')
 param firstRunLookbackMinutes int
 
+@description('Days of the workspace a new deployment learns before it scores anything (0: none).')
+param bootstrapDays int
+
 @description('A run stops taking new windows after this many seconds.')
 param runBudgetSeconds int
 
@@ -215,6 +218,10 @@ var detectorSettings = [
   {
     name: 'DETECTOR_FIRST_RUN_LOOKBACK_MINUTES'
     value: string(firstRunLookbackMinutes)
+  }
+  {
+    name: 'DETECTOR_BOOTSTRAP_DAYS'
+    value: string(bootstrapDays)
   }
   {
     name: 'DETECTOR_RUN_BUDGET_SECONDS'

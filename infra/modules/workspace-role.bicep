@@ -8,6 +8,14 @@ param workspaceName string
 @description('Object id of the principal that gets the role.')
 param principalId string
 
+@description('Type of the principal: the app\'s and the policy\'s identities are service principals; operators may be a user or a group.')
+@allowed([
+  'User'
+  'Group'
+  'ServicePrincipal'
+])
+param principalType string = 'ServicePrincipal'
+
 @description('Id (GUID) of the built-in role definition to assign.')
 param roleDefinitionId string
 
@@ -24,7 +32,7 @@ resource assignment 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   properties: {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roleDefinitionId)
     principalId: principalId
-    principalType: 'ServicePrincipal'
+    principalType: principalType
     description: assignmentDescription
   }
 }

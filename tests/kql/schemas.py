@@ -80,6 +80,51 @@ TABLES: dict[str, dict[str, str]] = {
 }
 
 
+# The Function App's own telemetry, as workspace-based Application Insights writes it
+# (azure-monitor-ref/tables: AppTraces, AppRequests): what the workbook and alert rules read.
+_APP_COMMON = {
+    "TenantId": "string",
+    "TimeGenerated": "datetime",
+    "OperationName": "string",
+    "OperationId": "string",
+    "ParentId": "string",
+    "SyntheticSource": "string",
+    "SessionId": "string",
+    "UserId": "string",
+    "AppVersion": "string",
+    "AppRoleName": "string",
+    "AppRoleInstance": "string",
+    "ClientType": "string",
+    "ClientIP": "string",
+    "Properties": "dynamic",
+    "Measurements": "dynamic",
+    "ItemCount": "int",
+    "ResourceGUID": "string",
+    "SDKVersion": "string",
+    "SourceSystem": "string",
+    "Type": "string",
+    "_ResourceId": "string",
+    "_BilledSize": "real",
+    "_IsBillable": "string",
+}
+
+APP_TRACES: dict[str, str] = {**_APP_COMMON, "Message": "string", "SeverityLevel": "int"}
+
+APP_REQUESTS: dict[str, str] = {
+    **_APP_COMMON,
+    "Id": "string",
+    "Name": "string",
+    "Url": "string",
+    "Source": "string",
+    "Success": "bool",
+    "ResultCode": "string",
+    "DurationMs": "real",
+    "PerformanceBucket": "string",
+}
+
+MONITORING: dict[str, dict[str, str]] = {"AppTraces": APP_TRACES, "AppRequests": APP_REQUESTS}
+
+
 def kql_schema(columns: dict[str, str]) -> str:
     """A table schema as Kusto writes it: `(Name:type, ...)`; names bracketed to be safe."""
     return "(" + ", ".join(f"['{name}']:{kind}" for name, kind in columns.items()) + ")"
@@ -88,3 +133,8 @@ def kql_schema(columns: dict[str, str]) -> str:
 def database() -> dict[str, str]:
     """The workspace as the checker takes it: table name to schema."""
     return {name: kql_schema(columns) for name, columns in TABLES.items()}
+
+
+def monitoring_database() -> dict[str, str]:
+    """The detector's own workspace, where its telemetry lands: what monitoring queries read."""
+    return {name: kql_schema(columns) for name, columns in MONITORING.items()}

@@ -73,14 +73,47 @@ def test_the_run_check_says_how_far_event_time_was_scored_and_judges_by_what_was
 
 
 def test_a_deployment_that_never_ran_and_stuck_alerts_are_warnings():
-    facts = _facts(checkpoint=None, outbox=2, queue_depth=3, poison_depth=4)
+    facts = _facts(checkpoint=None, outbox=2, queue_depth=3)
     checks = _by_name(facts)
     assert checks["last run"][0] is Level.WARN
     assert checks["outbox"][0] is Level.WARN
-    assert checks["poison queue"][0] is Level.WARN
-    assert "alerts-poison" in checks["poison queue"][2]
+    assert "poison queue" not in checks
     assert checks["alert queue"][0] is Level.OK
     assert worst(assess(facts)) is Level.WARN
+
+
+def test_alerts_on_the_poison_queue_fail_the_status_and_say_how_to_requeue_them():
+    checks = _by_name(_facts(poison_depth=4))
+    level, detail, action = checks["poison queue"]
+    assert level is Level.FAIL
+    assert detail.startswith("4 alert(s) on alerts-poison")
+    assert "detector poison list" in action
+    assert "detector poison requeue --all" in action
+    assert worst(assess(_facts(poison_depth=4))) is Level.FAIL
+
+
+def test_a_new_deployment_learning_its_workspace_says_how_far_it_got():
+    learning = _facts(checkpoint=None, bootstrap_days=14, learned=(3, 15), learned_through=NOW)
+    level, detail, _ = _by_name(learning)["bootstrap"]
+    assert level is Level.WARN
+    assert detail.startswith("learning: 3 of 15 day(s) learned")
+    assert "no alerts until it ends" in detail
+    waiting = _by_name(_facts(checkpoint=None, bootstrap_days=14))["bootstrap"]
+    assert waiting[0] is Level.WARN
+    assert "the last 14 day(s)" in waiting[1]
+    done = _facts(checkpoint=None, bootstrap_days=14, learned=(15, 15), learned_through=NOW)
+    assert _by_name(done)["bootstrap"][0] is Level.OK
+    # A deployment that scores already is past its bootstrap: the runs are what matter.
+    running = _by_name(_facts(bootstrap_days=14, learned=(15, 15)))
+    assert "bootstrap" not in running
+    assert running["last run"][0] is Level.OK
+
+
+def test_a_failed_sign_in_is_one_check_instead_of_every_service_blaming_its_role():
+    facts = _facts(sign_in_error="not signed in: run `az login`", state_error="x")
+    checks = assess(facts)
+    assert [(c.name, c.level) for c in checks] == [("sign-in", Level.FAIL)]
+    assert checks[0].detail == "not signed in: run `az login`"
 
 
 def test_a_table_without_rows_names_the_blind_detection_and_the_setting_to_make():
@@ -179,7 +212,8 @@ def test_status_reads_the_checkpoint_queues_and_tables_of_a_deployment(
 
     code, checks = _status(capsys)
     found = {c["name"]: c for c in checks}
-    assert code == 0, checks
+    assert code == 1, checks  # an alert on the poison queue fails the status
+    assert found["poison queue"]["level"] == "fail"
     assert found["last run"]["level"] == "ok"
     assert found["outbox"]["level"] == "warn"
     assert found["outbox"]["detail"].startswith("1 alert")
@@ -191,7 +225,7 @@ def test_status_reads_the_checkpoint_queues_and_tables_of_a_deployment(
     assert found["AppServiceFileAuditLogs"]["level"] == "warn"
 
     # The text form says the same to a person.
-    assert cli.main(["status"]) == 0
+    assert cli.main(["status"]) == 1
     text = capsys.readouterr().out
     assert "warn  AppServiceFileAuditLogs" in text
     assert "-> Enable the AppServiceFileAuditLogs category" in text

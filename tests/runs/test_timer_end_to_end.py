@@ -120,6 +120,8 @@ def _rig(la: Any, emulator: Any, names: Any, **overrides: str) -> Rig:
             "DETECTOR_ALERT_QUEUE": names.queue("alerts"),
             "DETECTOR_SETTLE_SECONDS": "60",
             "DETECTOR_FIRST_RUN_LOOKBACK_MINUTES": "30",
+            # These tests start scoring at once; tests/runs/test_bootstrap.py learns first.
+            "DETECTOR_BOOTSTRAP_DAYS": "0",
             # Faults and delivery, not lateness, are what these tests are about: steps score
             # what arrived by their end (test_ingestion_order.py holds for late rows).
             "DETECTOR_HOLD_MINUTES": "0",
@@ -366,6 +368,7 @@ def test_the_timer_function_runs_a_cycle_from_app_settings(rig, monkeypatch):
         "DETECTOR_ALERT_QUEUE": s.alert_queue,
         # Start reading an hour before the rows, in one-hour steps, with the default hold.
         "DETECTOR_FIRST_RUN_LOOKBACK_MINUTES": "240",
+        "DETECTOR_BOOTSTRAP_DAYS": "0",
         "DETECTOR_WINDOW_MINUTES": "60",
         "REQUESTS_CA_BUNDLE": str(rig.la.ca_path),
     }.items():
