@@ -142,10 +142,20 @@ class RunReport:
             f"allowed by rules {sum(self.allowed.values())}; enqueued {self.enqueued}; "
             f"queries {self.queries} ({self.retries} retried, {self.splits} split); "
             f"old records deleted {self.pruned}; "
-            f"watermark {self.watermark_before} -> {self.watermark_after}; "
-            f"events scored through {self.scored_through}"
-            + (f"; error: {self.error}" if self.error else "")
+            f"{self._progress()}" + (f"; error: {self.error}" if self.error else "")
         )
+
+    def _progress(self) -> str:
+        """How far ingestion was read and event time scored, in words when nothing is."""
+        before, after = self.watermark_before, self.watermark_after
+        if before is None and after is None:
+            read = "nothing read yet (no checkpoint)"
+        elif before == after:
+            read = f"read up to {after} (unchanged)"
+        else:
+            read = f"read {before or 'from the first-run lookback'} -> {after}"
+        scored = self.scored_through
+        return f"{read}; events scored through {scored or 'nothing yet'}"
 
 
 class TimerRun:
@@ -377,14 +387,18 @@ class TimerRun:
         }
         if not new or self.allow is None:
             return
-        try:
-            gone = self.allow.record_hits(new, self._gate.now)
-        except DetectorError as err:  # the counts are in the report and the log
-            log.warning("could not count allow rule hits %s: %s", new, err)
-            return
+        # A rule's last hit is when the activity it allowed happened, as after a replay.
+        times = self._gate.hit_times()
+        gone: list[str] = []
+        for rule_id, hits in sorted(new.items()):
+            try:
+                gone += self.allow.record_hits({rule_id: hits}, times.get(rule_id, self._gate.now))
+            except DetectorError as err:  # the counts are in the report and the log
+                log.warning("could not count allow rule hits %s: %s", new, err)
+                return
+            self._hits_written[rule_id] = self._gate.hits[rule_id]
         if gone:
             log.warning("allow rules removed while they matched alerts: %s", ", ".join(gone))
-        self._hits_written = dict(self._gate.hits)
 
     def _drain(self) -> int:
         """Put every held alert on the queue; DeliveryFailed leaves the rest held."""
