@@ -61,15 +61,19 @@ def _camel_key(key: str) -> str:
 
 
 def error_kind(err: BaseException) -> str:
-    """The `kind` of an error object: what sort of problem, for a script to branch on."""
-    for cls, kind in (
-        (ConflictError, "conflict"),
-        (StoreError, "store"),
-        (ConfigurationError, "configuration"),
-        (InputError, "input"),
-    ):
-        if isinstance(err, cls):
-            return kind
+    """The `kind` of an error object: what sort of problem, for a script to branch on (an
+    error a command re-raised with more words keeps the kind of the one it wraps)."""
+    seen: BaseException | None = err
+    while seen is not None:
+        for cls, kind in (
+            (ConflictError, "conflict"),
+            (StoreError, "store"),
+            (ConfigurationError, "configuration"),
+            (InputError, "input"),
+        ):
+            if isinstance(seen, cls):
+                return kind
+        seen = seen.__cause__
     return "error"
 
 

@@ -957,8 +957,9 @@ def verdict_sentence(
             )
         else:
             text = (
-                f"alert {alert_id} is benign: {whose} already knew every value of it "
-                f"({values}); nothing new to teach"
+                f"alert {alert_id} is benign: {whose} already holds every value of it "
+                f"({values}), learned when it was scored; they stay, so the same activity "
+                "does not count as new"
             )
     else:
         novel = record.get("novel") or {}
@@ -995,7 +996,7 @@ def _values_text(values: Mapping[str, Any], most: int = 3) -> str:
         names = sorted(entries)
         shown = ", ".join(str(v) for v in names[:most])
         more = f" and {len(names) - most} more" if len(names) > most else ""
-        parts.append(f"{name}: {shown}{more}")
+        parts.append(f"{name.replace('_', ' ')}: {shown}{more}")
     return "; ".join(parts) or "no values"
 
 
