@@ -22,7 +22,7 @@ from detectors.alerts.allow import AllowGate
 from detectors.alerts.document import AlertDocument
 from detectors.alerts.render import alert_line
 from detectors.cli import tuning as cli_tuning
-from detectors.cli.output import Bar, Output, error_kind
+from detectors.cli.output import Bar, Output, camel, error_kind
 from detectors.cli.report import report_html
 from detectors.cli.terminal import printable
 from detectors.cli.tuning import archive_options, moment
@@ -430,7 +430,7 @@ def _run(args: argparse.Namespace) -> int:
     report = build_timer(settings).run(datetime.now(UTC), Budget(settings.run_budget_seconds))
     out = Output.of(args)
     if args.json:
-        out.data(dataclasses.asdict(report))
+        out.data(camel(dataclasses.asdict(report)))
     out.say(report.line())
     return EXIT_OK if report.outcome in ("ok", "behind") else EXIT_ERROR
 
@@ -443,7 +443,7 @@ def _status(args: argparse.Namespace) -> int:
     now = datetime.now(UTC)
     checks = assess(gather(settings, now=now, days=args.days))
     if args.json:
-        Output.of(args).data([dataclasses.asdict(check) for check in checks])
+        Output.of(args).data([camel(dataclasses.asdict(check)) for check in checks])
     else:
         print(f"detector status at {now:%Y-%m-%d %H:%M} UTC, workspace {settings.workspace_id}")
         sys.stdout.write(render(checks))

@@ -45,15 +45,10 @@ REDRAW_SECONDS = 0.2
 _CAMEL = re.compile(r"_([a-z0-9])")
 
 
-def camel(value: Any) -> Any:
-    """`value` with every mapping key in camelCase (`alert_queue` -> `alertQueue`), nested."""
-    if isinstance(value, Mapping):
-        return {
-            _CAMEL.sub(lambda m: m.group(1).upper(), str(k)): camel(v) for k, v in value.items()
-        }
-    if isinstance(value, list | tuple):
-        return [camel(v) for v in value]
-    return value
+def camel(fields: Mapping[str, Any]) -> dict[str, Any]:
+    """A record's field names in camelCase (`alert_queue` -> `alertQueue`). Only the names of
+    its own fields: the keys of a mapping it holds are data (rule ids in `allowed`)."""
+    return {_camel_key(str(k)): v for k, v in fields.items()}
 
 
 def _camel_key(key: str) -> str:
@@ -266,8 +261,8 @@ class Output:
         )
 
     def data(self, value: Any) -> None:
-        """The command's result as JSON on standard output, keys in camelCase."""
-        self.stdout.write(json.dumps(camel(value), indent=2, ensure_ascii=False) + "\n")
+        """The command's result as JSON on standard output (its keys camelCase already)."""
+        self.stdout.write(json.dumps(value, indent=2, ensure_ascii=False) + "\n")
         self.stdout.flush()
 
     def table(

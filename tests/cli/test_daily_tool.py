@@ -64,6 +64,14 @@ def commands() -> list[list[str]]:
     return found
 
 
+def _parser_of(words: list[str]) -> argparse.ArgumentParser:
+    parser = build_parser()
+    for word in words:
+        subs = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+        parser = subs.choices[word]
+    return parser
+
+
 # The output layer.
 
 
@@ -89,11 +97,10 @@ def test_off_a_terminal_a_table_keeps_each_row_on_one_line(monkeypatch):
     assert len(stream.getvalue().splitlines()) == 2
 
 
-def test_json_keys_are_camel_case_at_every_depth():
-    assert camel({"watermark_before": 1, "allowed": [{"rule_id": "a"}], "ok": {"x_y": 2}}) == {
+def test_json_field_names_are_camel_case_but_data_keys_are_kept():
+    assert camel({"watermark_before": 1, "allowed": {"rule_1": 2}}) == {
         "watermarkBefore": 1,
-        "allowed": [{"ruleId": "a"}],
-        "ok": {"xY": 2},
+        "allowed": {"rule_1": 2},
     }
 
 
@@ -426,7 +433,9 @@ def test_run_says_in_words_when_nothing_was_read_and_prints_camel_case_json(caps
     report = RunReport(run_id="r1", outcome="ok")
     assert "None" not in report.line()
     assert "nothing read yet" in report.line()
-    moved = replace(report, watermark_before="a", watermark_after="b", scored_through="c")
+    moved = replace(
+        report, watermark_before="a", watermark_after="b", scored_through="c", allowed={"ci_1": 2}
+    )
     assert "read a -> b; events scored through c" in moved.line()
 
     class Timer:
@@ -441,6 +450,7 @@ def test_run_says_in_words_when_nothing_was_read_and_prints_camel_case_json(caps
     assert document["watermarkBefore"] == "a"
     assert "scoredThrough" in document
     assert not [key for key in document if "_" in key]
+    assert document["allowed"] == {"ci_1": 2}  # rule ids are data, kept as they are
     assert "run r1: ok" in captured.err
 
 
@@ -468,3 +478,32 @@ def test_simulate_and_evaluate_print_for_people_json_and_alerts_on_standard_outp
     for line in captured.out.splitlines():
         assert json.loads(line)["detection"]
     assert "recall" in captured.err.lower()
+
+
+# The documented JSON shapes.
+
+CLI_DOC = (Path(__file__).resolve().parents[2] / "docs" / "cli.md").read_text()
+
+
+@pytest.mark.parametrize(
+    "words",
+    [w for w in commands() if any("--json" in a.option_strings for a in _parser_of(w)._actions)],
+    ids=" ".join,
+)
+def test_every_json_output_has_a_documented_shape(words):
+    assert f"### `detector {words[0]}" in CLI_DOC
+    if len(words) > 1:
+        assert f"- `{words[1]}" in CLI_DOC
+
+
+def test_the_documented_run_and_rule_shapes_name_every_field():
+    for name in camel(dict.fromkeys(RunReport.__dataclass_fields__)):
+        assert f"`{name}`" in CLI_DOC, name
+    rule = cli_tuning.rule_json(
+        cli_tuning.new_rule(
+            rule_id="r", principal="p", app_id=None, cidr=None, site=None, detection=None,
+            reason_code=None, added_by="a", reason="b", expires=soon(), now=datetime.now(UTC),
+        )
+    )  # fmt: skip
+    for name in rule:
+        assert f'"{name}"' in CLI_DOC, name
