@@ -117,13 +117,22 @@ def table(
     (ids) are wrapped only when nothing else is left to narrow."""
     cells = [[printable(str(c)) for c in row] for row in rows]
     natural = [max([len(h), *(len(r[i]) for r in cells)]) for i, h in enumerate(headers)]
-    floors = [
-        n if h in keep else min(n, max(len(h), MIN_COLUMN))
-        for h, n in zip(headers, natural, strict=True)
+    # Narrowed first: the columns that are not keys, down to their longest word (so they
+    # wrap between words); then the keys; then, only if the terminal is very narrow, any
+    # column down to MIN_COLUMN, words broken.
+    words = [
+        max([len(h), *(len(w) for r in cells for w in r[i].split())]) for i, h in enumerate(headers)
     ]
-    widths = fit(natural, floors, width)
-    if width is not None and sum(widths) + len(GAP) * (len(widths) - 1) > width:
-        floors = [min(n, max(len(h), MIN_COLUMN)) for h, n in zip(headers, natural, strict=True)]
+    least = [min(n, max(len(h), MIN_COLUMN)) for h, n in zip(headers, natural, strict=True)]
+    widths = natural
+    for floors in (
+        [n if h in keep else min(n, w) for h, n, w in zip(headers, natural, words, strict=True)],
+        [
+            lo if h in keep else min(n, w)
+            for h, n, w, lo in zip(headers, natural, words, least, strict=True)
+        ],
+        least,
+    ):
         widths = fit(widths, floors, width)
     lines = [GAP.join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip()]
     for row in cells:

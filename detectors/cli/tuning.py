@@ -363,13 +363,12 @@ def _baselines_list(args: argparse.Namespace) -> int:
             [
                 r["lastSeen"][:16].replace("T", " "),
                 r["principalId"],
-                # Service principals and publishing users log no other name than their id.
-                r["name"] if r["name"] and r["name"] != r["principalId"] else "-",
+                _name(r["name"], r["principalId"]),
                 r["type"],
                 r["activeDays"],
                 r["sites"],
                 r["networks"],
-                ",".join(r["tools"]),
+                ", ".join(r["tools"]),
             ]
             for r in rows
         ],
@@ -385,6 +384,15 @@ def _baselines_list(args: argparse.Namespace) -> int:
         )
     out.say(note)
     return EXIT_OK
+
+
+def _name(name: str, principal_id: str) -> str:
+    """A principal's name for the NAME column, `-` where it would only repeat the id:
+    service principals and publishing users log no other name, and a context baseline's
+    name is its id."""
+    if not name or name == principal_id or is_context_id(principal_id):
+        return "-"
+    return name
 
 
 def _baselines_show(args: argparse.Namespace) -> int:
