@@ -15,7 +15,7 @@ import time
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, NoReturn, TextIO
+from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
 from detectors import __version__
 from detectors.alerts.allow import AllowGate
@@ -45,6 +45,9 @@ from detectors.sources.files import FileSource
 from detectors.sources.portal_dates import DateOrder
 from detectors.stores.sqlite import SqliteStore
 from detectors.stores.write_behind import WriteBehindStore
+
+if TYPE_CHECKING:
+    from detectors.simulation.evaluation import Evaluation
 
 # Exit codes: 0 done, 1 unusable input or another error, 2 bad command line (argparse).
 EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
@@ -293,6 +296,7 @@ def build_parser() -> argparse.ArgumentParser:
         "standard error)",
     )
     ev.add_argument("--quiet", action="store_true", help="no progress")
+    ev.add_argument("--json", action="store_true", help="print the figures as JSON")
     ev.set_defaults(handler=_evaluate)
 
     run = commands.add_parser(
@@ -335,6 +339,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     rpt.add_argument("alerts", type=Path, metavar="ALERTS.jsonl", help="alerts, one per line")
     rpt.add_argument("--out", required=True, type=Path, metavar="FILE.html", help="the page")
+    rpt.add_argument("--json", action="store_true", help="say what was written as JSON")
     rpt.set_defaults(handler=_report)
 
     cat = commands.add_parser(
@@ -342,6 +347,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="describe the detections",
         description="Print every detection's declaration as Markdown.",
     )
+    cat.add_argument("--json", action="store_true", help="the declarations as JSON")
     cat.set_defaults(handler=_detections)
 
     sim = commands.add_parser(
@@ -617,7 +623,9 @@ def _report(args: argparse.Namespace) -> int:
                 alerts.append(alert)  # type: ignore[arg-type]
     except OSError as err:
         raise InputError(f"cannot read {args.alerts}: {err.strerror or err}") from err
-    _write_report(args.out, alerts, None, [str(args.alerts)])
+    _write_report(args.out, alerts, None, [str(args.alerts)], quiet=args.json)
+    if args.json:
+        Output.of(args).data({"out": str(args.out), "alerts": len(alerts)})
     return EXIT_OK
 
 
@@ -626,6 +634,8 @@ def _write_report(
     alerts: Sequence[AlertDocument],
     stats: ReplayStats | None,
     sources: Sequence[str],
+    *,
+    quiet: bool = False,
 ) -> None:
     page = report_html(
         alerts, stats, generated=datetime.now(UTC), source=", ".join(map(str, sources))
@@ -637,7 +647,8 @@ def _write_report(
     except OSError as err:
         tmp.unlink(missing_ok=True)
         raise DetectorError(f"cannot write the report to {path}: {err.strerror or err}") from err
-    sys.stderr.write(f"report written to {path}\n")
+    if not quiet:
+        sys.stderr.write(f"report written to {path}\n")
 
 
 def _require_usable(stats: ReplayStats) -> None:
@@ -705,8 +716,28 @@ def _simulate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _detections(_args: argparse.Namespace) -> int:
-    sys.stdout.write(catalogue())
+def _detections(args: argparse.Namespace) -> int:
+    if not args.json:
+        sys.stdout.write(catalogue())
+        return EXIT_OK
+    Output.of(args).data(
+        [
+            {
+                "id": spec.id,
+                "title": spec.title,
+                "description": spec.description,
+                "tables": [str(t.value) for t in spec.tables],
+                "families": sorted(str(f.value) for f in spec.families),
+                "mitre": [
+                    {"id": t.id, "name": t.name, "tactics": list(t.tactics)} for t in spec.mitre
+                ],
+                "severityRules": list(spec.severity_rules),
+                "benignCauses": list(spec.benign_causes),
+                "investigation": list(spec.investigation),
+            }
+            for spec in (d.spec for d in DETECTIONS)
+        ]
+    )
     return EXIT_OK
 
 
@@ -717,7 +748,7 @@ def _labels_path(rows: Path) -> Path:
 
 def _evaluate(args: argparse.Namespace) -> int:
     from detectors.simulation import read_labels, read_profile  # noqa: PLC0415
-    from detectors.simulation.evaluation import evaluate, report  # noqa: PLC0415 - only this command
+    from detectors.simulation.evaluation import evaluate, report  # noqa: PLC0415 - this command
 
     labels_path = args.labels or _labels_path(Path(args.paths[0]))
     labels = read_labels(labels_path)
@@ -745,6 +776,13 @@ def _evaluate(args: argparse.Namespace) -> int:
         store.close(flush=False)
     lines = b"".join(alert_line(a) for a in alerts)
     result = evaluate(alerts, labels, len(stats.principal_days))
+    if args.json:
+        if args.out is not None and str(args.out) == "-":
+            raise InputError("--json and --out - both write to standard output; choose one")
+        if args.out is not None:
+            _write_alerts(args.out, lines)
+        Output.of(args).data(evaluation_json(result))
+        return EXIT_OK
     if args.out is not None and str(args.out) == "-":
         # The alerts are the output; the report goes to standard error.
         sys.stdout.buffer.write(lines)
@@ -752,12 +790,52 @@ def _evaluate(args: argparse.Namespace) -> int:
         sys.stderr.write(report(result, [d.spec.id for d in DETECTIONS]))
         return EXIT_OK
     if args.out is not None:
-        try:
-            args.out.write_bytes(lines)
-        except OSError as err:
-            raise DetectorError(f"cannot write alerts to {args.out}: {err.strerror}") from err
+        _write_alerts(args.out, lines)
     sys.stdout.write(report(result, [d.spec.id for d in DETECTIONS]))
     return EXIT_OK
+
+
+def _write_alerts(path: Path, lines: bytes) -> None:
+    try:
+        path.write_bytes(lines)
+    except OSError as err:
+        raise DetectorError(f"cannot write alerts to {path}: {err.strerror}") from err
+
+
+def evaluation_json(result: Evaluation) -> dict[str, Any]:
+    """`evaluate --json`: the figures of the report (docs/cli.md)."""
+
+    def brief(alert: Mapping[str, Any]) -> dict[str, Any]:
+        return {
+            "id": alert.get("id"),
+            "detection": alert.get("detection"),
+            "severity": alert.get("severity"),
+            "score": alert.get("score"),
+            "firstSeen": alert.get("firstSeen"),
+            "principal": (alert.get("principal") or {}).get("name"),
+        }
+
+    recall = []
+    for detection in DETECTIONS:
+        caught, expected = result.recall(detection.spec.id)
+        recall.append({"detection": detection.spec.id, "caught": caught, "expected": expected})
+    return {
+        "scenarios": len(result.scenarios),
+        "principalDays": result.principal_days,
+        "recall": recall,
+        "scenarioResults": [
+            {
+                "id": s.label.id,
+                "kind": s.label.kind,
+                "caught": s.caught,
+                "alerts": [brief(a) for a in s.alerts],
+            }
+            for s in result.scenarios
+        ],
+        "falseAlerts": [brief(a) for a in result.false_alerts],
+        "falsePer1000PrincipalDays": result.false_rate(),
+        "falseHighPer1000PrincipalDays": result.false_rate("high"),
+    }
 
 
 class ReplayProgress:

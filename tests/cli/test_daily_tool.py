@@ -478,6 +478,35 @@ def test_simulate_and_evaluate_print_for_people_json_and_alerts_on_standard_outp
     for line in captured.out.splitlines():
         assert json.loads(line)["detection"]
     assert "recall" in captured.err.lower()
+    assert main(["evaluate", str(data), "--json"]) == 0
+    figures = json.loads(capsys.readouterr().out)
+    assert figures["scenarios"] == 0
+    assert {r["detection"] for r in figures["recall"]} == {
+        "appservice-credential-download",
+        "appservice-webjob-activity",
+    }
+    assert figures["falseAlerts"] == []
+    assert main(["evaluate", str(data), "--json", "--out", "-"]) == 1
+    assert "choose one" in json.loads(capsys.readouterr().out)["error"]["message"]
+
+
+def test_detections_and_report_print_markdown_html_or_json(tmp_path, capsys):
+    assert main(["detections"]) == 0
+    assert capsys.readouterr().out.startswith("# Detections")
+    assert main(["detections", "--json"]) == 0
+    declared = json.loads(capsys.readouterr().out)
+    assert [d["id"] for d in declared] == [
+        "appservice-credential-download",
+        "appservice-webjob-activity",
+    ]
+    assert declared[0]["mitre"][0]["id"].startswith("T")
+    src = write_ndjson(tmp_path / "export.jsonl", rows())
+    alerts = tmp_path / "a.jsonl"
+    assert main(["replay", str(src), "--out", str(alerts), "--quiet"]) == 0
+    page = tmp_path / "r.html"
+    assert main(["report", str(alerts), "--out", str(page), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == {"out": str(page), "alerts": 1}
+    assert page.read_text().startswith("<!DOCTYPE html>")
 
 
 # The documented JSON shapes.
