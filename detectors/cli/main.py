@@ -858,6 +858,8 @@ class ReplayProgress:
                 unit="MB" if reading else "observations",
                 scale=1e6 if reading else 1.0,
             )
+            # The phase reports first after some work: its rate is measured from there.
+            self.bar.measure_from(progress.done)
         assert self.bar is not None
         detail = f"{progress.rows:,} rows" if progress.phase == "reading" else ""
         self.bar.update(progress.done, total=progress.total, detail=detail)

@@ -41,6 +41,8 @@ MIN_COLUMN = 10
 """A column wrapped to fit the terminal keeps at least this many characters a line."""
 REDRAW_SECONDS = 0.2
 """A live progress line is redrawn at most this often."""
+RATE_AFTER_SECONDS = 1.0
+"""The rate and the time left are shown once they were measured over this long."""
 
 _CAMEL = re.compile(r"_([a-z0-9])")
 
@@ -171,7 +173,8 @@ class Bar:
     clock: Callable[[], float] = time.monotonic
     done: float = 0.0
     base: float = 0.0
-    """Done before this run (an interrupted run's days): left out of the rate."""
+    """Done when the rate started to be measured (at `started`): an interrupted run's days,
+    or what a phase had done when it first reported."""
     detail: str = ""
     started: float = field(init=False)
     drawn: float | None = field(default=None, init=False)
@@ -190,6 +193,10 @@ class Bar:
             self.drawn = now
             self._draw(self.line(now))
 
+    def measure_from(self, done: float) -> None:
+        """Measure the rate from now, with `done` already done."""
+        self.started, self.base, self.done = self.clock(), done, done
+
     def advance(self, amount: float = 1, *, detail: str = "") -> None:
         """`amount` more done."""
         self.update(self.done + amount, detail=detail)
@@ -203,7 +210,8 @@ class Bar:
             f"{self.label}: {min(share, 1.0):6.1%}",
             f"{_number(self.done / self.scale)}/{_number(self.total / self.scale)}{unit}",
         ]
-        if self.done > self.base and now > self.started:
+        # A rate over less than a second says nothing yet.
+        if self.done > self.base and now - self.started >= RATE_AFTER_SECONDS:
             rate = (self.done - self.base) / elapsed
             parts.append(f"{_number(rate / self.scale)}{unit}/s")
             left = max(self.total - self.done, 0) / rate

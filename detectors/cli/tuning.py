@@ -1058,7 +1058,7 @@ class DayBar:
     def __call__(self, day: DayDone) -> None:
         if self.first:
             # Days an interrupted run finished are not part of this run's rate.
-            self.bar.base = self.bar.done = day.total - day.left - 1
+            self.bar.base = self.bar.done = day.total - day.left - 1  # the rate from the start
             self.first = False
         self.bar.note(day.text)
         self.bar.update(day.total - day.left, total=day.total)
