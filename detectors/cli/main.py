@@ -80,6 +80,14 @@ def open_store(spec: str | None) -> SqliteStore:
     return SqliteStore(path=target)
 
 
+def _new_store_file(spec: str | None) -> Path | None:
+    """The file of a `sqlite:FILE` store that does not exist yet."""
+    kind, _, target = (spec or "").partition(":")
+    if kind != "sqlite" or not target or Path(target).exists():
+        return None
+    return Path(target)
+
+
 def count(text: str) -> int:
     """A whole number, 0 or more."""
     try:
@@ -466,6 +474,10 @@ def _replay(args: argparse.Namespace) -> int:
     sources = _file_sources(args)
     operator = OperatorSettings.from_env(os.environ)
     settings = operator.detection
+    for path in (args.out, args.report):
+        if path is not None and str(path) != "-" and not path.parent.is_dir():
+            raise InputError(f"{path}: no such directory {path.parent}; nothing was written")
+    new_store = _new_store_file(args.store)
     # Baselines stay in memory between windows and reach the store only if the run succeeds.
     inner = open_store(args.store)
     store = WriteBehindStore(inner)
@@ -545,6 +557,10 @@ def _replay(args: argparse.Namespace) -> int:
     finally:
         tmp.unlink(missing_ok=True)
         store.close(flush=succeeded)
+        if new_store is not None and not succeeded:
+            # A failed replay leaves no store behind that it made.
+            for leftover in (new_store, *(Path(f"{new_store}{x}") for x in ("-wal", "-shm"))):
+                leftover.unlink(missing_ok=True)
     if reported is not None:
         _write_report(args.report, reported, stats, args.paths)
     where = "standard output" if to_stdout else str(args.out)

@@ -536,3 +536,18 @@ def test_the_documented_run_and_rule_shapes_name_every_field():
     )  # fmt: skip
     for name in rule:
         assert f'"{name}"' in CLI_DOC, name
+
+
+def test_a_failed_replay_leaves_no_new_store_and_checks_its_out_directory_first(tmp_path, capsys):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"a": 1}\n')
+    store = tmp_path / "new.db"
+    argv = ["replay", str(bad), "--store", f"sqlite:{store}", "--quiet"]
+    assert main([*argv, "--out", str(tmp_path / "a.jsonl")]) == 1
+    assert "no usable rows" in capsys.readouterr().err
+    assert not store.exists()
+    good = write_ndjson(tmp_path / "export.jsonl", rows())
+    argv = ["replay", str(good), "--store", f"sqlite:{store}", "--quiet"]
+    assert main([*argv, "--out", str(tmp_path / "missing" / "a.jsonl")]) == 1
+    assert "no such directory" in capsys.readouterr().err
+    assert not store.exists()
