@@ -551,3 +551,16 @@ def test_a_failed_replay_leaves_no_new_store_and_checks_its_out_directory_first(
     assert main([*argv, "--out", str(tmp_path / "missing" / "a.jsonl")]) == 1
     assert "no such directory" in capsys.readouterr().err
     assert not store.exists()
+
+
+def test_no_setting_the_deployment_writes_is_warned_about():
+    import re
+
+    infra = Path(__file__).resolve().parents[2] / "infra"
+    written = {
+        name
+        for path in infra.rglob("*.bicep")
+        for name in re.findall(r"name: '(DETECTOR_[A-Za-z_]+)'", path.read_text())
+    }
+    assert "DETECTOR_ALERT_QUEUE" in written
+    assert unknown_settings(dict.fromkeys(written, "x")) == []
