@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import logging
 import os
 import re
@@ -624,21 +623,7 @@ def replay_summary(stats: ReplayStats, where: str, gate: AllowGate | None) -> di
 
 
 def _report(args: argparse.Namespace) -> int:
-    alerts: list[AlertDocument] = []
-    try:
-        with args.alerts.open("rb") as lines:
-            for number, line in enumerate(lines, 1):
-                if not line.strip():
-                    continue
-                try:
-                    alert = json.loads(line)
-                except ValueError as err:
-                    raise InputError(f"{args.alerts}:{number}: not JSON: {err}") from err
-                if not isinstance(alert, dict):
-                    raise InputError(f"{args.alerts}:{number}: not an alert (a JSON object)")
-                alerts.append(alert)  # type: ignore[arg-type]
-    except OSError as err:
-        raise InputError(f"cannot read {args.alerts}: {err.strerror or err}") from err
+    alerts: list[AlertDocument] = cli_tuning.read_alerts(args.alerts)  # type: ignore[assignment]
     _write_report(args.out, alerts, None, [str(args.alerts)], quiet=args.json)
     if args.json:
         Output.of(args).data({"out": str(args.out), "alerts": len(alerts)})
