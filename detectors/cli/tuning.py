@@ -167,7 +167,8 @@ def register(commands: Any) -> None:
     add.add_argument(
         "--dry-run",
         action="store_true",
-        help="write nothing: list the alerts of --alerts the rule would have allowed",
+        help="write nothing: list the alerts the rule would have allowed, of --alerts or "
+        "else of the alert records the store keeps",
     )
     add.add_argument(
         "--alerts",
@@ -659,17 +660,28 @@ def _principal_id(
 
 def _allow_dry_run(args: argparse.Namespace, rule: AllowRule, out: Output) -> int:
     """What the rule would have allowed among the alerts of a file; nothing is written."""
-    if args.alerts is None:
-        raise DetectorError(
-            "--dry-run needs --alerts FILE: alerts as JSON lines (`replay --out`, messages "
-            "taken off the queue) to try the rule on"
-        )
-    alerts = read_alerts(args.alerts)
     stored = args.store or settings().store
-    if rule.principal is not None and stored and _new_sqlite_file(args) is None:
+    if args.alerts is None and not stored:
+        raise DetectorError(
+            "--dry-run tries the rule on --alerts FILE (alerts as JSON lines: `replay --out`, "
+            "messages taken off the queue) or on the alert records of --store"
+        )
+    alerts = read_alerts(args.alerts) if args.alerts is not None else []
+    where = str(args.alerts)
+    if stored and (rule.principal is not None or args.alerts is None):
         store = _open(args)
         try:
             rule = _principal_id(store, rule, args, out)
+            if args.alerts is None:
+                records = store.alert_records()
+                alerts = [a for a in map(alert_of_record, records) if a is not None]
+                where = f"the alert records of {_where(args)}"
+                if len(alerts) < len(records):
+                    out.say(
+                        f"{len(records) - len(alerts)} alert record(s) written by an earlier "
+                        "version keep too little to try a rule on (left out; --alerts FILE "
+                        "tries the alerts themselves)"
+                    )
         finally:
             store.close()
     matched = [a for a in alerts if rule.matches(a)]
@@ -694,7 +706,7 @@ def _allow_dry_run(args: argparse.Namespace, rule: AllowRule, out: Output) -> in
                 [
                     f["alertId"],
                     str(f["lastSeen"] or "")[:16].replace("T", " "),
-                    f["severity"],
+                    f["severity"] or "-",
                     f["detection"],
                     f["principal"],
                     ", ".join(f["sites"]),
@@ -705,9 +717,31 @@ def _allow_dry_run(args: argparse.Namespace, rule: AllowRule, out: Output) -> in
         )
     out.say(
         f"dry run: the rule would have allowed {len(found)} of {len(alerts)} alert(s) in "
-        f"{args.alerts}; nothing was written"
+        f"{where}; nothing was written"
     )
     return EXIT_OK
+
+
+def alert_of_record(record: Mapping[str, Any]) -> dict[str, Any] | None:
+    """What an allow rule looks at in an alert, from the alert's record in the store; None
+    for a record written before records kept it."""
+    view = record.get("allowView")
+    if not isinstance(view, dict):
+        return None
+    return {
+        "id": record.get("alertId"),
+        "detection": record.get("detection"),
+        "severity": view.get("severity"),
+        "lastSeen": record.get("lastSeen"),
+        "principal": {
+            "id": record.get("principalId"),
+            "name": record.get("principalName"),
+            "appId": view.get("appId"),
+        },
+        "sourceIps": view.get("sourceIps") or [],
+        "resources": view.get("resources") or [],
+        "reasons": [{"code": code} for code in view.get("reasonCodes") or ()],
+    }
 
 
 def read_alerts(path: Path) -> list[dict[str, Any]]:

@@ -195,3 +195,49 @@ def test_feedback_on_an_unknown_alert_is_a_one_line_error(rig, capsys):
     assert "no record of alert '0123abcd'" in one_line_error(capsys)
     # Neither --benign nor --malicious: a usage error, exit code 2.
     assert main(["feedback", "x", "--store", rig.spec]) == 2
+
+
+def test_a_dry_run_on_the_stored_alert_records_finds_what_the_alerts_file_does(rig, capsys):
+    (alert,) = rig.alerts
+    alerts = rig.tmp / "alerts.jsonl"
+    tried = (
+        ["--cidr", f"{THIEF.ip}/32"],
+        ["--cidr", f"{THIEF.ip}/32", "--reason-code", "NEW_SCRIPTING_TOOL"],
+        ["--cidr", f"{THIEF.ip}/32", "--reason-code", "NEW_WEBJOB"],
+        ["--app-id", THIEF.app_id],
+        ["--principal", "new-pipeline", "--unseen-principal"],
+    )
+    found = []
+    for rule in tried:
+        base = ["allow", "add", "--reason", "r", "--expires", soon(), "--dry-run", "--json", *rule]
+        assert rig.run(*base, "--alerts", str(alerts)) == 0
+        from_file = json.loads(capsys.readouterr().out)["matched"]
+        assert rig.run(*base) == 0
+        from_records = json.loads(capsys.readouterr().out)
+        assert from_records["matched"] == from_file, rule
+        assert from_records["alerts"] == 1
+        found.append(len(from_file))
+    assert found == [1, 1, 0, 1, 0]
+    assert rig.run("allow", "add", "--reason", "r", "--expires", soon(), "--dry-run",
+                   "--cidr", f"{THIEF.ip}/32") == 0  # fmt: skip
+    captured = capsys.readouterr()
+    assert alert["id"] in captured.out
+    assert "would have allowed 1 of 1 alert(s) in the alert records of" in captured.err
+    assert rules(rig, capsys) == []
+
+
+def test_a_dry_run_leaves_out_records_too_old_to_try_a_rule_on(rig, capsys):
+    (alert,) = rig.alerts
+    store = rig.open()
+    try:
+        record, _ = store.get_alert_record(alert["id"])
+        assert record is not None
+        del record["allowView"]
+        store.record_alerts([record])
+    finally:
+        store.close()
+    assert rig.run("allow", "add", "--reason", "r", "--expires", soon(), "--dry-run",
+                   "--cidr", f"{THIEF.ip}/32") == 0  # fmt: skip
+    captured = capsys.readouterr()
+    assert "1 alert record(s) written by an earlier version keep too little" in captured.err
+    assert "would have allowed 0 of 0 alert(s)" in captured.err
