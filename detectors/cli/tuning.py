@@ -659,7 +659,8 @@ def _principal_id(
 
 
 def _allow_dry_run(args: argparse.Namespace, rule: AllowRule, out: Output) -> int:
-    """What the rule would have allowed among the alerts of a file; nothing is written."""
+    """What the rule would have allowed among the alerts of a file, or those the store
+    recorded; nothing is written."""
     stored = args.store or settings().store
     if args.alerts is None and not stored:
         raise DetectorError(
