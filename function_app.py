@@ -16,7 +16,7 @@ import azure.functions as func
 
 from detectors.delivery.notifier import Notifier
 from detectors.runs.wiring import build_timer
-from detectors.settings.app import STORAGE, AppSettings, NotifierSettings
+from detectors.settings.app import STORAGE, AppSettings, NotifierSettings, unknown_settings
 from detectors.sources import Budget
 
 app = func.FunctionApp()
@@ -31,6 +31,8 @@ def detector_timer(timer: func.TimerRequest) -> None:
     if timer.past_due:
         log.warning("timer is past due: the previous run overran or the app was down")
     settings = AppSettings.from_env(os.environ)
+    for warning in unknown_settings(os.environ):
+        log.warning("%s", warning)
     report = build_timer(settings).run(datetime.now(UTC), Budget(settings.run_budget_seconds))
     log.info("%s", report.line())
     if report.outcome == "failed":

@@ -143,12 +143,16 @@ def main() -> None:
         folder = args.keep or Path(tmp)
         folder.mkdir(parents=True, exist_ok=True)
         # Each set is simulated and evaluated in its own processes; two at a time on 2 cores.
+        # Each set's reports print as soon as it (and those before it) are measured: a run
+        # piped to a file shows its progress instead of nothing until the end.
+        done = []
         with ThreadPoolExecutor(max_workers=args.jobs) as pool:
-            done = list(
-                pool.map(lambda held: _measure(held, folder, keep_rows=args.keep_sets), chosen)
+            measured = pool.map(
+                lambda held: _measure(held, folder, keep_rows=args.keep_sets), chosen
             )
-    for commands, reports in done:
-        print(commands + "\n".join(reports), flush=True)
+            for commands, reports in measured:
+                print(commands + "\n".join(reports), flush=True)
+                done.append((commands, reports))
     print(
         f"{'seed':>4}  {'order':>9}  {'principal-days':>15}  {'caught':>8}  {'false h/m/l':>12}"
         "  per 1,000"

@@ -115,6 +115,11 @@ def test_every_pattern_the_queries_extract_matches_what_the_code_logs(caplog):
         assert any(pattern.search(line) for line in lines), f"{name}: {pattern.pattern}"
     run = lines[0]
     assert re.search(r"^run \S+: (\w+);", run)[1] == "failed"
-    assert re.search(r"; watermark \S+ -> ([^;]+);", run)[1] == "2026-11-25T10:15:00+00:00"
+    read = r"; read (?:[^;]*-> |up to )([0-9][^;( ]*)"
+    assert re.search(read, run)[1] == "2026-11-25T10:15:00+00:00"
+    unchanged = run.replace(
+        re.search(r"; read [^;]*;", run)[0], "; read up to 2026-11-25T10:15:00+00:00 (unchanged);"
+    )
+    assert re.search(read, unchanged)[1] == "2026-11-25T10:15:00+00:00"
     assert re.search(r"; poison queue (\d+)", run)[1] == "3"
     assert re.search(r"; error: (.*)$", run)[1].startswith("AzureActivity")

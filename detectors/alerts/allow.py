@@ -200,6 +200,15 @@ def parse_cidr(text: str) -> str:
     return str(network)
 
 
+def last_day(expires: datetime) -> str:
+    """The expiry as an operator gave it: the last day a rule holds (`2027-01-31` for a rule
+    that ends at 2027-02-01 00:00 UTC), or the moment when it ends within a day."""
+    expires = expires.astimezone(UTC)
+    if expires.time() == time():
+        return f"{expires.date() - timedelta(days=1):%Y-%m-%d}"
+    return f"{expires:%Y-%m-%d %H:%M} UTC"
+
+
 def parse_expiry(text: str) -> datetime:
     """`YYYY-MM-DD` (the rule holds through that day, UTC) or an ISO 8601 time."""
     try:
@@ -308,6 +317,35 @@ def new_rule(
     return rule
 
 
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Allowed:
+    """An alert a rule allowed: enough to name it to the operator."""
+
+    rule_id: str
+    alert_id: str
+    detection: str
+    severity: str
+    principal: str
+    last_seen: datetime | None
+
+    @classmethod
+    def of(cls, rule_id: str, alert: Mapping[str, Any]) -> Allowed:
+        """The allowed alert's names and activity time."""
+        principal = alert.get("principal") or {}
+        try:
+            last_seen = _moment(str(alert.get("lastSeen") or ""))
+        except ValueError:
+            last_seen = None
+        return cls(
+            rule_id=rule_id,
+            alert_id=str(alert.get("id")),
+            detection=str(alert.get("detection") or ""),
+            severity=str(alert.get("severity") or ""),
+            principal=str(principal.get("name") or principal.get("id") or ""),
+            last_seen=last_seen,
+        )
+
+
 @dataclass(kw_only=True, slots=True)
 class AllowGate:
     """Screens alerts against the rules active at `now`, counting what each rule allowed."""
@@ -318,8 +356,8 @@ class AllowGate:
     """Rules meant to hold longer than this after they were added are invalid (None: any)."""
     hits: Counter[str] = field(default_factory=Counter)
     """Alerts allowed, by rule id."""
-    allowed: list[tuple[str, str]] = field(default_factory=list)
-    """(rule id, alert id) of every allowed alert, in order."""
+    allowed: list[Allowed] = field(default_factory=list)
+    """Every allowed alert, in order, with the rule that allowed it."""
     expired: list[str] = field(init=False)
     """Rules that no longer match: their expiry has passed."""
     invalid: list[str] = field(init=False)
@@ -343,7 +381,7 @@ class AllowGate:
         for rule in self._active:
             if rule.matches(alert):
                 self.hits[rule.id] += 1
-                self.allowed.append((rule.id, str(alert.get("id"))))
+                self.allowed.append(Allowed.of(rule.id, alert))
                 log.info(
                     "alert %s (%s, %s) allowed by rule %s",
                     alert.get("id"),
@@ -353,6 +391,15 @@ class AllowGate:
                 )
                 return False
         return True
+
+    def hit_times(self) -> dict[str, datetime]:
+        """Each rule's last hit: the activity time (`lastSeen`) of the latest alert it
+        allowed, or `now` for an alert that gives none."""
+        times: dict[str, datetime] = {}
+        for hit in self.allowed:
+            when = hit.last_seen or self.now
+            times[hit.rule_id] = max(times.get(hit.rule_id, when), when)
+        return times
 
     def summary(self) -> str:
         """One line: what was allowed by which rule, and which rules are expired or invalid."""

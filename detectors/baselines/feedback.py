@@ -75,6 +75,18 @@ def alert_record(
         "values": values,
         "novel": novel,
         "verdict": None,
+        # What an allow rule looks at, so that `allow add --dry-run` can try a rule on the
+        # alerts a store recorded (records written before these keys are told apart).
+        "allowView": {
+            "appId": principal.get("appId"),
+            "severity": alert.get("severity"),
+            "sourceIps": list(alert.get("sourceIps") or ()),
+            "resources": [
+                {"site": r.get("site"), "slot": r.get("slot"), "id": r.get("id")}
+                for r in alert.get("resources") or ()
+            ],
+            "reasonCodes": [r.get("code") for r in alert.get("reasons") or ()],
+        },
     }
 
 

@@ -4,22 +4,25 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import logging
 import os
 import re
+import shutil
 import sys
+import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
+from detectors import __version__
 from detectors.alerts.allow import AllowGate
 from detectors.alerts.document import AlertDocument
 from detectors.alerts.render import alert_line
 from detectors.cli import poison as cli_poison
 from detectors.cli import tuning as cli_tuning
+from detectors.cli.output import Bar, Output, camel, error_kind
 from detectors.cli.report import report_html
 from detectors.cli.terminal import printable
 from detectors.cli.tuning import archive_options, moment
@@ -30,7 +33,12 @@ from detectors.model.reasons import NEXT_STEPS
 from detectors.runs.replay import APART_DAYS, Progress, ReplayStats, replay
 from detectors.runs.step import WindowStep
 from detectors.runs.wiring import build_timer
-from detectors.settings.app import DEFAULT_HOLD_MINUTES, AppSettings, OperatorSettings
+from detectors.settings.app import (
+    DEFAULT_HOLD_MINUTES,
+    AppSettings,
+    OperatorSettings,
+    unknown_settings,
+)
 from detectors.sources import Budget, RowSource
 from detectors.sources.arrival import Arrival, DelayModel
 from detectors.sources.files import FileSource
@@ -38,8 +46,11 @@ from detectors.sources.portal_dates import DateOrder
 from detectors.stores.sqlite import SqliteStore
 from detectors.stores.write_behind import WriteBehindStore
 
+if TYPE_CHECKING:
+    from detectors.simulation.evaluation import Evaluation
+
 # Exit codes: 0 done, 1 unusable input or another error, 2 bad command line (argparse).
-EXIT_OK, EXIT_ERROR = 0, 1
+EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
 DEFAULT_LEARNING_DAYS = 14
 REPLAY_STATE = "replay"
 """Where `replay --store` keeps its watermark and the engine's state between runs."""
@@ -67,6 +78,14 @@ def open_store(spec: str | None) -> SqliteStore:
     if kind != "sqlite" or not target:
         raise DetectorError(f"--store {spec!r}: expected sqlite:FILE")
     return SqliteStore(path=target)
+
+
+def _new_store_file(spec: str | None) -> Path | None:
+    """The file of a `sqlite:FILE` store that does not exist yet."""
+    kind, _, target = (spec or "").partition(":")
+    if kind != "sqlite" or not target or Path(target).exists():
+        return None
+    return Path(target)
 
 
 def count(text: str) -> int:
@@ -198,13 +217,35 @@ def _file_sources(args: argparse.Namespace) -> list[RowSource]:
     return [*sources, archive]
 
 
+class UsageError(Exception):
+    """A command line argparse refuses, with the (sub)parser that refused it."""
+
+    def __init__(self, parser: argparse.ArgumentParser, message: str) -> None:
+        super().__init__(message)
+        self.parser = parser
+        self.message = message
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, except that a bad command line raises UsageError instead of exiting, so
+    that `--json` can answer it with the JSON error object."""
+
+    def error(self, message: str) -> NoReturn:
+        """Raise UsageError (argparse would print the usage and exit 2)."""
+        raise UsageError(self, message)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand."""
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="detector",
         description="Detects suspicious App Service credential downloads and WebJob activity.",
+        epilog="Every command answers --help; --json output is described in docs/cli.md.",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug details")
+    parser.add_argument(
+        "--version", action="version", version=f"detector {__version__} (appservice-detectors)"
+    )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     rep = commands.add_parser(
@@ -215,7 +256,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     rep.add_argument("paths", nargs="*", metavar="PATH", help="exported rows (files; or --archive)")
     rep.add_argument(
-        "--out", required=True, type=Path, metavar="FILE", help="write alerts here (JSON lines)"
+        "--out",
+        required=True,
+        type=Path,
+        metavar="FILE",
+        help="write alerts here (JSON lines); - for standard output",
     )
     _scoring_options(
         rep,
@@ -237,6 +282,7 @@ def build_parser() -> argparse.ArgumentParser:
         "principal's history, the follow-up KQL, and the run's summary",
     )
     rep.add_argument("--quiet", action="store_true", help="no progress, only the summary")
+    rep.add_argument("--json", action="store_true", help="print the summary as JSON (docs/cli.md)")
     rep.set_defaults(handler=_replay)
 
     ev = commands.add_parser(
@@ -250,7 +296,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--labels", type=Path, metavar="FILE", help="labels (default: next to the first PATH)"
     )
     _scoring_options(ev, learning="days that only train baselines (default: the dataset's own)")
-    ev.add_argument("--out", type=Path, metavar="FILE", help="also write the alerts here")
+    ev.add_argument(
+        "--out",
+        type=Path,
+        metavar="FILE",
+        help="also write the alerts here; - for standard output (the report then goes to "
+        "standard error)",
+    )
+    ev.add_argument("--quiet", action="store_true", help="no progress")
+    ev.add_argument("--json", action="store_true", help="print the figures as JSON")
     ev.set_defaults(handler=_evaluate)
 
     run = commands.add_parser(
@@ -293,6 +347,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     rpt.add_argument("alerts", type=Path, metavar="ALERTS.jsonl", help="alerts, one per line")
     rpt.add_argument("--out", required=True, type=Path, metavar="FILE.html", help="the page")
+    rpt.add_argument("--json", action="store_true", help="say what was written as JSON")
     rpt.set_defaults(handler=_report)
 
     cat = commands.add_parser(
@@ -300,6 +355,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="describe the detections",
         description="Print every detection's declaration as Markdown.",
     )
+    cat.add_argument("--json", action="store_true", help="the declarations as JSON")
     cat.set_defaults(handler=_detections)
 
     sim = commands.add_parser(
@@ -344,6 +400,8 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="KINDS",
         help="comma-separated attack kinds, 'all' (default) or 'none'",
     )
+    sim.add_argument("--quiet", action="store_true", help="no progress")
+    sim.add_argument("--json", action="store_true", help="print what was written as JSON")
     sim.set_defaults(handler=_simulate)
     cli_tuning.register(commands)
     cli_poison.register(commands)
@@ -352,20 +410,33 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
+    words = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(words)
+    except UsageError as err:
+        # `--json` anywhere on the line: a script asked for JSON, errors included.
+        if "--json" in words:
+            Output(json_mode=True).error(err.message, "usage")
+        else:
+            err.parser.print_usage(sys.stderr)
+            sys.stderr.write(f"{err.parser.prog}: error: {err.message}\n")
+        return EXIT_USAGE
+    out = Output.of(args)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
     _quiet_sign_in(verbose=args.verbose)
+    for warning in unknown_settings(os.environ):
+        out.say(f"detector: warning: {warning}")
     try:
         code: int = args.handler(args)
     except DetectorError as err:
-        print(f"detector: error: {redact(str(err))}", file=sys.stderr)
+        out.error(redact(str(err)), error_kind(err))
         return EXIT_ERROR
     except KeyboardInterrupt:
-        print("detector: interrupted; nothing was written", file=sys.stderr)
+        out.error("interrupted; nothing was written", "interrupted")
         return 130
     return code
 
@@ -379,9 +450,10 @@ def _quiet_sign_in(*, verbose: bool) -> None:
 def _run(args: argparse.Namespace) -> int:
     settings = AppSettings.from_env(os.environ)
     report = build_timer(settings).run(datetime.now(UTC), Budget(settings.run_budget_seconds))
+    out = Output.of(args)
     if args.json:
-        print(json.dumps(dataclasses.asdict(report), indent=2))
-    print(report.line(), file=sys.stderr)
+        out.data(camel(dataclasses.asdict(report)))
+    out.say(report.line())
     return EXIT_OK if report.outcome in ("ok", "behind", "learning") else EXIT_ERROR
 
 
@@ -393,7 +465,7 @@ def _status(args: argparse.Namespace) -> int:
     now = datetime.now(UTC)
     checks = assess(gather(settings, now=now, days=args.days))
     if args.json:
-        print(json.dumps([dataclasses.asdict(check) for check in checks], indent=2))
+        Output.of(args).data([camel(dataclasses.asdict(check)) for check in checks])
     else:
         print(f"detector status at {now:%Y-%m-%d %H:%M} UTC, workspace {settings.workspace_id}")
         sys.stdout.write(render(checks))
@@ -401,15 +473,25 @@ def _status(args: argparse.Namespace) -> int:
 
 
 def _replay(args: argparse.Namespace) -> int:
+    out = Output.of(args)
+    to_stdout = str(args.out) == "-"
+    if to_stdout and args.show:
+        raise InputError("--show and --out - both write to standard output; choose one")
+    if to_stdout and args.json:
+        raise InputError("--json and --out - both write to standard output; choose one")
     sources = _file_sources(args)
     operator = OperatorSettings.from_env(os.environ)
     settings = operator.detection
+    for path in (args.out, args.report):
+        if path is not None and str(path) != "-" and not path.parent.is_dir():
+            raise InputError(f"{path}: no such directory {path.parent}; nothing was written")
+    new_store = _new_store_file(args.store)
     # Baselines stay in memory between windows and reach the store only if the run succeeds.
     inner = open_store(args.store)
     store = WriteBehindStore(inner)
     succeeded = False
     started = time.monotonic()
-    tmp = args.out.with_name(args.out.name + ".partial")
+    tmp = _partial(args.out)
     show = _AlertPrinter(sys.stdout) if args.show else None
     reported: list[AlertDocument] | None = [] if args.report is not None else None
     try:
@@ -430,33 +512,39 @@ def _replay(args: argparse.Namespace) -> int:
         learning_days = args.learning_days
         if learning_days is None:
             learning_days = 0 if earlier is not None else DEFAULT_LEARNING_DAYS
-        with tmp.open("wb") as out:
+        with tmp.open("wb") as written:
 
             def sink(alert: AlertDocument) -> None:
-                out.write(alert_line(alert))
+                written.write(alert_line(alert))
                 if reported is not None:
                     reported.append(alert)
                 if show is not None:
                     show.print(alert)
 
-            reporter = None if args.quiet else _ProgressReporter(sys.stderr)
-            stats = replay(
-                sources,
-                step=WindowStep(engine, store),
-                sink=sink,
-                window=args.window,
-                arrival=arrival(args),
-                now=datetime.now(UTC),
-                learning_days=learning_days,
-                progress=reporter,
-                after=watermark,
-                allow=gate,
-                keep_records=args.store is not None,
-            )
-            if reporter is not None:
-                reporter.finish()
+            reporter = ReplayProgress(out)
+            try:
+                stats = replay(
+                    sources,
+                    step=WindowStep(engine, store),
+                    sink=sink,
+                    window=args.window,
+                    arrival=arrival(args),
+                    now=datetime.now(UTC),
+                    learning_days=learning_days,
+                    progress=reporter,
+                    after=watermark,
+                    allow=gate,
+                    keep_records=args.store is not None,
+                )
+            finally:
+                reporter.close()
         _require_usable(stats)
-        tmp.replace(args.out)
+        if to_stdout:
+            with tmp.open("rb") as alerts:
+                shutil.copyfileobj(alerts, sys.stdout.buffer)
+            sys.stdout.flush()
+        else:
+            tmp.replace(args.out)
         if stats.last is not None:
             store.put_state(
                 REPLAY_STATE,
@@ -465,7 +553,10 @@ def _replay(args: argparse.Namespace) -> int:
         if stats.records:
             inner.record_alerts(stats.records)
         if gate is not None and gate.hits:
-            inner.record_hits(gate.hits, gate.now)
+            # LAST HIT is when the allowed activity happened, not when it was replayed.
+            times = gate.hit_times()
+            for rule_id, hits in sorted(gate.hits.items()):
+                inner.record_hits({rule_id: hits}, times.get(rule_id, gate.now))
         succeeded = True
     except InputError as err:
         raise InputError(f"{err}; no alerts or baselines were written") from err
@@ -474,31 +565,77 @@ def _replay(args: argparse.Namespace) -> int:
     finally:
         tmp.unlink(missing_ok=True)
         store.close(flush=succeeded)
+        if new_store is not None and not succeeded:
+            # A failed replay leaves no store behind that it made.
+            for leftover in (new_store, *(Path(f"{new_store}{x}") for x in ("-wal", "-shm"))):
+                leftover.unlink(missing_ok=True)
     if reported is not None:
         _write_report(args.report, reported, stats, args.paths)
-    _summary(stats, args.out, time.monotonic() - started, sys.stderr, watermark)
+    where = "standard output" if to_stdout else str(args.out)
+    if args.json:
+        out.data(replay_summary(stats, where, gate))
+        return EXIT_OK
+    _summary(stats, where, time.monotonic() - started, sys.stderr, watermark)
     if gate is not None and (gate.hits or gate.expired or gate.invalid):
         sys.stderr.write(gate.summary() + "\n")
+        for hit in gate.allowed:
+            when = f"{hit.last_seen:%Y-%m-%d %H:%M} UTC" if hit.last_seen else "?"
+            out.say(
+                f"  allowed by rule {hit.rule_id}: alert {hit.alert_id} ({hit.severity} "
+                f"{hit.detection}, {hit.principal}, {when})"
+            )
     return EXIT_OK
 
 
+def _partial(out: Path) -> Path:
+    """Where alerts are written until the replay succeeds: beside `out`, or a temporary
+    file for standard output."""
+    if str(out) == "-":
+        handle, name = tempfile.mkstemp(prefix="detector-alerts-", suffix=".partial")
+        os.close(handle)
+        return Path(name)
+    return out.with_name(out.name + ".partial")
+
+
+def replay_summary(stats: ReplayStats, where: str, gate: AllowGate | None) -> dict[str, Any]:
+    """`replay --json`: what the human summary says, as one object (docs/cli.md)."""
+    return {
+        "rows": stats.rows,
+        "bytes": stats.bytes,
+        "files": stats.files,
+        "rejected": stats.rejected,
+        "observations": stats.observations,
+        "principals": len(stats.principals),
+        "windows": stats.windows,
+        "first": stats.first.isoformat() if stats.first else None,
+        "last": stats.last.isoformat() if stats.last else None,
+        "learningUntil": stats.learning_until.isoformat() if stats.learning_until else None,
+        "alerts": sum(stats.alerts.values()),
+        "alertsBy": [
+            {"detection": detection, "severity": severity, "count": n}
+            for (detection, severity), n in sorted(stats.alerts.items())
+        ],
+        "inLearningDays": stats.suppressed,
+        "allowed": [
+            {
+                "ruleId": hit.rule_id,
+                "alertId": hit.alert_id,
+                "detection": hit.detection,
+                "severity": hit.severity,
+                "principal": hit.principal,
+                "lastSeen": hit.last_seen.isoformat() if hit.last_seen else None,
+            }
+            for hit in (gate.allowed if gate is not None else [])
+        ],
+        "out": where,
+    }
+
+
 def _report(args: argparse.Namespace) -> int:
-    alerts: list[AlertDocument] = []
-    try:
-        with args.alerts.open("rb") as lines:
-            for number, line in enumerate(lines, 1):
-                if not line.strip():
-                    continue
-                try:
-                    alert = json.loads(line)
-                except ValueError as err:
-                    raise InputError(f"{args.alerts}:{number}: not JSON: {err}") from err
-                if not isinstance(alert, dict):
-                    raise InputError(f"{args.alerts}:{number}: not an alert (a JSON object)")
-                alerts.append(alert)  # type: ignore[arg-type]
-    except OSError as err:
-        raise InputError(f"cannot read {args.alerts}: {err.strerror or err}") from err
-    _write_report(args.out, alerts, None, [str(args.alerts)])
+    alerts: list[AlertDocument] = cli_tuning.read_alerts(args.alerts)  # type: ignore[assignment]
+    _write_report(args.out, alerts, None, [str(args.alerts)], quiet=args.json)
+    if args.json:
+        Output.of(args).data({"out": str(args.out), "alerts": len(alerts)})
     return EXIT_OK
 
 
@@ -507,6 +644,8 @@ def _write_report(
     alerts: Sequence[AlertDocument],
     stats: ReplayStats | None,
     sources: Sequence[str],
+    *,
+    quiet: bool = False,
 ) -> None:
     page = report_html(
         alerts, stats, generated=datetime.now(UTC), source=", ".join(map(str, sources))
@@ -518,7 +657,8 @@ def _write_report(
     except OSError as err:
         tmp.unlink(missing_ok=True)
         raise DetectorError(f"cannot write the report to {path}: {err.strerror or err}") from err
-    sys.stderr.write(f"report written to {path}\n")
+    if not quiet:
+        sys.stderr.write(f"report written to {path}\n")
 
 
 def _require_usable(stats: ReplayStats) -> None:
@@ -568,13 +708,46 @@ def _simulate(args: argparse.Namespace) -> int:
         sites=args.sites,
     )
     labels = args.labels or _labels_path(args.out)
-    rows = write_dataset(profile, args.out, labels)
-    print(f"wrote {rows:,} rows to {args.out} and labels to {labels}", file=sys.stderr)
+    out = Output.of(args)
+    bar = out.bar("simulate", args.days, unit="days")
+    try:
+        rows = write_dataset(
+            profile,
+            args.out,
+            labels,
+            progress=lambda days, rows: bar.update(days, detail=f"{rows:,} rows"),
+        )
+    finally:
+        bar.close()
+    if args.json:
+        out.data({"rows": rows, "out": str(args.out), "labels": str(labels), "days": args.days})
+    else:
+        out.say(f"wrote {rows:,} rows to {args.out} and labels to {labels}")
     return EXIT_OK
 
 
-def _detections(_args: argparse.Namespace) -> int:
-    sys.stdout.write(catalogue())
+def _detections(args: argparse.Namespace) -> int:
+    if not args.json:
+        sys.stdout.write(catalogue())
+        return EXIT_OK
+    Output.of(args).data(
+        [
+            {
+                "id": spec.id,
+                "title": spec.title,
+                "description": spec.description,
+                "tables": [str(t.value) for t in spec.tables],
+                "families": sorted(str(f.value) for f in spec.families),
+                "mitre": [
+                    {"id": t.id, "name": t.name, "tactics": list(t.tactics)} for t in spec.mitre
+                ],
+                "severityRules": list(spec.severity_rules),
+                "benignCauses": list(spec.benign_causes),
+                "investigation": list(spec.investigation),
+            }
+            for spec in (d.spec for d in DETECTIONS)
+        ]
+    )
     return EXIT_OK
 
 
@@ -585,7 +758,7 @@ def _labels_path(rows: Path) -> Path:
 
 def _evaluate(args: argparse.Namespace) -> int:
     from detectors.simulation import read_labels, read_profile  # noqa: PLC0415
-    from detectors.simulation.evaluation import evaluate, report  # noqa: PLC0415 - only this command
+    from detectors.simulation.evaluation import evaluate, report  # noqa: PLC0415 - this command
 
     labels_path = args.labels or _labels_path(Path(args.paths[0]))
     labels = read_labels(labels_path)
@@ -594,6 +767,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         learning_days = read_profile(labels_path).learning_days
     alerts: list[AlertDocument] = []
     store = WriteBehindStore(SqliteStore())
+    reporter = ReplayProgress(Output.of(args))
     try:
         stats = replay(
             args.paths,
@@ -605,56 +779,113 @@ def _evaluate(args: argparse.Namespace) -> int:
             arrival=arrival(args),
             now=datetime.now(UTC),
             learning_days=learning_days,
+            progress=reporter,
         )
     finally:
+        reporter.close()
         store.close(flush=False)
-    if args.out is not None:
-        try:
-            args.out.write_bytes(b"".join(alert_line(a) for a in alerts))
-        except OSError as err:
-            raise DetectorError(f"cannot write alerts to {args.out}: {err.strerror}") from err
+    lines = b"".join(alert_line(a) for a in alerts)
     result = evaluate(alerts, labels, len(stats.principal_days))
+    if args.json:
+        if args.out is not None and str(args.out) == "-":
+            raise InputError("--json and --out - both write to standard output; choose one")
+        if args.out is not None:
+            _write_alerts(args.out, lines)
+        Output.of(args).data(evaluation_json(result))
+        return EXIT_OK
+    if args.out is not None and str(args.out) == "-":
+        # The alerts are the output; the report goes to standard error.
+        sys.stdout.buffer.write(lines)
+        sys.stdout.flush()
+        sys.stderr.write(report(result, [d.spec.id for d in DETECTIONS]))
+        return EXIT_OK
+    if args.out is not None:
+        _write_alerts(args.out, lines)
     sys.stdout.write(report(result, [d.spec.id for d in DETECTIONS]))
     return EXIT_OK
 
 
-class _ProgressReporter:
-    """Progress on stderr: a live line on a terminal, a line every 10 s otherwise."""
+def _write_alerts(path: Path, lines: bytes) -> None:
+    try:
+        path.write_bytes(lines)
+    except OSError as err:
+        raise DetectorError(f"cannot write alerts to {path}: {err.strerror}") from err
 
-    def __init__(self, stream: TextIO) -> None:
-        self.stream = stream
-        self.live = stream.isatty()
-        self.every = 0.5 if self.live else 10.0
-        self.started = time.monotonic()
-        self.last = self.started
-        self.shown = False
+
+def evaluation_json(result: Evaluation) -> dict[str, Any]:
+    """`evaluate --json`: the figures of the report (docs/cli.md)."""
+
+    def brief(alert: Mapping[str, Any]) -> dict[str, Any]:
+        return {
+            "id": alert.get("id"),
+            "detection": alert.get("detection"),
+            "severity": alert.get("severity"),
+            "score": alert.get("score"),
+            "firstSeen": alert.get("firstSeen"),
+            "principal": (alert.get("principal") or {}).get("name"),
+        }
+
+    recall = []
+    for detection in DETECTIONS:
+        caught, expected = result.recall(detection.spec.id)
+        recall.append({"detection": detection.spec.id, "caught": caught, "expected": expected})
+    return {
+        "scenarios": len(result.scenarios),
+        "principalDays": result.principal_days,
+        "recall": recall,
+        "scenarioResults": [
+            {
+                "id": s.label.id,
+                "kind": s.label.kind,
+                "caught": s.caught,
+                "alerts": [brief(a) for a in s.alerts],
+            }
+            for s in result.scenarios
+        ],
+        "falseAlerts": [brief(a) for a in result.false_alerts],
+        "falsePer1000PrincipalDays": result.false_rate(),
+        "falseHighPer1000PrincipalDays": result.false_rate("high"),
+    }
+
+
+class ReplayProgress:
+    """A replay's two phases as progress lines: reading (bytes of the inputs) and scoring
+    (observations, in event-time order)."""
+
+    def __init__(self, out: Output) -> None:
+        self.out = out
+        self.bar: Bar | None = None
+        self.phase = ""
 
     def __call__(self, progress: Progress) -> None:
-        now = time.monotonic()
-        if now - self.last < self.every:
-            return
-        self.last = now
-        share = progress.done / progress.total if progress.total else 0.0
-        rate = progress.rows / max(now - self.started, 1e-9)
-        line = f"{progress.phase}: {share:6.1%}  {progress.rows:,} rows  {rate:,.0f} rows/s"
-        if self.live:
-            self.stream.write("\r" + line.ljust(70))
-        else:
-            self.stream.write(line + "\n")
-        self.stream.flush()
-        self.shown = True
+        if progress.phase != self.phase:
+            self.close()
+            self.phase = progress.phase
+            reading = progress.phase == "reading"
+            self.bar = self.out.bar(
+                progress.phase,
+                progress.total,
+                unit="MB" if reading else "observations",
+                scale=1e6 if reading else 1.0,
+            )
+            # The phase reports first after some work: its rate is measured from there.
+            self.bar.measure_from(progress.done)
+        assert self.bar is not None
+        detail = f"{progress.rows:,} rows" if progress.phase == "reading" else ""
+        self.bar.update(progress.done, total=progress.total, detail=detail)
 
-    def finish(self) -> None:
-        if self.live and self.shown:
-            self.stream.write("\r" + " " * 70 + "\r")
-            self.stream.flush()
+    def close(self) -> None:
+        """Take the live line away."""
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
 
 
 SEVERITY_RANK = {"high": 3, "medium": 2, "low": 1}
 
 
 def _summary(
-    stats: ReplayStats, out: Path, seconds: float, stream: TextIO, watermark: datetime | None
+    stats: ReplayStats, out: str, seconds: float, stream: TextIO, watermark: datetime | None
 ) -> None:
     """The human summary of a replay."""
     w = stream.write

@@ -9,11 +9,10 @@ needs Storage Queue Data Contributor on the account (the deployment grants it to
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import sys
 from typing import Any
 
+from detectors.cli.output import Output
 from detectors.cli.terminal import printable
 from detectors.clients.connections import queue_client
 from detectors.delivery.poison import PoisonMessage, PoisonQueue, poison_name
@@ -69,27 +68,39 @@ def poison_queue(settings: OperatorSettings) -> PoisonQueue:
 
 
 def _list(args: argparse.Namespace) -> int:
+    out = Output.of(args)
     queue = poison_queue(OperatorSettings.from_env(os.environ))
     depth = queue.depth()
     found = queue.peek()
     if args.json:
-        print(json.dumps({"queue": queue.name, "depth": depth, "messages": _rows(found)}, indent=2))
+        out.data({"queue": queue.name, "depth": depth, "messages": _rows(found)})
         return EXIT_OK
-    print(f"{depth} message(s) on {queue.name}" + (":" if found else ""))
-    for message in found:
-        expires = f"{message.expires_on:%Y-%m-%d %H:%M} UTC" if message.expires_on else "never"
-        when = f"{message.inserted_on:%Y-%m-%d %H:%M} UTC" if message.inserted_on else "?"
-        what = message.problem or (
-            f"alert {message.alert_id} [{message.severity or '-'}] {message.detection or '-'}: "
-            f"{message.principal or '?'}: {message.title or ''}"
+    out.text(f"{depth} message(s) on {queue.name}")
+    if found:
+        out.table(
+            ["MESSAGE", "SINCE", "EXPIRES", "ALERT"],
+            [
+                [
+                    m.message_id,
+                    f"{m.inserted_on:%Y-%m-%d %H:%M}" if m.inserted_on else "?",
+                    f"{m.expires_on:%Y-%m-%d %H:%M}" if m.expires_on else "never",
+                    printable(
+                        m.problem
+                        or f"{m.alert_id} [{m.severity or '-'}] {m.detection or '-'}: "
+                        f"{m.principal or '?'}: {m.title or ''}"
+                    ),
+                ]
+                for m in found
+            ],
+            keep=["MESSAGE"],
         )
-        print(printable(f"  {message.message_id}  since {when}  expires {expires}  {what}"))
     if depth > len(found):
-        print(f"  ... and {depth - len(found)} more (requeue --all takes every one)")
+        out.text(f"... and {depth - len(found)} more (requeue --all takes every one)")
     return EXIT_OK
 
 
 def _requeue(args: argparse.Namespace) -> int:
+    out = Output.of(args)
     queue = poison_queue(OperatorSettings.from_env(os.environ))
     wanted = set(args.ids)
     # `--all` leaves what is not an alert: the notifier would only refuse it again.
@@ -100,19 +111,14 @@ def _requeue(args: argparse.Namespace) -> int:
     )
     missing = sorted(item for item in wanted if not any(m.matches(item) for m in result.moved))
     if args.json:
-        print(
-            json.dumps(
-                {"moved": _rows(result.moved), "left": result.left, "notFound": missing},
-                indent=2,
-            )
-        )
+        out.data({"moved": _rows(result.moved), "left": result.left, "notFound": missing})
     else:
         target = queue.alerts.queue_name
-        print(f"moved {len(result.moved)} message(s) back to {target}; {result.left} left")
+        out.text(f"moved {len(result.moved)} message(s) back to {target}; {result.left} left")
         for message in result.moved:
-            print(printable(f"  {message.message_id}  alert {message.alert_id or '-'}"))
+            out.text(printable(f"  {message.message_id}  alert {message.alert_id or '-'}"))
     if missing:
-        print(printable(f"detector: not on {queue.name}: {', '.join(missing)}"), file=sys.stderr)
+        out.say(f"detector: not on {queue.name}: {', '.join(missing)}")
         return 1
     return EXIT_OK
 

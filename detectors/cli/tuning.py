@@ -15,7 +15,7 @@ import json
 import os
 import sys
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -23,6 +23,8 @@ from typing import Any
 
 from detectors.alerts.allow import (
     AllowGate,
+    AllowRule,
+    last_day,
     new_rule,
     problems,
 )
@@ -30,11 +32,14 @@ from detectors.baselines import admin
 from detectors.baselines.baseline import PrincipalBaseline
 from detectors.baselines.feedback import teach, unlearn
 from detectors.baselines.surroundings import is_context_id
+from detectors.cli.output import Output
 from detectors.cli.terminal import printable
 from detectors.detections import DETECTIONS
-from detectors.model.errors import ConflictError, DetectorError, StoreError
+from detectors.model.errors import ConflictError, DetectorError, InputError, StoreError
 from detectors.model.reasons import ReasonCode
+from detectors.runs.backfill import MAX_DAYS as BACKFILL_MAX_DAYS
 from detectors.runs.backfill import backfill
+from detectors.runs.progress import DayDone
 from detectors.settings.app import DEFAULT_MAX_DAYS, MAX_DAYS_SETTING, OperatorSettings
 from detectors.stores import StoredBaseline
 from detectors.stores.locate import SPELLINGS, OperatorStore, describe, open_store
@@ -115,6 +120,9 @@ def register(commands: Any) -> None:
         help="forget only this site (name, site/slot, or subscription/group/site) in every "
         "dimension that holds it",
     )
+    forget.add_argument(
+        "--yes", action="store_true", help="do not ask for confirmation (needed off a terminal)"
+    )
     forget.set_defaults(handler=_baselines_forget)
     export = sub.add_parser("export", parents=[common], help="baselines as JSON lines")
     _filters(export)
@@ -156,6 +164,19 @@ def register(commands: Any) -> None:
         action="store_true",
         help="allow a principal the store has no baseline of yet",
     )
+    add.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="write nothing: list the alerts the rule would have allowed, of --alerts or "
+        "else of the alert records the store keeps",
+    )
+    add.add_argument(
+        "--alerts",
+        type=Path,
+        metavar="ALERTS.jsonl",
+        help="with --dry-run: alerts as JSON lines (`replay --out`, messages taken off the "
+        "queue) to try the rule on; - for standard input",
+    )
     add.set_defaults(handler=_allow_add)
     lst = sub.add_parser("list", parents=[common], help="every rule, with its hits and status")
     lst.set_defaults(handler=_allow_list)
@@ -188,7 +209,14 @@ def register(commands: Any) -> None:
         "DETECTOR_BOOTSTRAP_DAYS days this way by itself; run it for more, before the "
         "timer's first run (the timer then goes on from where it ended).",
     )
-    bf.add_argument("--days", type=int, required=True, metavar="N", help="days to learn")
+    bf.add_argument(
+        "--days",
+        type=days_to_learn,
+        required=True,
+        metavar="N",
+        help=f"whole UTC days before today to learn, 1 to {BACKFILL_MAX_DAYS} (today so far too)",
+    )
+    bf.add_argument("--quiet", action="store_true", help="no progress, only the summary")
     archive_options(
         bf,
         what="read the days from the logs diagnostic settings archived to a "
@@ -234,39 +262,39 @@ def settings() -> OperatorSettings:
 
 
 def _open(args: argparse.Namespace, *, must_exist: bool = True) -> OperatorStore:
+    """The store `--store` names; with `must_exist=False` a new embedded store file is
+    created (and said so)."""
+    new_file = None if must_exist else _new_sqlite_file(args)
     try:
-        return open_store(args.store, settings(), must_exist=must_exist)
+        store = open_store(args.store, settings(), must_exist=must_exist)
     except StoreError as err:
         raise DetectorError(f"{err}; nothing was changed") from err
+    if new_file is not None:
+        _output(args).say(f"created a new store in {new_file}")
+    return store
+
+
+def _new_sqlite_file(args: argparse.Namespace) -> Path | None:
+    """The embedded store's file when `--store` names one that does not exist yet."""
+    spec = args.store or settings().store or ""
+    kind, _, target = spec.partition(":")
+    if kind != "sqlite" or not target or Path(target).exists():
+        return None
+    return Path(target)
 
 
 def _where(args: argparse.Namespace) -> str:
     return describe(args.store or settings().store or "")
 
 
-def _out(text: str) -> None:
-    sys.stdout.write(text)
+def _output(args: argparse.Namespace) -> Output:
+    return Output.of(args)
 
 
-def _json(value: Any) -> None:
-    _out(json.dumps(value, indent=2, ensure_ascii=False) + "\n")
-
-
-_MAX_CELL = 48
-
-
-def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
-    """Aligned columns; a cell longer than 48 characters is cut with an ellipsis
-    (`--json` gives every value whole)."""
-    cells = [[_cell(printable(str(c))) for c in row] for row in rows]
-    widths = [max([len(h), *(len(r[i]) for r in cells)]) for i, h in enumerate(headers)]
-    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True))]
-    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in cells]
-    _out("\n".join(line.rstrip() for line in lines) + "\n")
-
-
-def _cell(text: str) -> str:
-    return text if len(text) <= _MAX_CELL else text[: _MAX_CELL - 1] + "…"
+def stored_json(props: Mapping[str, Any]) -> dict[str, Any]:
+    """Stored properties (PascalCase, as Table Storage shows them) with camelCase keys, as
+    every `--json` prints them."""
+    return {key[:1].lower() + key[1:]: value for key, value in props.items()}
 
 
 def _user(given: str | None) -> str:
@@ -316,37 +344,58 @@ def _select(store: OperatorStore, args: argparse.Namespace) -> list[PrincipalBas
 
 
 def _baselines_list(args: argparse.Namespace) -> int:
+    out = _output(args)
     store = _open(args)
     try:
         chosen = _select(store, args)
     finally:
         store.close()
+    context = [b for b in chosen if is_context_id(b.principal_id)]
     if not args.context:
         chosen = [b for b in chosen if not is_context_id(b.principal_id)]
+    matched = len(chosen)
     if args.limit > 0:
         chosen = chosen[: args.limit]
     rows = [admin.summary(b) for b in chosen]
     if args.json:
-        _json(rows)
+        out.data(rows)
         return EXIT_OK
-    _table(
+    out.table(
         ["LAST SEEN", "PRINCIPAL", "NAME", "TYPE", "DAYS", "SITES", "NETWORKS", "TOOLS"],
         [
             [
                 r["lastSeen"][:16].replace("T", " "),
                 r["principalId"],
-                r["name"],
+                _name(r["name"], r["principalId"]),
                 r["type"],
                 r["activeDays"],
                 r["sites"],
                 r["networks"],
-                ",".join(r["tools"]),
+                ", ".join(r["tools"]),
             ]
             for r in rows
         ],
+        keep=["PRINCIPAL"],
     )
-    print(f"{len(rows)} baseline(s)", file=sys.stderr)
+    note = f"{len(rows)} baseline(s)"
+    if len(rows) < matched:
+        note += f" of {matched} (--limit {args.limit})"
+    if context and not args.context:
+        note += (
+            f"; {len(context)} context baseline(s) of sites, WebJobs and peer groups not "
+            "listed (--context lists them; `baselines export` writes them too)"
+        )
+    out.say(note)
     return EXIT_OK
+
+
+def _name(name: str, principal_id: str) -> str:
+    """A principal's name for the NAME column, `-` where it would only repeat the id:
+    service principals and publishing users log no other name, and a context baseline's
+    name is its id."""
+    if not name or name == principal_id or is_context_id(principal_id):
+        return "-"
+    return name
 
 
 def _baselines_show(args: argparse.Namespace) -> int:
@@ -355,10 +404,11 @@ def _baselines_show(args: argparse.Namespace) -> int:
         held = resolve(store, args.principal, _where(args))
     finally:
         store.close()
+    out = _output(args)
     if args.json:
-        _json(_plain(held.baseline))
+        out.data(stored_json(_plain(held.baseline)))
     else:
-        _out("\n".join(printable(line) for line in admin.readable(held.baseline)) + "\n")
+        out.text("\n".join(printable(line) for line in admin.readable(held.baseline)))
     return EXIT_OK
 
 
@@ -372,14 +422,24 @@ def _plain(baseline: PrincipalBaseline) -> dict[str, Any]:
 
 
 def _baselines_forget(args: argparse.Namespace) -> int:
+    out = _output(args)
     store = _open(args)
     try:
         held = resolve(store, args.principal, _where(args))
         principal_id = held.baseline.principal_id
+        what = (
+            f"the whole baseline of {principal_id!r} ({held.baseline.active_days} active "
+            f"day(s), {len(held.baseline.sites)} site(s))"
+            if args.site is None
+            else f"site {args.site!r} from the baseline of {principal_id!r}"
+        )
+        if not args.yes and (args.json or not out.confirm(f"forget {what}?")):
+            raise DetectorError(f"not confirmed: pass --yes to forget {what}; nothing was changed")
         for _attempt in range(ATTEMPTS):
             try:
                 if args.site is None:
                     store.delete_baseline(principal_id, str(held.etag))
+                    removed: list[str] = []
                     message = f"forgot the baseline of {principal_id!r}"
                 else:
                     changed, removed = admin.forget_site(held.baseline, args.site)
@@ -406,13 +466,21 @@ def _baselines_forget(args: argparse.Namespace) -> int:
     finally:
         store.close()
     if args.json:
-        _json({"principalId": principal_id, "site": args.site, "result": message})
+        out.data(
+            {"principalId": principal_id, "site": args.site, "removed": removed, "result": message}
+        )
     else:
-        print(printable(message), file=sys.stderr)
+        out.say(message)
     return EXIT_OK
 
 
 def _baselines_export(args: argparse.Namespace) -> int:
+    out = _output(args)
+    if args.json and args.out is None:
+        raise DetectorError(
+            "--json prints the summary, and the baselines go to standard output without "
+            "--out: give --out FILE"
+        )
     store = _open(args)
     try:
         chosen = sorted(_select(store, args), key=lambda b: b.principal_id)
@@ -427,7 +495,22 @@ def _baselines_export(args: argparse.Namespace) -> int:
             args.out.write_bytes(data)
         except OSError as err:
             raise DetectorError(f"cannot write {args.out}: {err.strerror or err}") from err
-    print(f"exported {len(chosen)} baseline(s)", file=sys.stderr)
+    context = sum(1 for b in chosen if is_context_id(b.principal_id))
+    if args.json:
+        out.data(
+            {
+                "baselines": len(chosen),
+                "principals": len(chosen) - context,
+                "context": context,
+                "out": str(args.out),
+            }
+        )
+        return EXIT_OK
+    out.say(
+        f"exported {len(chosen)} baseline(s): {len(chosen) - context} of principals (as "
+        f"`baselines list` shows them) and {context} context baseline(s) of sites, WebJobs "
+        "and peer groups (`baselines list --context`)"
+    )
     return EXIT_OK
 
 
@@ -473,16 +556,50 @@ def _baselines_import(args: argparse.Namespace) -> int:
             ) from err
     finally:
         store.close()
-    print(f"imported {len(items)} baseline(s) into {_where(args)}", file=sys.stderr)
+    if args.json:
+        _output(args).data(
+            {"imported": len(items), "replaced": len(existing), "store": _where(args)}
+        )
+    else:
+        _output(args).say(f"imported {len(items)} baseline(s) into {_where(args)}")
     return EXIT_OK
 
 
 # Allow rules.
 
 
+def rule_json(rule: AllowRule) -> dict[str, Any]:
+    """A rule as `allow add --json` and `allow list --json` print it (docs/cli.md)."""
+    return {
+        "ruleId": rule.id,
+        "principal": rule.principal,
+        "appId": rule.app_id,
+        "cidr": rule.cidr,
+        "site": rule.site,
+        "detection": rule.detection,
+        "reasonCode": rule.reason_code,
+        "addedBy": rule.added_by,
+        "reason": rule.reason,
+        "addedAt": rule.added_at.isoformat(),
+        "expires": rule.expires.isoformat(),
+        "lastDay": last_day(rule.expires),
+        "hits": rule.hits,
+        "lastHit": rule.last_hit.isoformat() if rule.last_hit else None,
+    }
+
+
+def holds(rule: AllowRule) -> str:
+    """`holds through 2027-01-31 (UTC)`: the expiry as the operator gave it."""
+    day = last_day(rule.expires)
+    return f"holds until {day}" if " " in day else f"holds through {day} (UTC)"
+
+
 def _allow_add(args: argparse.Namespace) -> int:
+    out = _output(args)
     now = clock()
     max_days = settings().allow_max_days
+    if args.alerts is not None and not args.dry_run:
+        raise DetectorError("--alerts is for --dry-run: the alerts a rule is tried on")
     rule = new_rule(
         rule_id=args.id or f"r{now:%Y%m%d}-{uuid.uuid4().hex[:6]}",
         principal=args.principal,
@@ -499,23 +616,18 @@ def _allow_add(args: argparse.Namespace) -> int:
         detections=_DETECTION_IDS,
         reason_codes=[c.value for c in ReasonCode],
     )
-    store = _open(args)
+    if args.dry_run:
+        return _allow_dry_run(args, rule, out)
+    new_store = _new_sqlite_file(args) is not None
+    if new_store and rule.principal is not None and not args.unseen_principal:
+        raise DetectorError(
+            f"{_where(args)} does not exist yet, so it knows no principal "
+            f"{rule.principal!r}: pass --unseen-principal to allow one not seen yet "
+            "(the store is created then); nothing was changed"
+        )
+    store = _open(args, must_exist=False)
     try:
-        if rule.principal is not None and not args.unseen_principal:
-            try:
-                held = resolve(store, rule.principal, _where(args))
-            except DetectorError as err:
-                raise DetectorError(
-                    f"{err}; or pass --unseen-principal to allow one not seen yet"
-                ) from None
-            # Rules hold ids: a display name given here is the one principal it names now.
-            if held.baseline.principal_id != rule.principal:
-                print(
-                    f"principal {printable(rule.principal)!r} is "
-                    f"{printable(held.baseline.principal_id)!r}",
-                    file=sys.stderr,
-                )
-                rule = replace(rule, principal=held.baseline.principal_id)
+        rule = _principal_id(store, rule, args, out)
         try:
             store.add_rule(rule)
         except ConflictError as err:
@@ -523,13 +635,143 @@ def _allow_add(args: argparse.Namespace) -> int:
     finally:
         store.close()
     if args.json:
-        _json(rule.properties())
+        out.data(rule_json(rule))
     else:
-        print(f"added allow rule {rule.id}, expiring {rule.expires:%Y-%m-%d %H:%M} UTC")
+        out.text(f"added allow rule {rule.id}; it {holds(rule)}")
     return EXIT_OK
 
 
+def _principal_id(
+    store: OperatorStore, rule: AllowRule, args: argparse.Namespace, out: Output
+) -> AllowRule:
+    """The rule naming the principal's id: rules hold ids, and a display name given is the
+    one principal it names now."""
+    if rule.principal is None or args.unseen_principal:
+        return rule
+    try:
+        held = resolve(store, rule.principal, _where(args))
+    except DetectorError as err:
+        raise DetectorError(
+            f"{err}; or pass --unseen-principal to allow one not seen yet"
+        ) from None
+    if held.baseline.principal_id != rule.principal:
+        out.say(f"principal {rule.principal!r} is {held.baseline.principal_id!r}")
+        rule = replace(rule, principal=held.baseline.principal_id)
+    return rule
+
+
+def _allow_dry_run(args: argparse.Namespace, rule: AllowRule, out: Output) -> int:
+    """What the rule would have allowed among the alerts of a file, or those the store
+    recorded; nothing is written."""
+    stored = args.store or settings().store
+    if args.alerts is None and not stored:
+        raise DetectorError(
+            "--dry-run tries the rule on --alerts FILE (alerts as JSON lines: `replay --out`, "
+            "messages taken off the queue) or on the alert records of --store"
+        )
+    alerts = read_alerts(args.alerts) if args.alerts is not None else []
+    where = str(args.alerts)
+    if stored and (rule.principal is not None or args.alerts is None):
+        store = _open(args)
+        try:
+            rule = _principal_id(store, rule, args, out)
+            if args.alerts is None:
+                records = store.alert_records()
+                alerts = [a for a in map(alert_of_record, records) if a is not None]
+                where = f"the alert records of {_where(args)}"
+                if len(alerts) < len(records):
+                    out.say(
+                        f"{len(records) - len(alerts)} alert record(s) written by an earlier "
+                        "version keep too little to try a rule on (left out; --alerts FILE "
+                        "tries the alerts themselves)"
+                    )
+        finally:
+            store.close()
+    matched = [a for a in alerts if rule.matches(a)]
+    found: list[dict[str, Any]] = [
+        {
+            "alertId": str(a.get("id")),
+            "lastSeen": a.get("lastSeen"),
+            "severity": a.get("severity"),
+            "detection": a.get("detection"),
+            "principal": (a.get("principal") or {}).get("id"),
+            "sites": [str(r.get("site")) for r in a.get("resources") or ()],
+        }
+        for a in matched
+    ]
+    if args.json:
+        out.data({"dryRun": True, "rule": rule_json(rule), "alerts": len(alerts), "matched": found})
+        return EXIT_OK
+    if found:
+        out.table(
+            ["ALERT", "LAST SEEN", "SEVERITY", "DETECTION", "PRINCIPAL", "SITES"],
+            [
+                [
+                    f["alertId"],
+                    str(f["lastSeen"] or "")[:16].replace("T", " "),
+                    f["severity"] or "-",
+                    f["detection"],
+                    f["principal"],
+                    ", ".join(f["sites"]),
+                ]
+                for f in found
+            ],
+            keep=["ALERT"],
+        )
+    out.say(
+        f"dry run: the rule would have allowed {len(found)} of {len(alerts)} alert(s) in "
+        f"{where}; nothing was written"
+    )
+    return EXIT_OK
+
+
+def alert_of_record(record: Mapping[str, Any]) -> dict[str, Any] | None:
+    """What an allow rule looks at in an alert, from the alert's record in the store; None
+    for a record written before records kept it."""
+    view = record.get("allowView")
+    if not isinstance(view, dict):
+        return None
+    return {
+        "id": record.get("alertId"),
+        "detection": record.get("detection"),
+        "severity": view.get("severity"),
+        "lastSeen": record.get("lastSeen"),
+        "principal": {
+            "id": record.get("principalId"),
+            "name": record.get("principalName"),
+            "appId": view.get("appId"),
+        },
+        "sourceIps": view.get("sourceIps") or [],
+        "resources": view.get("resources") or [],
+        "reasons": [{"code": code} for code in view.get("reasonCodes") or ()],
+    }
+
+
+def read_alerts(path: Path) -> list[dict[str, Any]]:
+    """Alerts as JSON lines from a file (`-`: standard input); InputError names a bad line."""
+    try:
+        if str(path) == "-":
+            lines = sys.stdin.buffer.read().splitlines()
+        else:
+            lines = path.read_bytes().splitlines()
+    except OSError as err:
+        raise InputError(f"cannot read {path}: {err.strerror or err}") from err
+    alerts: list[dict[str, Any]] = []
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            alert = json.loads(line)
+        except ValueError as err:
+            raise InputError(f"{path}:{number}: not JSON: {err}") from err
+        if not isinstance(alert, dict):
+            raise InputError(f"{path}:{number}: not an alert (a JSON object)")
+        alerts.append(alert)
+    return alerts
+
+
 def _allow_list(args: argparse.Namespace) -> int:
+    out = _output(args)
     store = _open(args)
     try:
         stored = store.list_rules()
@@ -545,9 +787,9 @@ def _allow_list(args: argparse.Namespace) -> int:
         return "expired" if rule_id in gate.expired else "active"
 
     if args.json:
-        _json(
+        out.data(
             [
-                {**s.rule.properties(), "Status": status(s.rule.id), "Problems": problems(s.rule)}
+                {**rule_json(s.rule), "status": status(s.rule.id), "problems": problems(s.rule)}
                 for s in stored
             ]
         )
@@ -571,7 +813,7 @@ def _allow_list(args: argparse.Namespace) -> int:
             [
                 r.id,
                 status(r.id),
-                f"{r.expires:%Y-%m-%d}",
+                last_day(r.expires),
                 r.hits,
                 f"{r.last_hit:%Y-%m-%d %H:%M}" if r.last_hit else "-",
                 " ".join(match),
@@ -579,9 +821,18 @@ def _allow_list(args: argparse.Namespace) -> int:
                 r.reason,
             ]
         )
-    _table(["ID", "STATUS", "EXPIRES", "HITS", "LAST HIT", "MATCHES", "BY", "WHY"], rows)
+    out.table(
+        ["ID", "STATUS", "LAST DAY", "HITS", "LAST HIT", "MATCHES", "BY", "WHY"],
+        rows,
+        keep=["ID"],
+    )
+    if rows:
+        out.say(
+            "LAST DAY: the last day (UTC) a rule holds; LAST HIT: when the activity it "
+            "last allowed happened"
+        )
     for rule_id in gate.expired:
-        print(f"rule {rule_id} has expired: remove it, or add a new one", file=sys.stderr)
+        out.say(f"rule {rule_id} has expired: remove it, or add a new one")
     return EXIT_OK
 
 
@@ -604,7 +855,11 @@ def _allow_remove(args: argparse.Namespace) -> int:
             raise DetectorError(f"allow rule {args.rule_id} kept changing; retry")
     finally:
         store.close()
-    print(f"removed allow rule {args.rule_id}", file=sys.stderr)
+    out = _output(args)
+    if args.json:
+        out.data({"ruleId": args.rule_id, "removed": True, "rule": rule_json(found[0].rule)})
+    else:
+        out.say(f"removed allow rule {args.rule_id}")
     return EXIT_OK
 
 
@@ -705,19 +960,89 @@ def _feedback(args: argparse.Namespace) -> int:
             ) from None
     finally:
         store.close()
-    if verdict == "benign":
-        message = f"alert {args.alert_id}: benign; taught {changed} new value(s) to the baseline"
-    else:
-        message = (
-            f"alert {args.alert_id}: malicious; took {changed} value(s) the alert introduced "
-            "out of the baseline, so the same activity alerts again"
-        )
-    message += f" of {principal_id!r}"
+    earlier = record.get("verdict") if isinstance(record.get("verdict"), dict) else None
+    message = verdict_sentence(
+        args.alert_id, verdict, changed, principal_id, record, earlier=earlier
+    )
+    out = _output(args)
     if args.json:
-        _json({"alertId": args.alert_id, "verdict": verdict, "changedValues": changed})
+        out.data(
+            {
+                "alertId": args.alert_id,
+                "principalId": principal_id,
+                "verdict": verdict,
+                "previousVerdict": earlier.get("verdict") if earlier else None,
+                "changedValues": changed,
+                "values": record.get("values" if verdict == "benign" else "novel") or {},
+                "message": message,
+            }
+        )
     else:
-        print(printable(message), file=sys.stderr)
+        out.say(message)
     return EXIT_OK
+
+
+def verdict_sentence(
+    alert_id: str,
+    verdict: str,
+    changed: int,
+    principal_id: str,
+    record: Mapping[str, Any],
+    *,
+    earlier: Mapping[str, Any] | None = None,
+) -> str:
+    """What a verdict did to the baseline, in words: the values taught or kept out."""
+    whose = f"the baseline of {principal_id!r}"
+    if verdict == "benign":
+        values = _values_text(record.get("values") or {})
+        if changed:
+            text = (
+                f"alert {alert_id} is benign: taught {changed} value(s) new to {whose} "
+                f"({values}), so the same activity no longer counts as new"
+            )
+        else:
+            text = (
+                f"alert {alert_id} is benign: {whose} already holds every value of it "
+                f"({values}), learned when it was scored; they stay, so the same activity "
+                "does not count as new"
+            )
+    else:
+        novel = record.get("novel") or {}
+        if changed:
+            text = (
+                f"alert {alert_id} is malicious: took {changed} value(s) the alert was the "
+                f"first to show ({_values_text(novel)}) out of {whose}, so the same activity "
+                "alerts again"
+            )
+        elif novel:
+            text = (
+                f"alert {alert_id} is malicious: the value(s) it was the first to show "
+                f"({_values_text(novel)}) are not in {whose}; nothing to take out, the same "
+                "activity alerts again"
+            )
+        else:
+            text = (
+                f"alert {alert_id} is malicious: it showed nothing new to {whose}, so nothing "
+                "was taken out; the baseline is unchanged and the same activity scores as it did"
+            )
+    if earlier and earlier.get("verdict"):
+        before = f"{earlier.get('verdict')} by {earlier.get('by')} at {earlier.get('at')}"
+        if earlier.get("verdict") != verdict:
+            text += f"; this reverses the earlier verdict ({before})"
+        else:
+            text += f"; it was already marked {before}"
+    return text
+
+
+def _values_text(values: Mapping[str, Any], most: int = 3) -> str:
+    """`sites: a, b; networks: 203.0.113.0/24` (a few per dimension)."""
+    parts = []
+    for name, entries in sorted(values.items()):
+        names = sorted(entries)
+        shown = ", ".join(str(v) for v in names[:most])
+        more = f" and {len(names) - most} more" if len(names) > most else ""
+        parts.append(f"{name.replace('_', ' ')}: {shown}{more}")
+    return "; ".join(parts) or "no values"
 
 
 # Backfill.
@@ -745,7 +1070,43 @@ def logs_source(settings: OperatorSettings) -> Any:
     return LogAnalyticsSource(client=client, workspace_id=workspace)
 
 
+def days_to_learn(text: str) -> int:
+    """`backfill --days`: a whole number of days from 1 to MAX_DAYS, checked before anything
+    is read or created."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of days") from None
+    if not 1 <= value <= BACKFILL_MAX_DAYS:
+        raise argparse.ArgumentTypeError(
+            f"{value}: give a number of days from 1 to {BACKFILL_MAX_DAYS}"
+        )
+    return value
+
+
+class DayBar:
+    """Progress of a day-by-day command: each day's line, and a live line with the days
+    done, their rate and the time left."""
+
+    def __init__(self, out: Output, label: str) -> None:
+        self.bar = out.bar(label, 0, unit="days")
+        self.first = True
+
+    def __call__(self, day: DayDone) -> None:
+        if self.first:
+            # Days an interrupted run finished are not part of this run's rate.
+            self.bar.base = self.bar.done = day.total - day.left - 1  # the rate from the start
+            self.first = False
+        self.bar.note(day.text)
+        self.bar.update(day.total - day.left, total=day.total)
+
+    def close(self) -> None:
+        """Take the live line away."""
+        self.bar.close()
+
+
 def _backfill(args: argparse.Namespace) -> int:
+    out = _output(args)
     chosen = settings()
     lateness = timedelta(hours=chosen.lateness_hours)
     if args.archive is not None:
@@ -756,6 +1117,7 @@ def _backfill(args: argparse.Namespace) -> int:
     else:
         source = logs_source(chosen)
     store = _open(args, must_exist=False)
+    bar = DayBar(out, "backfill")
     try:
         report = backfill(
             source=source,
@@ -764,28 +1126,31 @@ def _backfill(args: argparse.Namespace) -> int:
             days=args.days,
             now=clock(),
             lateness=lateness,
-            progress=lambda line: print(line, file=sys.stderr, flush=True),
+            progress=bar,
         )
     except DetectorError as err:
         raise DetectorError(
             f"{err}; the days learned so far are kept: run the same command again to resume"
         ) from err
     finally:
+        bar.close()
         store.close()
     if args.json:
-        _json(
+        out.data(
             {
                 "since": report.since,
                 "until": report.until,
                 "days": report.days,
                 "done": report.done,
+                "resumedFrom": report.resumed_from,
                 "rows": report.rows,
+                "rejected": report.rejected,
                 "observations": report.observations,
                 "principals": len(report.principals),
                 "queries": report.queries,
             }
         )
-    print(report.line(), file=sys.stderr)
+    out.say(report.line())
     return EXIT_OK
 
 
@@ -793,10 +1158,11 @@ def _export(args: argparse.Namespace) -> int:
     from detectors.runs.export import export  # noqa: PLC0415 - only this command
     from detectors.sources.queries import EXPORT_QUERIES  # noqa: PLC0415
 
+    out = _output(args)
     chosen = settings()
     source = logs_source(chosen)
     source.queries = EXPORT_QUERIES
-    quiet = args.quiet or args.json
+    bar = DayBar(out, "export")
     try:
         report = export(
             source=source,
@@ -804,24 +1170,28 @@ def _export(args: argparse.Namespace) -> int:
             since=args.since,
             until=args.until or clock(),
             lateness=timedelta(hours=chosen.lateness_hours),
-            progress=None if quiet else lambda line: print(line, file=sys.stderr, flush=True),
+            progress=bar,
         )
     except DetectorError as err:
         raise DetectorError(
             f"{err}; the days written so far are kept: run the same command again to resume"
         ) from err
+    finally:
+        bar.close()
     if args.json:
-        _json(
+        out.data(
             {
                 "since": report.since.isoformat(),
                 "until": report.until.isoformat(),
                 "days": report.days,
                 "done": report.done,
+                "resumedFrom": report.resumed_from.isoformat() if report.resumed_from else None,
                 "rows": report.rows,
                 "queries": report.queries,
                 "splits": report.splits,
+                "retries": report.retries,
                 "out": report.out,
             }
         )
-    print(report.line(), file=sys.stderr)
+    out.say(report.line())
     return EXIT_OK

@@ -15,7 +15,7 @@ result stops the backfill with the checkpoint on the last complete day.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
@@ -24,6 +24,7 @@ from detectors.engine.scoring import Engine
 from detectors.model.errors import DetectorError
 from detectors.model.observation import Observation, RawRow
 from detectors.normalize.rows import normalize_rows
+from detectors.runs.progress import DayDone, DayProgress
 from detectors.runs.step import WindowStep
 from detectors.settings.detection import DetectionSettings
 from detectors.sources import Budget, LogSource
@@ -81,7 +82,7 @@ def backfill(
     lateness: timedelta,
     settle: timedelta = timedelta(minutes=2),
     day_budget_seconds: float = 900,
-    progress: Callable[[str], None] | None = None,
+    progress: DayProgress | None = None,
     budget: Budget | None = None,
 ) -> BackfillReport:
     """Learn the span day by day, resuming an unfinished backfill recorded in `store`.
@@ -139,9 +140,17 @@ def backfill(
         report.queries += fetched.queries
         if progress is not None:
             progress(
-                f"day {number}/{len(windows)} {start:%Y-%m-%d}: {len(rows):,} rows, "
-                f"{len({o.principal.id for o in observations}):,} principals, "
-                f"{fetched.queries} queries ({fetched.retries} retried, {fetched.splits} split)"
+                DayDone(
+                    number=number,
+                    total=len(windows),
+                    left=len(windows) - report.done,
+                    text=(
+                        f"day {number}/{len(windows)} {start:%Y-%m-%d}: {len(rows):,} rows, "
+                        f"{len({o.principal.id for o in observations}):,} principals, "
+                        f"{fetched.queries} queries ({fetched.retries} retried, "
+                        f"{fetched.splits} split)"
+                    ),
+                )
             )
     return report
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -26,6 +25,7 @@ from typing import Any
 import orjson
 
 from detectors.model.errors import DetectorError, InputError
+from detectors.runs.progress import DayDone, DayProgress
 from detectors.sources import Budget, LogSource
 from detectors.sources.queries import Window
 
@@ -73,7 +73,7 @@ def export(
     until: datetime,
     lateness: timedelta,
     day_budget_seconds: float = 900,
-    progress: Callable[[str], None] | None = None,
+    progress: DayProgress | None = None,
 ) -> ExportReport:
     """Write every row ingested in [since, until) to `out`, day by day, resuming an
     unfinished export of the same range."""
@@ -149,9 +149,16 @@ def export(
             )
             if progress is not None:
                 progress(
-                    f"day {number}/{len(windows)} {start:%Y-%m-%d}: {len(rows):,} rows "
-                    f"({fetched.queries} queries, {fetched.splits} split, {fetched.retries} "
-                    f"retried); {report.rows:,} rows so far"
+                    DayDone(
+                        number=number,
+                        total=len(windows),
+                        left=len(windows) - report.done,
+                        text=(
+                            f"day {number}/{len(windows)} {start:%Y-%m-%d}: {len(rows):,} rows "
+                            f"({fetched.queries} queries, {fetched.splits} split, "
+                            f"{fetched.retries} retried); {report.rows:,} rows so far"
+                        ),
+                    )
                 )
     state_file.unlink(missing_ok=True)
     return report

@@ -241,8 +241,9 @@ def replay(
         # Rows that arrive late reach the engine out of event order, as in the timer.
         step.engine.late_rows = arrival.delays is not None or stats.ingestion_times > 0
         stats.learning_until = grid_start(stats.first + timedelta(days=learning_days), window)
-        span = max(int((spool.last.time - stats.first).total_seconds()), 1)
+        queued, scored = max(spool.count, 1), 0
         for start, read in windows(spool, arrival):
+            scored += len(read)
             batch = [o for o in read if keep_from <= o.time < keep_until]
             if len(batch) < len(read):
                 stats.apart += len(read) - len(batch)
@@ -267,9 +268,7 @@ def replay(
                 sink(alert)
             step.learn(judged)
             if progress is not None and batch and stats.windows % 100 == 0:
-                assert stats.last is not None  # set just above for a batch
-                elapsed = int((stats.last - stats.first).total_seconds())
-                progress(Progress(phase="scoring", done=elapsed, total=span, rows=stats.rows))
+                progress(Progress(phase="scoring", done=scored, total=queued, rows=scored))
         stats.scoring_seconds = time.perf_counter() - started - stats.reading_seconds
         return stats
     finally:

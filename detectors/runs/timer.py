@@ -173,8 +173,7 @@ class RunReport:
             f"allowed by rules {sum(self.allowed.values())}; enqueued {self.enqueued}; "
             f"queries {self.queries} ({self.retries} retried, {self.splits} split); "
             f"old records deleted {self.pruned}; "
-            f"watermark {self.watermark_before} -> {self.watermark_after}; "
-            f"events scored through {self.scored_through}"
+            f"{self._progress()}"
             + (
                 f"; bootstrap {self.learned_days} of {self.learning_days} day(s) learned"
                 if self.learning_days is not None
@@ -183,6 +182,18 @@ class RunReport:
             + (f"; poison queue {self.poison}" if self.poison is not None else "")
             + (f"; error: {self.error}" if self.error else "")
         )
+
+    def _progress(self) -> str:
+        """How far ingestion was read and event time scored, in words when nothing is."""
+        before, after = self.watermark_before, self.watermark_after
+        if before is None and after is None:
+            read = "nothing read yet (no checkpoint)"
+        elif before == after:
+            read = f"read up to {after} (unchanged)"
+        else:
+            read = f"read {before or 'from the first-run lookback'} -> {after}"
+        scored = self.scored_through
+        return f"{read}; events scored through {scored or 'nothing yet'}"
 
 
 class TimerRun:
@@ -285,7 +296,7 @@ class TimerRun:
                 lateness=timedelta(hours=s.lateness_hours),
                 settle=timedelta(seconds=s.settle_seconds),
                 budget=budget,
-                progress=lambda line: log.info("bootstrap %s", line),
+                progress=lambda day: log.info("bootstrap %s", day.text),
             )
             report.queries += learned.queries
             report.rows += learned.rows
@@ -485,14 +496,18 @@ class TimerRun:
         }
         if not new or self.allow is None:
             return
-        try:
-            gone = self.allow.record_hits(new, self._gate.now)
-        except DetectorError as err:  # the counts are in the report and the log
-            log.warning("could not count allow rule hits %s: %s", new, err)
-            return
+        # A rule's last hit is when the activity it allowed happened, as after a replay.
+        times = self._gate.hit_times()
+        gone: list[str] = []
+        for rule_id, hits in sorted(new.items()):
+            try:
+                gone += self.allow.record_hits({rule_id: hits}, times.get(rule_id, self._gate.now))
+            except DetectorError as err:  # the counts are in the report and the log
+                log.warning("could not count allow rule hits %s: %s", new, err)
+                return
+            self._hits_written[rule_id] = self._gate.hits[rule_id]
         if gone:
             log.warning("allow rules removed while they matched alerts: %s", ", ".join(gone))
-        self._hits_written = dict(self._gate.hits)
 
     def _drain(self) -> int:
         """Put every held alert on the queue; DeliveryFailed leaves the rest held."""

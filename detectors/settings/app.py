@@ -12,6 +12,7 @@ Storage is reached either with a connection string (Azurite, local runs) in
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import ipaddress
 import re
 from collections.abc import Callable, Mapping
@@ -468,3 +469,27 @@ APP_SETTINGS: tuple[str, ...] = (
 `DETECTOR_STORAGE__credential` (`managedidentity`) is read by the Functions host for the
 notifier's queue trigger, not by this module.
 """
+
+PREFIX = "DETECTOR_"
+
+
+def known_settings() -> frozenset[str]:
+    """Every `DETECTOR_*` name something reads: the app settings, the detection settings
+    (`DETECTOR_<FIELD>`) and `DETECTOR_STORE` of the operators' commands."""
+    detection = {_setting(f.name) for f in dataclasses.fields(DetectionSettings)}
+    return frozenset({*APP_SETTINGS, STORE, *detection})
+
+
+def unknown_settings(environ: Mapping[str, str]) -> list[str]:
+    """A warning for each `DETECTOR_*` variable nothing reads (a misspelt name is otherwise
+    ignored without a word), with the known name it most resembles."""
+    known = known_settings()
+    warnings = []
+    for name in sorted(environ):
+        # The Functions host reads a connection's `__` properties (`__credential`, ...).
+        if not name.startswith(PREFIX) or name in known or name.startswith(f"{STORAGE}__"):
+            continue
+        near = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.8)
+        hint = f"; did you mean {near[0]}?" if near else " (see docs/settings.md)"
+        warnings.append(f"unknown setting {name} is ignored{hint}")
+    return warnings

@@ -158,6 +158,8 @@ class DetectionSettings:
         if not settings.alert_threshold <= settings.medium_threshold <= settings.high_threshold:
             raise ConfigurationError(
                 "invalid detection settings: DETECTOR_ALERT_THRESHOLD <= "
-                "DETECTOR_MEDIUM_THRESHOLD <= DETECTOR_HIGH_THRESHOLD must hold"
+                "DETECTOR_MEDIUM_THRESHOLD <= DETECTOR_HIGH_THRESHOLD must hold, but they are "
+                f"{settings.alert_threshold:g}, {settings.medium_threshold:g} and "
+                f"{settings.high_threshold:g}"
             )
         return settings

@@ -52,8 +52,16 @@ def labels(profile: OrgProfile) -> list[ScenarioLabel]:
     return result
 
 
-def write_dataset(profile: OrgProfile, rows_path: Path, labels_path: Path) -> int:
-    """Writes the rows as NDJSON (gzip when the name ends .gz) and the labels; returns rows."""
+def write_dataset(
+    profile: OrgProfile,
+    rows_path: Path,
+    labels_path: Path,
+    progress: Callable[[float, int], None] | None = None,
+) -> int:
+    """Writes the rows as NDJSON (gzip when the name ends .gz) and the labels; returns rows.
+
+    `progress` hears, now and then, how many of the profile's days are written (a fraction)
+    and the rows so far."""
     with ExitStack() as stack:
         raw = stack.enter_context(rows_path.open("wb"))
         write: Callable[[bytes], int] = raw.write
@@ -63,13 +71,17 @@ def write_dataset(profile: OrgProfile, rows_path: Path, labels_path: Path) -> in
                 gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=9)
             )
             write = packed.write
-        count = _write_rows(profile, write)
+        count = _write_rows(profile, write, progress)
     document = labels_document(profile, labels(profile), rows=count)
     labels_path.write_bytes(orjson.dumps(document, option=orjson.OPT_INDENT_2) + b"\n")
     return count
 
 
-def _write_rows(profile: OrgProfile, write: Callable[[bytes], int]) -> int:
+def _write_rows(
+    profile: OrgProfile,
+    write: Callable[[bytes], int],
+    progress: Callable[[float, int], None] | None = None,
+) -> int:
     count = 0
     chunk: list[bytes] = []
     dumps, newline = orjson.dumps, orjson.OPT_APPEND_NEWLINE
@@ -80,10 +92,21 @@ def _write_rows(profile: OrgProfile, write: Callable[[bytes], int]) -> int:
                 write(b"".join(chunk))
                 count += len(chunk)
                 chunk.clear()
+                if progress is not None:
+                    progress(_days_written(profile, row), count)
         if chunk:
             write(b"".join(chunk))
             count += len(chunk)
     return count
+
+
+def _days_written(profile: OrgProfile, row: dict[str, Any]) -> float:
+    """How far into the profile's days a row is (rows come in time order)."""
+    try:
+        moment = datetime.fromisoformat(str(row.get("TimeGenerated")).replace("Z", "+00:00"))
+    except ValueError:
+        return 0.0
+    return max((moment - profile.start).total_seconds() / 86400, 0.0)
 
 
 @contextmanager

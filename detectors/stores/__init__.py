@@ -103,3 +103,7 @@ class AlertRecords(Protocol):
     def put_alert_record_if(self, record: Mapping[str, Any], etag: str) -> str:
         """Replace a record unchanged since read; ConflictError otherwise."""
         ...
+
+    def alert_records(self) -> list[dict[str, Any]]:
+        """Every record kept (those not pruned yet), in no particular order."""
+        ...

@@ -254,6 +254,14 @@ class SqliteStore:
             raise StoreError(f"cannot read alert records from {self.path}: {err}") from err
         return (None, None) if row is None else (dict(orjson.loads(row[1])), str(row[0]))
 
+    def alert_records(self) -> list[dict[str, Any]]:
+        """Every feedback record kept."""
+        try:
+            found = self._db.execute("SELECT value FROM alert_records ORDER BY alert_id").fetchall()
+        except sqlite3.Error as err:
+            raise StoreError(f"cannot read alert records from {self.path}: {err}") from err
+        return [dict(orjson.loads(row[0])) for row in found]
+
     def put_alert_record_if(self, record: Mapping[str, Any], etag: str) -> str:
         """Replace a record unchanged since read."""
         try:

@@ -748,6 +748,16 @@ class TableStore:
             ALERT_RECORD_PARTITION, alert_id, f"read the record of alert {alert_id}"
         )
 
+    def alert_records(self) -> list[dict[str, Any]]:
+        """Every feedback record kept (one query over the records' partition)."""
+        with self._errors(self.state_table, "read the alert records"):
+            entities = list(
+                self._state.query_entities(
+                    "PartitionKey eq @p", parameters={"p": ALERT_RECORD_PARTITION}
+                )
+            )
+        return [_state_value(str(e.get("Name") or e["RowKey"]), e) for e in entities]
+
     def put_alert_record_if(self, record: Mapping[str, Any], etag: str) -> str:
         """Replace a record unchanged since read; ConflictError otherwise."""
         entity = self._record_entity(record)

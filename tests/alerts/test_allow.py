@@ -158,7 +158,7 @@ def test_the_gate_counts_and_logs_each_allowed_alert_and_reports_expired_and_inv
         kept = [gate.admit(alert(id="a1")), gate.admit(alert(id="a2", principal={"id": "x"}))]
     assert kept == [False, True]
     assert gate.hits == {"live": 1}
-    assert gate.allowed == [("live", "a1")]
+    assert [(a.rule_id, a.alert_id) for a in gate.allowed] == [("live", "a1")]
     assert gate.expired == ["old"]
     assert [text.split(":")[0] for text in gate.invalid] == ["broad"]
     assert "alert a1" in caplog.text

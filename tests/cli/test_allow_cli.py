@@ -47,15 +47,15 @@ def test_the_obvious_spelling_adds_a_rule_that_lists_with_its_status(rig, capsys
     )  # fmt: skip
     assert code == 0
     (rule,) = rules(rig, capsys)
-    assert rule["RuleId"] == "audit"
-    assert rule["Status"] == "active"
+    assert rule["ruleId"] == "audit"
+    assert rule["status"] == "active"
     # The display name given is stored as the one id it names: rules match ids only.
-    assert (rule["Principal"], rule["Cidr"], rule["Site"]) == (JANE, "203.0.113.0/24", "app*")
-    assert rule["AddedBy"] == "ops@contoso.com"
-    assert rule["Hits"] == 0
+    assert (rule["principal"], rule["cidr"], rule["site"]) == (JANE, "203.0.113.0/24", "app*")
+    assert rule["addedBy"] == "ops@contoso.com"
+    assert rule["hits"] == 0
     assert rig.run("allow", "list") == 0
     table = capsys.readouterr().out
-    assert table.split()[:3] == ["ID", "STATUS", "EXPIRES"]
+    assert table.split()[:4] == ["ID", "STATUS", "LAST", "DAY"]
     assert "audit" in table
     assert "quarterly credential audit" in table
 
@@ -84,7 +84,7 @@ def test_an_unseen_principal_needs_saying_so(rig, capsys):
     assert rig.run("allow", "add", *args) == 1
     assert "--unseen-principal" in one_line_error(capsys)
     assert rig.run("allow", "add", *args, "--unseen-principal") == 0
-    assert [r["Principal"] for r in rules(rig, capsys)] == ["new-pipeline"]
+    assert [r["principal"] for r in rules(rig, capsys)] == ["new-pipeline"]
 
 
 def test_remove_takes_a_rule_out_and_an_unknown_id_is_an_error(rig, capsys):
@@ -113,8 +113,8 @@ def test_a_replay_into_a_store_applies_its_rules_counts_hits_and_reports_them(tm
     assert "1 alert(s) allowed by rules (pentest: 1)" in err
     assert main(["allow", "list", "--json", "--store", db]) == 0
     (rule,) = json.loads(capsys.readouterr().out)
-    assert rule["Hits"] == 1
-    assert rule["LastHit"]
+    assert rule["hits"] == 1
+    assert rule["lastHit"]
 
 
 def test_feedback_malicious_keeps_the_new_values_out_and_benign_teaches_them(rig, capsys):
@@ -193,6 +193,51 @@ def test_opposite_verdicts_given_at_once_cannot_leave_record_and_baseline_disagr
 def test_feedback_on_an_unknown_alert_is_a_one_line_error(rig, capsys):
     assert rig.run("feedback", "0123abcd", "--benign") == 1
     assert "no record of alert '0123abcd'" in one_line_error(capsys)
-    with pytest.raises(SystemExit) as exited:  # neither --benign nor --malicious
-        main(["feedback", "x", "--store", rig.spec])
-    assert exited.value.code == 2
+    # Neither --benign nor --malicious: a usage error, exit code 2.
+    assert main(["feedback", "x", "--store", rig.spec]) == 2
+
+
+def test_a_dry_run_on_the_stored_alert_records_finds_what_the_alerts_file_does(rig, capsys):
+    (alert,) = rig.alerts
+    alerts = rig.tmp / "alerts.jsonl"
+    tried = (
+        ["--cidr", f"{THIEF.ip}/32"],
+        ["--cidr", f"{THIEF.ip}/32", "--reason-code", "NEW_SCRIPTING_TOOL"],
+        ["--cidr", f"{THIEF.ip}/32", "--reason-code", "NEW_WEBJOB"],
+        ["--app-id", THIEF.app_id],
+        ["--principal", "new-pipeline", "--unseen-principal"],
+    )
+    found = []
+    for rule in tried:
+        base = ["allow", "add", "--reason", "r", "--expires", soon(), "--dry-run", "--json", *rule]
+        assert rig.run(*base, "--alerts", str(alerts)) == 0
+        from_file = json.loads(capsys.readouterr().out)["matched"]
+        assert rig.run(*base) == 0
+        from_records = json.loads(capsys.readouterr().out)
+        assert from_records["matched"] == from_file, rule
+        assert from_records["alerts"] == 1
+        found.append(len(from_file))
+    assert found == [1, 1, 0, 1, 0]
+    assert rig.run("allow", "add", "--reason", "r", "--expires", soon(), "--dry-run",
+                   "--cidr", f"{THIEF.ip}/32") == 0  # fmt: skip
+    captured = capsys.readouterr()
+    assert alert["id"] in captured.out
+    assert "would have allowed 1 of 1 alert(s) in the alert records of" in captured.err
+    assert rules(rig, capsys) == []
+
+
+def test_a_dry_run_leaves_out_records_too_old_to_try_a_rule_on(rig, capsys):
+    (alert,) = rig.alerts
+    store = rig.open()
+    try:
+        record, _ = store.get_alert_record(alert["id"])
+        assert record is not None
+        del record["allowView"]
+        store.record_alerts([record])
+    finally:
+        store.close()
+    assert rig.run("allow", "add", "--reason", "r", "--expires", soon(), "--dry-run",
+                   "--cidr", f"{THIEF.ip}/32") == 0  # fmt: skip
+    captured = capsys.readouterr()
+    assert "1 alert record(s) written by an earlier version keep too little" in captured.err
+    assert "would have allowed 0 of 0 alert(s)" in captured.err

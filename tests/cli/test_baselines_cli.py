@@ -84,8 +84,8 @@ def test_list_and_show_print_tables_for_people(rig, capsys):
 def test_show_json_decodes_every_dimension(rig, capsys):
     assert rig.run("baselines", "show", JANE, "--json") == 0
     shown = json.loads(capsys.readouterr().out)
-    assert shown["PrincipalId"] == JANE
-    assert any(key.endswith("/app1") for key in shown["Sites"])
+    assert shown["principalId"] == JANE
+    assert any(key.endswith("/app1") for key in shown["sites"])
 
 
 def test_an_unknown_principal_is_a_one_line_error(rig, capsys):
@@ -96,7 +96,7 @@ def test_an_unknown_principal_is_a_one_line_error(rig, capsys):
 
 
 def test_forget_a_site_removes_it_from_every_dimension_that_holds_it(rig, capsys):
-    assert rig.run("baselines", "forget", JANE, "--site", "app1") == 0
+    assert rig.run("baselines", "forget", JANE, "--site", "app1", "--yes") == 0
     assert "forgot" in capsys.readouterr().err
     store = rig.open()
     try:
@@ -106,12 +106,12 @@ def test_forget_a_site_removes_it_from_every_dimension_that_holds_it(rig, capsys
     for dimension in ("sites", "credential_sites", "webjobs"):
         assert not [v for v in getattr(jane, dimension) if v.endswith("/app1")], dimension
     assert [v for v in jane.sites if v.endswith("/app2")]
-    assert rig.run("baselines", "forget", JANE, "--site", "app1") == 1
+    assert rig.run("baselines", "forget", JANE, "--site", "app1", "--yes") == 1
     assert "holds no site 'app1'" in one_line_error(capsys)
 
 
 def test_forget_a_principal_deletes_its_baseline(rig, capsys):
-    assert rig.run("baselines", "forget", PIPELINE.caller) == 0
+    assert rig.run("baselines", "forget", PIPELINE.caller, "--yes") == 0
     assert [r["principalId"] for r in listed(rig, capsys)] == [JANE]
 
 
@@ -131,7 +131,16 @@ def test_two_operators_forgetting_different_sites_at_once_both_keep_their_change
         def save_after_another_operator(items):
             if not raced:
                 raced.append(True)
-                other = ["baselines", "forget", JANE, "--site", "app2", "--store", rig.spec]
+                other = [
+                    "baselines",
+                    "forget",
+                    JANE,
+                    "--site",
+                    "app2",
+                    "--yes",
+                    "--store",
+                    rig.spec,
+                ]
                 assert main(other) == 0
             return save(items)
 
@@ -139,7 +148,7 @@ def test_two_operators_forgetting_different_sites_at_once_both_keep_their_change
         return store
 
     monkeypatch.setattr(cli_tuning, "open_store", racing_open)
-    assert rig.run("baselines", "forget", JANE, "--site", "app1") == 0
+    assert rig.run("baselines", "forget", JANE, "--site", "app1", "--yes") == 0
     monkeypatch.setattr(cli_tuning, "open_store", real_open)
     store = rig.open()
     try:
@@ -183,7 +192,7 @@ def test_import_refuses_to_overwrite_without_replace_and_bad_lines_change_nothin
     fixed.write_text(edited)
     assert rig.run("baselines", "import", str(fixed), "--replace") == 0
     assert rig.run("baselines", "show", JANE, "--json") == 0
-    assert json.loads(capsys.readouterr().out)["Name"] == "Jane D."
+    assert json.loads(capsys.readouterr().out)["name"] == "Jane D."
 
 
 def test_an_unreachable_or_misspelled_store_is_a_one_line_error(tmp_path, capsys):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import io
 import json
 from datetime import timedelta
 from pathlib import Path
@@ -133,9 +134,7 @@ def test_a_missing_file_is_a_one_line_error(tmp_path, capsys):
 
 def test_a_bad_window_is_a_usage_error(tmp_path, capsys):
     src = write_ndjson(tmp_path / "e.jsonl", attack_rows())
-    with pytest.raises(SystemExit) as exit_info:
-        run(str(src), "--out", str(tmp_path / "o.jsonl"), "--window", "fortnight")
-    assert exit_info.value.code == 2
+    assert run(str(src), "--out", str(tmp_path / "o.jsonl"), "--window", "fortnight") == 2
     assert "is not a duration" in capsys.readouterr().err
 
 
@@ -217,20 +216,25 @@ def test_alert_document_has_the_documented_fields(tmp_path):
     assert START.isoformat()[:4] in alert["firstSeen"]
 
 
-def test_progress_is_reported_on_long_inputs(tmp_path, capsys, monkeypatch):
+def test_progress_shows_both_phases_with_their_own_totals_on_a_terminal(
+    tmp_path, capsys, monkeypatch
+):
     from detectors.cli import main as cli
+    from detectors.cli import output
 
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    terminal = Terminal()
+    ticks = iter(range(1_000_000))
+    real = output.Output.bar
     monkeypatch.setattr(
-        cli._ProgressReporter,
-        "__init__",
-        lambda self, stream: (
-            setattr(self, "stream", stream),
-            setattr(self, "live", False),
-            setattr(self, "every", 0.0),
-            setattr(self, "started", 0.0),
-            setattr(self, "last", -1.0),
-            setattr(self, "shown", False),
-        )[-1],
+        output.Output,
+        "bar",
+        lambda self, label, total, **kw: real(
+            output.Output(stderr=terminal, clock=lambda: float(next(ticks))), label, total, **kw
+        ),
     )
     rows = []
     for day in range(30):
@@ -244,9 +248,16 @@ def test_progress_is_reported_on_long_inputs(tmp_path, capsys, monkeypatch):
             )
     src = write_ndjson(tmp_path / "big.jsonl", rows)
     assert run(str(src), "--out", str(tmp_path / "o.jsonl")) == 0
-    err = capsys.readouterr().err
-    assert "reading:" in err
-    assert "scoring:" in err
+    shown = terminal.getvalue()
+    assert "reading: " in shown
+    assert " MB " in shown
+    assert "scoring: " in shown
+    assert "/24,000 observations" in shown  # the observations scored, of all there are
+    assert "ETA " in shown
+    assert shown.endswith("\r")  # the live line is taken away at the end
+    # Off a terminal (capsys), no progress: only the summary.
+    assert "reading:" not in capsys.readouterr().err
+    assert cli.ReplayProgress  # the one reporter replay and evaluate use
 
 
 def test_a_failed_replay_teaches_the_persistent_store_nothing(tmp_path):
@@ -418,9 +429,7 @@ def test_alert_lines_escape_characters_that_line_readers_split_on(tmp_path):
 
 @pytest.mark.parametrize("command", ["replay", "evaluate"])
 def test_negative_learning_days_is_a_usage_error(tmp_path, capsys, command):
-    with pytest.raises(SystemExit) as exit_info:
-        main([command, "x.jsonl", "--out", str(tmp_path / "o"), "--learning-days", "-1"])
-    assert exit_info.value.code == 2
+    assert main([command, "x.jsonl", "--out", str(tmp_path / "o"), "--learning-days", "-1"]) == 2
     assert "must be 0 or more" in capsys.readouterr().err
 
 

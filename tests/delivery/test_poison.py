@@ -142,7 +142,7 @@ def test_the_poison_command_lists_and_requeues_alerts(queues, alerts, monkeypatc
     assert f"not on {queues.name}-poison: no-such-alert" in captured.err
     assert cli.main(["poison", "list"]) == 0
     text = capsys.readouterr().out
-    assert text.startswith(f"1 message(s) on {queues.name}-poison:")
+    assert text.startswith(f"1 message(s) on {queues.name}-poison\n")
     assert "not an alert" in text
 
 

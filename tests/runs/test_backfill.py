@@ -14,6 +14,7 @@ from detectors.cli import tuning as cli_tuning
 from detectors.cli.main import main
 from detectors.model.errors import QueryFailed
 from detectors.runs.backfill import CHECKPOINT_NAME, backfill
+from detectors.runs.progress import DayDone
 from detectors.settings.detection import DetectionSettings
 from detectors.sources.log_analytics import LogAnalyticsSource
 from detectors.stores.table import TableStore
@@ -76,7 +77,7 @@ class StopsAfter:
 def test_backfill_learns_each_day_and_emits_nothing(log_analytics, azurite, tables):
     seed(log_analytics)
     target = store(azurite, tables)
-    lines: list[str] = []
+    lines: list[DayDone] = []
     report = backfill(
         source=source(log_analytics),
         store=target,
@@ -89,7 +90,7 @@ def test_backfill_learns_each_day_and_emits_nothing(log_analytics, azurite, tabl
     assert report.days == 4  # three whole days, and today up to now
     assert report.done == 4
     assert report.queries >= 12
-    assert [line.split(":")[0] for line in lines] == [
+    assert [line.text.split(":")[0] for line in lines] == [
         "day 1/4 2026-10-02",
         "day 2/4 2026-10-03",
         "day 3/4 2026-10-04",
@@ -138,8 +139,8 @@ def test_the_backfill_command_reports_progress_and_refuses_bad_days(
     monkeypatch.setenv("DETECTOR_BASELINE_TABLE", tables["baseline_table"])
     monkeypatch.setenv("DETECTOR_STATE_TABLE", tables["state_table"])
     spec = f"table:{azurite.connection_string}"
-    assert main(["backfill", "--days", "0", "--store", spec]) == 1
-    assert "give a number of days from 1 to 365" in one_line_error(capsys)
+    assert main(["backfill", "--days", "0", "--store", spec]) == 2
+    assert "give a number of days from 1 to 365" in capsys.readouterr().err
     assert main(["backfill", "--days", "2", "--store", spec, "--json"]) == 0
     captured = capsys.readouterr()
     assert "day 1/" in captured.err
