@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench quality clean infra-check
+.PHONY: demo test lint bench quality clean infra-check chromium
 
 $(STAMP): requirements.txt requirements-dev.txt constraints.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,8 +29,16 @@ node_modules/.installed: package.json package-lock.json
 demo: $(STAMP)
 	$(BIN)/python -m detectors replay samples/contoso-sample.jsonl.gz --out alerts.jsonl --show
 
-test: $(STAMP) node_modules/.installed infra-check
+test: $(STAMP) node_modules/.installed chromium infra-check
 	$(BIN)/python -m pytest
+
+# The replay report's tests render it in headless Chromium (Debian's package); they fail, not
+# skip, without it.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  SUDO=$$( [ "$$(id -u)" -ne 0 ] && echo sudo ); \
+	  $$SUDO apt-get update -qq && \
+	  $$SUDO apt-get install -y -qq --no-install-recommends chromium; }
 
 # checkov over the Bicep templates: fails on any failed check or any file it cannot parse.
 infra-check: $(CHECKOV_STAMP)
