@@ -415,8 +415,14 @@ def _function_keys_theft(scene: _Scene) -> tuple[Identity, str]:
                     child=f"/functions/{function}",
                 )
         t += _seconds(rng, 2, 20)
+    # In the product-teams shape every developer may have opened a key in the portal.
+    never = (
+        "who never read function keys"
+        if scene.teams is None
+        else ("who read function keys only in the portal, if ever")
+    )
     return identity, (
-        f"{identity.upn}, who never read function keys, listed host keys and function "
+        f"{identity.upn}, {never}, listed host keys and function "
         f"secrets of {len(targets)} function apps with the Azure CLI, from their usual address "
         f"in office hours."
     )

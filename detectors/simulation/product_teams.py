@@ -4,9 +4,9 @@ An organisation of product teams whose sites are named for their team and enviro
 (`cobalt-payments-api-prod`, `func-cobalt-payments-dev`), with, besides the default shape's
 people and automation:
 
-- developers who use function keys opening their own team's function apps' keys in the
-  portal (host and function `listkeys` through the portal's client), now and then, so first
-  listings keep coming;
+- developers opening their own team's function apps' keys in the portal (host and function
+  `listkeys` through the portal's client), now and then, so first listings keep coming,
+  whether or not they otherwise use keys;
 - developers editing WebJob files in the Kudu console on their team's dev and test sites
   (an Entra Kudu login, then writes under `App_Data/jobs`);
 - joiners (about one developer in twelve) taking their team's publish profiles in their
@@ -353,9 +353,7 @@ class _KeysBlade:
         """Now and then, on a working day, one function app's keys."""
         dev, rng = self._dev, self._rng
         weekday = day.date.weekday()
-        # Only developers who use keys at all: the function-keys-theft scenario's victim is
-        # one who never read a key, and must stay so.
-        if day.index < dev.join_day or weekday >= 5 or not self._functions or not dev.function_keys:
+        if day.index < dev.join_day or weekday >= 5 or not self._functions:
             return
         if rng.random() >= 0.1:
             return
