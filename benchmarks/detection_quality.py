@@ -2,6 +2,8 @@
 
 Each set is an organisation the detections were never tuned on (tuning used seeds 1-10 and
 101-132, whose false alerts were read and fixed; these sets' false alerts are only counted).
+Sets 61-64 and 71-72 are organisations of the product-teams shape (issue #22): 61-64 are held
+out like the others, 71-72 are tuning sets (marked `*` in the summary).
 For each, the script runs the commands an engineer would run by hand,
 
     detector simulate --seed S --days D --developers N ... --out SET.jsonl
@@ -45,6 +47,11 @@ class HeldOut:
     sites: int
     admins: int = 2
     managed_identities: int = 2
+    # The product-teams sets (issue #22) name their shape and learn for four weeks.
+    shape: str | None = None
+    learning_days: int | None = None
+    tuning: bool = False
+    """A set one may read and tune on; every other set is held out (only counted)."""
 
     @property
     def name(self) -> str:
@@ -52,12 +59,41 @@ class HeldOut:
 
     @property
     def options(self) -> tuple[str, ...]:
+        extra: tuple[str, ...] = ()
+        if self.shape is not None:
+            extra += ("--shape", self.shape)
+        if self.learning_days is not None:
+            extra += ("--learning-days", str(self.learning_days))
         return (
             *("--seed", str(self.seed), "--days", str(self.days)),
             *("--developers", str(self.developers), "--pipelines", str(self.pipelines)),
             *("--sites", str(self.sites), "--admins", str(self.admins)),
             *("--managed-identities", str(self.managed_identities)),
+            *extra,
         )
+
+
+def _teams(
+    seed: int, days: int, developers: int, pipelines: int, sites: int, **more: int
+) -> HeldOut:
+    """A product-teams set (issue #22): six weeks or more, four of them learning, so the
+    monthly rotation and the quarterly DR drill fall after the learning days."""
+    tuning = seed in _TEAMS_TUNING
+    return HeldOut(
+        seed,
+        days,
+        developers,
+        pipelines,
+        sites,
+        shape="product-teams",
+        learning_days=28,
+        tuning=tuning,
+        **more,
+    )
+
+
+# Product-teams sets one may read and tune on; 61-64 are held out.
+_TEAMS_TUNING = frozenset({71, 72})
 
 
 SETS = (
@@ -89,6 +125,14 @@ SETS = (
     HeldOut(54, 21, 12, 5, 20),
     HeldOut(55, 28, 45, 18, 70, admins=4, managed_identities=5),
     HeldOut(56, 28, 20, 8, 30, admins=2, managed_identities=4),
+    # Issue #22's second kind of organisation (`--shape product-teams`). 61-64 are held
+    # out: count their false alerts, never read them to tune. 71-72 are for tuning.
+    _teams(61, 42, 30, 10, 40, admins=3, managed_identities=4),
+    _teams(62, 42, 24, 8, 32, admins=2, managed_identities=3),
+    _teams(63, 49, 36, 12, 48, admins=4, managed_identities=4),
+    _teams(64, 42, 20, 6, 30, admins=3, managed_identities=3),
+    _teams(71, 42, 30, 10, 40, admins=3, managed_identities=4),
+    _teams(72, 42, 24, 8, 32, admins=3, managed_identities=3),
 )
 
 _HEADER = re.compile(r"(\d+) labelled scenarios, ([\d,]+) principal-days")
@@ -155,11 +199,12 @@ def main() -> None:
                 done.append((commands, reports))
     print(
         f"{'seed':>4}  {'order':>9}  {'principal-days':>15}  {'caught':>8}  {'false h/m/l':>12}"
-        "  per 1,000"
+        "  per 1,000   (* a tuning set)"
     )
     for held, (_, reports) in zip(chosen, done, strict=True):
         for order, report in zip(ORDERS, reports, strict=True):
-            print(_summary_line(held.name, order, report), flush=True)
+            name = held.name + ("*" if held.tuning else "")
+            print(_summary_line(name, order, report), flush=True)
 
 
 ORDERS = ("event", "ingestion")

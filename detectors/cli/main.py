@@ -400,6 +400,15 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="KINDS",
         help="comma-separated attack kinds, 'all' (default) or 'none'",
     )
+    sim.add_argument(
+        "--shape",
+        choices=("default", "product-teams"),
+        default="default",
+        help="the organisation's shape: default, or product-teams (team- and environment-"
+        "named sites, portal key listings, Kudu job edits on dev/test, monthly and quarterly "
+        "automation, pipeline moves, joiners, SRE on-call, guests; and three more attack kinds "
+        "in 'all': admin-takeover, slow-campaign, shared-source)",
+    )
     sim.add_argument("--quiet", action="store_true", help="no progress")
     sim.add_argument("--json", action="store_true", help="print what was written as JSON")
     sim.set_defaults(handler=_simulate)
@@ -678,22 +687,23 @@ def _first_rejection(stats: ReplayStats) -> str:
 
 
 def _simulate(args: argparse.Namespace) -> int:
-    from detectors.simulation import ALL_ATTACKS, OrgProfile, write_dataset  # noqa: PLC0415
+    from detectors.simulation import OrgProfile, all_attacks, write_dataset  # noqa: PLC0415
 
     try:
         start = datetime.fromisoformat(args.start).replace(tzinfo=UTC)
     except ValueError as err:
         raise DetectorError(f"--start {args.start!r} is not a date (YYYY-MM-DD)") from err
+    known = all_attacks(args.shape)
     if args.attacks == "all":
-        attacks = ALL_ATTACKS
+        attacks = known
     elif args.attacks == "none":
         attacks = ()
     else:
         attacks = tuple(kind.strip() for kind in args.attacks.split(",") if kind.strip())
-        unknown = sorted(set(attacks) - set(ALL_ATTACKS))
+        unknown = sorted(set(attacks) - set(known))
         if unknown:
             raise DetectorError(
-                f"--attacks: unknown kind(s) {', '.join(unknown)}; known: {', '.join(ALL_ATTACKS)}"
+                f"--attacks: unknown kind(s) {', '.join(unknown)}; known: {', '.join(known)}"
             )
     profile = OrgProfile(
         seed=args.seed,
@@ -706,6 +716,7 @@ def _simulate(args: argparse.Namespace) -> int:
         pipelines=args.pipelines,
         managed_identities=args.managed_identities,
         sites=args.sites,
+        shape=args.shape,
     )
     labels = args.labels or _labels_path(args.out)
     out = Output.of(args)

@@ -36,9 +36,13 @@ from detectors.simulation.profile import (
     ALL_ATTACKS,
     ATTACK_DETECTIONS,
     CREDENTIAL_DOWNLOAD,
+    PRODUCT_TEAMS,
+    PRODUCT_TEAMS_ATTACKS,
+    SHAPES,
     WEBJOB_ACTIVITY,
     OrgProfile,
     ScenarioLabel,
+    all_attacks,
 )
 from detectors.simulation.rows import row_event_id
 from detectors.simulation.timeline import simulate
@@ -47,9 +51,13 @@ __all__ = [
     "ALL_ATTACKS",
     "ATTACK_DETECTIONS",
     "CREDENTIAL_DOWNLOAD",
+    "PRODUCT_TEAMS",
+    "PRODUCT_TEAMS_ATTACKS",
+    "SHAPES",
     "WEBJOB_ACTIVITY",
     "OrgProfile",
     "ScenarioLabel",
+    "all_attacks",
     "labels",
     "labels_document",
     "read_labels",

@@ -14,7 +14,14 @@ from datetime import UTC, datetime, time
 
 from detectors.simulation import operations as ops
 from detectors.simulation.automation import own_client
-from detectors.simulation.clients import AZURE_CLI, AZURE_POWERSHELL, CLOUD_SHELL, PORTAL, Client
+from detectors.simulation.clients import (
+    AZURE_CLI,
+    AZURE_POWERSHELL,
+    CLOUD_SHELL,
+    PORTAL,
+    VS_CODE,
+    Client,
+)
 from detectors.simulation.clock import (
     TICKS_PER_DAY,
     TICKS_PER_MINUTE,
@@ -34,7 +41,8 @@ from detectors.simulation.network import (
     CLOUD_SHELL as CLOUD_SHELL_RANGES,
 )
 from detectors.simulation.organisation import Developer, Organisation, Site
-from detectors.simulation.profile import ALL_ATTACKS, OrgProfile
+from detectors.simulation.product_teams import ProductTeams, build_product_teams
+from detectors.simulation.profile import ATTACK_DETECTIONS, PRODUCT_TEAMS, OrgProfile
 from detectors.simulation.recorder import Pending, Recorder, Session
 from detectors.simulation.tokens import TokenIssuer
 
@@ -46,6 +54,8 @@ _ODD_JOB_NAMES = (
     "AzureTelemetrySync",
 )
 _ATTACKER = "attacker"
+# Days a scenario spans, when more than one: it starts early enough to end in the period.
+_SPANS = {"admin-takeover": 4, "slow-campaign": 5}
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -80,6 +90,7 @@ class _Scene:
     rec: Recorder
     midnight: int
     cast: _Cast
+    teams: ProductTeams | None = None
 
     def local(self, utc_offset_minutes: int, minute: int) -> int:
         """A random instant within a local minute of the scenario's day."""
@@ -108,7 +119,7 @@ class _Scene:
 
 def inject(org: Organisation, profile: OrgProfile) -> list[Injection]:
     """Every scenario the profile asks for, placed after its learning period."""
-    kinds = [kind for kind in ALL_ATTACKS if kind in profile.attacks]
+    kinds = [kind for kind in ATTACK_DETECTIONS if kind in profile.attacks]
     plan_rng = make_rng(profile.seed, "attack-plan")
     plan_rng.shuffle(kinds)
     window = list(range(profile.learning_days, profile.days))
@@ -116,9 +127,12 @@ def inject(org: Organisation, profile: OrgProfile) -> list[Injection]:
     boundary = to_ticks(profile.start) + profile.learning_days * TICKS_PER_DAY
     end = to_ticks(profile.end)
     cast = _Cast(org)
+    teams = build_product_teams(org, profile) if profile.shape == PRODUCT_TEAMS else None
     injections = []
     for position, kind in enumerate(kinds):
         day = window[(position * len(window)) // len(kinds)]
+        if kind in _SPANS:
+            day = max(profile.learning_days, min(day, profile.days - _SPANS[kind]))
         injection = None
         for attempt in (day, day + 1, day - 1, day + 2, day - 2):
             if not profile.learning_days <= attempt < profile.days:
@@ -130,6 +144,7 @@ def inject(org: Organisation, profile: OrgProfile) -> list[Injection]:
                 cast=cast,
                 midnight=first_midnight + attempt * TICKS_PER_DAY,
                 position=position,
+                teams=teams,
             )
             times = [entry[0] for entry in injection.pending]
             if min(times) >= boundary and max(times) < end:
@@ -142,11 +157,18 @@ def inject(org: Organisation, profile: OrgProfile) -> list[Injection]:
 
 
 def _run(
-    kind: str, *, org: Organisation, profile: OrgProfile, cast: _Cast, midnight: int, position: int
+    kind: str,
+    *,
+    org: Organisation,
+    profile: OrgProfile,
+    cast: _Cast,
+    midnight: int,
+    position: int,
+    teams: ProductTeams | None,
 ) -> Injection:
     rng = make_rng(profile.seed, "attack", kind, midnight)
     rec = Recorder(tokens=TokenIssuer(), origin=1 + position)
-    scene = _Scene(org=org, rng=rng, rec=rec, midnight=midnight, cast=cast)
+    scene = _Scene(org=org, rng=rng, rec=rec, midnight=midnight, cast=cast, teams=teams)
     identity, description = _SCENARIOS[kind](scene)
     return Injection(
         kind=kind, identity=identity, description=description, pending=tuple(sorted(rec.pending))
@@ -393,8 +415,14 @@ def _function_keys_theft(scene: _Scene) -> tuple[Identity, str]:
                     child=f"/functions/{function}",
                 )
         t += _seconds(rng, 2, 20)
+    # In the product-teams shape every developer may have opened a key in the portal.
+    never = (
+        "who never read function keys"
+        if scene.teams is None
+        else ("who read function keys only in the portal, if ever")
+    )
     return identity, (
-        f"{identity.upn}, who never read function keys, listed host keys and function "
+        f"{identity.upn}, {never}, listed host keys and function "
         f"secrets of {len(targets)} function apps with the Azure CLI, from their usual address "
         f"in office hours."
     )
@@ -462,6 +490,100 @@ def _webjob_tampering(scene: _Scene) -> tuple[Identity, str]:
     )
 
 
+def _admin_takeover(scene: _Scene) -> tuple[Identity, str]:
+    rng, org = scene.rng, scene.org
+    admin = rng.choice(list(org.admins))
+    identity = admin.identity
+    servers = [scene.server() for _ in range(3)]
+    prod = [site for site in org.sites if site.app.env == "prod" and site.slot is None]
+    targets = rng.sample(prod, min(6, len(prod))) or rng.sample(list(org.sites), 1)
+    half = (len(targets) + 1) // 2
+    # Two working days: the first of the scenario's day and the ones after it, then the next.
+    weekday = (scene.midnight // TICKS_PER_DAY + 3) % 7  # 1970-01-01 was a Thursday
+    first = {5: 2, 6: 1}.get(weekday, 0)
+    second = first + (3 if (weekday + first) % 7 == 4 else 1)
+    for day, sites in ((first, targets[:half]), (second, targets[half:])):
+        midnight = scene.midnight + day * TICKS_PER_DAY
+        t = at_minute(
+            rng,
+            midnight - admin.office.utc_offset_minutes * TICKS_PER_MINUTE,
+            rng.randint(10 * 60, 15 * 60),
+        )
+        for site in sites:
+            where = servers[0] if day == 0 and site is sites[0] else rng.choice(servers)
+            t = scene.attacker(identity, VS_CODE, where).call(ops.PUBLISHXML, site, t)
+            t += rng.randint(2, 25) * TICKS_PER_MINUTE
+    return identity, (
+        f"{identity.upn}'s identity, taken over by a password reset, used in their working hours "
+        f"over two days with Visual Studio Code (a client never used) from three hosting-"
+        f"provider addresses: publish profiles of {len(targets)} production apps."
+    )
+
+
+def _slow_campaign(scene: _Scene) -> tuple[Identity, str]:
+    rng, org = scene.rng, scene.org
+
+    def outside(dev: Developer) -> list[Site]:
+        return [
+            site
+            for site in scene.allowed_sites(dev.identity, org.sites)
+            if site.app.team != dev.team and site.app.env == "prod" and site.slot is None
+        ]
+
+    pool = scene.cast.developers(lambda d: len(outside(d)) >= 5)
+    dev = rng.choice(pool) if pool else rng.choice(scene.cast.developers(lambda d: True))
+    identity = dev.identity
+    others = outside(dev) or [site for site in org.sites if site.app.team != dev.team]
+    targets = rng.sample(others, min(5, len(others)))
+    country = rng.choice(sorted(RESIDENTIAL_ABROAD))
+    where = address(rng, rng.choice(RESIDENTIAL_ABROAD[country]))
+    for day, site in enumerate(targets):
+        t = scene.local(dev.office.utc_offset_minutes, rng.randint(9 * 60 + 30, 17 * 60))
+        scene.attacker(identity, AZURE_CLI, where).call(
+            ops.PUBLISHXML, site, t + day * TICKS_PER_DAY
+        )
+    return identity, (
+        f"{identity.upn}'s identity took the publish profile of one production site outside "
+        f"its team each day for {len(targets)} days, with the Azure CLI from a residential "
+        f"address in {country} never seen before."
+    )
+
+
+def _shared_source(scene: _Scene) -> tuple[Identity, str]:
+    rng, rec, org = scene.rng, scene.rec, scene.org
+    guests = scene.teams.guests if scene.teams is not None else ()
+    if not guests:
+        raise AssertionError("shared-source needs the product-teams shape's guests")
+    guest = rng.choice(list(guests))
+    denied = [s for s in org.sites if s.slot is None and not rec.allowed(guest.identity, s)]
+
+    def both(dev: Developer) -> list[Site]:
+        return scene.allowed_sites(dev.identity, denied)
+
+    pool = scene.cast.developers(lambda d: not d.lead and len(both(d)) >= 2)
+    dev = rng.choice(pool) if pool else rng.choice(scene.cast.developers(lambda d: True))
+    identity = dev.identity
+    taken = rng.sample(both(dev), min(2, len(both(dev)))) or rng.sample(denied, 2)
+    rest = [site for site in denied if site not in taken]
+    probed = taken + rng.sample(rest, min(len(rest), 6))
+    rng.shuffle(probed)
+    country = rng.choice(sorted(RESIDENTIAL_ABROAD))
+    where = address(rng, rng.choice(RESIDENTIAL_ABROAD[country]))
+    t = scene.local(dev.office.utc_offset_minutes, rng.randint(10 * 60, 16 * 60))
+    for site in probed:
+        t = scene.attacker(guest.identity, AZURE_CLI, where).call(ops.PUBLISHXML, site, t)
+        t += rng.randint(2, 20) * TICKS_PER_SECOND
+    t += 10 * TICKS_PER_MINUTE
+    for site in taken:
+        t = scene.attacker(identity, AZURE_CLI, where).call(ops.PUBLISHXML, site, t)
+        t += rng.randint(5, 40) * TICKS_PER_SECOND
+    return identity, (
+        f"Guest {guest.identity.upn} was refused the publish profiles of {len(probed)} sites "
+        f"from a residential address in {country}; ten minutes later {identity.upn}'s identity "
+        f"took those of {len(taken)} of them from the same address."
+    )
+
+
 def _developer_with_site(
     scene: _Scene,
     who: Callable[[Developer], bool],
@@ -500,4 +622,7 @@ _SCENARIOS: dict[str, Callable[[_Scene], tuple[Identity, str]]] = {
     "function-keys-theft": _function_keys_theft,
     "publish-profile-reset": _publish_profile_reset,
     "webjob-tampering": _webjob_tampering,
+    "admin-takeover": _admin_takeover,
+    "slow-campaign": _slow_campaign,
+    "shared-source": _shared_source,
 }

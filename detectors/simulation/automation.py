@@ -60,6 +60,11 @@ class PipelineBehaviour:
         self._jobs_identity = org.managed_identities
         self._runs = 0
 
+    @property
+    def pipeline(self) -> Pipeline:
+        """The pipeline whose runs these are."""
+        return self._pipeline
+
     def day(self, day: Day, rec: Recorder) -> None:
         """Records the pipeline's runs of one day."""
         pipeline, rng = self._pipeline, self._rng

@@ -16,7 +16,12 @@ from detectors.model.errors import InputError
 from detectors.simulation.attacks import inject
 from detectors.simulation.clock import TimestampText, from_ticks, to_ticks
 from detectors.simulation.organisation import build_organisation
-from detectors.simulation.profile import ATTACK_DETECTIONS, OrgProfile, ScenarioLabel
+from detectors.simulation.profile import (
+    ATTACK_DETECTIONS,
+    DEFAULT_SHAPE,
+    OrgProfile,
+    ScenarioLabel,
+)
 from detectors.simulation.rows import RowRenderer, row_event_id
 from detectors.simulation.timeline import simulate
 
@@ -130,22 +135,26 @@ def labels_document(
 ) -> dict[str, Any]:
     """The labels file's JSON document: the profile, the row count and every scenario."""
     text = TimestampText()
+    stored: dict[str, Any] = {
+        "seed": profile.seed,
+        "start": profile.start.isoformat().replace("+00:00", "Z"),
+        "days": profile.days,
+        "developers": profile.developers,
+        "admins": profile.admins,
+        "pipelines": profile.pipelines,
+        "managed_identities": profile.managed_identities,
+        "monitoring_scripts": profile.monitoring_scripts,
+        "sites": profile.sites,
+        "subscriptions": profile.subscriptions,
+        "onboarding": profile.onboarding,
+        "attacks": list(profile.attacks),
+        "learning_days": profile.learning_days,
+    }
+    if profile.shape != DEFAULT_SHAPE:
+        # Only other shapes name theirs: the default shape's labels stay as they were.
+        stored["shape"] = profile.shape
     return {
-        "profile": {
-            "seed": profile.seed,
-            "start": profile.start.isoformat().replace("+00:00", "Z"),
-            "days": profile.days,
-            "developers": profile.developers,
-            "admins": profile.admins,
-            "pipelines": profile.pipelines,
-            "managed_identities": profile.managed_identities,
-            "monitoring_scripts": profile.monitoring_scripts,
-            "sites": profile.sites,
-            "subscriptions": profile.subscriptions,
-            "onboarding": profile.onboarding,
-            "attacks": list(profile.attacks),
-            "learning_days": profile.learning_days,
-        },
+        "profile": stored,
         "rows": rows,
         "scenarios": [
             {

@@ -79,6 +79,9 @@ HOSTED_AGENTS: dict[str, tuple[str, ...]] = {
     "github-actions": ("4.148.", "20.55.", "40.84.", "172.177."),
 }
 SELF_HOSTED_AGENTS = ("20.67.",)
+# Product-teams shape: the agent pool pipelines move to, and contractors' own networks.
+NEW_AGENT_POOL = ("20.82.",)
+CONTRACTOR_NETWORKS = ("194.9.", "212.58.")
 # Outbound addresses of the organisation's own Azure hosts (jobs runners, automation).
 AZURE_HOSTS = ("20.105.", "51.137.", "20.71.")
 CLOUD_SHELL = ("20.126.", "51.144.")
@@ -117,6 +120,8 @@ def benign_prefixes() -> tuple[str, ...]:
         tuple(office.prefix for office in OFFICES),
         CORPORATE_GATEWAY,
         SELF_HOSTED_AGENTS,
+        NEW_AGENT_POOL,
+        CONTRACTOR_NETWORKS,
         AZURE_HOSTS,
         CLOUD_SHELL,
         *HOME_ISPS.values(),

@@ -30,7 +30,7 @@ from detectors.simulation.network import (
     Office,
     address,
 )
-from detectors.simulation.profile import OrgProfile
+from detectors.simulation.profile import PRODUCT_TEAMS, OrgProfile
 
 DOMAIN = "contoso.com"
 _PRODUCTS = (
@@ -171,6 +171,8 @@ _SURNAMES = (
     "Dvorak",
     "Rahman",
 )
+# Product-teams shape: each team's name leads its sites' and resource groups' names.
+TEAM_NAMES = ("atlas", "borealis", "cobalt", "delta", "ember", "fjord", "granite", "helix")
 # Minutes between ARM-started runs of a triggered WebJob; 1440 means once a day.
 _RUN_INTERVALS = (15, 30, 60, 60, 120, 240, 360, 1440, 1440)
 
@@ -356,12 +358,17 @@ def build_organisation(profile: OrgProfile) -> Organisation:
     workspace_id = guid(rng)
     subscriptions = _subscriptions(rng, profile, tenant_id)
     teams = max(1, math.ceil(profile.developers / 3))
+    if profile.shape == PRODUCT_TEAMS:
+        # Fewer, larger teams (four or five developers each, at most six teams).
+        teams = max(1, min(6, math.ceil(profile.developers / 5)))
     apps = _apps(rng, profile, subscriptions, teams)
     products = list(dict.fromkeys(app.product for app in apps))
     if len(products) < teams:
         # Every team owns at least one product.
         teams = len(products)
         apps = tuple(replace(app, team=products.index(app.product) % teams) for app in apps)
+    if profile.shape == PRODUCT_TEAMS:
+        apps = tuple(_team_named(app) for app in apps)
     sites = tuple(site for app in apps for site in _sites(app))
     people = _People(rng, tenant_id)
     return Organisation(
@@ -518,6 +525,24 @@ def _app(
     )
 
 
+def team_name(team: int) -> str:
+    """A product team's name in the product-teams shape."""
+    base = TEAM_NAMES[team % len(TEAM_NAMES)]
+    return base if team < len(TEAM_NAMES) else f"{base}{team // len(TEAM_NAMES) + 1}"
+
+
+def _team_named(app: App) -> App:
+    """The app named as a product-teams organisation names it: team, product, component, env
+    (`func-cobalt-payments-dev`, `cobalt-payments-api-prod`, in `rg-cobalt-payments-prod`)."""
+    team = team_name(app.team)
+    name = (
+        f"func-{team}-{app.product}-{app.env}"
+        if app.function_app
+        else f"{team}-{app.product}-{app.component}-{app.env}"
+    )
+    return replace(app, name=name, resource_group=f"rg-{team}-{app.product}-{app.env}")
+
+
 def _sites(app: App) -> list[Site]:
     sites = []
     for slot in (None, *app.slots):
@@ -593,7 +618,11 @@ def _developers(
     developers = []
     subscription_scopes = sorted({f"/subscriptions/{app.subscription.id}" for app in apps})
     leads = max(1, profile.developers // 8)
-    first_joiner = profile.developers - profile.onboarding
+    onboarding = profile.onboarding
+    if profile.shape == PRODUCT_TEAMS:
+        # Teams grow: about one developer in twelve joins just after the learning period.
+        onboarding = min(profile.developers - 1, max(onboarding, profile.developers // 12))
+    first_joiner = profile.developers - onboarding
     for n in range(profile.developers):
         team = n % teams
         office = OFFICES[team % len(OFFICES)] if rng.random() < 0.85 else rng.choice(OFFICES)

@@ -21,8 +21,24 @@ ATTACK_DETECTIONS: dict[str, tuple[str, ...]] = {
     "function-keys-theft": (CREDENTIAL_DOWNLOAD,),
     "publish-profile-reset": (CREDENTIAL_DOWNLOAD,),
     "webjob-tampering": (WEBJOB_ACTIVITY,),
+    # The product-teams shape's hard kinds (issue #22): each looks benign alone.
+    "admin-takeover": (CREDENTIAL_DOWNLOAD,),
+    "slow-campaign": (CREDENTIAL_DOWNLOAD,),
+    "shared-source": (CREDENTIAL_DOWNLOAD,),
 }
-ALL_ATTACKS: tuple[str, ...] = tuple(ATTACK_DETECTIONS)
+# The kinds the default shape injects ('all').
+ALL_ATTACKS: tuple[str, ...] = tuple(ATTACK_DETECTIONS)[:9]
+# Kinds that need the product-teams shape's people (guests) and multi-day spans.
+PRODUCT_TEAMS_ATTACKS: tuple[str, ...] = ("admin-takeover", "slow-campaign", "shared-source")
+# The organisation shapes `detector simulate --shape` knows.
+DEFAULT_SHAPE = "default"
+PRODUCT_TEAMS = "product-teams"
+SHAPES: tuple[str, ...] = (DEFAULT_SHAPE, PRODUCT_TEAMS)
+
+
+def all_attacks(shape: str) -> tuple[str, ...]:
+    """Every attack kind a shape injects when asked for 'all'."""
+    return ALL_ATTACKS + PRODUCT_TEAMS_ATTACKS if shape == PRODUCT_TEAMS else ALL_ATTACKS
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -42,6 +58,7 @@ class OrgProfile:
     onboarding: int = 1
     attacks: tuple[str, ...] = ALL_ATTACKS
     learning_days: int = 14
+    shape: str = DEFAULT_SHAPE
 
     def __post_init__(self) -> None:
         problems = self._problems()
@@ -79,7 +96,12 @@ class OrgProfile:
             )
         unknown = [kind for kind in self.attacks if kind not in ATTACK_DETECTIONS]
         if unknown:
-            problems.append(f"unknown attack kinds {unknown}; known: {list(ALL_ATTACKS)}")
+            problems.append(f"unknown attack kinds {unknown}; known: {list(ATTACK_DETECTIONS)}")
+        if self.shape not in SHAPES:
+            problems.append(f"unknown shape {self.shape!r}; known: {list(SHAPES)}")
+        hard = [kind for kind in self.attacks if kind in PRODUCT_TEAMS_ATTACKS]
+        if hard and self.shape != PRODUCT_TEAMS:
+            problems.append(f"attack kinds {hard} need shape {PRODUCT_TEAMS!r}")
         if len(set(self.attacks)) != len(self.attacks):
             problems.append("each attack kind may be injected once")
         if self.attacks:

@@ -20,7 +20,8 @@ from detectors.simulation.clock import to_ticks
 from detectors.simulation.day import Day
 from detectors.simulation.developers import DeveloperBehaviour
 from detectors.simulation.organisation import Organisation, build_organisation
-from detectors.simulation.profile import OrgProfile
+from detectors.simulation.product_teams import team_actors
+from detectors.simulation.profile import PRODUCT_TEAMS, OrgProfile
 from detectors.simulation.recorder import Pending, Recorder
 from detectors.simulation.rows import RowRenderer
 from detectors.simulation.tokens import TokenIssuer
@@ -53,6 +54,8 @@ def simulate(profile: OrgProfile) -> Iterator[dict[str, Any]]:
     render = RowRenderer(workspace_id=org.workspace_id)
     rec = Recorder(tokens=TokenIssuer())
     cast = actors(org, profile.seed)
+    if profile.shape == PRODUCT_TEAMS:
+        cast = team_actors(org, profile, cast)
     buffer: list[Pending] = [
         entry for injection in inject(org, profile) for entry in injection.pending
     ]
