@@ -35,3 +35,15 @@ def day_text(day: int) -> str:
 def day_from_text(text: str) -> int:
     """An ISO date as a day number; ValueError when it is not one."""
     return (date.fromisoformat(text) - _EPOCH_DAY).days
+
+
+def day_windows(since: datetime, until: datetime) -> list[tuple[datetime, datetime]]:
+    """`[since, until)` cut at each midnight UTC: the days a backfill or an export reads one
+    at a time (whole days when `since` is a midnight, as a backfill's plan makes it)."""
+    windows = []
+    start = since
+    while start < until:
+        end = min(day_start(day_number(start) + 1), until)
+        windows.append((start, end))
+        start = end
+    return windows

@@ -21,6 +21,7 @@ from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 from detectors.engine.scoring import Engine
+from detectors.model.days import day_windows
 from detectors.model.errors import DetectorError
 from detectors.model.observation import Observation, RawRow
 from detectors.normalize.rows import normalize_rows
@@ -104,7 +105,7 @@ def backfill(
         resumed_from = done_through.isoformat()
         if checkpoint.get("engine"):
             engine.restore_state(checkpoint["engine"])
-    windows = _days(since, until)
+    windows = day_windows(since, until)
     report = BackfillReport(
         since=since.isoformat(),
         until=until.isoformat(),
@@ -173,7 +174,7 @@ class Recorded:
     @property
     def days(self) -> tuple[int, int]:
         """Days learned, and days in all."""
-        windows = _days(self.since, self.until)
+        windows = day_windows(self.since, self.until)
         return sum(1 for _, end in windows if end <= self.done_through), len(windows)
 
 
@@ -199,17 +200,6 @@ def _unfinished(checkpoint: Mapping[str, Any] | None) -> bool:
         return _time(checkpoint["doneThrough"]) < _time(checkpoint["until"])
     except (KeyError, TypeError, ValueError):
         return False
-
-
-def _days(since: datetime, until: datetime) -> list[tuple[datetime, datetime]]:
-    """Consecutive one-day windows from `since`, the last one cut at `until`."""
-    windows = []
-    start = since
-    while start < until:
-        end = min(start + timedelta(days=1), until)
-        windows.append((start, end))
-        start = end
-    return windows
 
 
 def _normalize(rows: list[RawRow], report: BackfillReport) -> list[Observation]:

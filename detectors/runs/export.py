@@ -24,13 +24,13 @@ from typing import Any
 
 import orjson
 
+from detectors.model.days import day_windows
 from detectors.model.errors import DetectorError, InputError
 from detectors.runs.progress import DayDone, DayProgress
 from detectors.sources import Budget, LogSource
 from detectors.sources.queries import Window
 
 STATE_VERSION = 1
-DAY = timedelta(days=1)
 MAX_DAYS = 731
 """The longest range one export reads (Log Analytics keeps interactive data up to 2 years)."""
 
@@ -82,7 +82,7 @@ def export(
         raise InputError(
             f"nothing to export: {since:%Y-%m-%d %H:%M} is not before {until:%Y-%m-%d %H:%M}"
         )
-    windows = _days(since, until)
+    windows = day_windows(since, until)
     if len(windows) > MAX_DAYS:
         raise InputError(f"{len(windows)} days: export at most {MAX_DAYS} days at a time")
     state_file = state_path(out)
@@ -166,18 +166,6 @@ def export(
 
 _TIMES_IN_UTC = orjson.OPT_UTC_Z | orjson.OPT_NAIVE_UTC
 """Times as Log Analytics prints them: UTC, with a Z."""
-
-
-def _days(since: datetime, until: datetime) -> list[tuple[datetime, datetime]]:
-    """The range cut at each UTC midnight."""
-    windows = []
-    start = since
-    while start < until:
-        midnight = datetime.combine(start.date(), datetime.min.time(), tzinfo=UTC) + DAY
-        end = min(midnight, until)
-        windows.append((start, end))
-        start = end
-    return windows
 
 
 def _read_state(path: Path) -> dict[str, Any] | None:

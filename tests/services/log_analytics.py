@@ -36,7 +36,6 @@ workspaces (refused with 400 rather than silently ignored), statistics and rende
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import json
 import math
@@ -735,8 +734,7 @@ class _Handler(TLSRequestHandler):
         self._serve("GET")
 
     def _serve(self, method: str) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
+        body = self.body()
         workspace = self.server.workspace
         if workspace is None:
             answer = _Answer(
@@ -746,18 +744,7 @@ class _Handler(TLSRequestHandler):
             answer = workspace.answer(method, self.path, dict(self.headers.items()), body)
             if answer.delay:
                 workspace.wait(answer.delay)
-        payload = json.dumps(answer.body).encode()
-        with contextlib.suppress(OSError):
-            self.send_response(answer.status)
-            self.send_header("Content-Type", "application/json; charset=utf-8")
-            self.send_header("Content-Length", str(len(payload)))
-            for name, value in answer.headers.items():
-                self.send_header(name, value)
-            self.end_headers()
-            self.wfile.write(payload)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
+        self.reply(answer.status, json.dumps(answer.body).encode(), answer.headers)
 
 
 @pytest.fixture(scope="session")

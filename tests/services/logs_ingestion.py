@@ -26,7 +26,6 @@ service would drop or null it without a word).
 
 from __future__ import annotations
 
-import contextlib
 import gzip
 import json
 import re
@@ -375,26 +374,14 @@ class _Handler(TLSRequestHandler):
     server: _Server
 
     def do_POST(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        wire = self.rfile.read(length) if length else b""
+        wire = self.body()
         rule = self.server.rule
         if rule is None:
             answer = _Answer(status=503, body={"error": {"code": "NoTest", "message": "idle"}})
         else:
             answer = rule.answer(self.path, dict(self.headers.items()), wire)
         payload = b"" if answer.body is None else json.dumps(answer.body).encode()
-        with contextlib.suppress(OSError):
-            self.send_response(answer.status)
-            if payload:
-                self.send_header("Content-Type", "application/json; charset=utf-8")
-            self.send_header("Content-Length", str(len(payload)))
-            for name, value in answer.headers.items():
-                self.send_header(name, value)
-            self.end_headers()
-            self.wfile.write(payload)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
+        self.reply(answer.status, payload, answer.headers)
 
 
 @pytest.fixture(scope="session")

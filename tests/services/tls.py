@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import ssl
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -95,6 +96,32 @@ class TLSRequestHandler(BaseHTTPRequestHandler):
         self.request.settimeout(self.timeout)
         self.request = self.server.context.wrap_socket(self.request, server_side=True)
         super().setup()
+
+    def body(self) -> bytes:
+        """The request's body, as its Content-Length says."""
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length else b""
+
+    def reply(
+        self,
+        status: int,
+        payload: bytes,
+        headers: Mapping[str, str],
+        content_type: str = "application/json; charset=utf-8",
+    ) -> None:
+        """Answer; a client that went away meanwhile is no error of the server's."""
+        with contextlib.suppress(OSError):
+            self.send_response(status)
+            if payload:
+                self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(payload)))
+            for name, value in headers.items():
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.write(payload)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Quiet: the tests read what the servers recorded, not their logs."""
 
 
 @contextmanager

@@ -9,7 +9,6 @@ the sender's timeout. Unscripted requests get 200 and the body Teams and Slack s
 
 from __future__ import annotations
 
-import contextlib
 import ssl
 import threading
 import time
@@ -110,8 +109,7 @@ class _Handler(TLSRequestHandler):
     server: _Server
 
     def do_POST(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
+        body = self.body()
         receiver = self.server.receiver
         if receiver is None:
             reply = Reply(status=503, body=b"no test holds the receiver")
@@ -120,17 +118,7 @@ class _Handler(TLSRequestHandler):
             reply = receiver.answer(self.path, headers, body)
             if reply.delay:
                 receiver.released.wait(reply.delay)
-        with contextlib.suppress(OSError):
-            self.send_response(reply.status)
-            self.send_header("Content-Type", "text/plain; charset=utf-8")
-            self.send_header("Content-Length", str(len(reply.body)))
-            for name, value in reply.headers.items():
-                self.send_header(name, value)
-            self.end_headers()
-            self.wfile.write(reply.body)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
+        self.reply(reply.status, reply.body, reply.headers, "text/plain; charset=utf-8")
 
 
 @pytest.fixture(scope="session")
