@@ -161,9 +161,9 @@ def evaluate(
             f"Listed {sets} set(s) of function keys or secrets (host keys, each function's "
             f"keys and secrets) of {len(keys)} app(s): {listing(keys)}"
         )
-        if _testing_its_function(ctx, listed):
-            weight *= s.known_sites_factor
-            message += " (one set, of an app whose credentials it takes: weighs less)"
+        if own := _own_function_keys(ctx, listed):
+            weight *= own[0]
+            message += f" ({own[1]}: weighs less)"
         _routine_aware(
             scorer,
             ReasonCode.FUNCTION_KEYS,
@@ -527,14 +527,14 @@ def _new_operations(scorer: Scorer, sensitive: Sequence[Observation]) -> None:
         elif all(f in _CHANGES and ctx.peers_know(Dimension.FAMILIES, f.value) for f in new):
             weight *= ctx.settings.peer_routine_factor
             message += f" Other {ctx.principal.type.value}s do this routinely: weighs less."
-        elif new == [F.FUNCTION_KEYS_READ] and _testing_its_function(
-            ctx, [o for o in sensitive if o.family is F.FUNCTION_KEYS_READ]
-        ):
-            weight *= ctx.settings.known_sites_factor
-            message += (
-                " One set of keys of an app whose credentials it takes (a developer testing "
-                "its function): weighs less."
+        elif new == [F.FUNCTION_KEYS_READ] and (
+            own := _own_function_keys(
+                ctx, [o for o in sensitive if o.family is F.FUNCTION_KEYS_READ]
             )
+        ):
+            weight *= own[0]
+            message += f" {own[1][0].upper()}{own[1][1:]} (a developer testing its function): "
+            message += "weighs less."
         scorer.novel(ReasonCode.NEW_OPERATION, weight, message)
 
 
@@ -543,14 +543,32 @@ def _key_sets(listed: Sequence[Observation]) -> int:
     return len({(o.resource.site_key, o.detail) for o in listed})
 
 
-def _testing_its_function(ctx: Context, listed: Sequence[Observation]) -> bool:
-    """One function's keys, or the host keys, of an app whose credentials the principal
-    takes: a developer testing its function, not a dump."""
+def _own_function_keys(ctx: Context, listed: Sequence[Observation]) -> tuple[float, str] | None:
+    """What listing these function keys weighs, and why, when a developer tests its own
+    function: one set of an app whose credentials it takes; or up to `own_app_key_sets` sets
+    of one app it works on (a site it knows, another environment of its app), from its usual
+    networks in its usual hours, as the portal's function and App keys blades list them
+    (less again when its peers list keys routinely). None for anything else: a dump spans
+    apps, a stranger lists keys of apps it never worked on, from elsewhere."""
     taken = [o for o in listed if o.status is not Status.FAILED]
-    return (
-        ctx.has_history
-        and _key_sets(taken) == 1
-        and all(ctx.knows(Dimension.CREDENTIAL_SITES, o.resource.site_key) for o in taken)
+    if not ctx.has_history or not taken:
+        return None
+    s = ctx.settings
+    sets, sites = _key_sets(taken), {o.resource.site_key for o in taken}
+    if sets == 1 and all(ctx.knows(Dimension.CREDENTIAL_SITES, key) for key in sites):
+        return s.known_sites_factor, "one set, of an app whose credentials it takes"
+    if len(sites) > 1 or sets > s.own_app_key_sets or not ctx.familiar(ctx.observations):
+        return None
+    (key,) = sites
+    if not (ctx.knows(Dimension.SITES, key) or app_of(key) in ctx.known_apps()):
+        return None
+    if ctx.peers_know(Dimension.FAMILIES, F.FUNCTION_KEYS_READ.value):
+        return s.peer_routine_factor, (
+            f"{sets} set(s) of one app it works on, from its usual networks in its usual hours, "
+            f"as other {ctx.principal.type.value}s list keys of their apps"
+        )
+    return s.known_sites_factor, (
+        f"{sets} set(s) of one app it works on, from its usual networks in its usual hours"
     )
 
 

@@ -177,6 +177,23 @@ class Context:
                 return True
         return False
 
+    def familiar(self, observations: Iterable[Observation]) -> bool:
+        """Whether nothing about where and when these actions happened is new: every address
+        from a block the principal uses, every hour one it works in (once its hours are on
+        record). A stolen identity brings its own network or hour."""
+        baseline, s = self.baseline, self.settings
+        if baseline is None or not self.has_history:
+            return False
+        hours_known = sum(baseline.hours) >= s.min_hour_history
+        for obs in observations:
+            if located(obs) and not self.knows(
+                Dimension.WIDE_NETWORKS, wide_network_of(obs.source_ip or "")
+            ):
+                return False
+            if hours_known and not baseline.usual_hour(obs.time.hour, s.unusual_hour_share):
+                return False
+        return True
+
     def peers_know(self, dimension: Dimension, value: str) -> bool:
         """Whether other principals of this one's type use this value: routine for its kind."""
         return self.surroundings.peers_know(self.principal.type, dimension, value, self.today)
@@ -216,6 +233,15 @@ class Scorer:
     def add(self, code: ReasonCode, weight: float, message: str) -> None:
         """Record one reason."""
         self.reasons.append(Reason(code=code, message=message, weight=round(float(weight), 1)))
+
+    def scale(self, codes: Collection[ReasonCode], factor: float, note: str) -> None:
+        """Multiply the reasons of these codes already recorded by `factor`, saying why."""
+        self.reasons = [
+            replace(r, weight=round(r.weight * factor, 1), message=f"{r.message} {note}")
+            if r.code in codes
+            else r
+            for r in self.reasons
+        ]
 
     def novel(self, code: ReasonCode, weight: float, message: str) -> None:
         """Record a reason judged against history, weighed by how much history there is."""

@@ -16,6 +16,8 @@ from detectors.model.observation import (
     PrincipalType,
     SourceTable,
     Status,
+    app_of,
+    is_non_production,
 )
 from detectors.model.operations import FAMILY_ACTIVITIES
 from detectors.model.reasons import ReasonCode
@@ -264,11 +266,60 @@ def evaluate(
         )
 
     _runs(scorer, done)
+    if development := _development(ctx, done, files):
+        scorer.scale(
+            _HANDS_ON_REASONS,
+            s.non_production_factor,
+            f"(By hand on {listing(development)}, non-production sites of apps it works on, "
+            "from its usual networks in its usual hours, with nothing stopped or deleted: "
+            "development, which weighs less.)",
+        )
     sites_known = ctx.has_history and all(
         ctx.knows(Dimension.SITES, o.resource.site_key) for o in done
     )
     scorer.novelty(relevant, sites_known=sites_known)
     return scorer.finding(SPEC, relevant)
+
+
+_HANDS_ON_REASONS = frozenset(
+    {
+        ReasonCode.NEW_WEBJOB,
+        ReasonCode.NEW_OPERATION,
+        ReasonCode.JOB_FILES_CHANGED,
+        ReasonCode.LOGIN_THEN_JOB_FILES,
+    }
+)
+"""What a person's hands-on edit of job files adds up to (see `_development`)."""
+
+
+def _development(
+    ctx: Context, done: Sequence[Observation], files: Sequence[Observation]
+) -> list[str]:
+    """The sites, when a person edited job files by hand only on non-production sites of
+    the apps it works on (see `is_non_production`, `app_of`), from its usual networks in its
+    usual hours, stopping and deleting nothing that day: a developer at the Kudu console of its dev
+    or test site. Else empty: production, a stranger's app, a new network or hour, or a job
+    silenced around the edit is not development."""
+    if not files or ctx.principal.type is not PrincipalType.USER or not ctx.has_history:
+        return []
+    silenced = (F.WEBJOB_STOP, F.WEBJOB_DELETE)
+    # A job stopped or deleted in this burst, or earlier today (an earlier window), is one
+    # silenced around the edit.
+    if any(o.family in silenced for o in done) or any(
+        ctx.baseline is not None and ctx.baseline.families.get(f.value) == ctx.today
+        for f in silenced
+    ):
+        return []
+    sites = {o.resource.site_key for o in done}
+    apps = ctx.known_apps()
+    if not all(
+        is_non_production(key) and (ctx.knows(Dimension.SITES, key) or app_of(key) in apps)
+        for key in sites
+    ):
+        return []
+    if not ctx.familiar(done):
+        return []
+    return sorted({o.resource.name for o in done})
 
 
 def _runs(scorer: Scorer, done: Sequence[Observation]) -> None:

@@ -131,6 +131,20 @@ ENVIRONMENT_WORDS = frozenset(
 )
 """Words that name an environment in a site's name (`contoso-orders-api-prod`)."""
 
+PRODUCTION_WORDS = frozenset({"prod", "prd", "production", "live"})
+"""The environment words that name production."""
+
+
+def is_non_production(site_key: str) -> bool:
+    """Whether a site is, by its name or its resource group's, a development, test or staging
+    environment (`func-cobalt-payments-dev`, `rg-cobalt-payments-test`): one whose name has
+    an environment word and no production word. A site whose names say nothing is taken for
+    production, and so is every slot of a production site (a swap puts it in production)."""
+    parts = site_key.split("/")
+    names = [part.lower() for part in parts[1:3]]
+    words = {word for name in names for word in name.replace("_", "-").split("-")}
+    return bool(words & ENVIRONMENT_WORDS) and not words & PRODUCTION_WORDS
+
 
 def app_of(site_key: str) -> str:
     """The app a site or slot is one environment of: its site name without the words that

@@ -62,6 +62,12 @@ class DetectionSettings:
     weight_function_keys_extra: float = 5
     """Added for each further set of keys listed in a burst (another app's host keys,
     another function's keys or secrets), up to 5."""
+    own_app_key_sets: int = 3
+    """At most this many sets of function keys of one app the principal works on, listed
+    from its usual networks in its usual hours, are a developer testing its function (the
+    portal's function and App keys blades): `FUNCTION_KEYS` and a first listing's
+    `NEW_OPERATION` weigh `peer_routine_factor` (when its peers list keys) or
+    `known_sites_factor`."""
     weight_credential_change: float = 15
     weight_basic_auth_policy: float = 25
     weight_new_site: float = 15
@@ -105,6 +111,11 @@ class DetectionSettings:
     """Multiplies `NEW_SITE` when every new site sits in a resource group the principal knows."""
     established_job_factor: float = 0.4
     """Multiplies `NEW_WEBJOB` when the job has its own history on the site (an existing job)."""
+    non_production_factor: float = 0.5
+    """Multiplies what a person's hands-on edit of job files adds (`NEW_WEBJOB`, its
+    `NEW_OPERATION`, `JOB_FILES_CHANGED`, `LOGIN_THEN_JOB_FILES`) when it is on non-production
+    sites of apps it works on, from its usual networks in its usual hours, with no job stopped
+    or deleted: development. Production is never damped so."""
     weight_new_job_on_site: float = 20
     weight_job_run_spike: float = 15
 

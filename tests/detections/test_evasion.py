@@ -27,18 +27,22 @@ from tests.detections.test_detections import (
     admin_with_weekly_maintenance,
     codes,
     jane_history,
+    janes_edits,
     job_files,
     job_runs,
+    kudu_edit,
     lead_history,
     of,
     pipeline_deploys,
     scheduler_runs,
     team_at_work,
+    team_on_dev_and_prod,
     workdays,
 )
 from tests.rowkit import (
     CLI,
     CONFIG_LIST,
+    PORTAL,
     POWERSHELL,
     PUBLISHXML,
     Actor,
@@ -207,3 +211,51 @@ def test_an_identity_running_a_busy_job_for_hours_for_the_first_time_alerts(run_
     assert alert is not None, "a first day of running jobs, twelve runs an hour for hours"
     assert {"REPETITIVE_RUNS", "NEW_OPERATION"} <= codes(alert)
     assert "JOB_RUN_SPIKE" not in codes(alert)
+
+
+@pytest.mark.parametrize(
+    ("site", "hour", "address", "stopped"),
+    [
+        ("orders-api-prod", 11, None, False),
+        ("orders-api-test", 11, FOREIGN, False),
+        ("orders-api-test", 3, None, False),
+        ("orders-api-test", 11, None, True),
+    ],
+    ids=["on production", "from a block she never used", "at 03:00", "the job stopped first"],
+)
+def test_a_kudu_edit_unlike_development_alerts(run_rows, site, hour, address, stopped):
+    """A developer's hands-on edit of its test site's job weighs less (development); the
+    same edit on production, from elsewhere, at night, or of a job silenced first (in an
+    earlier window that day) is a change to an existing WebJob and alerts."""
+    rows = team_on_dev_and_prod()
+    at = AFTER.replace(hour=hour, minute=30)
+    if stopped:
+        stop = "MICROSOFT.WEB/SITES/CONTINUOUSWEBJOBS/STOP/ACTION"
+        portal = Actor(caller=JANE.caller, app_id=PORTAL, ip=JANE.ip, name=JANE.name)
+        rows += activity(
+            portal, at - timedelta(hours=3), stop, site_id(site) + "/continuouswebjobs/cleanup"
+        )
+    rows += kudu_edit(site, at, address or JANE.ip)
+    alerts, _ = run_rows(rows)
+    edits = [a for a in janes_edits(alerts) if "JOB_FILES_CHANGED" in codes(a)]
+    assert edits, "the edit raised no alert"
+
+
+def test_a_thief_copying_the_portals_key_listing_from_elsewhere_alerts(run_rows):
+    """Listing one app's function and host keys as the portal does weighs less for a
+    developer at work; from a block she never used, at night, the same listing alerts."""
+    rows = jane_history()
+    for day in workdays(START, 20, hour=14):
+        rows += activity(JANE, day, PUBLISHXML, site_id("func1"))
+    thief = Actor(caller=JANE.caller, app_id=PORTAL, ip=FOREIGN, name=JANE.name)
+    keys = "MICROSOFT.WEB/SITES/FUNCTIONS/LISTKEYS/ACTION"
+    host = "MICROSOFT.WEB/SITES/HOST/LISTKEYS/ACTION"
+    t = AFTER.replace(hour=2)
+    rows += activity(thief, t, keys, site_id("func1") + "/functions/orders")
+    rows += activity(thief, t + timedelta(minutes=1), host, site_id("func1") + "/host/default")
+    alerts, _ = run_rows(rows)
+    [alert] = of(alerts, CRED)
+    assert "FUNCTION_KEYS" in codes(alert)
+    assert not any(
+        "weighs less" in r["message"] for r in alert["reasons"] if r["code"] == "FUNCTION_KEYS"
+    ), alert["reasons"]
