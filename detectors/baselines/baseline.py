@@ -7,7 +7,7 @@ new one; nothing here touches storage or reads a clock.
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
@@ -102,17 +102,40 @@ class PrincipalBaseline:
     current_hour_runs: int = 0
     learned_through: datetime | None = None
     """Ingestion cut of the last timer step folded in: a re-run of that step learns nothing."""
+    quarantine: Mapping[str, Mapping[str, tuple[int, int]]] = field(default_factory=dict)
+    """Values new to the principal that only an alert's activity taught, by dimension:
+    {value: (day seen, day released)}. They count as known from the day they are released
+    (`quarantine_days` after the alert, unless an analyst's verdict came first: see
+    `baselines.feedback`), so an alert nobody triages does not teach the baseline the
+    attacker's network and tool at once."""
 
     def knows(self, dimension: Dimension, value: str, today: int, max_age_days: int) -> bool:
-        """Whether `value` was seen in `dimension` within the last `max_age_days`."""
+        """Whether `value` was seen in `dimension` within the last `max_age_days` (or was
+        quarantined and is released by `today`)."""
         seen: Mapping[str, int] = getattr(self, dimension)
         last = seen.get(value)
-        return last is not None and today - last <= max_age_days
+        if last is not None and today - last <= max_age_days:
+            return True
+        if self.quarantine and (held := self.quarantine.get(dimension, {}).get(value)):
+            return held[1] <= today and today - held[0] <= max_age_days
+        return False
+
+    def last_day(self, dimension: Dimension, value: str) -> int:
+        """The last day `value` was seen in `dimension`, quarantined or not (-1: never)."""
+        seen: Mapping[str, int] = getattr(self, dimension)
+        held = self.quarantine.get(dimension, {}).get(value) if self.quarantine else None
+        return max(seen.get(value, -1), held[0] if held else -1)
 
     def known_count(self, dimension: Dimension, today: int, max_age_days: int) -> int:
         """How many values of a dimension still count as known."""
         seen: Mapping[str, int] = getattr(self, dimension)
-        return sum(1 for last in seen.values() if today - last <= max_age_days)
+        count = sum(1 for last in seen.values() if today - last <= max_age_days)
+        held = self.quarantine.get(dimension, {}) if self.quarantine else {}
+        return count + sum(
+            1
+            for value, (day, release) in held.items()
+            if value not in seen and release <= today and today - day <= max_age_days
+        )
 
     def history_days(self, today: int) -> int:
         """Days on which the principal was active before `today`."""
@@ -198,16 +221,41 @@ def learn(
     max_values: int,
     through: datetime | None = None,
     context: tuple[str, str] | None = None,
+    quarantined: Collection[str] = (),
+    quarantine_days: int = 0,
 ) -> PrincipalBaseline | None:
     """The baseline after also having seen these observations (time-ordered, one principal).
 
     `through` marks the window they came from as learned (see `learned_through`).
     `context` (id, name) learns a context baseline (a site, a job, a peer group; see
     `surroundings`) from several principals' observations instead.
+    `quarantined`: event ids of observations an alert listed; what they teach that the
+    baseline does not know yet is held in `quarantine` for `quarantine_days` (0: learned
+    at once like the rest).
     """
     items = list(observations)
     if not items:
         return baseline
+    held_back = (
+        [o for o in items if o.event_id in quarantined]
+        if quarantined and quarantine_days > 0
+        else []
+    )
+    if held_back:
+        held_ids = {o.event_id for o in held_back}
+        others = [o for o in items if o.event_id not in held_ids]
+        learned = learn(
+            baseline,
+            items,
+            max_age_days=max_age_days,
+            max_values=max_values,
+            through=through,
+            context=context,
+        )
+        assert learned is not None  # items is not empty
+        return _quarantine(
+            baseline, learned, held_back, others, max_age_days=max_age_days, days=quarantine_days
+        )
     first = items[0]
     if baseline is None:
         baseline = PrincipalBaseline(
@@ -295,12 +343,21 @@ def learn(
 
     horizon = day_number(last_seen) - max_age_days
     moved = day_number(last_seen) != day_number(baseline.last_seen)
+    quarantine = baseline.quarantine
+    if quarantine and moved:
+        # Released values join what is known, as seen on their day; expired ones go.
+        quarantine, released = _released(quarantine, day_number(last_seen), horizon)
+        for name, values in released.items():
+            for value, day in values.items():
+                if baseline_day(baseline, name, value) < day and seen[name].get(value, -1) < day:
+                    seen[name][value] = day
     kept = {
         name: _merge(getattr(baseline, name), seen[name], horizon, max_values, prune=moved)
         for name in DIMENSIONS
     }
     return replace(
         baseline,
+        quarantine=quarantine,
         name=baseline.name if context else first.principal.name or baseline.name,
         last_seen=last_seen,
         learned_through=through or baseline.learned_through,
@@ -327,6 +384,74 @@ def learn(
         webjobs=kept[Dimension.WEBJOBS],
         change_slots=kept[Dimension.CHANGE_SLOTS],
         principals=kept[Dimension.PRINCIPALS],
+    )
+
+
+def baseline_day(baseline: PrincipalBaseline, dimension: Dimension, value: str) -> int:
+    """The last day a value was seen in a dimension (-1: never, or forgotten)."""
+    seen: Mapping[str, int] = getattr(baseline, dimension)
+    return seen.get(value, -1)
+
+
+def _released(
+    quarantine: Mapping[str, Mapping[str, tuple[int, int]]], today: int, horizon: int
+) -> tuple[dict[str, dict[str, tuple[int, int]]], dict[Dimension, dict[str, int]]]:
+    """The quarantine still held by `today`, and the values released from it by then (those
+    seen before `horizon` are forgotten, as any value would be)."""
+    held: dict[str, dict[str, tuple[int, int]]] = {}
+    released: dict[Dimension, dict[str, int]] = {}
+    for name, values in quarantine.items():
+        for value, (day, release) in values.items():
+            if day < horizon or name not in Dimension._value2member_map_:
+                continue
+            if release <= today:
+                released.setdefault(Dimension(name), {})[value] = day
+            else:
+                held.setdefault(name, {})[value] = (day, release)
+    return held, released
+
+
+def _quarantine(
+    before: PrincipalBaseline | None,
+    learned: PrincipalBaseline,
+    held_back: Sequence[Observation],
+    others: Sequence[Observation],
+    *,
+    max_age_days: int,
+    days: int,
+) -> PrincipalBaseline:
+    """`learned` (which learned everything) with the values that only `held_back` (an
+    alert's observations) taught, and that `before` did not know, moved to its quarantine
+    for `days` from their day. Counters (active days, hours, reads) stay learned."""
+    unbounded = 1 << 30
+    alerted = learn(None, held_back, max_age_days=unbounded, max_values=unbounded)
+    rest = learn(None, others, max_age_days=unbounded, max_values=unbounded) if others else None
+    if alerted is None:
+        return learned
+    today = day_number(learned.last_seen)
+    quarantine = {name: dict(values) for name, values in learned.quarantine.items()}
+    changed: dict[str, dict[str, int]] = {}
+    for name in DIMENSIONS:
+        taught: Mapping[str, int] = getattr(alerted, name)
+        also: Mapping[str, int] = getattr(rest, name) if rest is not None else {}
+        for value, day in taught.items():
+            if value in also or (
+                before is not None and before.knows(name, value, today, max_age_days)
+            ):
+                continue
+            kept = changed.setdefault(name.value, dict(getattr(learned, name)))
+            previous = baseline_day(before, name, value) if before is not None else -1
+            if previous >= 0:
+                kept[value] = previous  # forgotten before, and still: as it was
+            else:
+                kept.pop(value, None)
+            held = quarantine.setdefault(name.value, {})
+            first = held.get(value)
+            held[value] = (day, first[1]) if first else (day, day + days)
+    return replace(
+        learned,
+        **changed,  # type: ignore[arg-type]
+        quarantine={name: values for name, values in quarantine.items() if values},
     )
 
 

@@ -47,6 +47,19 @@ def to_properties(baseline: PrincipalBaseline) -> dict[str, Any]:
         "CredentialReadsPerDay": _days_json(baseline.credential_reads_per_day),
         "WebjobRunsPeakHour": _days_json(baseline.webjob_runs_peak_hour),
         "LearnedThrough": baseline.learned_through.isoformat() if baseline.learned_through else "",
+        # {dimension: {value: ["day seen", "day released"]}}: what only an alert taught.
+        "Quarantine": orjson.dumps(
+            {
+                _camel(name): {
+                    value: [day_text(seen), day_text(release)]
+                    for value, (seen, release) in sorted(values.items())
+                }
+                for name, values in sorted(baseline.quarantine.items())
+                if values
+            }
+        ).decode()
+        if baseline.quarantine
+        else "",
     }
     for name in DIMENSIONS:
         values: Mapping[str, int] = getattr(baseline, name)
@@ -101,12 +114,30 @@ def from_properties(props: Mapping[str, Any]) -> PrincipalBaseline:
             change_slots=dims[Dimension.CHANGE_SLOTS],
             principals=dims[Dimension.PRINCIPALS],
             learned_through=_aware(learned) if (learned := props.get("LearnedThrough")) else None,
+            quarantine=_quarantine(props.get("Quarantine")),
         )
     except (KeyError, ValueError, TypeError, AttributeError, orjson.JSONDecodeError) as err:
         who = props.get("PrincipalId", "?")
         raise StoreError(
             f"baseline of {who!r} cannot be read: {type(err).__name__}: {err}"
         ) from err
+
+
+_DIMENSION_OF = {_camel(name): name.value for name in DIMENSIONS}
+
+
+def _quarantine(text: Any) -> dict[str, dict[str, tuple[int, int]]]:
+    """The stored quarantine (absent in baselines written before it existed)."""
+    out: dict[str, dict[str, tuple[int, int]]] = {}
+    for name, values in orjson.loads(text or "{}").items():
+        dimension = _DIMENSION_OF.get(name)
+        if dimension is None:
+            raise ValueError(f"Quarantine names no dimension {name!r}")
+        out[dimension] = {
+            str(value): (day_from_text(str(seen)), day_from_text(str(release)))
+            for value, (seen, release) in values.items()
+        }
+    return out
 
 
 def _aware(value: Any) -> datetime:

@@ -116,7 +116,9 @@ def teach(
             if current.get(value, -1) < day:
                 current[value] = day
         changes[name] = current
-    return replace(baseline, **changes), added  # type: ignore[arg-type]
+    # What the alert taught is no longer held back: the analyst vouched for it.
+    quarantine = _without(baseline, record.get("values") or {})
+    return replace(baseline, **changes, quarantine=quarantine), added  # type: ignore[arg-type]
 
 
 def unlearn(
@@ -133,7 +135,27 @@ def unlearn(
             if current.pop(value, None) is not None:
                 removed += 1
         changes[name] = current
-    return replace(baseline, **changes), removed  # type: ignore[arg-type]
+    # Nor is it ever released from the quarantine: the activity was the attacker's.
+    quarantine = _without(baseline, record.get("novel") or {})
+    for name, values in (record.get("novel") or {}).items():
+        held = baseline.quarantine.get(name, {})
+        removed += sum(
+            1 for value in values if value in held and value not in getattr(baseline, name, {})
+        )
+    return replace(baseline, **changes, quarantine=quarantine), removed  # type: ignore[arg-type]
+
+
+def _without(
+    baseline: PrincipalBaseline, values: Mapping[str, Iterable[str]]
+) -> dict[str, dict[str, tuple[int, int]]]:
+    """The baseline's quarantine without these values ({dimension: values})."""
+    out = {}
+    for name, held in baseline.quarantine.items():
+        drop = set(values.get(name) or ())
+        kept = {value: days for value, days in held.items() if value not in drop}
+        if kept:
+            out[name] = kept
+    return out
 
 
 def _time(text: str) -> datetime:

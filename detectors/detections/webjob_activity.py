@@ -306,7 +306,7 @@ def _development(
     # A job stopped or deleted in this burst, or earlier today (an earlier window), is one
     # silenced around the edit.
     if any(o.family in silenced for o in done) or any(
-        ctx.baseline is not None and ctx.baseline.families.get(f.value) == ctx.today
+        ctx.baseline is not None and ctx.baseline.last_day(Dimension.FAMILIES, f.value) == ctx.today
         for f in silenced
     ):
         return []

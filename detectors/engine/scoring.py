@@ -115,6 +115,9 @@ class Scored:
     """Observations by principal, and by context baseline (sites, jobs, peer groups)."""
     names: dict[str, str] = field(default_factory=dict)
     """Display names of the context baselines in `groups`."""
+    quarantined: dict[str, frozenset[str]] = field(default_factory=dict)
+    """Event ids of each principal's observations that alerts listed: what they alone
+    teach its baseline is quarantined (`quarantine_days`)."""
 
 
 @dataclass(kw_only=True, slots=True)
@@ -344,7 +347,13 @@ class Engine:
         # teach the surroundings, as below).
         judging: Mapping[str, PrincipalBaseline] = stored
         if learned_first:
-            around, judging = self._learned_first(learned_first, stored, around, alerted)
+            around, judging = self._learned_first(
+                learned_first,
+                stored,
+                around,
+                alerted,
+                _alerted_events(first.values()) if emit else {},
+            )
 
         findings = {}
         for principal_id in sorted(groups):
@@ -355,6 +364,7 @@ class Engine:
                     findings[(detection.spec.id, principal_id)] = finding
         findings = self._chains.link(findings, window, around, judging)
         self._admit(findings, stored, emit, result, alerted)
+        quarantined = _alerted_events([*first.values(), *findings.values()]) if emit else {}
         result.alerts.sort(key=lambda a: (a["firstSeen"], a["detection"], a["id"]))
         # Each principal's whole activity of this window: a held burst with its late rows,
         # then its rows of this window.
@@ -379,7 +389,9 @@ class Engine:
             teach = [o for o in teach if o.principal.id not in alerting]
         context = context_groups([*current, *teach], exclude=exclude)
         names = {key: key.split(":", 1)[0] + " " + key.split(":", 1)[1] for key in context}
-        return result, Scored(groups={**released, **learned, **context}, names=names)
+        return result, Scored(
+            groups={**released, **learned, **context}, names=names, quarantined=quarantined
+        )
 
     def _learned_first(
         self,
@@ -387,12 +399,20 @@ class Engine:
         stored: Mapping[str, PrincipalBaseline],
         around: Surroundings,
         alerted: set[str],
+        quarantined: Mapping[str, frozenset[str]],
     ) -> tuple[Surroundings, dict[str, PrincipalBaseline]]:
         """The surroundings and baselines as if the rows judged first had been learned."""
         age, values = self.settings.baseline_max_age_days, self.settings.baseline_max_values
         judging = dict(stored)
         for principal_id, obs in learned_first.items():
-            baseline = learn(stored.get(principal_id), obs, max_age_days=age, max_values=values)
+            baseline = learn(
+                stored.get(principal_id),
+                obs,
+                max_age_days=age,
+                max_values=values,
+                quarantined=quarantined.get(principal_id, frozenset()),
+                quarantine_days=self.settings.quarantine_days,
+            )
             if baseline is not None:
                 judging[principal_id] = baseline
         contexts = dict(around.baselines)
@@ -603,10 +623,23 @@ class Engine:
                 max_values=self.settings.baseline_max_values,
                 through=through,
                 context=(principal_id, name) if name is not None else None,
+                quarantined=scored.quarantined.get(principal_id, frozenset()),
+                quarantine_days=self.settings.quarantine_days,
             )
             if new is not None:
                 out[principal_id] = new
         return out
+
+
+def _alerted_events(findings: Iterable[Finding]) -> dict[str, frozenset[str]]:
+    """Event ids of the observations of findings that alerted, by principal."""
+    out: dict[str, set[str]] = {}
+    for finding in findings:
+        if finding.severity is not None:
+            out.setdefault(finding.principal.id, set()).update(
+                o.event_id for o in finding.observations
+            )
+    return {principal_id: frozenset(ids) for principal_id, ids in out.items()}
 
 
 def _by_time(obs: Observation) -> tuple[datetime, str]:

@@ -21,6 +21,10 @@ class DetectionSettings:
     # How baselines learn and age.
     baseline_max_age_days: int = 45
     """A value not seen for this many days stops counting as known."""
+    quarantine_days: int = 7
+    """What only an alert's activity taught a principal's baseline (a new network, tool,
+    site...) counts as known this many days after the alert, unless `feedback` gives a
+    verdict first (benign: known at once; malicious: never). 0 learns it at once."""
     baseline_max_values: int = 256
     """At most this many values are kept per baseline dimension (the most recent win)."""
     min_history_days: int = 2

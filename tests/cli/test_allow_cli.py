@@ -121,22 +121,27 @@ def test_feedback_malicious_keeps_the_new_values_out_and_benign_teaches_them(rig
     (alert,) = rig.alerts
     thief_network = network_of(THIEF.ip)
 
-    def jane_networks() -> set[str]:
+    def jane_networks() -> tuple[set[str], set[str]]:
+        """Jane's known networks, and those held in her quarantine."""
         store = rig.open()
         try:
-            return set(store.load([JANE])[JANE].baseline.networks)
+            baseline = store.load([JANE])[JANE].baseline
         finally:
             store.close()
+        return set(baseline.networks), set(baseline.quarantine.get("networks", {}))
 
-    assert thief_network in jane_networks()  # the replay learned the alert's window
+    # The replay learned the alert's window, but held the thief's network back.
+    known, held = jane_networks()
+    assert thief_network not in known
+    assert held == {thief_network}
     assert rig.run("feedback", alert["id"], "--malicious", "--reason", "stolen token") == 0
     assert "malicious" in capsys.readouterr().err
-    assert thief_network not in jane_networks()
+    assert jane_networks() == (known, set())  # never to be released
     assert rig.run("feedback", alert["id"], "--benign", "--json") == 0
     result = json.loads(capsys.readouterr().out)
     assert result["verdict"] == "benign"
     assert result["changedValues"] > 0
-    assert thief_network in jane_networks()
+    assert jane_networks() == (known | {thief_network}, set())
     store = rig.open()
     try:
         record, _ = store.get_alert_record(alert["id"])

@@ -13,6 +13,7 @@ from datetime import timedelta
 
 import pytest
 
+from detectors.settings.detection import DetectionSettings
 from tests.detections.test_detections import (
     AFTER,
     CRED,
@@ -259,3 +260,20 @@ def test_a_thief_copying_the_portals_key_listing_from_elsewhere_alerts(run_rows)
     assert not any(
         "weighs less" in r["message"] for r in alert["reasons"] if r["code"] == "FUNCTION_KEYS"
     ), alert["reasons"]
+
+
+def test_a_thief_back_the_next_day_is_still_new_until_someone_decides(run_rows):
+    """The first alert's network and tool are quarantined, not learned: the stolen
+    identity's return the next day alerts again with the same novelties. Without the
+    quarantine (`quarantine_days` 0) the first alert would have taught them."""
+    rows = jane_history()
+    thief = Actor(caller=JANE.caller, app_id=POWERSHELL, ip=FOREIGN, name=JANE.name)
+    for day in (AFTER, AFTER + timedelta(days=1)):
+        rows += activity(thief, day.replace(hour=11), PUBLISHXML, site_id("app1"))
+    alerts, _ = run_rows(rows)
+    both = of(alerts, CRED)
+    assert len(both) == 2
+    assert all({"NEW_NETWORK", "NEW_SCRIPTING_TOOL"} <= codes(a) for a in both)
+    learned_at_once, _ = run_rows(rows, settings=DetectionSettings(quarantine_days=0))
+    [first] = of(learned_at_once, CRED)
+    assert first["firstSeen"] == both[0]["firstSeen"]

@@ -242,3 +242,65 @@ def test_any_principal_id_round_trips_through_the_store(store, principal_id):
     b = teach(replace_principal(obs(T0), p))
     store.save([StoredBaseline(baseline=b, etag=None)])
     assert store.load([principal_id])[principal_id].baseline == b
+
+
+def test_what_only_an_alert_taught_is_quarantined_until_released():
+    """An alert's new network and tool are held back for `quarantine_days`; the counters
+    and what the principal already knew are learned as usual."""
+    before = teach(obs(T0), obs(T0 + timedelta(days=1)))
+    day3 = T0 + timedelta(days=3)
+    alerted = obs(day3, ip="203.0.113.9", tool=ClientTool.AZURE_POWERSHELL, site="app2")
+    usual = obs(day3 + timedelta(minutes=5), n=1)
+    after = learn(
+        before,
+        [alerted, usual],
+        max_age_days=45,
+        max_values=256,
+        quarantined={alerted.event_id},
+        quarantine_days=7,
+    )
+    assert after is not None
+    today = day_number(day3)
+    assert after.active_days == 3
+    assert after.operations == 4
+    for dimension, value in (
+        ("networks", "203.0.113.0/24"),
+        ("tools", "azurePowerShell"),
+        ("sites", "sub/rg/app2"),
+    ):
+        assert value not in getattr(after, dimension)
+        assert after.quarantine[dimension][value] == (today, today + 7)
+        assert not after.knows(dimension, value, today + 6, 45)
+        assert after.knows(dimension, value, today + 7, 45)  # released without a verdict
+    assert after.knows("networks", "198.51.100.0/24", today, 45)  # known before: learned
+    assert "portal" in after.tools
+    assert after.tools["portal"] == today
+    # Learning a later day folds the released values into what is known.
+    later = teach(obs(day3 + timedelta(days=8), n=2), baseline=after)
+    assert later.networks["203.0.113.0/24"] == today
+    assert not later.quarantine
+    assert from_properties(to_properties(after)) == after  # stored and read back
+
+
+def test_what_the_alert_and_ordinary_activity_both_taught_is_not_quarantined():
+    alerted = obs(T0, ip="203.0.113.9")
+    ordinary = obs(T0 + timedelta(minutes=1), ip="203.0.113.10", n=1)
+    after = learn(
+        None,
+        [alerted, ordinary],
+        max_age_days=45,
+        max_values=256,
+        quarantined={alerted.event_id},
+        quarantine_days=7,
+    )
+    assert after is not None
+    assert "203.0.113.0/24" in after.networks
+    assert after.quarantine == {"ips": {"203.0.113.9": (day_number(T0), day_number(T0) + 7)}}
+
+
+def test_quarantine_days_zero_learns_an_alert_at_once():
+    alerted = obs(T0, ip="203.0.113.9")
+    after = learn(None, [alerted], max_age_days=45, max_values=256, quarantined={alerted.event_id})
+    assert after is not None
+    assert "203.0.113.9" in after.ips
+    assert not after.quarantine
