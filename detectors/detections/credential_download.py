@@ -132,7 +132,9 @@ def evaluate(
     core = sensitive or logins
     ordinary = not ctx.has_history and ctx.ordinary_for_peers(core)
     team = 0 if ctx.has_history else _team(ctx, core)
-    scorer.no_history(ordinary=ordinary, team=team)
+    scorer.no_history(
+        ordinary=ordinary, team=team, cadence=not ctx.has_history and on_its_cadence(ctx, core)
+    )
 
     # What was actually taken: a refused read took nothing (failures are judged below).
     taken = [o for o in sensitive if o.status is not Status.FAILED]
@@ -306,6 +308,37 @@ def _routine_aware(
             f", apps of a team's set of sites ({team} other principal(s) work on all of them)"
         )
     scorer.add(code, weight * factor, message + ".")
+
+
+def on_its_cadence(ctx: Context, core: Sequence[Observation]) -> bool:
+    """Whether the burst repeats what the principal's history holds (every site, operation
+    and tool, from its own address blocks or its peers'), with each change of credentials,
+    keys or policy at the hour of the week or month it made such changes before: automation
+    on a cadence longer than its history (a monthly rotation). A dormant identity used off
+    its cadence, on other sites, with another tool or from elsewhere is not."""
+    baseline = ctx.baseline
+    done = [o for o in core if o.status is not Status.FAILED]
+    changes = [o for o in done if o.family in _CHANGES]
+    if baseline is None or not changes:
+        return False
+    return all(repeats_its_history(ctx, o) for o in done) and all(
+        ctx.in_maintenance_window(o.time) for o in changes
+    )
+
+
+def repeats_its_history(ctx: Context, obs: Observation) -> bool:
+    """Whether the principal's history holds this action's operation, tool and site (whose
+    credentials it took or changed), from one of its own address blocks or its peers'."""
+    return (
+        ctx.knows(Dimension.FAMILIES, obs.family.value)
+        and ctx.knows(Dimension.TOOLS, obs.tool.value)
+        and ctx.knows(Dimension.CREDENTIAL_SITES, obs.resource.site_key)
+        and (
+            not located(obs)
+            or ctx.knows(Dimension.WIDE_NETWORKS, wide_network_of(obs.source_ip or ""))
+            or ctx.from_peers_block(obs) is True
+        )
+    )
 
 
 def _operator_breadth(ctx: Context, family: OperationFamily) -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import replace
-from datetime import datetime
+from datetime import date, datetime
 
 from detectors.baselines.baseline import Dimension, PrincipalBaseline, network_of, wide_network_of
 from detectors.baselines.surroundings import NO_SURROUNDINGS, Surroundings
@@ -90,6 +90,15 @@ _NOVELTY_KIND = {
 }
 
 
+def _monthly(then: date, now: date) -> bool:
+    """Whether `now` falls on `then`'s day of a later month: its day of the month, or its
+    weekday in the same week of the month."""
+    if (now.year, now.month) <= (then.year, then.month):
+        return False
+    same_weekday = now.weekday() == then.weekday() and (now.day - 1) // 7 == (then.day - 1) // 7
+    return now.day == then.day or same_weekday
+
+
 class Context:
     """One principal's burst, its baseline and the settings: what every evidence check needs."""
 
@@ -157,7 +166,9 @@ class Context:
 
     def in_maintenance_window(self, moment: datetime) -> bool:
         """Whether the principal changed credentials, keys or the basic-auth policy at this
-        hour of the week (give or take `maintenance_slot_hours`) in an earlier week."""
+        hour (give or take `maintenance_slot_hours`) of the week in an earlier week, or of
+        the month in an earlier month (the same day of the month, or the same weekday of the
+        same week of the month: a monthly rotation on the 3rd, a drill each second Tuesday)."""
         baseline = self.baseline
         if baseline is None or not baseline.change_slots:
             return False
@@ -170,10 +181,13 @@ class Context:
                 continue
             try:
                 other = (int(slot[-4]) - 1) * 24 + int(slot[-2:])
+                then = datetime.fromisocalendar(int(slot[:4]), int(slot[6:8]), int(slot[-4]))
             except ValueError:
                 continue  # edited by hand into something else: not a slot
             distance = abs(other - hour_of_week)
             if min(distance, _HOURS_A_WEEK - distance) <= reach:
+                return True
+            if _monthly(then.date(), moment.date()) and abs(int(slot[-2:]) - moment.hour) <= reach:
                 return True
         return False
 
@@ -250,13 +264,15 @@ class Scorer:
             message += f" (only {self.ctx.history_days} days of history: weighs less)"
         self.add(code, weight * scale, message)
 
-    def no_history(self, *, ordinary: bool = False, team: int = 0) -> bool:
+    def no_history(self, *, ordinary: bool = False, team: int = 0, cadence: bool = False) -> bool:
         """Add NO_HISTORY when the principal has too little history; True if it did.
 
         `ordinary`: everything about the activity is routine for the principal's peers
         (their address blocks, their tools), as with a new joiner: it weighs less.
         `team`: how many other principals take the credentials of every site it took (it
         takes a team's set of sites, as a new member does): it weighs less too.
+        `cadence`: it repeats what its short history holds, on the hour of the week or month
+        it did before (automation on a long cadence): it weighs `routine_factor`.
         """
         ctx = self.ctx
         if ctx.has_history:
@@ -270,7 +286,13 @@ class Scorer:
                 f"{ctx.baseline.first_seen:%Y-%m-%d}."
             )
         weight = ctx.settings.weight_no_history
-        if ordinary:
+        if cadence:
+            weight *= ctx.settings.routine_factor
+            message += (
+                " It did the same to these sites before, at this hour of the week or month: "
+                "automation on a long cadence, so this weighs less."
+            )
+        elif ordinary:
             weight *= ctx.settings.peer_routine_factor
             message += (
                 f" Its address blocks and tools are those other {ctx.principal.type.value}s "

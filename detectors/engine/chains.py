@@ -25,7 +25,8 @@ from typing import Any
 from detectors.baselines.baseline import Dimension, PrincipalBaseline, network_of, wide_network_of
 from detectors.baselines.surroundings import PEER_TYPES, Surroundings, is_creation
 from detectors.detections import CREDENTIAL_DOWNLOAD, WEBJOB_ACTIVITY, spec_of
-from detectors.detections.evidence import graded
+from detectors.detections.credential_download import repeats_its_history
+from detectors.detections.evidence import Context, graded
 from detectors.detections.spec import Finding
 from detectors.model.days import day_number
 from detectors.model.observation import (
@@ -156,12 +157,19 @@ class Chains:
                         None,
                     )
                     if event is not None:
-                        reason = Reason(
-                            code=code,
-                            message=f"Took the deployment credentials of {obs.resource.name} "
-                            f"{_minutes(obs.time - event.time)} after {step}.",
-                            weight=weight,
+                        message = (
+                            f"Took the deployment credentials of {obs.resource.name} "
+                            f"{_minutes(obs.time - event.time)} after {step}"
                         )
+                        weighs = weight
+                        if kind == RESET and self._on_cadence(obs, event, baselines, surroundings):
+                            weighs *= s.routine_factor
+                            message += (
+                                "; it reset and took this site's credentials before, at this "
+                                "hour of the week or month (a rotation on its cadence), which "
+                                "weighs less"
+                            )
+                        reason = Reason(code=code, message=message + ".", weight=weighs)
                         self._add(out, CRED, obs.principal, reason, (), earlier=event.reasons)
             elif obs.family in (F.WEBJOB_START, F.WEBJOB_RUN) and obs.webjob:
                 for event in earlier:
@@ -182,6 +190,29 @@ class Chains:
                         break
             self._remember(obs, out, surroundings, released)
         return out
+
+    def _on_cadence(
+        self,
+        download: Observation,
+        reset: SiteEvent,
+        baselines: Mapping[str, PrincipalBaseline],
+        surroundings: Surroundings,
+    ) -> bool:
+        """Whether a reset and download repeat the principal's own rotation: it reset
+        credentials at this hour of the week or month before, and took this site's, with
+        this tool, from its blocks (see `credential_download.repeats_its_history`)."""
+        ctx = Context(
+            principal=download.principal,
+            observations=[download],
+            baseline=baselines.get(download.principal.id),
+            settings=self.settings,
+            surroundings=surroundings,
+        )
+        return (
+            ctx.knows(Dimension.FAMILIES, F.CREDENTIAL_CHANGE.value)
+            and ctx.in_maintenance_window(reset.time)
+            and repeats_its_history(ctx, download)
+        )
 
     def _login(
         self,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -997,3 +997,33 @@ def test_a_developer_editing_a_job_by_hand_on_its_test_site_is_development(run_r
 def janes_edits(alerts: list[dict]) -> list[dict]:
     """Jane's WebJob alerts (her hands-on edits)."""
     return [a for a in of(alerts, WEBJOB) if a["principal"]["name"] in (JANE.name, JANE.caller)]
+
+
+ROTATION = Actor(
+    caller="7a1e0c4d-aaaa-4bbb-8ccc-123456789abc", app_id=CLI, ip="20.105.35.156", kind="app"
+)
+ROTATED = ("app1", "app2", "app3", "app4")
+
+
+def monthly_rotation(day: datetime, actor: Actor = ROTATION) -> list[dict]:
+    """The rotation's run: each site's publishing password reset, then its new profile."""
+    rows = []
+    for n, site in enumerate(ROTATED):
+        at = day + timedelta(minutes=2 * n)
+        rows += activity(actor, at, NEWPASSWORD, site_id(site))
+        rows += activity(actor, at + timedelta(seconds=40), PUBLISHXML, site_id(site))
+    return rows
+
+
+def test_a_monthly_rotation_back_on_its_day_is_not_a_new_principal(run_rows):
+    """Automation that resets and takes the profiles of the same sites on the 3rd of each
+    month at 02:10 has one earlier day on record: it is on its cadence, not new."""
+    rows = jane_history()
+    rows += monthly_rotation(datetime(2026, 10, 3, 2, 10, tzinfo=UTC))
+    rows += monthly_rotation(datetime(2026, 11, 3, 2, 10, tzinfo=UTC))
+    alerts, _ = run_rows(rows, settings=DetectionSettings(alert_threshold=1))
+    [alert] = [a for a in of(alerts, CRED) if a["principal"]["id"] == ROTATION.caller]
+    assert alert["score"] < DetectionSettings().alert_threshold, alert["reasons"]
+    reasons = {r["code"]: r["message"] for r in alert["reasons"]}
+    assert "long cadence" in reasons["NO_HISTORY"]
+    assert "on its cadence" in reasons["RESET_THEN_DOWNLOAD"]

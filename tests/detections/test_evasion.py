@@ -9,7 +9,8 @@ detections must still alert, because those differences are what a thief cannot b
 
 from __future__ import annotations
 
-from datetime import timedelta
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -22,6 +23,7 @@ from tests.detections.test_detections import (
     NEWPASSWORD,
     PIPELINE_OID,
     PLANTED,
+    ROTATION,
     RUN_JOB,
     START,
     WEBJOB,
@@ -33,6 +35,7 @@ from tests.detections.test_detections import (
     job_runs,
     kudu_edit,
     lead_history,
+    monthly_rotation,
     of,
     pipeline_deploys,
     scheduler_runs,
@@ -277,3 +280,20 @@ def test_a_thief_back_the_next_day_is_still_new_until_someone_decides(run_rows):
     learned_at_once, _ = run_rows(rows, settings=DetectionSettings(quarantine_days=0))
     [first] = of(learned_at_once, CRED)
     assert first["firstSeen"] == both[0]["firstSeen"]
+
+
+@pytest.mark.parametrize(
+    ("day", "address"),
+    [
+        (datetime(2026, 11, 17, 2, 10, tzinfo=UTC), ROTATION.ip),
+        (datetime(2026, 11, 3, 2, 10, tzinfo=UTC), FOREIGN),
+    ],
+    ids=["off its cadence", "on its day, from elsewhere"],
+)
+def test_a_rotation_identity_used_unlike_its_rotation_alerts(run_rows, day, address):
+    """The rotation's identity taken: its reset-and-download of every site on another day,
+    or on its day from a block it never used, is not the rotation."""
+    rows = jane_history() + monthly_rotation(datetime(2026, 10, 3, 2, 10, tzinfo=UTC))
+    rows += monthly_rotation(day, replace(ROTATION, ip=address))
+    alerts, _ = run_rows(rows)
+    assert [a for a in of(alerts, CRED) if a["principal"]["id"] == ROTATION.caller]
