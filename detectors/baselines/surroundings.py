@@ -128,6 +128,12 @@ class Surroundings:
         site = self.baselines.get(site_history_id(site_key))
         return site.history_days(today) if site is not None else 0
 
+    def site_does(self, site_key: str, family: str, today: int) -> bool:
+        """Whether those who work on this site (anyone whose activity raised no alert) did
+        this operation family on it recently: the routine of its team."""
+        site = self.baselines.get(site_history_id(site_key))
+        return site is not None and site.knows(Dimension.FAMILIES, family, today, self.max_age_days)
+
     def site_works_at(self, site_key: str, hour: int, share: float) -> bool:
         """Whether at least `share` of the site's active hours on record fell in this hour of
         the day (UTC): an hour its people work on it."""

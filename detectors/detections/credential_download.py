@@ -174,8 +174,11 @@ def evaluate(
             message,
             ordinary=ordinary,
             team=team,
-            # Listing keys is routine for the apps it lists them of, not for new ones.
-            on_known_sites=known,
+            # Listing keys is routine for the apps it lists them of, not for new ones; and a
+            # person lists them app by app (the portal's blades): a sweep of `burst_sites`
+            # apps at once is never its routine.
+            on_known_sites=known
+            and (principal.type is not PrincipalType.USER or len(keys) < s.burst_sites),
         )
     for family, code, weight in (
         (F.CREDENTIAL_CHANGE, ReasonCode.CREDENTIAL_CHANGE, s.weight_credential_change),
@@ -297,6 +300,13 @@ def _routine_aware(
             f"networks and hours: a change other {ctx.principal.type.value}s make routinely, "
             "which weighs less"
         )
+    elif family in _CHANGES and team_routine(ctx, [family]):
+        factor = ctx.settings.peer_routine_factor
+        message += (
+            ", which those who work on these sites do on them routinely (the team's routine: "
+            "its SREs' rotation), by one that works on them, from its usual networks in its "
+            "usual hours"
+        )
     elif ordinary and ctx.peers_know(Dimension.FAMILIES, family.value):
         # A new joiner doing, from its peers' networks and tools, what its peers do.
         factor = ctx.settings.peer_routine_factor
@@ -338,6 +348,26 @@ def repeats_its_history(ctx: Context, obs: Observation) -> bool:
             or ctx.knows(Dimension.WIDE_NETWORKS, wide_network_of(obs.source_ip or ""))
             or ctx.from_peers_block(obs) is True
         )
+    )
+
+
+def team_routine(ctx: Context, families: Sequence[OperationFamily]) -> bool:
+    """Whether these operation families, done by this burst, are the routine of the sites
+    it did them on: those who work on each site did them there recently (its team, its
+    SREs), and the principal works on each (a site it knows, or another environment of its
+    app), from its usual networks in its usual hours. A stranger to the sites, or anyone
+    from elsewhere or at another hour, is not following the team's routine."""
+    if not ctx.has_history:
+        return False
+    done = [o for o in ctx.observations if o.family in families and o.status is not Status.FAILED]
+    if not done or not ctx.familiar(ctx.observations):
+        return False
+    apps = ctx.known_apps()
+    around = ctx.surroundings
+    return all(
+        around.site_does(o.resource.site_key, o.family.value, ctx.today)
+        and (ctx.knows(Dimension.SITES, o.resource.site_key) or app_of(o.resource.site_key) in apps)
+        for o in done
     )
 
 
@@ -469,6 +499,35 @@ def _site_evidence(
             weight *= s.peer_routine_factor
             message += " It has no history and acts like its peers, so this weighs less."
         scorer.add(ReasonCode.SITE_BURST, weight, message)
+    elif swept := _key_sweep(ctx, core):
+        # Known apps, but a person lists keys app by app, in the portal's blades.
+        scorer.add(
+            ReasonCode.SITE_BURST,
+            s.weight_site_burst * s.known_sites_factor,
+            f"Listed the function keys of {len(swept)} apps in one burst, outside the "
+            f"portal: {listing(swept)}. A person lists them app by app; a sweep is a "
+            "harvesting pattern, even of apps it knows (which weighs less).",
+        )
+
+
+def _key_sweep(ctx: Context, core: Sequence[Observation]) -> list[str]:
+    """The apps, when a person listed the function keys of `burst_sites` apps or more in
+    one burst with a tool other than the portal, and did not change the keys of each (a
+    rotation, judged as a change of keys); else empty."""
+    if ctx.principal.type is not PrincipalType.USER:
+        return []
+    listed = [o for o in core if o.family is F.FUNCTION_KEYS_READ and o.status is not Status.FAILED]
+    apps = sorted({o.resource.name for o in listed})
+    if len(apps) < ctx.settings.burst_sites or all(o.tool is ClientTool.PORTAL for o in listed):
+        return []
+    changed = {
+        o.resource.name
+        for o in core
+        if o.family is F.FUNCTION_KEYS_CHANGE and o.status is not Status.FAILED
+    }
+    if set(apps) <= changed:
+        return []  # a rotation, judged as a change of keys
+    return apps
 
 
 def _teams_sites(ctx: Context, known: Sequence[str], new: Sequence[str]) -> set[str]:
@@ -560,6 +619,13 @@ def _new_operations(scorer: Scorer, sensitive: Sequence[Observation]) -> None:
         elif all(f in _CHANGES and ctx.peers_know(Dimension.FAMILIES, f.value) for f in new):
             weight *= ctx.settings.peer_routine_factor
             message += f" Other {ctx.principal.type.value}s do this routinely: weighs less."
+        elif any(f in _CHANGES for f in new) and team_routine(ctx, new):
+            weight *= ctx.settings.peer_routine_factor
+            message += (
+                " Those who work on these sites do this on them routinely (the team's routine: "
+                "its SREs' rotation), and it works on them, from its usual networks in its usual "
+                "hours: weighs less."
+            )
         elif new == [F.FUNCTION_KEYS_READ] and (
             own := _own_function_keys(
                 ctx, [o for o in sensitive if o.family is F.FUNCTION_KEYS_READ]

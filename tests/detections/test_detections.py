@@ -1027,3 +1027,51 @@ def test_a_monthly_rotation_back_on_its_day_is_not_a_new_principal(run_rows):
     reasons = {r["code"]: r["message"] for r in alert["reasons"]}
     assert "long cadence" in reasons["NO_HISTORY"]
     assert "on its cadence" in reasons["RESET_THEN_DOWNLOAD"]
+
+
+SRE_APPS = ("func-orders", "func-billing", "func-search")
+HOST_KEYS = "MICROSOFT.WEB/SITES/HOST/LISTKEYS/ACTION"
+HOST_KEY_WRITE = "MICROSOFT.WEB/SITES/HOST/FUNCTIONKEYS/WRITE"
+SAM = Actor(caller="sam@contoso.com", app_id=CLI, ip="198.51.100.40", name="Sam")
+KIM = Actor(caller="kim@contoso.com", app_id=CLI, ip="198.51.100.41", name="Kim")
+
+
+def rotation(actor: Actor, at: datetime, apps: tuple[str, ...] = SRE_APPS) -> list[dict]:
+    """An SRE's rotation of the apps' host keys: list them, then write a new one."""
+    rows = []
+    for n, app in enumerate(apps):
+        t = at + timedelta(minutes=2 * n)
+        rows += activity(actor, t, HOST_KEYS, site_id(app) + "/host/default")
+        rows += activity(
+            actor, t + timedelta(seconds=30), HOST_KEY_WRITE, site_id(app) + "/host/default"
+        )
+    return rows
+
+
+def sres_at_work(days: int = 20) -> list[dict]:
+    """Sam rotates the apps' host keys every Monday and Thursday; both SREs deploy the
+    apps every working day from the office, and Kim never rotated a key."""
+    rows = []
+    for day in workdays(START, days):
+        if day.weekday() in (0, 3):
+            rows += rotation(SAM, day.replace(hour=14))
+        for app in SRE_APPS:
+            rows += activity(KIM, day + timedelta(minutes=1), PUBLISHXML, site_id(app))
+            rows += activity(SAM, day + timedelta(minutes=2), PUBLISHXML, site_id(app))
+    return rows
+
+
+def test_an_sres_first_rotation_of_the_keys_its_team_rotates_is_the_teams_routine(run_rows):
+    """Kim rotating the keys Sam rotates twice a week, on the apps she works on, from her
+    usual network in her hours, follows the team's routine: no alert. Without the damping
+    (the factor at 1) the same rotation alerts."""
+    rows = sres_at_work() + rotation(KIM, AFTER.replace(hour=11))
+
+    def kims(alerts: list[dict]) -> list[dict]:
+        return [a for a in of(alerts, CRED) if a["principal"]["name"] == KIM.name]
+
+    alerts, _ = run_rows(rows)
+    assert not kims(alerts)
+    undamped, _ = run_rows(rows, settings=DetectionSettings(peer_routine_factor=1))
+    [alert] = kims(undamped)
+    assert "NEW_OPERATION" in codes(alert)

@@ -19,6 +19,7 @@ from tests.detections.test_detections import (
     AFTER,
     CRED,
     JANE,
+    KIM,
     LEAD,
     NEWPASSWORD,
     PIPELINE_OID,
@@ -38,7 +39,9 @@ from tests.detections.test_detections import (
     monthly_rotation,
     of,
     pipeline_deploys,
+    rotation,
     scheduler_runs,
+    sres_at_work,
     team_at_work,
     team_on_dev_and_prod,
     workdays,
@@ -297,3 +300,33 @@ def test_a_rotation_identity_used_unlike_its_rotation_alerts(run_rows, day, addr
     rows += monthly_rotation(day, replace(ROTATION, ip=address))
     alerts, _ = run_rows(rows)
     assert [a for a in of(alerts, CRED) if a["principal"]["id"] == ROTATION.caller]
+
+
+def test_an_sres_identity_rotating_keys_from_elsewhere_alerts(run_rows):
+    """The team's routine damps Kim's first rotation at her desk; her identity rotating
+    the same keys from a block she never used is someone else."""
+    rows = sres_at_work() + rotation(replace(KIM, ip=FOREIGN), AFTER.replace(hour=11))
+    alerts, _ = run_rows(rows)
+    assert [a for a in of(alerts, CRED) if a["principal"]["name"] == KIM.name]
+
+
+def test_a_person_who_lists_one_apps_keys_routinely_sweeping_four_apps_alerts(run_rows):
+    """Jane lists her app's function keys in the portal every day; listing the keys of four
+    apps at once, with the CLI, from her desk, is a sweep, not her routine."""
+    rows = jane_history()
+    portal = Actor(caller=JANE.caller, app_id=PORTAL, ip=JANE.ip, name=JANE.name)
+    host = "MICROSOFT.WEB/SITES/HOST/LISTKEYS/ACTION"
+    apps = ("func1", "func2", "func3", "func4")
+    for day in workdays(START, 20, hour=14):
+        for app in apps:
+            rows += activity(JANE, day, PUBLISHXML, site_id(app))
+        rows += activity(
+            portal, day + timedelta(minutes=5), host, site_id("func1") + "/host/default"
+        )
+    cli = Actor(caller=JANE.caller, app_id=CLI, ip=JANE.ip, name=JANE.name)
+    t = AFTER.replace(hour=14)
+    for n, app in enumerate(apps):
+        rows += activity(cli, t + timedelta(minutes=n), host, site_id(app) + "/host/default")
+    alerts, _ = run_rows(rows)
+    [alert] = of(alerts, CRED)
+    assert alert["severity"] in ("medium", "high"), alert["reasons"]
