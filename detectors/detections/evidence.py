@@ -10,7 +10,15 @@ from detectors.baselines.baseline import Dimension, PrincipalBaseline, network_o
 from detectors.baselines.surroundings import NO_SURROUNDINGS, Surroundings
 from detectors.detections.spec import DetectionSpec, Finding, Severity
 from detectors.model.days import day_number
-from detectors.model.observation import ClientTool, Observation, Principal, Status, app_of
+from detectors.model.hosting import hosting_provider
+from detectors.model.observation import (
+    ClientTool,
+    Observation,
+    Principal,
+    PrincipalType,
+    Status,
+    app_of,
+)
 from detectors.model.operations import SCRIPTING_TOOLS
 from detectors.model.reasons import Reason, ReasonCode
 from detectors.settings.detection import DetectionSettings
@@ -351,7 +359,8 @@ class Scorer:
                 f"First use of {names} by this principal{before}.",
             )
 
-        if self._networks(observations, baseline, damp):
+        shared, rented = self._networks(observations, baseline, damp)
+        if shared:
             routine.add(ReasonCode.NEW_NETWORK)
 
         total_hours = sum(baseline.hours)
@@ -374,7 +383,8 @@ class Scorer:
 
         added = self.reasons[start:]
         kinds = {_NOVELTY_KIND[r.code] for r in added if r.code not in routine}
-        if sites_known and added and len(kinds) <= 1:
+        # A person on a rented server is not a traveller: that novelty is never damped so.
+        if sites_known and added and len(kinds) <= 1 and not rented:
             alone = (
                 " Alone, on sites it knows, this weighs less."
                 if len(added) == 1
@@ -392,12 +402,14 @@ class Scorer:
 
     def _networks(
         self, observations: Sequence[Observation], baseline: PrincipalBaseline, damp: float
-    ) -> bool:
+    ) -> tuple[bool, bool]:
         """NEW_NETWORK, weighed by how far the address is from what the principal uses.
 
         A new /24 inside a known /16 (another egress of the same proxy or provider) weighs
-        little; a new /16 weighs fully, unless the principal roams across many of them.
-        True when a new block is one its peers use (routine around it).
+        little; a new /16 weighs fully, unless the principal roams across many of them; a
+        new block of a provider that rents servers (see `model.hosting`) weighs
+        `hosting_factor` more for a person, roaming or not. Returns whether a new block is
+        one its peers use (routine around it), and whether a person's new block is rented.
         """
         ctx, s = self.ctx, self.ctx.settings
         # Cloud Shell calls leave from Azure's addresses, not the user's: they say nothing
@@ -412,17 +424,28 @@ class Scorer:
             }
         )
         if not new_ips:
-            return False
+            return False, False
         far = [ip for ip in new_ips if not ctx.knows(Dimension.WIDE_NETWORKS, wide_network_of(ip))]
         known = baseline.known_count(Dimension.WIDE_NETWORKS, ctx.today, s.baseline_max_age_days)
+        rented = sorted(
+            {f"{ip} ({provider})" for ip in far if (provider := hosting_provider(ip)) is not None}
+            if ctx.principal.type is PrincipalType.USER
+            else ()
+        )
         if far:
-            roams = known >= s.roaming_networks
+            roams = known >= s.roaming_networks and not rented
             weight = s.weight_new_network * (s.roaming_factor if roams else 1.0) * damp
             habit = (
                 f"it roams ({known} such blocks known), so this weighs less"
                 if roams
                 else f"{known} such block(s) known"
             )
+            if rented:
+                weight *= s.hosting_factor
+                habit += (
+                    f"; {listing(rented)}: a provider that rents servers, where people do "
+                    "not work but stolen identities are used, which weighs more"
+                )
             shared = all(ctx.peers_know(Dimension.WIDE_NETWORKS, wide_network_of(ip)) for ip in far)
             if shared:
                 weight *= s.peer_routine_factor
@@ -433,13 +456,13 @@ class Scorer:
             if baseline.known_count(Dimension.NETWORKS, ctx.today, s.baseline_max_age_days) >= (
                 s.roaming_networks
             ):
-                return False  # it moves between many networks of its blocks: one more is routine
+                return False, False  # it moves between many networks of its blocks: routine
             weight = s.weight_new_network * s.roaming_factor * damp
             nets = listing([f"{ip} ({network_of(ip)})" for ip in new_ips])
             message = f"From a new network inside blocks it already uses: {nets}."
             shared = False
         self.novel(ReasonCode.NEW_NETWORK, weight, message)
-        return shared
+        return shared, bool(rented) and not shared
 
     def finding(self, spec: DetectionSpec, observations: Sequence[Observation]) -> Finding:
         """The finding these reasons add up to."""

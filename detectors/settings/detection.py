@@ -80,6 +80,9 @@ class DetectionSettings:
     weight_new_scripting_tool: float = 20
     weight_new_tool: float = 8
     weight_new_network: float = 20
+    hosting_factor: float = 1.5
+    """Multiplies `NEW_NETWORK` for a person whose new address block belongs to a provider
+    that rents servers (`model.hosting`), roaming or not: people do not work from VPSs."""
     roaming_factor: float = 0.25
     """Multiplies the new-network weight for principals that roam (pipelines' agents)."""
     weight_unusual_hour: float = 10

@@ -330,3 +330,18 @@ def test_a_person_who_lists_one_apps_keys_routinely_sweeping_four_apps_alerts(ru
     alerts, _ = run_rows(rows)
     [alert] = of(alerts, CRED)
     assert alert["severity"] in ("medium", "high"), alert["reasons"]
+
+
+@pytest.mark.parametrize(
+    ("address", "alerts"),
+    [("203.0.113.70", False), ("167.99.158.167", True)],
+    ids=["from a hotel: a traveller", "from a rented server"],
+)
+def test_a_person_from_a_rented_server_is_not_a_traveller(run_rows, address, alerts):
+    """Jane taking her own site's profile with her own tool from a new block alone weighs
+    less (she travels); from a VPS at DigitalOcean it does not (`hosting_factor`)."""
+    rows = jane_history()
+    there = Actor(caller=JANE.caller, app_id=JANE.app_id, ip=address, name=JANE.name)
+    rows += activity(there, AFTER.replace(hour=11), PUBLISHXML, site_id("app1"))
+    found, _ = run_rows(rows)
+    assert bool(of(found, CRED)) is alerts
