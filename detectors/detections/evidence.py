@@ -427,10 +427,11 @@ class Scorer:
             return False, False
         far = [ip for ip in new_ips if not ctx.knows(Dimension.WIDE_NETWORKS, wide_network_of(ip))]
         known = baseline.known_count(Dimension.WIDE_NETWORKS, ctx.today, s.baseline_max_age_days)
-        rented = sorted(
-            {f"{ip} ({provider})" for ip in far if (provider := hosting_provider(ip)) is not None}
+        providers = {ip: hosting_provider(ip) for ip in far}
+        rented = (
+            sorted({p for p in providers.values() if p is not None})
             if ctx.principal.type is PrincipalType.USER
-            else ()
+            else []
         )
         if far:
             roams = known >= s.roaming_networks and not rented
@@ -443,14 +444,20 @@ class Scorer:
             if rented:
                 weight *= s.hosting_factor
                 habit += (
-                    f"; {listing(rented)}: a provider that rents servers, where people do "
-                    "not work but stolen identities are used, which weighs more"
+                    f"; {listing(rented)} rent(s) servers, which people do not work from but "
+                    "stolen identities are used from: this weighs more"
                 )
             shared = all(ctx.peers_know(Dimension.WIDE_NETWORKS, wide_network_of(ip)) for ip in far)
             if shared:
                 weight *= s.peer_routine_factor
                 habit += f"; other {ctx.principal.type.value}s use it, so it weighs less"
-            nets = listing([f"{ip} ({wide_network_of(ip)})" for ip in far])
+            nets = listing(
+                [
+                    f"{ip} ({wide_network_of(ip)}"
+                    + (f", {providers[ip]})" if rented and providers[ip] else ")")
+                    for ip in far
+                ]
+            )
             message = f"From an address block never seen for it: {nets}; {habit}."
         else:
             if baseline.known_count(Dimension.NETWORKS, ctx.today, s.baseline_max_age_days) >= (

@@ -22,11 +22,17 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from detectors.baselines.baseline import Dimension, PrincipalBaseline, network_of, wide_network_of
+from detectors.baselines.baseline import (
+    SENSITIVE_FAMILIES,
+    Dimension,
+    PrincipalBaseline,
+    network_of,
+    wide_network_of,
+)
 from detectors.baselines.surroundings import PEER_TYPES, Surroundings, is_creation
 from detectors.detections import CREDENTIAL_DOWNLOAD, WEBJOB_ACTIVITY, spec_of
 from detectors.detections.credential_download import repeats_its_history
-from detectors.detections.evidence import Context, graded
+from detectors.detections.evidence import Context, graded, located
 from detectors.detections.spec import Finding
 from detectors.model.days import day_number
 from detectors.model.observation import (
@@ -43,6 +49,10 @@ from detectors.settings.detection import DetectionSettings
 F = OperationFamily
 CRED, WEBJOB = CREDENTIAL_DOWNLOAD, WEBJOB_ACTIVITY
 DOWNLOAD, POLICY, RESET, JOB_CREATED = "download", "policy", "reset", "jobCreated"
+SUSPECT = "suspect"
+"""An address used in activity that alerted; kept under `SOURCE_PREFIX` + the address."""
+SOURCE_PREFIX = "source:"
+"""Events of an address rather than a site (site keys never start so)."""
 _NOVEL_SITE = frozenset({ReasonCode.NEW_SITE, ReasonCode.NO_HISTORY})
 """Reasons that say a downloader's site was not one it knew when it took the profile."""
 
@@ -125,7 +135,9 @@ class Chains:
             site = obs.resource.site_key
             earlier = [e for e in self.events.get(site, ()) if obs.time - e.time <= horizon]
             if obs.status is Status.FAILED:
+                self._remember_source(obs, out)
                 continue
+            self._shared_source(out, obs, baselines, surroundings)
             if obs.family is F.SCM_LOGIN and obs.principal.type is PrincipalType.PUBLISHING_USER:
                 self._login(out, obs, earlier, surroundings, baselines)
             elif _is_download(obs):
@@ -189,7 +201,64 @@ class Chains:
                         )
                         break
             self._remember(obs, out, surroundings, released)
+            self._remember_source(obs, out)
         return out
+
+    def _remember_source(self, obs: Observation, out: Findings) -> None:
+        """Note the address of an action whose principal's finding alerted (see
+        `SHARED_SOURCE`)."""
+        finding = out.get((CRED, obs.principal.id))
+        if finding is None or finding.severity is None or not located(obs):
+            return
+        key = f"{SOURCE_PREFIX}{obs.source_ip}"
+        events = [e for e in self.events.get(key, ()) if e.principal != obs.principal]
+        events.append(
+            SiteEvent(kind=SUSPECT, time=obs.time, principal=obs.principal, reasons=finding.reasons)
+        )
+        self.events[key] = events
+
+    def _shared_source(
+        self,
+        out: Findings,
+        obs: Observation,
+        baselines: Mapping[str, PrincipalBaseline],
+        surroundings: Surroundings,
+    ) -> None:
+        """SHARED_SOURCE: credentials taken from an address that another identity used in
+        activity that alerted, shortly before, from a block new to this principal and that
+        its peers do not use (an office's egress is everyone's)."""
+        if obs.family not in SENSITIVE_FAMILIES or not located(obs) or not obs.source_ip:
+            return
+        horizon = timedelta(minutes=self.settings.chain_minutes)
+        earlier = [
+            e
+            for e in self.events.get(f"{SOURCE_PREFIX}{obs.source_ip}", ())
+            if e.principal != obs.principal and timedelta(0) <= obs.time - e.time <= horizon
+        ]
+        if not earlier:
+            return
+        today, block = day_number(obs.time), wide_network_of(obs.source_ip)
+        held = baselines.get(obs.principal.id)
+        if self._knows(baselines, obs.principal.id, network_of(obs.source_ip), today) or (
+            held is not None
+            and held.knows(
+                Dimension.WIDE_NETWORKS, block, today, self.settings.baseline_max_age_days
+            )
+        ):
+            return
+        if surroundings.peers_know(obs.principal.type, Dimension.WIDE_NETWORKS, block, today):
+            return
+        event = earlier[-1]
+        codes = ", ".join(sorted({r.code.value for r in event.reasons}))
+        other = event.principal.name or event.principal.id
+        reason = Reason(
+            code=ReasonCode.SHARED_SOURCE,
+            message=f"From {obs.source_ip}, the address {other} "
+            f"({event.principal.type.value}) used {_minutes(obs.time - event.time)} before in "
+            f"activity that alerted ({codes}): one source behind two identities.",
+            weight=self.settings.weight_shared_source,
+        )
+        self._add(out, CRED, obs.principal, reason, ())
 
     def _on_cadence(
         self,

@@ -39,6 +39,7 @@ class ReasonCode(enum.StrEnum):
     RESET_THEN_DOWNLOAD = "RESET_THEN_DOWNLOAD"
     LOGIN_THEN_JOB_FILES = "LOGIN_THEN_JOB_FILES"
     JOB_CREATED_THEN_RUN = "JOB_CREATED_THEN_RUN"
+    SHARED_SOURCE = "SHARED_SOURCE"
 
 
 TAKEN = frozenset(
@@ -129,6 +130,10 @@ NEXT_STEPS: Mapping[ReasonCode, str] = MappingProxyType(
             "Compare the job's files with the repository; who was at the console?"
         ),
         ReasonCode.JOB_CREATED_THEN_RUN: "Read the job's files and stop it if nobody owns it.",
+        ReasonCode.SHARED_SOURCE: (
+            "Treat both identities as one actor's: revoke their sessions, and search the "
+            "Activity Log and the sign-in logs for the address."
+        ),
     }
 )
 """What to check next for each reason: the alert's `investigation.nextSteps`, `replay --show`

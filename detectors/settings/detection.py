@@ -134,6 +134,7 @@ class DetectionSettings:
     weight_reset_then_download: float = 20
     weight_login_then_job_files: float = 15
     weight_job_created_then_run: float = 20
+    weight_shared_source: float = 30
 
     # Alert bursts: one alert per principal, detection and burst; updates, not repeats.
     burst_gap_minutes: int = 120

@@ -1075,3 +1075,55 @@ def test_an_sres_first_rotation_of_the_keys_its_team_rotates_is_the_teams_routin
     undamped, _ = run_rows(rows, settings=DetectionSettings(peer_routine_factor=1))
     [alert] = kims(undamped)
     assert "NEW_OPERATION" in codes(alert)
+
+
+GUEST = Actor(
+    caller="ravi_fabrikam.com#EXT#@contoso.onmicrosoft.com",
+    app_id=CLI,
+    ip="198.51.100.99",
+    name="Ravi (fabrikam.com)",
+)
+
+
+def guest_refused(at: datetime, address: str, sites: tuple[str, ...]) -> list[dict]:
+    """A guest's identity refused the publish profile of each site (a 403 each)."""
+    there = replace(GUEST, ip=address)
+    rows: list[dict] = []
+    for n, site in enumerate(sites):
+        rows += activity(
+            there,
+            at + timedelta(seconds=20 * n),
+            PUBLISHXML,
+            site_id(site),
+            status="Failed",
+            substatus="Forbidden",
+        )
+    return rows
+
+
+@pytest.mark.parametrize(
+    ("address", "linked"),
+    [("203.0.113.150", True), (JANE.ip, False)],
+    ids=["from an address new to her", "from her own office"],
+)
+def test_two_identities_from_one_source_are_judged_together(run_rows, address, linked):
+    """A guest probing eight sites, then Jane's identity taking two of them ten minutes
+    later from the same new address: one actor behind two identities (`SHARED_SOURCE`).
+    From her own office (which the guest shares, as everyone there), nothing links them."""
+    rows = jane_history()
+    for day in workdays(START, 20):
+        rows += activity(GUEST, day.replace(hour=13), CONFIG_LIST, site_id("app9"))
+    sites = ("app1", "app2", "team-a", "team-b", "team-c", "team-d", "x1", "x2")
+    t = AFTER.replace(hour=11)
+    rows += guest_refused(t, address, sites)
+    there = replace(JANE, ip=address)
+    for n, site in enumerate(("app1", "app2")):
+        rows += activity(there, t + timedelta(minutes=10 + n), PUBLISHXML, site_id(site))
+    alerts, _ = run_rows(rows, settings=DetectionSettings(alert_threshold=1))
+    janes = [a for a in of(alerts, CRED) if a["principal"]["name"] == JANE.name]
+    shared = [a for a in janes if "SHARED_SOURCE" in codes(a)]
+    assert bool(shared) is linked, [a["reasons"] for a in janes]
+    if linked:
+        assert GUEST.name in next(
+            r["message"] for r in shared[0]["reasons"] if r["code"] == "SHARED_SOURCE"
+        )
