@@ -6,9 +6,10 @@ which of them were new to the principal at that moment. That record is all feedb
 needs later, whenever it comes:
 
 - benign (`teach`): the values go into the principal's baseline as seen on the alert's day,
-  so the same activity is no longer new;
-- malicious (`unlearn`): the values that were new are taken out again (the timer learns
-  every window, the alert's included), so the same activity alerts again.
+  and out of its quarantine, so the same activity is no longer new;
+- malicious (`unlearn`): the values that were new are taken out again, from the
+  baseline's quarantine as well (see `PrincipalBaseline.quarantine`), so the same activity
+  alerts again and is never released.
 
 Pure functions: the command line reads and writes the store, with ETags.
 """

@@ -304,3 +304,12 @@ def test_quarantine_days_zero_learns_an_alert_at_once():
     assert after is not None
     assert "203.0.113.9" in after.ips
     assert not after.quarantine
+
+
+def test_a_baseline_stored_before_the_quarantine_existed_reads_with_none():
+    props = to_properties(teach(obs(T0)))
+    del props["Quarantine"]
+    assert from_properties(props).quarantine == {}
+    props["Quarantine"] = '{"Nonsense": {"x": ["2026-10-01", "2026-10-08"]}}'
+    with pytest.raises(StoreError, match="Quarantine names no dimension"):
+        from_properties(props)
