@@ -125,6 +125,9 @@ MOVED_HOSTED_AGENTS: dict[str, tuple[str, ...]] = {
     "azure-devops": ("20.166.", "51.105."),
     "github-actions": ("20.42.", "52.234."),
 }
+# Microsoft-hosted agents of an Azure DevOps organisation in another geography (agents run
+# where the organisation lives): where pipelines moved to a new organisation deploy from.
+OTHER_GEOGRAPHY_AGENTS = ("4.207.", "20.123.")
 CONTRACTOR_NETWORKS = ("194.9.", "212.58.")
 # Residential networks abroad that travellers work from (family, holiday flats).
 TRAVEL_RESIDENTIAL: dict[str, tuple[str, ...]] = {
@@ -172,6 +175,7 @@ def benign_prefixes() -> tuple[str, ...]:
         SELF_HOSTED_AGENTS,
         NEW_AGENT_POOL,
         *MOVED_HOSTED_AGENTS.values(),
+        OTHER_GEOGRAPHY_AGENTS,
         CONTRACTOR_NETWORKS,
         *TRAVEL_RESIDENTIAL.values(),
         AZURE_HOSTS,

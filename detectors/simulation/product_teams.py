@@ -55,6 +55,7 @@ from detectors.simulation.network import (
     MOVED_HOSTED_AGENTS,
     NEW_AGENT_POOL,
     OFFICES,
+    OTHER_GEOGRAPHY_AGENTS,
     Office,
     address,
     office_address,
@@ -321,8 +322,7 @@ def _automation(
 
 
 # What each provider's pipelines move to, in turn (pipeline 0 never moves): the first of a
-# provider to a new service connection, the second to new agents. Azure DevOps' new
-# connection is shared: it replaces the connections of two pipelines at once.
+# provider to a new service connection, the second to new agents (see `_moves`).
 _MOVE_KINDS = {
     "github-actions": ("connection", "agents"),
     "azure-devops": ("shared-connection", "agents"),
@@ -334,8 +334,10 @@ def _moves(rng: random.Random, org: Organisation, profile: OrgProfile) -> tuple[
     """After the learning days, several pipelines move, each on a working day:
 
     - `connection`: a GitHub Actions pipeline to a new federated (OIDC) app registration;
-    - `shared-connection`: two Azure DevOps pipelines to one new workload-identity service
-      connection (a new service principal deploying the sites of both);
+    - `shared-connection`: two Azure DevOps pipelines moved to the company's new Azure
+      DevOps organisation, in another geography: one new workload-identity service
+      connection (a new service principal deploying the sites of both), and hosted agents
+      from that geography's ranges;
     - `agents`: a pipeline on Microsoft-hosted agents to agents of other datacenter ranges;
     - `agent-identity`: a self-hosted pipeline to a new scale-set agent pool that signs in
       with the pool's user-assigned managed identity.
@@ -389,12 +391,20 @@ def _moves(rng: random.Random, org: Organisation, profile: OrgProfile) -> tuple[
                         index=partner,
                         day=day,
                         kind=kind,
-                        successor=replace(other, identity=shared),
-                        # Queued together, the two run side by side (two parallel jobs).
-                        minute=minute + rng.randint(0, 3),
+                        successor=replace(
+                            other, identity=shared, agent_ranges=OTHER_GEOGRAPHY_AGENTS
+                        ),
+                        # Queued together, the two run side by side (two parallel jobs):
+                        # the same moment, in the partner's local minutes.
+                        minute=minute
+                        - old.utc_offset_minutes
+                        + other.utc_offset_minutes
+                        + rng.randint(0, 3),
                     )
                 )
             successor = replace(old, identity=identity)
+            if partner is not None:
+                successor = replace(successor, agent_ranges=OTHER_GEOGRAPHY_AGENTS)
         moves.append(
             PipelineMove(index=index, day=day, kind=kind, successor=successor, minute=minute)
         )
@@ -439,8 +449,9 @@ def _agent_identity(rng: random.Random, org: Organisation, old: Pipeline) -> Ide
 
 
 class _MovedPipeline:
-    """A pipeline that, from one day on, runs as its successor; on that day the team re-runs
-    every stage (dev, test, then production through the slot) to check the move."""
+    """A pipeline that, after one day, runs as its successor; that day the team switches it
+    over and re-runs every environment at once (dev, test, and production through the slot,
+    as parallel jobs) to check."""
 
     __slots__ = ("_after", "_before", "_day", "_minute", "_rng", "_stages")
 
@@ -465,7 +476,8 @@ class _MovedPipeline:
 
     def day(self, day: Day, rec: Recorder) -> None:
         """Records the runs of whichever identity deploys that day, and the re-run."""
-        (self._after if day.index >= self._day else self._before).day(day, rec)
+        # The switch is made just before the re-run: that day's earlier runs are the old ones.
+        (self._after if day.index > self._day else self._before).day(day, rec)
         if day.index == self._day:
             rng = self._rng
             midnight = day.local_midnight(self._after.pipeline.utc_offset_minutes)
@@ -473,7 +485,8 @@ class _MovedPipeline:
             for site in self._stages:
                 if day.within(t):
                     self._after.deploy(rec, site, t)
-                t += rng.randint(3, 9) * 60 * TICKS_PER_SECOND
+                # Parallel jobs: the stages start a minute or two apart.
+                t += rng.randint(30, 150) * TICKS_PER_SECOND
 
 
 def _where(rng: random.Random, dev: Developer, day: Day) -> str:
