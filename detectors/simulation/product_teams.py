@@ -9,20 +9,25 @@ people and automation:
   whether or not they otherwise use keys;
 - developers editing WebJob files in the Kudu console on their team's dev and test sites
   (an Entra Kudu login, then writes under `App_Data/jobs`);
-- joiners (about one developer in twelve) taking their team's publish profiles in their
-  first week;
-- platform SREs: one rotates function keys across a few function apps every week, the
-  others do it when on call (one week in turn), for the first time after the learning days;
+- joiners (about one developer in twelve) taking their team's production publish profiles
+  in one sitting on their second or third day;
+- platform SREs: one rotates the host keys of the same few function apps every Wednesday;
+  in its week off after the learning days another SRE does it for the first time; the
+  others handle on-call incidents;
 - a publishing-password rotation once a month (`newpassword` then `publishxml` of every
   production site, by its own service principal) and a quarterly DR drill by the backup
   automation, which otherwise reads backup settings nightly;
 - an hourly `az webapp show`-style monitor reading the metadata of every site (config
   reads, not credentials);
-- a pipeline moving to a new service connection (a new service principal deploying the
-  same sites) and another to a new agent pool (new addresses), after the learning days;
+- pipelines moving after the learning days (`_moves`): to a new GitHub OIDC principal, two
+  Azure DevOps pipelines to one new connection of a new organisation in another
+  geography, to other hosted-agent ranges, to a scale-set pool's managed identity; each
+  re-runs every environment at once on its move day;
 - contractors and guests working on one team's non-production sites from their company's
   network.
 
+The organisation's calendars (`organisation._team_calendars`) add daylight saving time to
+the offices, a returning leaver on long periods and travellers after the learning days.
 Everything is drawn from streams of its own, so the default shape is untouched.
 """
 
