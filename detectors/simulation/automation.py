@@ -99,9 +99,15 @@ class PipelineBehaviour:
 
     def _agent(self) -> str:
         pipeline, rng = self._pipeline, self._rng
+        if pipeline.agent_ranges:
+            return address(rng, rng.choice(pipeline.agent_ranges))
         if pipeline.provider in HOSTED_AGENTS:
             return address(rng, rng.choice(HOSTED_AGENTS[pipeline.provider]))
         return rng.choice(pipeline.agent_addresses)
+
+    def deploy(self, rec: Recorder, site: Site, at: int) -> None:
+        """One run of the pipeline on one site (a stage of a re-run), started at `at`."""
+        self._deploy(rec, site, at)
 
     def _deploy(self, rec: Recorder, site: Site, at: int) -> None:
         pipeline, rng = self._pipeline, self._rng

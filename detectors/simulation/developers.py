@@ -91,7 +91,7 @@ class DeveloperBehaviour:
             return
         self._active_days += 1
         place = self._place(day, weekday)
-        midnight = day.local_midnight(dev.office.utc_offset_minutes)
+        midnight = day.local_midnight(dev.office.offset_on(day.date))
         for index, minute in enumerate(sorted(minutes)):
             at = at_minute(rng, midnight, minute)
             if not day.within(at):
@@ -307,9 +307,10 @@ class DeveloperBehaviour:
         portal = self._sitting(rec, PORTAL, where)
         cli = self._sitting(rec, AZURE_CLI, where)
         t = at
-        for site in self._nonprod + self._prod:
+        sites = self._nonprod + (self._prod if self._dev.explores_prod else [])
+        for site in sites:
             t = self._configuration_blade(portal, site, t)
             t += self._rng.randint(20, 120) * TICKS_PER_SECOND
-        for site in self._nonprod + self._prod:
+        for site in sites:
             t = cli.call(ops.PUBLISHXML, site, t)
             t += self._rng.randint(5, 60) * TICKS_PER_SECOND

@@ -8,11 +8,17 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
+from datetime import date, timedelta
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Office:
-    """An office: its city, country, fixed UTC offset and the NAT pool its staff leave through."""
+    """An office: its city, country, UTC offset and the NAT pool its staff leave through.
+
+    `utc_offset_minutes` is the offset in summer. With `dst` (`EU_DST` or `US_DST`) the
+    office keeps its clocks an hour earlier in UTC outside summer time; without it (the
+    default shape's offices) the offset never changes.
+    """
 
     city: str
     country: str
@@ -20,6 +26,38 @@ class Office:
     prefix: str
     first_host: int
     last_host: int
+    dst: str = ""
+
+    def offset_on(self, when: date) -> int:
+        """The office's UTC offset in minutes on a date (the day of a change counts as after)."""
+        if not self.dst or summer_time(self.dst, when):
+            return self.utc_offset_minutes
+        return self.utc_offset_minutes - 60
+
+
+# Daylight saving rules: the EU changes on the last Sundays of March and October, the US on
+# the second Sunday of March and the first Sunday of November.
+EU_DST = "eu"
+US_DST = "us"
+DST_BY_COUNTRY = {"GB": EU_DST, "DE": EU_DST, "US": US_DST}
+
+
+def _sunday(year: int, month: int, nth: int) -> date:
+    """The nth Sunday of a month (nth = -1: the last)."""
+    if nth < 0:
+        last = date(year + month // 12, month % 12 + 1, 1) - timedelta(days=1)
+        return last - timedelta(days=(last.weekday() + 1) % 7)
+    first = date(year, month, 1)
+    return first + timedelta(days=(6 - first.weekday()) % 7 + 7 * (nth - 1))
+
+
+def summer_time(rule: str, when: date) -> bool:
+    """Whether a date falls in summer time under a rule (`EU_DST` or `US_DST`)."""
+    if rule == EU_DST:
+        start, end = _sunday(when.year, 3, -1), _sunday(when.year, 10, -1)
+    else:
+        start, end = _sunday(when.year, 3, 2), _sunday(when.year, 11, 1)
+    return start <= when < end
 
 
 OFFICES = (
@@ -79,9 +117,24 @@ HOSTED_AGENTS: dict[str, tuple[str, ...]] = {
     "github-actions": ("4.148.", "20.55.", "40.84.", "172.177."),
 }
 SELF_HOSTED_AGENTS = ("20.67.",)
-# Product-teams shape: the agent pool pipelines move to, and contractors' own networks.
+# Product-teams shape: the agent pool pipelines move to, the Azure datacenter ranges that
+# Microsoft-hosted agents come from after a pipeline moves to agents of another region or
+# image, and contractors' own networks.
 NEW_AGENT_POOL = ("20.82.",)
+MOVED_HOSTED_AGENTS: dict[str, tuple[str, ...]] = {
+    "azure-devops": ("20.166.", "51.105."),
+    "github-actions": ("20.42.", "52.234."),
+}
+# Microsoft-hosted agents of an Azure DevOps organisation in another geography (agents run
+# where the organisation lives): where pipelines moved to a new organisation deploy from.
+OTHER_GEOGRAPHY_AGENTS = ("4.207.", "20.123.")
 CONTRACTOR_NETWORKS = ("194.9.", "212.58.")
+# Residential networks abroad that travellers work from (family, holiday flats).
+TRAVEL_RESIDENTIAL: dict[str, tuple[str, ...]] = {
+    "PT": ("85.243.",),
+    "IT": ("79.27.",),
+    "PL": ("83.27.",),
+}
 # Outbound addresses of the organisation's own Azure hosts (jobs runners, automation).
 AZURE_HOSTS = ("20.105.", "51.137.", "20.71.")
 CLOUD_SHELL = ("20.126.", "51.144.")
@@ -121,7 +174,10 @@ def benign_prefixes() -> tuple[str, ...]:
         CORPORATE_GATEWAY,
         SELF_HOSTED_AGENTS,
         NEW_AGENT_POOL,
+        *MOVED_HOSTED_AGENTS.values(),
+        OTHER_GEOGRAPHY_AGENTS,
         CONTRACTOR_NETWORKS,
+        *TRAVEL_RESIDENTIAL.values(),
         AZURE_HOSTS,
         CLOUD_SHELL,
         *HOME_ISPS.values(),

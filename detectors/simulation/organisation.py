@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 import random
 from dataclasses import dataclass, replace
+from datetime import timedelta
 
 from detectors.simulation.content import site_content
 from detectors.simulation.identities import (
@@ -23,10 +24,12 @@ from detectors.simulation.identities import (
 from detectors.simulation.ids import b64url, guid, hex32, make_rng, puid
 from detectors.simulation.network import (
     AZURE_HOSTS,
+    DST_BY_COUNTRY,
     HOME_ISPS,
     OFFICES,
     SELF_HOSTED_AGENTS,
     TRAVEL,
+    TRAVEL_RESIDENTIAL,
     Office,
     address,
 )
@@ -281,6 +284,8 @@ class Developer:
     join_day: int
     trip: Trip | None
     days_off: tuple[int, ...]
+    # Whether a joiner's first look around (day one) takes production's profiles too.
+    explores_prod: bool = True
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -307,6 +312,8 @@ class Pipeline:
     release_chance: float
     utc_offset_minutes: int
     agent_addresses: tuple[str, ...]
+    # Datacenter ranges of its hosted agents when they are not its provider's usual ones.
+    agent_ranges: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -371,13 +378,16 @@ def build_organisation(profile: OrgProfile) -> Organisation:
         apps = tuple(_team_named(app) for app in apps)
     sites = tuple(site for app in apps for site in _sites(app))
     people = _People(rng, tenant_id)
+    developers = _developers(rng, profile, apps, teams, people)
+    if profile.shape == PRODUCT_TEAMS:
+        developers = _team_calendars(profile, developers)
     return Organisation(
         tenant_id=tenant_id,
         workspace_id=workspace_id,
         subscriptions=subscriptions,
         apps=apps,
         sites=sites,
-        developers=_developers(rng, profile, apps, teams, people),
+        developers=developers,
         admins=tuple(_admin(rng, n, subscriptions, people) for n in range(profile.admins)),
         pipelines=_pipelines(rng, profile, apps, subscriptions, tenant_id),
         managed_identities=tuple(
@@ -628,8 +638,14 @@ def _developers(
         office = OFFICES[team % len(OFFICES)] if rng.random() < 0.85 else rng.choice(OFFICES)
         lead = n < leads
         team_apps = [app for app in apps if app.team == team]
-        # Reader on production is common, but not for a team that has nothing else.
-        prod_access = rng.random() < 0.5 or lead or all(app.env == "prod" for app in team_apps)
+        # Reader on production is common, but not for a team that has nothing else; in the
+        # product-teams shape joiners are given their team's production rights.
+        prod_access = (
+            rng.random() < 0.5
+            or lead
+            or all(app.env == "prod" for app in team_apps)
+            or (profile.shape == PRODUCT_TEAMS and n >= first_joiner)
+        )
         if lead:
             assignments = _assign(rng, CONTRIBUTOR, subscription_scopes)
         else:
@@ -667,6 +683,66 @@ def _developers(
             )
         )
     return tuple(developers)
+
+
+# Product-teams shape: a returning leaver is away longer than the baselines remember
+# (`baseline_max_age_days`, 45): six and a half to eight weeks.
+LEAVE_DAYS = (46, 56)
+# Travellers work three to five days from a hotel or a residential address abroad.
+TRIP_DAYS = (3, 5)
+
+
+def _team_calendars(
+    profile: OrgProfile, developers: tuple[Developer, ...]
+) -> tuple[Developer, ...]:
+    """The product-teams shape's calendars, from a stream of their own: offices that keep
+    daylight saving time, a returning leaver where the period is long enough, and about
+    one developer in twelve travelling for a few days after the learning days."""
+    rng = make_rng(profile.seed, "team-calendars")
+    # A joiner's first look is at dev and test: production comes later in the first week.
+    result = [
+        replace(
+            dev,
+            office=replace(dev.office, dst=DST_BY_COUNTRY.get(dev.office.country, "")),
+            explores_prod=not dev.join_day,
+        )
+        for dev in developers
+    ]
+    steady = [n for n, dev in enumerate(result) if not dev.join_day and not dev.lead]
+    rng.shuffle(steady)
+    absence = rng.randint(*LEAVE_DAYS)
+    last_leave = min(profile.days - 4 - absence, profile.days // 3)
+    if steady and last_leave >= 3:
+        n = steady.pop()
+        leave = rng.randint(3, last_leave)
+        back = leave + absence
+        result[n] = replace(
+            result[n],
+            days_off=tuple(sorted({*result[n].days_off, *range(leave, back)})),
+            trip=None,
+        )
+    # A working trip: from a Monday or Tuesday after the learning days, within the week.
+    first_date = profile.start.date()
+    mondays = [
+        day
+        for day in range(profile.learning_days, profile.days - TRIP_DAYS[0] + 1)
+        if (first_date + timedelta(days=day)).weekday() in (0, 1)
+    ]
+    for n in steady[: max(1, len(developers) // 12)] if mondays else []:
+        dev = result[n]
+        first = rng.choice(mondays)
+        weekday = (first_date + timedelta(days=first)).weekday()
+        length = min(rng.randint(*TRIP_DAYS), 5 - weekday, profile.days - first)
+        abroad = {**TRAVEL, **TRAVEL_RESIDENTIAL}
+        country = rng.choice(sorted(c for c in abroad if c != dev.office.country))
+        trip = Trip(
+            first_day=first,
+            last_day=first + length - 1,
+            country=country,
+            address=address(rng, rng.choice(abroad[country])),
+        )
+        result[n] = replace(dev, trip=trip)
+    return tuple(result)
 
 
 def _join_day(rng: random.Random, profile: OrgProfile) -> int:

@@ -4,9 +4,10 @@ shape left exactly as it was."""
 from __future__ import annotations
 
 import hashlib
+import itertools
 from collections import defaultdict
 from dataclasses import replace
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ import orjson
 import pytest
 
 from detectors.model.errors import ConfigurationError
+from detectors.settings.detection import DetectionSettings
 from detectors.simulation import (
     ALL_ATTACKS,
     CREDENTIAL_DOWNLOAD,
@@ -29,8 +31,24 @@ from detectors.simulation import (
     write_dataset,
 )
 from detectors.simulation.identities import Identity
+from detectors.simulation.network import (
+    EU_DST,
+    MOVED_HOSTED_AGENTS,
+    NEW_AGENT_POOL,
+    OFFICES,
+    OTHER_GEOGRAPHY_AGENTS,
+    TRAVEL,
+    TRAVEL_RESIDENTIAL,
+    US_DST,
+    summer_time,
+)
 from detectors.simulation.organisation import TEAM_NAMES, build_organisation
-from detectors.simulation.product_teams import ProductTeams, build_product_teams
+from detectors.simulation.product_teams import (
+    PipelineMove,
+    ProductTeams,
+    Sre,
+    build_product_teams,
+)
 
 PORTAL = "c44b4083-3bb0-49c1-b47d-974e53cbdf3c"
 VS_CODE = "aebc6443-996d-45c2-90f0-388ff96faa56"
@@ -42,7 +60,7 @@ TEAMS = OrgProfile(
     learning_days=6,
     developers=16,
     admins=2,
-    pipelines=3,
+    pipelines=6,
     managed_identities=1,
     sites=22,
     shape=PRODUCT_TEAMS,
@@ -249,20 +267,98 @@ def test_the_hourly_inventory_reads_metadata_only(
     assert all(row["_ResourceId"].endswith("/config/metadata") for row in hourly)
 
 
-def test_pipelines_move_to_a_new_service_connection_and_new_agents(
+def _moves(cast: ProductTeams, kind: str) -> list[PipelineMove]:
+    return [move for move in cast.moves if move.kind == kind]
+
+
+def _logins(rows: list[dict[str, Any]], site: str, address: str) -> list[dict[str, Any]]:
+    """`$app` logins (basic auth with the site's publishing credentials) from an address."""
+    return [
+        row
+        for row in rows
+        if row["Type"] == "AppServiceAuditLogs"
+        and str(row["User"]).startswith("$")
+        and _site(row) == site
+        and row["UserAddress"] == address
+    ]
+
+
+def test_a_new_service_principal_redeploys_the_old_pipelines_sites_after_learning(
     benign: list[dict[str, Any]], cast: ProductTeams
 ) -> None:
-    (connection,) = [move for move in cast.moves if move.kind == "connection"]
-    moved = _by(benign, connection.successor.identity)
-    old = _by(benign, build_organisation(TEAMS).pipelines[connection.index].identity)
-    new_pool = [row for row in _ends(benign) if row["CallerIpAddress"].startswith("20.82.")]
+    org = build_organisation(TEAMS)
+    (github,) = _moves(cast, "connection")
+    shared = _moves(cast, "shared-connection")
+    assert org.pipelines[github.index].provider == "github-actions"
+    assert {org.pipelines[move.index].provider for move in shared} == {"azure-devops"}
+    assert len({move.successor.identity.object_id for move in shared}) == 1
+    assert len(shared) == 2
+    # From the new organisation's geography: hosted agents of ranges never used before.
+    for move in shared:
+        addresses = {row["CallerIpAddress"] for row in _by(benign, move.successor.identity)}
+        assert addresses
+        assert all(ip.startswith(OTHER_GEOGRAPHY_AGENTS) for ip in addresses)
+    for move in (github, shared[0]):
+        moved = _by(benign, move.successor.identity)
+        old = _by(benign, org.pipelines[move.index].identity)
+        first = min(_day(row) for row in moved)
 
-    assert moved
-    assert min(_day(row) for row in moved) >= date(2026, 11, 3)
-    assert max(_day(row) for row in old) < min(_day(row) for row in moved)
-    assert {_site(row) for row in moved} <= {_site(row) for row in old}
-    assert new_pool
-    assert min(_day(row) for row in new_pool) >= date(2026, 11, 3)
+        assert first == TEAMS.start.date() + timedelta(days=move.day)
+        assert move.day >= TEAMS.learning_days
+        assert max(_day(row) for row in old) <= first
+        # Federated credentials: no secret (`appidacr`/`azpacr` 2), the app's own client.
+        assert all(_claims(row).get("appidacr", _claims(row).get("azpacr")) == "2" for row in moved)
+    # The shared connection deploys what both old pipelines deployed; its re-run day takes
+    # the credentials of their sites, then logs in to them from the agents.
+    sites = {_site(row) for move in shared for row in _by(benign, move.successor.identity)}
+    old_sites = {
+        _site(row) for move in shared for row in _by(benign, org.pipelines[move.index].identity)
+    }
+    assert sites <= old_sites
+    # Its first quarter of an hour: both pipelines re-run at once, taking the credentials of
+    # the sites of both, then logging in to them from the new agents.
+    rows = _by(benign, shared[0].successor.identity)
+    first = _moment(rows[0])
+    quarter = [row for row in rows if (_moment(row) - first).total_seconds() <= 15 * 60]
+    taken = {
+        _site(row)
+        for row in quarter
+        if "publishxml" in _operation(row) or row["_ResourceId"].endswith("publishingcredentials")
+    }
+    for move in shared:
+        deployed = {_site(row) for row in _by(benign, org.pipelines[move.index].identity)}
+        assert taken & deployed
+    assert len(taken) >= 4
+    assert taken <= old_sites
+    assert any(_logins(benign, site, row["CallerIpAddress"]) for site in taken for row in quarter)
+
+
+def test_pipelines_move_to_new_hosted_agent_ranges_and_a_scale_set_identity(
+    benign: list[dict[str, Any]], cast: ProductTeams
+) -> None:
+    org = build_organisation(TEAMS)
+    (hosted,) = _moves(cast, "agents")
+    (pool,) = _moves(cast, "agent-identity")
+    same = _by(benign, hosted.successor.identity)
+    move_day = TEAMS.start.date() + timedelta(days=hosted.day)
+    before = {row["CallerIpAddress"] for row in same if _day(row) < move_day}
+    after = {row["CallerIpAddress"] for row in same if _day(row) > move_day}
+
+    assert hosted.successor.identity == org.pipelines[hosted.index].identity
+    assert after
+    assert all(ip.startswith(MOVED_HOSTED_AGENTS["github-actions"]) for ip in after)
+    assert not any(ip.startswith(MOVED_HOSTED_AGENTS["github-actions"]) for ip in before)
+    managed = _by(benign, pool.successor.identity)
+    assert managed
+    assert all(row["CallerIpAddress"].startswith(NEW_AGENT_POOL) for row in managed)
+    assert all(
+        _claims(row)["xms_mirid"] == pool.successor.identity.mi_resource_id for row in managed
+    )
+    assert (
+        "/userassignedidentities/id-build-agents-"
+        in str(pool.successor.identity.mi_resource_id).lower()
+    )
+    assert min(_day(row) for row in managed) == TEAMS.start.date() + timedelta(days=pool.day)
 
 
 def test_joiners_take_publish_profiles_in_their_first_week(
@@ -358,3 +454,162 @@ def test_a_denied_guest_and_a_developer_share_one_source(
         guest[-1]["TimeGenerated"][:19]
     )
     assert 9 * 60 <= gap.total_seconds() <= 12 * 60
+
+
+def test_a_joiner_takes_the_team_production_profiles_in_one_sitting_early_in_week_one(
+    benign: list[dict[str, Any]],
+) -> None:
+    org = build_organisation(TEAMS)
+    joiners = [dev for dev in org.developers if dev.join_day]
+    assert joiners
+    found = []
+    for dev in joiners:
+        joined = TEAMS.start.date() + timedelta(days=dev.join_day)
+        team = org.team_sites(dev.team)
+        prod = {site.key for site in team if site.app.env == "prod"}
+        # Every production site and slot, with test sites up to four where there are.
+        rest = [site for site in team if site.app.env != "prod" and site.slot is None]
+        wanted = len(prod) + min(len(rest), max(0, 4 - len(prod)))
+        taken = [row for row in _by(benign, dev.identity) if "publishxml" in _operation(row)]
+        for row in taken:
+            sitting = {
+                other["_ResourceId"]
+                for other in taken
+                if 0 <= (_moment(other) - _moment(row)).total_seconds() <= 30 * 60
+            }
+            if prod <= sitting and len(sitting) >= wanted:
+                found.append((_day(row) - joined).days)
+    assert found
+    assert all(1 <= days <= 6 for days in found)
+
+
+def test_another_sre_rotates_the_routine_sres_function_keys_once_after_learning(
+    benign: list[dict[str, Any]], cast: ProductTeams
+) -> None:
+    routine, cover = cast.sres[0], cast.sres[cast.cover]
+    cover_day = TEAMS.start.date() + timedelta(days=cast.cover_day)
+
+    def writes(sre: Sre) -> list[dict[str, Any]]:
+        return [
+            row
+            for row in _by(benign, sre.identity)
+            if "/host/functionkeys/write" in _operation(row)
+        ]
+
+    assert routine.routine
+    assert not cover.routine
+    assert cast.cover_day >= TEAMS.learning_days
+    assert {_day(row) for row in writes(cover)} == {cover_day}
+    assert cover_day not in {_day(row) for row in writes(routine)}
+    rotated = {site.app.name for site in cast.rotated}
+    assert len(rotated) >= 2
+    assert {_site(row) for row in writes(cover)} == rotated
+    assert {_site(row) for row in writes(routine)} == rotated
+    assert len({_day(row) for row in writes(routine)}) >= 1
+
+
+def test_daylight_saving_changes_on_the_european_and_american_sundays() -> None:
+    assert [summer_time(EU_DST, date(2026, 10, d)) for d in (24, 25)] == [True, False]
+    assert [summer_time(EU_DST, date(2026, 3, d)) for d in (28, 29)] == [False, True]
+    assert [summer_time(US_DST, date(2026, 10, 31)), summer_time(US_DST, date(2026, 11, 1))] == [
+        True,
+        False,
+    ]
+    assert [summer_time(US_DST, date(2026, 3, d)) for d in (7, 8)] == [False, True]
+    org = build_organisation(TEAMS)
+    offices = {dev.office.city: dev.office for dev in org.developers}
+    assert offices["New York"].offset_on(date(2026, 10, 30)) == -240
+    assert offices["New York"].offset_on(date(2026, 11, 2)) == -300
+    assert all(
+        office.offset_on(date(2026, 12, 1)) == office.utc_offset_minutes for office in OFFICES
+    )
+
+
+def _summer_minutes(rows: list[dict[str, Any]], first: date, last: date) -> list[int]:
+    """Minutes of the day, in New York's summer time (UTC-4), of weekday rows between two
+    dates, from 06:00 to 18:00."""
+    minutes = [
+        (_moment(row).hour * 60 + _moment(row).minute - 240) % 1440
+        for row in rows
+        if first <= _day(row) <= last and _day(row).weekday() < 5
+    ]
+    return [minute for minute in minutes if 6 * 60 <= minute < 18 * 60]
+
+
+def test_american_developers_start_an_hour_later_in_utc_after_the_change(
+    benign: list[dict[str, Any]],
+) -> None:
+    org = build_organisation(TEAMS)
+    americans = [dev for dev in org.developers if dev.office.country == "US" and not dev.join_day]
+    assert americans
+    for dev in americans:
+        rows = _by(benign, dev.identity)
+        start = dev.day_start_minute
+        before = _summer_minutes(rows, date(2026, 10, 28), date(2026, 10, 31))
+        after = _summer_minutes(rows, date(2026, 11, 2), date(2026, 11, 13))
+        # In summer time the day starts at its start; from November 1st an hour later in
+        # UTC, so in summer-time terms nothing happens in the first hour any more.
+        assert before
+        assert min(before) >= start
+        assert min(after) >= start + 60
+        assert [minute for minute in after if minute < start + 180]
+
+
+def test_travellers_work_a_few_days_from_abroad_with_their_usual_tools(
+    benign: list[dict[str, Any]],
+) -> None:
+    org = build_organisation(TEAMS)
+    abroad = tuple(p for group in (*TRAVEL.values(), *TRAVEL_RESIDENTIAL.values()) for p in group)
+    travellers = [
+        dev
+        for dev in org.developers
+        if dev.trip is not None
+        and dev.trip.first_day >= TEAMS.learning_days
+        and dev.trip.last_day - dev.trip.first_day >= 2
+        and (TEAMS.start.date() + timedelta(days=dev.trip.first_day)).weekday() in (0, 1)
+    ]
+    assert travellers
+    for dev in travellers:
+        assert dev.trip is not None
+        rows = _by(benign, dev.identity)
+        start = TEAMS.start.date()
+        away = [
+            row
+            for row in rows
+            if dev.trip.first_day <= (_day(row) - start).days <= dev.trip.last_day
+            and row["CallerIpAddress"] == dev.trip.address
+        ]
+        before = {
+            _claims(row)["appid"] for row in rows if (_day(row) - start).days < dev.trip.first_day
+        }
+        assert dev.trip.address.startswith(abroad)
+        assert len({_day(row) for row in away}) >= 2
+        assert {_claims(row)["appid"] for row in away} <= before
+
+
+# Nine weeks, so that a leaver can be away longer than the baselines remember and come back.
+LONG = OrgProfile(
+    start=datetime(2026, 10, 1, tzinfo=UTC),
+    days=63,
+    learning_days=28,
+    developers=6,
+    admins=0,
+    pipelines=1,
+    managed_identities=0,
+    sites=6,
+    shape=PRODUCT_TEAMS,
+    attacks=(),
+)
+
+
+def test_a_leaver_comes_back_after_longer_than_the_baselines_remember() -> None:
+    org = build_organisation(LONG)
+    (leaver,) = [dev for dev in org.developers if len(dev.days_off) > 10]
+    days = sorted({_day(row) for row in _by(list(simulate(LONG)), leaver.identity)})
+    gaps = [(later - earlier).days for earlier, later in itertools.pairwise(days)]
+    back = days[gaps.index(max(gaps)) + 1]
+
+    assert max(gaps) > DetectionSettings().baseline_max_age_days
+    assert days[0] < LONG.start.date() + timedelta(days=7)
+    assert (back - LONG.start.date()).days >= LONG.learning_days
+    assert len([day for day in days if day >= back]) >= 2
