@@ -368,10 +368,15 @@ def test_feedback_says_what_it_taught_or_kept_out_and_when_a_verdict_flips(rig, 
     (alert,) = rig.alerts
     assert rig.run("feedback", alert["id"], "--benign", "--by", "ana") == 0
     benign = capsys.readouterr().err
-    # A replay learns every window, the alert's too: its values are there already.
-    assert benign.startswith(f"alert {alert['id']} is benign: the baseline of '{JANE}' already")
-    assert "they stay, so the same activity does not count as new" in benign
+    # The replay held the alert's novelties in quarantine: the verdict teaches them.
+    assert benign.startswith(f"alert {alert['id']} is benign: taught ")
+    assert f"new to the baseline of '{JANE}'" in benign
+    assert "so the same activity no longer counts as new" in benign
     assert "networks: " in benign
+    assert rig.run("feedback", alert["id"], "--benign", "--by", "ana") == 0
+    again = capsys.readouterr().err  # the values are there now
+    assert again.startswith(f"alert {alert['id']} is benign: the baseline of '{JANE}' already")
+    assert "they stay, so the same activity does not count as new" in again
     assert rig.run("feedback", alert["id"], "--malicious", "--by", "bo", "--json") == 0
     flipped = json.loads(capsys.readouterr().out)
     assert (flipped["verdict"], flipped["previousVerdict"]) == ("malicious", "benign")
