@@ -22,6 +22,7 @@ from detectors.detections.evidence import (
     total,
 )
 from detectors.detections.spec import DetectionSpec, Finding, Technique
+from detectors.model.hosting import hosting_provider
 from detectors.model.observation import (
     ClientTool,
     Observation,
@@ -132,8 +133,12 @@ def evaluate(
     core = sensitive or logins
     ordinary = not ctx.has_history and ctx.ordinary_for_peers(core)
     team = 0 if ctx.has_history else _team(ctx, core)
+    deployers = [] if ctx.has_history or team else pipeline_family(ctx, core)
     scorer.no_history(
-        ordinary=ordinary, team=team, cadence=not ctx.has_history and on_its_cadence(ctx, core)
+        ordinary=ordinary,
+        team=team,
+        cadence=not ctx.has_history and on_its_cadence(ctx, core),
+        family=len(deployers),
     )
 
     # What was actually taken: a refused read took nothing (failures are judged below).
@@ -166,6 +171,12 @@ def evaluate(
         if own := _own_function_keys(ctx, listed):
             weight *= own[0]
             message += f" ({own[1]}: weighs less)"
+        elif _team_rotation(ctx, core):
+            weight *= s.peer_routine_factor
+            message += (
+                " (listed to replace them, a rotation those who work on these apps make "
+                "routinely: weighs less)"
+            )
         _routine_aware(
             scorer,
             ReasonCode.FUNCTION_KEYS,
@@ -192,7 +203,8 @@ def evaluate(
             _routine_aware(scorer, code, weight, family, message, ordinary=False)
 
     dimension = Dimension.CREDENTIAL_SITES if sensitive else Dimension.SITES
-    _site_evidence(scorer, core, dimension, ordinary=ordinary, team=team)
+    # A team's set of sites, or a pipeline's (its new identity), is no harvest.
+    _site_evidence(scorer, core, dimension, ordinary=ordinary, team=team or len(deployers))
     _new_operations(scorer, sensitive)
     _failures(scorer, sensitive)
     _rate(scorer, sensitive)
@@ -354,21 +366,44 @@ def repeats_its_history(ctx: Context, obs: Observation) -> bool:
 def team_routine(ctx: Context, families: Sequence[OperationFamily]) -> bool:
     """Whether these operation families, done by this burst, are the routine of the sites
     it did them on: those who work on each site did them there recently (its team, its
-    SREs), and the principal works on each (a site it knows, or another environment of its
-    app), from its usual networks in its usual hours. A stranger to the sites, or anyone
-    from elsewhere or at another hour, is not following the team's routine."""
+    SREs), and the principal works on most of them (a site it knows, another environment of
+    its app, a site in a resource group it works in), from its usual networks in its usual
+    hours. A stranger to the sites, or anyone from elsewhere or at another hour, is not
+    following the team's routine."""
     if not ctx.has_history:
         return False
     done = [o for o in ctx.observations if o.family in families and o.status is not Status.FAILED]
     if not done or not ctx.familiar(ctx.observations):
         return False
-    apps = ctx.known_apps()
+    apps, groups = ctx.known_apps(), _known_groups(ctx)
     around = ctx.surroundings
-    return all(
-        around.site_does(o.resource.site_key, o.family.value, ctx.today)
-        and (ctx.knows(Dimension.SITES, o.resource.site_key) or app_of(o.resource.site_key) in apps)
-        for o in done
-    )
+    if not all(around.site_does(o.resource.site_key, o.family.value, ctx.today) for o in done):
+        return False
+    sites = {o.resource.site_key for o in done}
+    works = [
+        key
+        for key in sites
+        if ctx.knows(Dimension.SITES, key) or app_of(key) in apps or _group_of(key) in groups
+    ]
+    # An SRE covering for the one who rotates these keys knows most of the apps, if not all.
+    return len(works) * 2 >= len(sites)
+
+
+def _team_rotation(ctx: Context, core: Sequence[Observation]) -> bool:
+    """Whether the burst rotates function keys as its team does: it changes the keys of
+    every app whose keys it lists, and those changes are the sites' routine (`team_routine`):
+    listing keys to replace them is not harvesting them."""
+    listed = {
+        o.resource.site_key
+        for o in core
+        if o.family is F.FUNCTION_KEYS_READ and o.status is not Status.FAILED
+    }
+    changed = {
+        o.resource.site_key
+        for o in core
+        if o.family is F.FUNCTION_KEYS_CHANGE and o.status is not Status.FAILED
+    }
+    return bool(listed) and listed <= changed and team_routine(ctx, [F.FUNCTION_KEYS_CHANGE])
 
 
 def _operator_breadth(ctx: Context, family: OperationFamily) -> int:
@@ -482,7 +517,7 @@ def _site_evidence(
     enough_new = (
         len(new) >= s.burst_sites if breadth >= s.broad_sites else len(new) * 2 >= len(taken)
     )
-    if len(taken) >= s.burst_sites and enough_new:
+    if len(taken) >= s.burst_sites and enough_new and not _team_rotation(ctx, core):
         # Browsing app after app in the portal's blades produces the same burst.
         portal = all(o.tool is ClientTool.PORTAL for o in core if _is_credential(o))
         weight = s.weight_site_burst * (s.known_sites_factor if portal else 1.0)
@@ -549,6 +584,41 @@ def _teams_sites(ctx: Context, known: Sequence[str], new: Sequence[str]) -> set[
         ):
             related.add(key)
     return related
+
+
+def is_automation_id(principal_id: str) -> bool:
+    """Whether a principal id is an Entra object id (a service principal's or a managed
+    identity's); people are kept by their UPN, publishing users as `$site`."""
+    return "@" not in principal_id and not principal_id.startswith("$")
+
+
+def pipeline_family(ctx: Context, core: Sequence[Observation]) -> list[str]:
+    """For a service principal or managed identity without history: the automation
+    identities that take the credentials of the sites this burst took, when every such site
+    has one (a pipeline deploys it), and the burst comes from its peers' tools and not from
+    a rented server. A pipeline's new identity (a new service connection, an agent pool's
+    managed identity) does the old ones' steps on their sites; a new identity taking sites
+    no pipeline deploys, or acting from a VPS, is not one of the family. Else empty."""
+    if ctx.principal.type not in (PrincipalType.SERVICE_PRINCIPAL, PrincipalType.MANAGED_IDENTITY):
+        return []
+    taken = sorted(
+        {o.resource.site_key for o in core if _is_credential(o) and o.status is not Status.FAILED}
+    )
+    if not taken or any(
+        not ctx.peers_know(Dimension.TOOLS, o.tool.value)
+        or (located(o) and hosting_provider(o.source_ip or "") is not None)
+        for o in core
+    ):
+        return []
+    me, family = ctx.principal.id, set()
+    for key in taken:
+        deployers = {
+            p for p in ctx.surroundings.crowd(key, ctx.today) if p != me and is_automation_id(p)
+        }
+        if not deployers:
+            return []
+        family |= deployers
+    return sorted(family)
 
 
 def _team(ctx: Context, core: Sequence[Observation]) -> int:
@@ -645,10 +715,11 @@ def _key_sets(listed: Sequence[Observation]) -> int:
 def _own_function_keys(ctx: Context, listed: Sequence[Observation]) -> tuple[float, str] | None:
     """What listing these function keys weighs, and why, when a developer tests its own
     function: one set of an app whose credentials it takes; or up to `own_app_key_sets` sets
-    of one app it works on (a site it knows, another environment of its app), from its usual
-    networks in its usual hours, as the portal's function and App keys blades list them
-    (less again when its peers list keys routinely). None for anything else: a dump spans
-    apps, a stranger lists keys of apps it never worked on, from elsewhere."""
+    of one app it works on (a site it knows, another environment of its app), listed in the
+    portal's function and App keys blades, from its usual networks in its usual hours (less
+    again when its peers list keys routinely). None for anything else: a dump spans apps or
+    functions and uses a script, a stranger lists keys of apps it never worked on, from
+    elsewhere."""
     taken = [o for o in listed if o.status is not Status.FAILED]
     if not ctx.has_history or not taken:
         return None
@@ -656,18 +727,24 @@ def _own_function_keys(ctx: Context, listed: Sequence[Observation]) -> tuple[flo
     sets, sites = _key_sets(taken), {o.resource.site_key for o in taken}
     if sets == 1 and all(ctx.knows(Dimension.CREDENTIAL_SITES, key) for key in sites):
         return s.known_sites_factor, "one set, of an app whose credentials it takes"
-    if len(sites) > 1 or sets > s.own_app_key_sets or not ctx.familiar(ctx.observations):
+    if (
+        len(sites) > 1
+        or sets > s.own_app_key_sets
+        or any(o.tool is not ClientTool.PORTAL for o in taken)
+        or not ctx.familiar(ctx.observations)
+    ):
         return None
     (key,) = sites
     if not (ctx.knows(Dimension.SITES, key) or app_of(key) in ctx.known_apps()):
         return None
     if ctx.peers_know(Dimension.FAMILIES, F.FUNCTION_KEYS_READ.value):
         return s.peer_routine_factor, (
-            f"{sets} set(s) of one app it works on, from its usual networks in its usual hours, "
-            f"as other {ctx.principal.type.value}s list keys of their apps"
+            f"{sets} set(s) of one app it works on, in the portal, from its usual networks in "
+            f"its usual hours, as other {ctx.principal.type.value}s list keys of their apps"
         )
     return s.known_sites_factor, (
-        f"{sets} set(s) of one app it works on, from its usual networks in its usual hours"
+        f"{sets} set(s) of one app it works on, in the portal, from its usual networks in its "
+        "usual hours"
     )
 
 

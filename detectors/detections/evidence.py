@@ -272,7 +272,9 @@ class Scorer:
             message += f" (only {self.ctx.history_days} days of history: weighs less)"
         self.add(code, weight * scale, message)
 
-    def no_history(self, *, ordinary: bool = False, team: int = 0, cadence: bool = False) -> bool:
+    def no_history(
+        self, *, ordinary: bool = False, team: int = 0, cadence: bool = False, family: int = 0
+    ) -> bool:
         """Add NO_HISTORY when the principal has too little history; True if it did.
 
         `ordinary`: everything about the activity is routine for the principal's peers
@@ -281,6 +283,8 @@ class Scorer:
         takes a team's set of sites, as a new member does): it weighs less too.
         `cadence`: it repeats what its short history holds, on the hour of the week or month
         it did before (automation on a long cadence): it weighs `routine_factor`.
+        `family`: how many other automation identities take the credentials of the sites it
+        took, each site at least one (a pipeline's new identity): it weighs less too.
         """
         ctx = self.ctx
         if ctx.has_history:
@@ -305,6 +309,14 @@ class Scorer:
             message += (
                 f" Its address blocks and tools are those other {ctx.principal.type.value}s "
                 "use (a new joiner?), so this weighs less."
+            )
+        elif family:
+            weight *= ctx.settings.peer_routine_factor
+            message += (
+                f" Every site whose credentials it took is deployed by another pipeline "
+                f"identity ({family} in all), with its peers' tools and not from a rented "
+                "server (a pipeline's new service connection or agent pool?), so this weighs "
+                "less."
             )
         elif team:
             weight *= ctx.settings.peer_routine_factor

@@ -31,10 +31,11 @@ from detectors.baselines.baseline import (
 )
 from detectors.baselines.surroundings import PEER_TYPES, Surroundings, is_creation
 from detectors.detections import CREDENTIAL_DOWNLOAD, WEBJOB_ACTIVITY, spec_of
-from detectors.detections.credential_download import repeats_its_history
+from detectors.detections.credential_download import is_automation_id, repeats_its_history
 from detectors.detections.evidence import Context, graded, located
 from detectors.detections.spec import Finding
 from detectors.model.days import day_number
+from detectors.model.hosting import hosting_provider
 from detectors.model.observation import (
     Observation,
     OperationFamily,
@@ -333,6 +334,13 @@ class Chains:
                 where += (
                     f", by a principal that takes {login.resource.name}'s credentials routinely"
                 )
+        if self._pipelines_agent(event.principal, login, surroundings, today):
+            # A pipeline's new agents: its identity deploys where other pipelines do.
+            weight *= self.settings.peer_routine_factor
+            where += (
+                ", by a pipeline identity on a site other pipeline identities deploy, from an "
+                "agent that is no rented server, which weighs less"
+            )
         reason = Reason(
             code=ReasonCode.DOWNLOAD_THEN_LOGIN,
             message=f"{_minutes(login.time - event.time)} after it took the publish profile of "
@@ -349,6 +357,20 @@ class Chains:
                 out[(CRED, login.principal.id)] = replace(own, observations=rest)
             else:
                 del out[(CRED, login.principal.id)]
+
+    @staticmethod
+    def _pipelines_agent(
+        downloader: Principal, login: Observation, surroundings: Surroundings, today: int
+    ) -> bool:
+        """Whether a `$site` login after an automation identity took the profile looks like
+        a pipeline's agent: another automation identity deploys the site too, and the login
+        comes from no rented server (see `model.hosting`)."""
+        if downloader.type not in (PrincipalType.SERVICE_PRINCIPAL, PrincipalType.MANAGED_IDENTITY):
+            return False
+        if hosting_provider(login.source_ip or "") is not None:
+            return False
+        crowd = surroundings.crowd(login.resource.site_key, today)
+        return any(is_automation_id(p) and p != downloader.id for p in crowd)
 
     def _knows(
         self, baselines: Mapping[str, PrincipalBaseline], principal_id: str, net: str, today: int

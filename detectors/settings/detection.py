@@ -67,9 +67,9 @@ class DetectionSettings:
     """Added for each further set of keys listed in a burst (another app's host keys,
     another function's keys or secrets), up to 5."""
     own_app_key_sets: int = 3
-    """At most this many sets of function keys of one app the principal works on, listed
-    from its usual networks in its usual hours, are a developer testing its function (the
-    portal's function and App keys blades): `FUNCTION_KEYS` and a first listing's
+    """At most this many sets of function keys of one app the principal works on, listed in
+    the portal from its usual networks in its usual hours, are a developer testing its
+    function (its keys, its URL, the App keys blade): `FUNCTION_KEYS` and a first listing's
     `NEW_OPERATION` weigh `peer_routine_factor` (when its peers list keys) or
     `known_sites_factor`."""
     weight_credential_change: float = 15

@@ -916,15 +916,16 @@ def test_one_functions_key_of_an_app_it_deploys_weighs_less_than_a_first_dump(
 ):
     """Jane deploys func1; reading one function's key to test it is not dumping the app,
     even the first time she lists keys. Its host keys as well (the portal's App keys blade)
-    are a second set, still a developer at work from her usual network in her usual hours;
-    four sets are more than testing a function needs (`own_app_key_sets`)."""
+    are a second set, still a developer at work in the portal from her usual network in her
+    usual hours; four sets are more than testing a function needs (`own_app_key_sets`)."""
     rows = jane_history()
     for day in workdays(START, 20, hour=14):
         rows += activity(JANE, day, PUBLISHXML, site_id("func1"))
     keys = "MICROSOFT.WEB/SITES/FUNCTIONS/LISTKEYS/ACTION"
+    portal = replace(JANE, app_id=PORTAL)
     for n, child in enumerate(children):
         at = AFTER.replace(hour=11, minute=n)
-        rows += activity(JANE, at, keys, site_id("func1") + child)
+        rows += activity(portal, at, keys, site_id("func1") + child)
     alerts, _ = run_rows(rows, settings=DetectionSettings(alert_threshold=1))
     [alert] = [a for a in of(alerts, CRED) if "FUNCTION_KEYS" in codes(a)]
     weights = {r["code"]: r["weight"] for r in alert["reasons"]}
@@ -1127,3 +1128,51 @@ def test_two_identities_from_one_source_are_judged_together(run_rows, address, l
         assert GUEST.name in next(
             r["message"] for r in shared[0]["reasons"] if r["code"] == "SHARED_SOURCE"
         )
+
+
+OLD_PIPELINES = ("1a2b3c4d-0000-4000-8000-00000000000a", "1a2b3c4d-0000-4000-8000-00000000000b")
+NEW_CONNECTION = "9f8e7d6c-0000-4000-8000-0000000000ff"
+PIPELINE_SITES = (("orders-api", "orders-web"), ("billing-api", "billing-worker"))
+
+
+def pipelines_deploying(days: int = 20) -> list[dict]:
+    """Two pipelines, each deploying its two sites every working day from hosted agents:
+    the profile, then a Web Deploy login with it from the same agent."""
+    rows = []
+    for n, day in enumerate(workdays(START, days, hour=15)):
+        for oid, sites in zip(OLD_PIPELINES, PIPELINE_SITES, strict=True):
+            agent = Actor(
+                caller=oid, app_id=CLI, ip=f"20.61.{n}.{10 + len(rows) % 200}", kind="app"
+            )
+            for m, site in enumerate(sites):
+                at = day + timedelta(minutes=2 * m)
+                rows += activity(agent, at, PUBLISHXML, site_id(site))
+                rows.append(
+                    login(
+                        f"${site}", at + timedelta(seconds=20), site_id(site), agent.ip, "WebDeploy"
+                    )
+                )
+    return rows
+
+
+def moved_pipelines(at: datetime, agents: str, sites: tuple[str, ...]) -> list[dict]:
+    """Both pipelines re-run on one new service connection, from agents in `agents`."""
+    rows = []
+    for m, site in enumerate(sites):
+        agent = Actor(caller=NEW_CONNECTION, app_id=CLI, ip=f"{agents}{m + 10}", kind="app")
+        t = at + timedelta(minutes=2 * m)
+        rows += activity(agent, t, PUBLISHXML, site_id(site))
+        rows.append(
+            login(f"${site}", t + timedelta(seconds=20), site_id(site), agent.ip, "WebDeploy")
+        )
+    return rows
+
+
+def test_pipelines_moved_to_a_new_service_connection_are_a_family_not_a_harvest(run_rows):
+    """Two pipelines move to one new service connection in another geography: a principal
+    without history takes four sites' profiles and logs in from agent blocks nobody used.
+    Every site is deployed by another pipeline identity: a family, not a harvest."""
+    sites = tuple(site for pair in PIPELINE_SITES for site in pair)
+    rows = pipelines_deploying() + moved_pipelines(AFTER.replace(hour=15), "4.207.35.", sites)
+    alerts, _ = run_rows(rows)
+    assert not [a for a in alerts if a["principal"]["id"] == NEW_CONNECTION]

@@ -21,6 +21,7 @@ from tests.detections.test_detections import (
     JANE,
     KIM,
     LEAD,
+    NEW_CONNECTION,
     NEWPASSWORD,
     PIPELINE_OID,
     PLANTED,
@@ -37,8 +38,10 @@ from tests.detections.test_detections import (
     kudu_edit,
     lead_history,
     monthly_rotation,
+    moved_pipelines,
     of,
     pipeline_deploys,
+    pipelines_deploying,
     rotation,
     scheduler_runs,
     sres_at_work,
@@ -345,3 +348,24 @@ def test_a_person_from_a_rented_server_is_not_a_traveller(run_rows, address, ale
     rows += activity(there, AFTER.replace(hour=11), PUBLISHXML, site_id("app1"))
     found, _ = run_rows(rows)
     assert bool(of(found, CRED)) is alerts
+
+
+@pytest.mark.parametrize(
+    ("sites", "agents"),
+    [
+        (("orders-api", "orders-web", "payroll", "vault-ui"), "4.207.35."),
+        (("orders-api", "orders-web", "billing-api", "billing-worker"), "167.99.158."),
+    ],
+    ids=["sites no pipeline deploys", "from a rented server"],
+)
+def test_a_new_pipeline_identity_unlike_the_family_alerts(run_rows, sites, agents):
+    """A pipeline's new service connection taking its pipelines' sites is damped as their
+    family; a new identity taking sites no pipeline deploys, or taking theirs from a VPS
+    (DigitalOcean), is not one of the family."""
+    rows = pipelines_deploying()
+    for site in ("payroll", "vault-ui"):  # sites people deploy by hand, no pipeline
+        for day in workdays(START, 20, hour=10):
+            rows += activity(JANE, day, PUBLISHXML, site_id(site))
+    rows += moved_pipelines(AFTER.replace(hour=15), agents, sites)
+    alerts, _ = run_rows(rows)
+    assert [a for a in of(alerts, CRED) if a["principal"]["id"] == NEW_CONNECTION]
