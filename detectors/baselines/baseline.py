@@ -104,10 +104,10 @@ class PrincipalBaseline:
     """Ingestion cut of the last timer step folded in: a re-run of that step learns nothing."""
     quarantine: Mapping[str, Mapping[str, tuple[int, int]]] = field(default_factory=dict)
     """Values new to the principal that only an alert's activity taught, by dimension:
-    {value: (day seen, day released)}. They count as known from the day they are released
-    (`quarantine_days` after the alert, unless an analyst's verdict came first: see
-    `baselines.feedback`), so an alert nobody triages does not teach the baseline the
-    attacker's network and tool at once."""
+    {value: (day seen, day released)}. They count as known on the alert's own day (its
+    burst told of them) and from the day they are released (`quarantine_days` after the
+    alert, unless an analyst's verdict came first: see `baselines.feedback`), so an alert
+    nobody triages does not teach the baseline the attacker's network and tool at once."""
 
     def knows(self, dimension: Dimension, value: str, today: int, max_age_days: int) -> bool:
         """Whether `value` was seen in `dimension` within the last `max_age_days` (or was
@@ -117,7 +117,7 @@ class PrincipalBaseline:
         if last is not None and today - last <= max_age_days:
             return True
         if self.quarantine and (held := self.quarantine.get(dimension, {}).get(value)):
-            return held[1] <= today and today - held[0] <= max_age_days
+            return _released_by(held, today) and today - held[0] <= max_age_days
         return False
 
     def last_day(self, dimension: Dimension, value: str) -> int:
@@ -134,7 +134,9 @@ class PrincipalBaseline:
         return count + sum(
             1
             for value, (day, release) in held.items()
-            if value not in seen and release <= today and today - day <= max_age_days
+            if value not in seen
+            and _released_by((day, release), today)
+            and today - day <= max_age_days
         )
 
     def history_days(self, today: int) -> int:
@@ -385,6 +387,14 @@ def learn(
         change_slots=kept[Dimension.CHANGE_SLOTS],
         principals=kept[Dimension.PRINCIPALS],
     )
+
+
+def _released_by(held: tuple[int, int], today: int) -> bool:
+    """Whether a quarantined value (day seen, day released) counts as known `today`: from
+    its release, and on the day it was seen (the alert's burst told of it already; late
+    rows of the same burst are not new again)."""
+    seen, release = held
+    return today >= release or today == seen
 
 
 def baseline_day(baseline: PrincipalBaseline, dimension: Dimension, value: str) -> int:

@@ -17,7 +17,7 @@ few small records per site, dropped after `chain_minutes`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -125,8 +125,11 @@ class Chains:
         window: Sequence[Observation],
         surroundings: Surroundings,
         baselines: Mapping[str, PrincipalBaseline],
+        *,
+        alerting: Collection[str] = (),
     ) -> Findings:
-        """The window's findings with chains added; events of this window remembered."""
+        """The window's findings with chains added; events of this window remembered.
+        `alerting`: principals whose open burst has alerted (see `SHARED_SOURCE`)."""
         s = self.settings
         horizon = timedelta(minutes=s.chain_minutes)
         out = dict(findings)
@@ -136,9 +139,10 @@ class Chains:
             site = obs.resource.site_key
             earlier = [e for e in self.events.get(site, ()) if obs.time - e.time <= horizon]
             if obs.status is Status.FAILED:
-                self._remember_source(obs, out)
+                self._remember_source(obs, out, surroundings)
                 continue
-            self._shared_source(out, obs, baselines, surroundings)
+            if obs.principal.id not in alerting:
+                self._shared_source(out, obs, baselines, surroundings)
             if obs.family is F.SCM_LOGIN and obs.principal.type is PrincipalType.PUBLISHING_USER:
                 self._login(out, obs, earlier, surroundings, baselines)
             elif _is_download(obs):
@@ -202,19 +206,33 @@ class Chains:
                         )
                         break
             self._remember(obs, out, surroundings, released)
-            self._remember_source(obs, out)
+            self._remember_source(obs, out, surroundings)
         return out
 
-    def _remember_source(self, obs: Observation, out: Findings) -> None:
-        """Note the address of an action whose principal's finding alerted (see
-        `SHARED_SOURCE`)."""
+    def _remember_source(self, obs: Observation, out: Findings, surroundings: Surroundings) -> None:
+        """Note the address of an action whose principal's finding alerted for probing
+        (`FAILURES`: refused across sites, see `SHARED_SOURCE`); not an address of a block
+        any peer group uses, which links nobody."""
         finding = out.get((CRED, obs.principal.id))
         if finding is None or finding.severity is None or not located(obs):
             return
+        if not any(r.code is ReasonCode.FAILURES for r in finding.reasons):
+            return  # only probing: an identity refused across sites
+        block, today = wide_network_of(obs.source_ip or ""), day_number(obs.time)
+        if any(
+            surroundings.peers_know(kind, Dimension.WIDE_NETWORKS, block, today)
+            for kind in PEER_TYPES
+        ):
+            return
         key = f"{SOURCE_PREFIX}{obs.source_ip}"
         events = [e for e in self.events.get(key, ()) if e.principal != obs.principal]
+        # The codes say what alerted; the messages stay with the alert (the state is small).
+        codes = tuple(
+            Reason(code=code, message="", weight=0.0)
+            for code in sorted({r.code for r in finding.reasons})
+        )
         events.append(
-            SiteEvent(kind=SUSPECT, time=obs.time, principal=obs.principal, reasons=finding.reasons)
+            SiteEvent(kind=SUSPECT, time=obs.time, principal=obs.principal, reasons=codes)
         )
         self.events[key] = events
 
@@ -225,10 +243,20 @@ class Chains:
         baselines: Mapping[str, PrincipalBaseline],
         surroundings: Surroundings,
     ) -> None:
-        """SHARED_SOURCE: credentials taken from an address that another identity used in
-        activity that alerted, shortly before, from a block new to this principal and that
-        its peers do not use (an office's egress is everyone's)."""
+        """SHARED_SOURCE: credentials taken from an address that another identity used to
+        probe (alerting `FAILURES`) shortly before, from a block new to this principal and that
+        its peers do not use (an office's egress is everyone's). It joins two identities
+        judged apart, so only a principal whose own burst does not alert already gets it
+        (one that does is under investigation anyway, and its late rows then add nothing
+        that the order of arrival could make differ from a replay)."""
         if obs.family not in SENSITIVE_FAMILIES or not located(obs) or not obs.source_ip:
+            return
+        own = out.get((CRED, obs.principal.id))
+        if (
+            own is not None
+            and own.severity is not None
+            and not any(r.code is ReasonCode.SHARED_SOURCE for r in own.reasons)
+        ):
             return
         horizon = timedelta(minutes=self.settings.chain_minutes)
         earlier = [
@@ -255,8 +283,9 @@ class Chains:
         reason = Reason(
             code=ReasonCode.SHARED_SOURCE,
             message=f"From {obs.source_ip}, the address {other} "
-            f"({event.principal.type.value}) used {_minutes(obs.time - event.time)} before in "
-            f"activity that alerted ({codes}): one source behind two identities.",
+            f"({event.principal.type.value}) probed from {_minutes(obs.time - event.time)} "
+            f"before, refused across sites ({codes}): one source behind two identities, the "
+            "second holding what the first was refused.",
             weight=self.settings.weight_shared_source,
         )
         self._add(out, CRED, obs.principal, reason, ())

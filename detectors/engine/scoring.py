@@ -362,7 +362,9 @@ class Engine:
                 finding = detection.evaluate(groups[principal_id], baseline, self.settings, around)
                 if finding is not None:
                     findings[(detection.spec.id, principal_id)] = finding
-        findings = self._chains.link(findings, window, around, judging)
+        findings = self._chains.link(
+            findings, window, around, judging, alerting=self._bursts.alerting()
+        )
         self._admit(findings, stored, emit, result, alerted)
         quarantined = _alerted_events([*first.values(), *findings.values()]) if emit else {}
         result.alerts.sort(key=lambda a: (a["firstSeen"], a["detection"], a["id"]))

@@ -24,7 +24,8 @@ Entity layout (docs/storage.md shows an operator how to read it in Storage Explo
   settings (256 values per dimension, ids of at most a few thousand characters) that
   cannot happen.
 - State documents, one entity each in the state table: `PartitionKey` "state", `RowKey` the
-  encoded name, the JSON text in `Part000`, `Part001`, ... and their count in `Parts`.
+  encoded name, the JSON text in `Part000`, `Part001`, ... and their count in `Parts`; a
+  document too large for one entity so is compressed (`Encoding` "zlib+base64").
   Feedback records of emitted alerts are state documents in partition "alerts".
 - Allow rules (when the store is given an allow table), one entity each: `PartitionKey`
   "rule", `RowKey` the rule id, and the rule's plain properties (`AllowRule.properties`).
@@ -32,11 +33,13 @@ Entity layout (docs/storage.md shows an operator how to read it in Storage Explo
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import heapq
 import json
 import logging
 import re
+import zlib
 from collections import defaultdict
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -106,6 +109,8 @@ _CONFLICT_CODES = frozenset(
 )
 _INT32 = range(-(2**31), 2**31)
 _STATE_FORMAT = 1
+_PACKED = "zlib+base64"
+"""`Encoding` of a state whose JSON did not fit one entity: compressed, then Base64."""
 
 
 def partition_key(principal_id: str) -> str:
@@ -270,15 +275,12 @@ def _state_entity(
         text = orjson.dumps(dict(value)).decode()
     except TypeError as err:
         raise StoreError(f"state {name!r} is not JSON: {err}") from err
-    parts = _split_text(text, MAX_PROPERTY_UNITS)
-    entity: dict[str, Any] = {
-        "PartitionKey": partition,
-        "RowKey": encode_key(name),
-        "Name": name,
-        "FormatVersion": _STATE_FORMAT,
-        "Parts": len(parts),
-    }
-    entity.update({f"Part{n:03d}": part for n, part in enumerate(parts)})
+    entity = _parts_entity(name, text, partition)
+    if entity_size(entity) > ENTITY_BUDGET:
+        # Readable JSON while it fits; a busy timer's state (bursts and chains repeat their
+        # messages) compresses some tenfold.
+        packed = base64.b64encode(zlib.compress(text.encode(), 6)).decode()
+        entity = _parts_entity(name, packed, partition, encoding=_PACKED)
     size = entity_size(entity)
     if size > ENTITY_BUDGET:
         raise StoreError(
@@ -288,13 +290,39 @@ def _state_entity(
     return entity
 
 
+def _parts_entity(
+    name: str, text: str, partition: str, *, encoding: str | None = None
+) -> dict[str, Any]:
+    parts = _split_text(text, MAX_PROPERTY_UNITS)
+    entity: dict[str, Any] = {
+        "PartitionKey": partition,
+        "RowKey": encode_key(name),
+        "Name": name,
+        "FormatVersion": _STATE_FORMAT,
+        "Parts": len(parts),
+    }
+    if encoding is not None:
+        entity["Encoding"] = encoding
+    entity.update({f"Part{n:03d}": part for n, part in enumerate(parts)})
+    return entity
+
+
+def _unpacked(text: str, encoding: Any) -> str:
+    """A state's JSON text from its parts' text (see `_PACKED`); ValueError if unknown."""
+    if encoding is None:
+        return text
+    if encoding != _PACKED:
+        raise ValueError(f"unknown Encoding {encoding!r}")
+    return zlib.decompress(base64.b64decode(text, validate=True)).decode()
+
+
 def _state_value(name: str, entity: Mapping[str, Any]) -> dict[str, Any]:
     """The state document an entity holds."""
     try:
         count = int(_plain(entity["Parts"]))
         text = "".join(str(entity[f"Part{n:03d}"]) for n in range(count))
-        value = orjson.loads(text)
-    except (KeyError, ValueError, TypeError, orjson.JSONDecodeError) as err:
+        value = orjson.loads(_unpacked(text, _plain(entity.get("Encoding"))))
+    except (KeyError, ValueError, TypeError, zlib.error, orjson.JSONDecodeError) as err:
         raise StoreError(f"state {name!r} cannot be read: {type(err).__name__}: {err}") from err
     if not isinstance(value, dict):
         raise StoreError(f"state {name!r} is not a JSON object")

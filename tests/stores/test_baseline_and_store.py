@@ -270,6 +270,8 @@ def test_what_only_an_alert_taught_is_quarantined_until_released():
     ):
         assert value not in getattr(after, dimension)
         assert after.quarantine[dimension][value] == (today, today + 7)
+        assert after.knows(dimension, value, today, 45)  # the alert's own day: told of
+        assert not after.knows(dimension, value, today + 1, 45)
         assert not after.knows(dimension, value, today + 6, 45)
         assert after.knows(dimension, value, today + 7, 45)  # released without a verdict
     assert after.knows("networks", "198.51.100.0/24", today, 45)  # known before: learned

@@ -9,6 +9,9 @@ writes, an outage that fails fast and recovers, and the engine's retry on a lost
 
 from __future__ import annotations
 
+import json
+import random
+import string
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -435,8 +438,26 @@ def test_several_large_baselines_split_into_transactions_under_4_mib(
 
 @pytest.mark.azurite
 def test_a_state_document_over_one_entity_is_refused_clearly(table_store: TableStore) -> None:
+    noise = random.Random(0)
+    text = "".join(noise.choice(string.ascii_letters) for _ in range(1_500_000))
     with pytest.raises(StoreError, match="1 MiB"):
-        table_store.put_state("checkpoint", {"x": "y" * 600_000})
+        table_store.put_state("checkpoint", {"x": text})
+
+
+@pytest.mark.azurite
+def test_a_busy_timers_state_too_large_as_json_is_kept_compressed(
+    table_store: TableStore,
+) -> None:
+    """Bursts and chains repeat their messages: a state several times one entity as JSON
+    text is stored compressed, read back whole, and a small one stays readable JSON."""
+    reasons = [{"code": "NEW_NETWORK", "message": f"From an address block {n % 7}" * 20}
+               for n in range(400)]  # fmt: skip
+    state = {"bursts": {f"principal-{n}": {"reasons": reasons} for n in range(40)}}
+    assert len(json.dumps(state)) > 3_000_000
+    table_store.put_state("timer", state)
+    assert table_store.get_state("timer") == state
+    table_store.put_state("small", {"x": 1})
+    assert table_store.get_state("small") == {"x": 1}
 
 
 @pytest.mark.azurite
