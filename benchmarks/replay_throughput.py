@@ -15,7 +15,10 @@ Each is measured in separate processes, so each peak-memory figure is its own:
    (DuckDB's own JSON reader, every core), which replay does not use (benchmarks/README.md);
 3. `detector replay` over the same file, end to end, alerts written to a file, with its
    phases from `replay --json`: reading (parsing and normalising), scoring (ordering the
-   observations and the engine, window by window) and learning (part of scoring).
+   observations and the engine, window by window) and learning (part of scoring);
+4. where the reading phase goes, in CPU seconds (which a busy machine disturbs less than
+   wall-clock seconds): the floor, the reader, the normaliser, replay's own counting and the
+   ordering of the observations.
 
 Then the time `import function_app` takes, which the Function App pays on every cold start.
 
@@ -83,6 +86,51 @@ seconds = time.perf_counter() - start
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 print(json.dumps({"code": code, "seconds": seconds, "peak": peak,
                   "summary": json.loads(summary.getvalue())}))
+"""
+
+READING = """
+import json, sys, time
+from datetime import timedelta
+from detectors.model.observation import RawRow
+from detectors.normalize.rows import Normalizer, early_skip
+from detectors.runs.replay import ReplayStats, read_observations, steps_first
+from detectors.sources.arrival import Arrival
+from detectors.sources.files import FileSource
+from detectors.sources.spool import ObservationSpool
+path = sys.argv[1]
+cpu = time.process_time
+start = cpu()
+for item in FileSource(path, skip=early_skip):
+    pass
+reader = cpu() - start
+start = cpu()
+normalize = Normalizer().normalize
+for item in FileSource(path, skip=early_skip):
+    if type(item) is RawRow:
+        normalize(item)
+normalised = cpu() - start
+start = cpu()
+spool = ObservationSpool(order=steps_first(Arrival(window=timedelta(minutes=15))))
+read_observations([path], ReplayStats(), spool)
+read = cpu() - start
+for _ in spool:
+    pass
+ordered = cpu() - start
+spool.close()
+print(json.dumps({"reader": reader, "normalised": normalised, "read": read, "ordered": ordered}))
+"""
+"""Where replay's reading goes, in CPU seconds: the reader alone (parsing, and recognising the
+rows the normaliser skips), then with the normaliser, then replay's reading phase (counting,
+keeping each observation), then with the observations put in order."""
+
+FLOOR_CPU = """
+import json, sys, time, orjson
+start = time.process_time()
+with open(sys.argv[1], "rb") as handle:
+    for line in handle:
+        if line.strip():
+            orjson.loads(line)
+print(json.dumps({"cpu": time.process_time() - start}))
 """
 
 IMPORT = """
@@ -194,6 +242,8 @@ def report(name: str, path: Path, tmp: str) -> None:
     else:
         columnar = measure(COLUMNAR, str(path), READ_COLUMNS)
     replay = measure(REPLAY, str(path), os.path.join(tmp, f"alerts-{name}.jsonl"))
+    reading = measure(READING, str(path))
+    floor_cpu = measure(FLOOR_CPU, str(path))["cpu"]
     summary = replay["summary"]
     phases = summary["seconds"]
     observations = summary["observations"]
@@ -213,6 +263,13 @@ def report(name: str, path: Path, tmp: str) -> None:
     learning = phases["learning"]
     print(f"  {'  scoring (with ordering)':<26} {scoring:8.2f} s")
     print(f"  {'    of which learning':<26} {learning:8.2f} s")
+    print(
+        f"  reading, CPU seconds: parse-only floor {floor_cpu:.2f}, reader"
+        f" {reading['reader']:.2f} (+{reading['reader'] - floor_cpu:.2f}), normaliser"
+        f" +{reading['normalised'] - reading['reader']:.2f}, replay's counting and keeping"
+        f" +{reading['read'] - reading['normalised']:.2f}; ordering"
+        f" +{reading['ordered'] - reading['read']:.2f}"
+    )
     per = scoring / max(observations, 1) * 1e6
     print(
         f"  engine: {per:,.1f} µs per observation ({learning / max(observations, 1) * 1e6:,.1f}"
