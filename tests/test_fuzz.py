@@ -15,7 +15,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from detectors.model.observation import Observation, RawRow, RejectedRow, SourceTable
-from detectors.normalize.rows import Normalizer, Skipped
+from detectors.normalize.rows import Normalizer, Skipped, early_skip
+from detectors.normalize.schemas import table_of
 from detectors.sources.files import FileSource
 from tests.rowkit import CLI, PUBLISHXML, Actor, activity, file_change, login, site_id, ts
 
@@ -145,6 +146,77 @@ def test_any_value_in_any_column_is_used_skipped_or_rejected_never_raised(index,
     table = SourceTable(row["Type"])
     result = Normalizer().normalize(RawRow(source="fuzz", line=1, table=table, fields=row))
     assert isinstance(result, Observation | Skipped | RejectedRow)
+
+
+_deciding = st.one_of(
+    _values,
+    st.sampled_from(
+        [
+            "Start",
+            " started ",
+            "START",
+            "Success",
+            "Accept",
+            "Failure",
+            "Succeeded",
+            "Stärt",
+            "MICROSOFT.WEB/SITES/PUBLISHXML/ACTION",
+            " microsoft.web/sites/config/list/action ",
+            "Microsoft.Web/serverfarms/write",
+            "Microsoft.Storage/storageAccounts/listKeys/action",
+            "Microsoft.Web/publishingUsers/write",
+            "MICROSOFT.WEB/SITES/",
+            "microsoft.web/",
+            "D:\\home\\site\\wwwroot\\index.html",
+            "D:/home/site/wwwroot/App_Data/jobs/x",
+            "d:\\HOME\\App_Data\\Jobs\\Triggered\\nightly\\run.cmd",
+            " ",
+            "\u212a",
+            "AzureActivity",
+            "AppServiceFileAuditLogs",
+            "appserviceauditlogs",
+            "SigninLogs",
+        ]
+    ),
+)
+
+
+@FUZZ
+@given(
+    st.integers(min_value=0, max_value=len(ROWS) - 1),
+    st.dictionaries(
+        st.sampled_from(
+            ["Type", "OperationNameValue", "ActivityStatusValue", "Path", "_ResourceId", "Count"]
+        ),
+        _deciding,
+        min_size=1,
+        max_size=4,
+    ),
+)
+def test_a_row_skipped_early_is_one_the_normaliser_skips_for_the_same_reason(index, changes):
+    row = {**ROWS[index], **changes}
+    table = table_of(row)
+    early = early_skip(table, row)
+    if early is not None:
+        result = Normalizer().normalize(RawRow(source="fuzz", line=1, table=table, fields=row))
+        assert result == early
+
+
+@FUZZ
+@given(st.lists(_mutation, min_size=1, max_size=6))
+def test_mutated_ndjson_reads_the_same_with_rows_skipped_early(tmp_path_factory, mutations):
+    data, _ = _mutate(mutations)
+    path: Path = tmp_path_factory.mktemp("fuzz") / "rows.jsonl"
+    path.write_bytes(data)
+
+    def outcomes(skip: Any) -> list[Any]:
+        normalizer = Normalizer()
+        found: list[Any] = []
+        for item in FileSource(path, skip=skip):
+            found.append(normalizer.normalize(item) if type(item) is RawRow else item)
+        return found
+
+    assert outcomes(early_skip) == outcomes(None)
 
 
 def _archived_records() -> list[dict[str, Any]]:

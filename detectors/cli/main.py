@@ -30,6 +30,7 @@ from detectors.detections import DETECTIONS, catalogue
 from detectors.engine.scoring import Engine
 from detectors.model.errors import DetectorError, InputError, redact
 from detectors.model.reasons import NEXT_STEPS
+from detectors.normalize.rows import early_skip
 from detectors.runs.replay import APART_DAYS, Progress, ReplayStats, replay
 from detectors.runs.step import WindowStep
 from detectors.runs.wiring import build_timer
@@ -183,7 +184,7 @@ def _file_sources(args: argparse.Namespace) -> list[RowSource]:
     for path in args.paths:
         if not Path(path).exists():
             raise InputError(f"{path}: no such file")
-        source = FileSource(path, date_order=args.date_order)
+        source = FileSource(path, date_order=args.date_order, skip=early_skip)
         source.total_bytes  # noqa: B018 - a directory or a pipe fails here, clearly
         sources.append(source)
     if args.archive is None:
@@ -202,6 +203,7 @@ def _file_sources(args: argparse.Namespace) -> list[RowSource]:
         since=args.since,
         until=args.until or datetime.now(UTC),
         date_order=args.date_order,
+        skip=early_skip,
     )
     blobs = archive.blobs
     for container in archive.missing:
@@ -625,6 +627,11 @@ def replay_summary(stats: ReplayStats, where: str, gate: AllowGate | None) -> di
             for (detection, severity), n in sorted(stats.alerts.items())
         ],
         "inLearningDays": stats.suppressed,
+        "seconds": {
+            "reading": round(stats.reading_seconds, 3),
+            "scoring": round(stats.scoring_seconds, 3),
+            "learning": round(stats.learning_seconds, 3),
+        },
         "allowed": [
             {
                 "ruleId": hit.rule_id,
@@ -906,7 +913,8 @@ def _summary(
     mb = stats.bytes / 1_000_000
     w(f"read {stats.rows:,} rows ({mb:,.1f} MB) from {stats.files} file(s) in {seconds:,.1f} s")
     w(f" ({stats.rows / max(seconds, 1e-9):,.0f} rows/s): reading and ordering")
-    w(f" {stats.reading_seconds:,.1f} s, scoring {stats.scoring_seconds:,.1f} s\n")
+    w(f" {stats.reading_seconds:,.1f} s, scoring {stats.scoring_seconds:,.1f} s")
+    w(f" (learning {stats.learning_seconds:,.1f} s of it)\n")
     if stats.first and stats.last:
         w(f"activity from {stats.first:%Y-%m-%d %H:%M} to {stats.last:%Y-%m-%d %H:%M} UTC; ")
         w(f"learning until {stats.learning_until:%Y-%m-%d %H:%M} UTC\n")

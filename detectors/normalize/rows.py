@@ -313,24 +313,10 @@ class Normalizer:
     # -- AzureActivity -------------------------------------------------------------------
 
     def _activity(self, fields: Mapping[str, Any]) -> Observation | Skipped:
-        operation = _text(fields.get("OperationNameValue"), "OperationNameValue", 512)
-        if not operation:
-            raise RowError("OperationNameValue is missing")
-        lowered = operation.lower()
-        if not lowered.startswith("microsoft.web/"):
-            return _SKIPS[SkipReason.UNRELATED_OPERATION]
-        if not lowered.startswith("microsoft.web/sites/") and lowered != PUBLISHING_USERS_WRITE:
-            # Plans, certificates, static sites, environments: not where credentials live.
-            return _SKIPS[SkipReason.NOT_A_SITE]
-        status_text = _text(fields.get("ActivityStatusValue"), "ActivityStatusValue", 64)
-        status = _STATUS.get(status_text.lower())
-        if status is None:
-            raise RowError(
-                f"ActivityStatusValue {status_text[:40]!r} is not a known status (Start, Accept, "
-                "Success or Failure, or their -ed forms)"
-            )
-        if status is Status.STARTED:
-            return _SKIPS[SkipReason.START_ROW]
+        head = _activity_head(fields)
+        if type(head) is Skipped:
+            return head
+        operation, lowered, status_text, status = head  # type: ignore[misc]  # not Skipped
 
         resource_text = _text(
             fields.get("_ResourceId") or fields.get("ResourceId"),
@@ -473,12 +459,10 @@ class Normalizer:
     # -- AppServiceFileAuditLogs ---------------------------------------------------------
 
     def _file_change(self, fields: Mapping[str, Any]) -> Observation | Skipped:
-        path = _text(fields.get("Path"), "Path", 4096)
-        if not path:
-            raise RowError("Path is missing")
-        match = _JOB_PATH.search(path)
-        if match is None:
-            return _SKIPS[SkipReason.UNRELATED_FILE]
+        head = _file_head(fields)
+        if type(head) is Skipped:
+            return head
+        path, match = head  # type: ignore[misc]  # not Skipped
         time = parse_time(fields.get("TimeGenerated"))
         resource_text = _text(fields.get("_ResourceId"), "_ResourceId", MAX_RESOURCE_ID_CHARS)
         parsed = self._resource(resource_text)
@@ -544,6 +528,67 @@ class Normalizer:
         if raw is None:
             return _NO_TOKEN
         raise RowError(f"Claims should be an object or JSON text, got {type(raw).__name__}")
+
+
+def _activity_head(fields: Mapping[str, Any]) -> Skipped | tuple[str, str, str, Status]:
+    """What an AzureActivity row's operation and status say before anything else is read:
+    a skip (unrelated operations, resources that are not sites, Start rows), or the
+    operation, in lower case, the status text and the status. RowError if they are unusable."""
+    operation = _text(fields.get("OperationNameValue"), "OperationNameValue", 512)
+    if not operation:
+        raise RowError("OperationNameValue is missing")
+    lowered = operation.lower()
+    if not lowered.startswith("microsoft.web/"):
+        return _SKIPS[SkipReason.UNRELATED_OPERATION]
+    if not lowered.startswith("microsoft.web/sites/") and lowered != PUBLISHING_USERS_WRITE:
+        # Plans, certificates, static sites, environments: not where credentials live.
+        return _SKIPS[SkipReason.NOT_A_SITE]
+    status_text = _text(fields.get("ActivityStatusValue"), "ActivityStatusValue", 64)
+    status = _STATUS.get(status_text.lower())
+    if status is None:
+        raise RowError(
+            f"ActivityStatusValue {status_text[:40]!r} is not a known status (Start, Accept, "
+            "Success or Failure, or their -ed forms)"
+        )
+    if status is Status.STARTED:
+        return _SKIPS[SkipReason.START_ROW]
+    return operation, lowered, status_text, status
+
+
+def _file_head(fields: Mapping[str, Any]) -> Skipped | tuple[str, re.Match[str]]:
+    """What a file audit row's path says before anything else is read: a skip (files
+    outside App_Data/jobs), or the path and its job. RowError if the path is unusable."""
+    path = _text(fields.get("Path"), "Path", 4096)
+    if not path:
+        raise RowError("Path is missing")
+    match = _JOB_PATH.search(path)
+    if match is None:
+        return _SKIPS[SkipReason.UNRELATED_FILE]
+    return path, match
+
+
+_HEADS: dict[SourceTable, Callable[[Mapping[str, Any]], object]] = {
+    SourceTable.AZURE_ACTIVITY: _activity_head,
+    SourceTable.APP_SERVICE_FILE_AUDIT: _file_head,
+}
+
+
+def early_skip(table: SourceTable | None, fields: Mapping[str, Any]) -> Skipped | None:
+    """The skip `Normalizer.normalize` would return for this row, found from the few
+    columns that decide it (operation and status, or the file's path); None when the row
+    may be used, or is unusable (the normaliser then says why, with its line).
+
+    The same functions decide in both places, so a reader that drops these rows before
+    making them `RawRow`s counts exactly what the normaliser would have: the production
+    queries drop the same rows in Log Analytics (`sources.queries`)."""
+    head = _HEADS.get(table)  # type: ignore[arg-type]  # None is simply not a key
+    if head is None:
+        return None
+    try:
+        found = head(fields)
+    except RowError:
+        return None
+    return found if type(found) is Skipped else None
 
 
 _MISSING: Any = object()

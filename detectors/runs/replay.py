@@ -20,7 +20,7 @@ from detectors.alerts.allow import AllowGate
 from detectors.alerts.document import AlertDocument
 from detectors.model.days import day_number, day_start
 from detectors.model.observation import Observation, RawRow, RejectedRow
-from detectors.normalize.rows import Normalizer, Skipped, TimeBounds
+from detectors.normalize.rows import Normalizer, Skipped, TimeBounds, early_skip
 from detectors.runs.step import WindowStep
 from detectors.sources import RowSource
 from detectors.sources.arrival import Arrival
@@ -71,7 +71,9 @@ class ReplayStats:
     reading_seconds: float = 0.0
     """Time spent reading, normalising and ordering the rows."""
     scoring_seconds: float = 0.0
-    """Time spent in the engine: scoring and learning, window by window."""
+    """Time spent after reading: ordering, scoring and learning, window by window."""
+    learning_seconds: float = 0.0
+    """The part of `scoring_seconds` spent learning what each window judged."""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -100,7 +102,7 @@ def read_observations(
     """Normalise every row of every file into the spool, counting what was left out and why
     (rows dated outside `bounds` among them)."""
     normalizer = Normalizer(bounds)
-    sources = [FileSource(i) if isinstance(i, str) else i for i in inputs]
+    sources = [FileSource(i, skip=early_skip) if isinstance(i, str) else i for i in inputs]
     total = sum(source.total_bytes for source in sources)
     done_before = 0
     for source in sources:
@@ -266,7 +268,9 @@ def replay(
                 if keep_records:
                     stats.records.append(step.record(alert, judged))
                 sink(alert)
+            learning = time.perf_counter()
             step.learn(judged)
+            stats.learning_seconds += time.perf_counter() - learning
             if progress is not None and batch and stats.windows % 100 == 0:
                 progress(Progress(phase="scoring", done=scored, total=queued, rows=scored))
         stats.scoring_seconds = time.perf_counter() - started - stats.reading_seconds

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from detectors.model.observation import RawRow, RejectedRow
+from detectors.normalize.rows import Skipped
 from detectors.sources.queries import Window
 
 
@@ -75,6 +76,6 @@ class RowSource(Protocol):
         """How many of them have been read."""
         ...
 
-    def __iter__(self) -> Iterator[RawRow | RejectedRow]:
-        """Every row in order."""
+    def __iter__(self) -> Iterator[RawRow | RejectedRow | Skipped]:
+        """Every row in order; rows the normaliser would skip may come as their `Skipped`."""
         ...

@@ -28,7 +28,7 @@ from detectors.model.errors import InputError, one_line, redact
 from detectors.model.observation import RawRow, RejectedRow
 from detectors.normalize.rows import RowError, parse_time
 from detectors.sources import Budget, FetchStats
-from detectors.sources.files import ContentReader
+from detectors.sources.files import ContentReader, EarlySkip, Row
 from detectors.sources.portal_dates import DateOrder
 from detectors.sources.queries import Window
 
@@ -71,9 +71,10 @@ class ArchiveSource:
         containers: Sequence[str] = CONTAINERS,
         max_row_bytes: int = 1_048_576,
         date_order: DateOrder | None = None,
+        skip: EarlySkip | None = None,
     ) -> None:
         """Prepares to read; the containers are listed when the size or the rows are first
-        asked for."""
+        asked for. With `skip`, rows it recognises are yielded as its `Skipped`."""
         if since.tzinfo is None or until.tzinfo is None:
             raise ValueError("since and until must be aware datetimes")
         if until <= since:
@@ -86,6 +87,7 @@ class ArchiveSource:
         self._containers = tuple(containers)
         self._max_row_bytes = max_row_bytes
         self._date_order = date_order
+        self._skip = skip
         self._blobs: list[ArchiveBlob] | None = None
         self._done = 0
         self._current: ContentReader | None = None
@@ -110,7 +112,7 @@ class ArchiveSource:
         """Bytes read so far, across blobs."""
         return self._done + (self._current.count if self._current is not None else 0)
 
-    def __iter__(self) -> Iterator[RawRow | RejectedRow]:
+    def __iter__(self) -> Iterator[Row]:
         """Every row of every blob, blob after blob."""
         for blob in self.blobs:
             name = f"{self.account}/{blob.container}/{blob.name}"
@@ -125,6 +127,7 @@ class ArchiveSource:
                 max_row_bytes=self._max_row_bytes,
                 date_order=self._date_order,
                 what="blob",
+                skip=self._skip,
             )
             yield from self._current
             self._done += blob.size
@@ -221,6 +224,8 @@ class ArchiveLogSource:
                 self.rejected += 1
                 log.warning("rejected %s line %d: %s", item.source, item.line, item.reason)
                 continue
+            if type(item) is not RawRow:
+                continue  # a row skipped early: not asked for here
             try:
                 moment = parse_time(item.fields.get("TimeGenerated"))
             except RowError:

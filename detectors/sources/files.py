@@ -15,15 +15,23 @@ import os
 import re
 import stat
 import zlib
-from collections.abc import Iterator
-from typing import Any, Final, Protocol
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, Final, Protocol, TypeAlias
 
 import orjson
 
 from detectors.model.errors import InputError
-from detectors.model.observation import RawRow, RejectedRow
+from detectors.model.observation import RawRow, RejectedRow, SourceTable
+from detectors.normalize.rows import Skipped
 from detectors.normalize.schemas import log_analytics_columns, table_of
 from detectors.sources.portal_dates import DateOrder, PortalDates
+
+Row: TypeAlias = RawRow | RejectedRow | Skipped
+"""What a reader yields: a row, a rejected row, or with `skip` a row it recognised as one the
+normaliser skips, without making it a `RawRow`."""
+EarlySkip: TypeAlias = Callable[[SourceTable | None, Mapping[str, Any]], Skipped | None]
+"""Says, from a decoded Log Analytics row, whether the normaliser would skip it
+(`normalize.rows.early_skip`)."""
 
 CHUNK_BYTES: Final = 1 << 20
 """How much decompressed content is handed to a parser at a time."""
@@ -98,14 +106,17 @@ class FileSource:
         *,
         max_row_bytes: int = 1_048_576,
         date_order: DateOrder | None = None,
+        skip: EarlySkip | None = None,
     ) -> None:
         """Prepares to read `path`; nothing is opened until iteration starts. `date_order`
-        says how a CSV export's locale wrote its dates, if the export cannot tell."""
+        says how a CSV export's locale wrote its dates, if the export cannot tell. With
+        `skip`, JSON rows it recognises are yielded as its `Skipped` instead of as rows."""
         if max_row_bytes < 1:
             raise ValueError(f"max_row_bytes must be positive, not {max_row_bytes}")
         self._path = os.fspath(path)
         self._date_order = date_order
         self._max_row_bytes = max_row_bytes
+        self._skip = skip
         self._disk: ContentReader | None = None
         self._size: int | None = None
 
@@ -130,7 +141,7 @@ class FileSource:
             self._size = found.st_size
         return self._size
 
-    def __iter__(self) -> Iterator[RawRow | RejectedRow]:
+    def __iter__(self) -> Iterator[Row]:
         """Yields every row of the file in order, rejected ones included."""
         size = self.total_bytes
         try:
@@ -145,6 +156,7 @@ class FileSource:
                 max_row_bytes=self._max_row_bytes,
                 date_order=self._date_order,
                 what="file",
+                skip=self._skip,
             )
             self._disk = content
             yield from content
@@ -168,22 +180,26 @@ class ContentReader:
         max_row_bytes: int = 1_048_576,
         date_order: DateOrder | None = None,
         what: str = "content",
+        skip: EarlySkip | None = None,
     ) -> None:
         """`name` prefixes every message (a path, a blob's URL); `total_bytes` is how much
-        the stream holds, for messages; `what` names it in them ("file", "blob")."""
+        the stream holds, for messages; `what` names it in them ("file", "blob"). With
+        `skip`, JSON rows it recognises are yielded as its `Skipped` (not CSV rows: a
+        portal export's date order may be settled by any row)."""
         self._name = name
         self._disk = _CountingReader(stream)
         self._total = total_bytes
         self._max_row_bytes = max_row_bytes
         self._date_order = date_order
         self._what = what
+        self._skip = skip
 
     @property
     def count(self) -> int:
         """Bytes consumed from the stream so far (compressed bytes if gzip)."""
         return self._disk.count
 
-    def __iter__(self) -> Iterator[RawRow | RejectedRow]:
+    def __iter__(self) -> Iterator[Row]:
         """Yields every row in order, rejected ones included."""
         disk = self._disk
         compressed = disk.peek(len(_GZIP_MAGIC))[: len(_GZIP_MAGIC)] == _GZIP_MAGIC
@@ -191,23 +207,23 @@ class ContentReader:
         first, content = self._sniff(chunks)
         if first is None:
             return
-        name, limit = self._name, self._max_row_bytes
+        name, limit, skip = self._name, self._max_row_bytes, self._skip
         if first == _LBRACKET:
-            yield from _json_array_rows(name, content, limit)
+            yield from _json_array_rows(name, content, limit, skip)
         elif first == _LBRACE:
             head, content = _peek(content)
             start = _JSON_BLANK.match(head).end()  # type: ignore[union-attr]  # always matches
             if _ENVELOPE_HEAD.match(head, start) is not None:
                 # `{"records": [...]}`, `{"value": [...], "nextLink": ...}`: streamed, however
                 # many records the array holds.
-                yield from _json_array_rows(name, content, limit, envelope=True)
+                yield from _json_array_rows(name, content, limit, skip, envelope=True)
             elif _starts_pretty(head, start):
                 # Objects written over several lines each (a pretty-printed event, the
                 # portal's JSON view) read as the elements of an array.
                 wrapped = itertools.chain((b"[",), content, (b"]",))
-                yield from _json_array_rows(name, wrapped, limit)
+                yield from _json_array_rows(name, wrapped, limit, skip)
             else:
-                yield from _ndjson_rows(name, content, limit)
+                yield from _ndjson_rows(name, content, limit, skip)
         else:
             yield from _CsvReader(name, limit, self._date_order).rows(content)
 
@@ -337,21 +353,27 @@ def _ndjson_after_a_fragment(content: bytes) -> bool:
     return len(lines) >= 2 and all(line.startswith(b"{") for line in lines)
 
 
-def _row(source: str, line: int, value: Any) -> RawRow | RejectedRow | list[RawRow | RejectedRow]:
+def _row(source: str, line: int, value: Any, skip: EarlySkip | None) -> Row | list[Row]:
     """Turns one decoded JSON value into a row, or rejects it if it is not an object; an
-    object that wraps records (`{"records": [...]}`) gives a row for each."""
+    object that wraps records (`{"records": [...]}`) gives a row for each. With `skip`, a
+    Log Analytics row it recognises gives its `Skipped`."""
     if type(value) is dict and "Type" in value:
         # The common case, a Log Analytics row: skip the other schemas' checks.
-        return RawRow(source=source, line=line, table=table_of(value), fields=value)
+        table = table_of(value)
+        if skip is not None:
+            skipped = skip(table, value)
+            if skipped is not None:
+                return skipped
+        return RawRow(source=source, line=line, table=table, fields=value)
     if not isinstance(value, dict):
         return RejectedRow(
             source=source, line=line, reason=f"expected a JSON object, found {_kind(value)}"
         )
     records = _wrapped_records(value)
     if records is not None:
-        rows: list[RawRow | RejectedRow] = []
+        rows: list[Row] = []
         for record in records:
-            row = _row(source, line, record)
+            row = _row(source, line, record, skip)
             if type(row) is list:
                 rows.append(RejectedRow(source=source, line=line, reason=_NESTED_ENVELOPE))
             else:
@@ -422,9 +444,10 @@ def _utf8_problem(data: bytes, err: UnicodeDecodeError, line: int) -> str:
 
 
 def _ndjson_rows(
-    source: str, chunks: Iterator[bytes], limit: int
-) -> Iterator[RawRow | RejectedRow]:
+    source: str, chunks: Iterator[bytes], limit: int, skip: EarlySkip | None = None
+) -> Iterator[Row]:
     """Reads one JSON object per line; blank lines are skipped."""
+    loads = orjson.loads
     carry = b""
     line = 0
     skipped: int | None = None  # bytes of an over-limit line discarded so far
@@ -442,7 +465,17 @@ def _ndjson_rows(
             carry = b""
             for piece in pieces:
                 line += 1
-                row = _ndjson_row(source, line, piece, limit)
+                # orjson first, inline: nearly every line is a valid object within the limit,
+                # and a call less per row is a sixth of reading time. Anything else takes the
+                # general path, which names the problem.
+                try:
+                    value = loads(piece) if len(piece) <= limit else _UNREAD
+                except orjson.JSONDecodeError:
+                    value = _UNREAD
+                if value is _UNREAD:
+                    row = _ndjson_row(source, line, piece, limit, skip)
+                else:
+                    row = _row(source, line, value, skip)
                 if type(row) is list:
                     yield from row
                 elif row is not None:
@@ -458,21 +491,25 @@ def _ndjson_rows(
     if skipped is not None:
         yield _too_big(source, line + 1, skipped, limit)
     elif carry:
-        row = _ndjson_row(source, line + 1, carry, limit)
+        row = _ndjson_row(source, line + 1, carry, limit, skip)
         if type(row) is list:
             yield from row
         elif row is not None:
             yield row  # type: ignore[misc]  # not a list, checked just above
 
 
+_UNREAD: Final = object()
+"""A line the inline fast path leaves to `_ndjson_row`."""
+
+
 def _ndjson_row(
-    source: str, line: int, data: bytes, limit: int
-) -> RawRow | RejectedRow | list[RawRow | RejectedRow] | None:
+    source: str, line: int, data: bytes, limit: int, skip: EarlySkip | None
+) -> Row | list[Row] | None:
     if len(data) > limit:
         return _too_big(source, line, len(data), limit)
     value, problem = _decode_json(data, line)
     if problem is None:
-        return _row(source, line, value)
+        return _row(source, line, value, skip)
     if not data.strip():
         return None  # a blank line
     return RejectedRow(source=source, line=line, reason=problem)
@@ -521,8 +558,13 @@ def _scan_structure(
 
 
 def _json_array_rows(
-    source: str, chunks: Iterator[bytes], limit: int, *, envelope: bool = False
-) -> Iterator[RawRow | RejectedRow]:
+    source: str,
+    chunks: Iterator[bytes],
+    limit: int,
+    skip: EarlySkip | None = None,
+    *,
+    envelope: bool = False,
+) -> Iterator[Row]:
     """Reads the elements of one or more top-level JSON arrays, one element at a time; with
     `envelope`, of the arrays of records that objects such as `{"records": [...]}` wrap.
 
@@ -576,7 +618,7 @@ def _json_array_rows(
                             state = _ARRAY
                             continue
                     if problem is None:
-                        row = _row(source, elem_line, value)
+                        row = _row(source, elem_line, value, skip)
                         if type(row) is list:
                             yield from row
                         else:
@@ -734,7 +776,7 @@ def _json_array_rows(
                             except orjson.JSONDecodeError:
                                 pass  # the brace scanner below finds out what is wrong
                             else:
-                                row = _row(source, line, value)
+                                row = _row(source, line, value, skip)
                                 if type(row) is list:
                                     yield from row
                                 else:

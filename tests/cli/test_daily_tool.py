@@ -220,6 +220,10 @@ def test_replay_json_is_the_summary(tmp_path, capsys):
     assert summary["principals"] == 2
     assert summary["allowed"] == []
     assert summary["out"] == str(tmp_path / "a.jsonl")
+    phases = summary["seconds"]
+    assert set(phases) == {"reading", "scoring", "learning"}
+    assert phases["reading"] >= 0  # rounded to milliseconds: a tiny input may read in none
+    assert 0 <= phases["learning"] <= phases["scoring"]
 
 
 def test_replay_names_the_alerts_rules_allowed_and_their_hit_is_the_activity_time(tmp_path, capsys):
