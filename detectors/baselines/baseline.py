@@ -104,9 +104,9 @@ class PrincipalBaseline:
     """Ingestion cut of the last timer step folded in: a re-run of that step learns nothing."""
     quarantine: Mapping[str, Mapping[str, tuple[int, int]]] = field(default_factory=dict)
     """Values new to the principal that only an alert's activity taught, by dimension:
-    {value: (day seen, day released)}. They count as known on the alert's own day (its
-    burst told of them) and from the day they are released (`quarantine_days` after the
-    alert, unless an analyst's verdict came first: see `baselines.feedback`), so an alert
+    {value: (day seen, day released)}. They count as known from the day they are released
+    (`quarantine_days` after the alert, unless an analyst's verdict came first: see
+    `baselines.feedback`), and while the burst that alerted goes on (`told`), so an alert
     nobody triages does not teach the baseline the attacker's network and tool at once."""
 
     def knows(self, dimension: Dimension, value: str, today: int, max_age_days: int) -> bool:
@@ -390,11 +390,23 @@ def learn(
 
 
 def _released_by(held: tuple[int, int], today: int) -> bool:
-    """Whether a quarantined value (day seen, day released) counts as known `today`: from
-    its release, and on the day it was seen (the alert's burst told of it already; late
-    rows of the same burst are not new again)."""
-    seen, release = held
-    return today >= release or today == seen
+    """Whether a quarantined value (day seen, day released) counts as known `today`."""
+    return today >= held[1]
+
+
+def told(baseline: PrincipalBaseline) -> PrincipalBaseline:
+    """The baseline with its quarantine counted as known, to judge the rest of a burst that
+    alerted: what it held back, the burst's alert told of already (late rows of the same
+    burst are not new a second time). Never stored."""
+    if not baseline.quarantine:
+        return baseline
+    return replace(
+        baseline,
+        quarantine={
+            name: {value: (seen, seen) for value, (seen, _) in values.items()}
+            for name, values in baseline.quarantine.items()
+        },
+    )
 
 
 def baseline_day(baseline: PrincipalBaseline, dimension: Dimension, value: str) -> int:

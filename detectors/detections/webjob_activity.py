@@ -297,10 +297,11 @@ def _development(
 ) -> list[str]:
     """The sites, when a person edited job files by hand only on non-production sites of
     the apps it works on (see `is_non_production`, `app_of`), from its usual networks in its
-    usual hours, stopping and deleting nothing that day: a developer at the Kudu console of its dev
-    or test site. Else empty: production, a stranger's app, a new network or hour, or a job
+    usual hours, stopping and deleting nothing that day: a developer at the Kudu console of
+    its dev or test site (a newcomer without history: from its peers' blocks, with their
+    tools). Else empty: production, a stranger's app, a new network or hour, or a job
     silenced around the edit is not development."""
-    if not files or ctx.principal.type is not PrincipalType.USER or not ctx.has_history:
+    if not files or ctx.principal.type is not PrincipalType.USER:
         return []
     silenced = (F.WEBJOB_STOP, F.WEBJOB_DELETE)
     # A job stopped or deleted in this burst, or earlier today (an earlier window), is one
@@ -311,11 +312,14 @@ def _development(
     ):
         return []
     sites = {o.resource.site_key for o in done}
+    if not all(is_non_production(key) for key in sites):
+        return []
+    if not ctx.has_history:
+        # A newcomer has no apps yet: from its peers' blocks, with their tools, it is one
+        # more developer at the console of a test site.
+        return sorted({o.resource.name for o in done}) if ctx.ordinary_for_peers(done) else []
     apps = ctx.known_apps()
-    if not all(
-        is_non_production(key) and (ctx.knows(Dimension.SITES, key) or app_of(key) in apps)
-        for key in sites
-    ):
+    if not all(ctx.knows(Dimension.SITES, key) or app_of(key) in apps for key in sites):
         return []
     if not ctx.familiar(done):
         return []

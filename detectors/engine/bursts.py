@@ -252,10 +252,16 @@ class Bursts:
             held_size(o) for burst in self.open.values() for o in burst.activity
         )
 
-    def alerting(self) -> set[str]:
+    def alerting(self, at: datetime | None = None) -> set[str]:
         """Principals with an open burst that has sent an alert: what they do until it ends
-        is part of what raised it."""
-        return {burst_key.split("\x1f", 1)[1] for burst_key, b in self.open.items() if b.severity}
+        is part of what raised it. With `at`, only bursts that activity at that moment could
+        still continue (last seen within `burst_gap_minutes`)."""
+        gap = timedelta(minutes=self.settings.burst_gap_minutes)
+        return {
+            burst_key.split("\x1f", 1)[1]
+            for burst_key, b in self.open.items()
+            if b.severity and (at is None or at - b.last_seen <= gap)
+        }
 
     def _keep_quiet(self, key: str, finding: Finding, first: datetime, last: datetime) -> None:
         """Open a quiet burst (sequence 0, no severity); at most `_MAX_QUIET` are kept, the

@@ -24,7 +24,7 @@ from typing import Any
 
 from detectors.alerts.document import AlertDocument, BurstDoc
 from detectors.alerts.render import burst_activity, iso, render
-from detectors.baselines.baseline import PrincipalBaseline, learn
+from detectors.baselines.baseline import PrincipalBaseline, learn, told
 from detectors.baselines.surroundings import (
     Surroundings,
     context_groups,
@@ -323,7 +323,13 @@ class Engine:
         learned_first, late_units = prepared.learned_first, prepared.late_units
         earlier_parts = prepared.earlier_parts
         teach = [o for group in released.values() for o in group]
-        stored = {k: v for k, v in baselines.items() if k in prepared.wanted}
+        # A burst that alerted goes on knowing what its alert told of (see `told`).
+        open_bursts = self._bursts.alerting(window[0].time)
+        stored = {
+            k: told(v) if k in open_bursts else v
+            for k, v in baselines.items()
+            if k in prepared.wanted
+        }
         around = Surroundings(
             baselines={k: v for k, v in stored.items() if is_context_id(k)},
             max_age_days=self.settings.baseline_max_age_days,
@@ -374,10 +380,10 @@ class Engine:
             p: [*learned_first.get(p, ()), *groups.get(p, ())] for p in {*groups, *learned_first}
         }
         held_back = self._hold_back_partial(whole, [*first.values(), *findings.values()])
-        # What raised an alert does not teach the surroundings what is ordinary, nor do the
-        # rows of a burst that alerted which arrive late (stragglers, a held part let go),
-        # and what is held back teaches nothing until it is judged whole.
-        exclude = frozenset(alerted | held_back)
+        # What raised an alert does not teach the surroundings what is ordinary, nor does the
+        # rest of a burst that alerted (later windows, stragglers, a held part let go), and
+        # what is held back teaches nothing until it is judged whole.
+        exclude = frozenset(alerted | held_back | self._bursts.alerting(window[0].time))
         learned = {p: g for p, g in whole.items() if p not in held_back}
         teach += [o for p, part in earlier_parts.items() if p not in held_back for o in part]
         current: list[Observation] = window

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from detectors.baselines.baseline import PrincipalBaseline, learn, network_of
+from detectors.baselines.baseline import PrincipalBaseline, learn, network_of, told
 from detectors.baselines.codec import from_properties, to_properties
 from detectors.model.days import day_number
 from detectors.model.errors import ConflictError, StoreError
@@ -270,7 +270,8 @@ def test_what_only_an_alert_taught_is_quarantined_until_released():
     ):
         assert value not in getattr(after, dimension)
         assert after.quarantine[dimension][value] == (today, today + 7)
-        assert after.knows(dimension, value, today, 45)  # the alert's own day: told of
+        assert not after.knows(dimension, value, today, 45)
+        assert told(after).knows(dimension, value, today, 45)  # its burst goes on
         assert not after.knows(dimension, value, today + 1, 45)
         assert not after.knows(dimension, value, today + 6, 45)
         assert after.knows(dimension, value, today + 7, 45)  # released without a verdict
