@@ -554,6 +554,9 @@ def _replay(args: argparse.Namespace) -> int:
             with tmp.open("rb") as alerts:
                 shutil.copyfileobj(alerts, sys.stdout.buffer)
             sys.stdout.flush()
+        elif _special(args.out):
+            with tmp.open("rb") as alerts, args.out.open("wb") as target:
+                shutil.copyfileobj(alerts, target)
         else:
             tmp.replace(args.out)
         if stats.last is not None:
@@ -598,10 +601,19 @@ def _replay(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _special(out: Path) -> bool:
+    """Whether `out` exists and is no regular file (`/dev/null`, a pipe): it is written
+    into once the replay succeeds, never replaced by a file."""
+    try:
+        return out.exists() and not out.is_file()
+    except OSError:
+        return False
+
+
 def _partial(out: Path) -> Path:
     """Where alerts are written until the replay succeeds: beside `out`, or a temporary
-    file for standard output."""
-    if str(out) == "-":
+    file for standard output and for a special file such as `/dev/null`."""
+    if str(out) == "-" or _special(out):
         handle, name = tempfile.mkstemp(prefix="detector-alerts-", suffix=".partial")
         os.close(handle)
         return Path(name)

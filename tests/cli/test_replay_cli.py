@@ -5,6 +5,8 @@ from __future__ import annotations
 import gzip
 import io
 import json
+import os
+import stat
 from datetime import timedelta
 from pathlib import Path
 
@@ -45,6 +47,35 @@ def test_replay_writes_alerts_and_a_summary(tmp_path, capsys):
     assert "alerts: 1 (1 high appservice-credential-download)" in err
     assert "not relevant:" in err
     assert "start row" in err
+
+
+def test_alerts_written_to_a_pipe_go_through_it_and_leave_it_a_pipe(tmp_path):
+    """`--out /dev/null` or a named pipe is written into, never replaced by a file (a
+    replay as root once turned /dev/null into a regular file). A pipe stands in for the
+    device here: the test must not risk the machine's /dev/null. Its reading end is open
+    (without blocking) before the replay, and the pipe's buffer holds the one alert."""
+    src = write_ndjson(tmp_path / "export.jsonl", attack_rows())
+    pipe = tmp_path / "alerts.pipe"
+    os.mkfifo(pipe)
+    reader = os.open(pipe, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        assert run(str(src), "--out", str(pipe), "--quiet") == 0
+        assert stat.S_ISFIFO(pipe.stat().st_mode)
+        received = b""
+        while chunk := _read_some(reader):
+            received += chunk
+    finally:
+        os.close(reader)
+    [alert] = [json.loads(line) for line in received.splitlines()]
+    assert alert["detection"] == "appservice-credential-download"
+    assert not list(tmp_path.glob("*.partial"))
+
+
+def _read_some(fd: int) -> bytes:
+    try:
+        return os.read(fd, 65536)
+    except BlockingIOError:
+        return b""
 
 
 def test_the_same_input_replayed_twice_gives_byte_identical_alerts(tmp_path):
