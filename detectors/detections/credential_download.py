@@ -141,6 +141,7 @@ def evaluate(
         family=len(deployers),
     )
 
+    rotation = _team_rotation(ctx, core)
     # What was actually taken: a refused read took nothing (failures are judged below).
     taken = [o for o in sensitive if o.status is not Status.FAILED]
     deployment = [o for o in taken if takes_deployment_credentials(o)]
@@ -171,7 +172,7 @@ def evaluate(
         if own := _own_function_keys(ctx, listed):
             weight *= own[0]
             message += f" ({own[1]}: weighs less)"
-        elif _team_rotation(ctx, core):
+        elif rotation:
             weight *= s.peer_routine_factor
             message += (
                 " (listed to replace them, a rotation those who work on these apps make "
@@ -204,7 +205,14 @@ def evaluate(
 
     dimension = Dimension.CREDENTIAL_SITES if sensitive else Dimension.SITES
     # A team's set of sites, or a pipeline's (its new identity), is no harvest.
-    _site_evidence(scorer, core, dimension, ordinary=ordinary, team=team or len(deployers))
+    _site_evidence(
+        scorer,
+        core,
+        dimension,
+        ordinary=ordinary,
+        team=team or len(deployers),
+        rotation=rotation,
+    )
     _new_operations(scorer, sensitive)
     _failures(scorer, sensitive)
     _rate(scorer, sensitive)
@@ -389,21 +397,21 @@ def team_routine(ctx: Context, families: Sequence[OperationFamily]) -> bool:
     return len(works) * 2 >= len(sites)
 
 
+def _rotates_keys(core: Sequence[Observation]) -> bool:
+    """Whether the burst changes the function keys of every app whose keys it lists: a
+    rotation (judged as a change of keys), not a harvest."""
+    listed, changed = (
+        {o.resource.site_key for o in core if o.family is family and o.status is not Status.FAILED}
+        for family in (F.FUNCTION_KEYS_READ, F.FUNCTION_KEYS_CHANGE)
+    )
+    return bool(listed) and listed <= changed
+
+
 def _team_rotation(ctx: Context, core: Sequence[Observation]) -> bool:
-    """Whether the burst rotates function keys as its team does: it changes the keys of
-    every app whose keys it lists, and those changes are the sites' routine (`team_routine`):
-    listing keys to replace them is not harvesting them."""
-    listed = {
-        o.resource.site_key
-        for o in core
-        if o.family is F.FUNCTION_KEYS_READ and o.status is not Status.FAILED
-    }
-    changed = {
-        o.resource.site_key
-        for o in core
-        if o.family is F.FUNCTION_KEYS_CHANGE and o.status is not Status.FAILED
-    }
-    return bool(listed) and listed <= changed and team_routine(ctx, [F.FUNCTION_KEYS_CHANGE])
+    """Whether the burst rotates function keys (`_rotates_keys`) as its team does: those
+    changes are the sites' routine (`team_routine`), so listing keys to replace them is not
+    harvesting them."""
+    return _rotates_keys(core) and team_routine(ctx, [F.FUNCTION_KEYS_CHANGE])
 
 
 def _operator_breadth(ctx: Context, family: OperationFamily) -> int:
@@ -422,16 +430,9 @@ def _operator_breadth(ctx: Context, family: OperationFamily) -> int:
     breadth = baseline.known_count(Dimension.CREDENTIAL_SITES, ctx.today, s.baseline_max_age_days)
     if breadth < s.broad_sites or sum(baseline.hours) < s.min_hour_history:
         return 0
-    for obs in ctx.observations:
-        if not ctx.knows(Dimension.TOOLS, obs.tool.value):
-            return 0
-        if located(obs) and not ctx.knows(
-            Dimension.WIDE_NETWORKS, wide_network_of(obs.source_ip or "")
-        ):
-            return 0
-        if not baseline.usual_hour(obs.time.hour, s.unusual_hour_share):
-            return 0
-    return breadth
+    if not all(ctx.knows(Dimension.TOOLS, o.tool.value) for o in ctx.observations):
+        return 0
+    return breadth if ctx.familiar(ctx.observations) else 0
 
 
 def _is_credential(obs: Observation) -> bool:
@@ -440,7 +441,13 @@ def _is_credential(obs: Observation) -> bool:
 
 
 def _site_evidence(
-    scorer: Scorer, core: Sequence[Observation], dimension: Dimension, *, ordinary: bool, team: int
+    scorer: Scorer,
+    core: Sequence[Observation],
+    dimension: Dimension,
+    *,
+    ordinary: bool,
+    team: int,
+    rotation: bool,
 ) -> None:
     ctx, s = scorer.ctx, scorer.ctx.settings
     touched = sorted({o.resource.site_key for o in core if o.status is not Status.FAILED})
@@ -517,7 +524,7 @@ def _site_evidence(
     enough_new = (
         len(new) >= s.burst_sites if breadth >= s.broad_sites else len(new) * 2 >= len(taken)
     )
-    if len(taken) >= s.burst_sites and enough_new and not _team_rotation(ctx, core):
+    if len(taken) >= s.burst_sites and enough_new and not rotation:
         # Browsing app after app in the portal's blades produces the same burst.
         portal = all(o.tool is ClientTool.PORTAL for o in core if _is_credential(o))
         weight = s.weight_site_burst * (s.known_sites_factor if portal else 1.0)
@@ -555,14 +562,7 @@ def _key_sweep(ctx: Context, core: Sequence[Observation]) -> list[str]:
     apps = sorted({o.resource.name for o in listed})
     if len(apps) < ctx.settings.burst_sites or all(o.tool is ClientTool.PORTAL for o in listed):
         return []
-    changed = {
-        o.resource.name
-        for o in core
-        if o.family is F.FUNCTION_KEYS_CHANGE and o.status is not Status.FAILED
-    }
-    if set(apps) <= changed:
-        return []  # a rotation, judged as a change of keys
-    return apps
+    return [] if _rotates_keys(core) else apps
 
 
 def _teams_sites(ctx: Context, known: Sequence[str], new: Sequence[str]) -> set[str]:

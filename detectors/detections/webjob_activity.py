@@ -6,7 +6,7 @@ from collections import Counter
 from collections.abc import Sequence
 
 from detectors.baselines.baseline import Dimension, PrincipalBaseline, wide_network_of
-from detectors.baselines.surroundings import PEER_TYPES, Surroundings, is_creation
+from detectors.baselines.surroundings import Surroundings, is_creation
 from detectors.detections.evidence import Context, Scorer, listing, total
 from detectors.detections.spec import DetectionSpec, Finding, Technique
 from detectors.model.days import hour_number
@@ -314,16 +314,15 @@ def _development(
     sites = {o.resource.site_key for o in done}
     if not all(is_non_production(key) for key in sites):
         return []
-    if not ctx.has_history:
+    if ctx.has_history:
+        apps = ctx.known_apps()
+        ours = all(ctx.knows(Dimension.SITES, key) or app_of(key) in apps for key in sites)
+        development = ours and ctx.familiar(done)
+    else:
         # A newcomer has no apps yet: from its peers' blocks, with their tools, it is one
         # more developer at the console of a test site.
-        return sorted({o.resource.name for o in done}) if ctx.ordinary_for_peers(done) else []
-    apps = ctx.known_apps()
-    if not all(ctx.knows(Dimension.SITES, key) or app_of(key) in apps for key in sites):
-        return []
-    if not ctx.familiar(done):
-        return []
-    return sorted({o.resource.name for o in done})
+        development = ctx.ordinary_for_peers(done)
+    return sorted({o.resource.name for o in done}) if development else []
 
 
 def _runs(scorer: Scorer, done: Sequence[Observation]) -> None:
@@ -401,14 +400,6 @@ def _job_rates(scorer: Scorer, runs: Sequence[Observation]) -> None:
         )
 
 
-def _organisation_knows(ctx: Context, block: str) -> bool:
-    """Whether any peer group (deployments, people, pipelines, identities) used this block."""
-    return any(
-        ctx.surroundings.peers_know(kind, Dimension.WIDE_NETWORKS, block, ctx.today)
-        for kind in PEER_TYPES
-    )
-
-
 def _hands_on(ctx: Context, files: Sequence[Observation]) -> str | None:
     """How job files were written in a hands-on Kudu/FTP session, not a deploy; else None.
 
@@ -428,7 +419,7 @@ def _hands_on(ctx: Context, files: Sequence[Observation]) -> str | None:
                 for o in files
                 if o.source_ip
                 and not ctx.knows(Dimension.WIDE_NETWORKS, wide_network_of(o.source_ip))
-                and not _organisation_knows(ctx, wide_network_of(o.source_ip))
+                and not ctx.surroundings.organisation_knows(wide_network_of(o.source_ip), ctx.today)
             }
         )
         if not far:

@@ -29,7 +29,7 @@ from detectors.baselines.baseline import (
     network_of,
     wide_network_of,
 )
-from detectors.baselines.surroundings import PEER_TYPES, Surroundings, is_creation
+from detectors.baselines.surroundings import Surroundings, is_creation
 from detectors.detections import CREDENTIAL_DOWNLOAD, WEBJOB_ACTIVITY, spec_of
 from detectors.detections.credential_download import is_automation_id, repeats_its_history
 from detectors.detections.evidence import Context, graded, located
@@ -219,10 +219,7 @@ class Chains:
         if not any(r.code is ReasonCode.FAILURES for r in finding.reasons):
             return  # only probing: an identity refused across sites
         block, today = wide_network_of(obs.source_ip or ""), day_number(obs.time)
-        if any(
-            surroundings.peers_know(kind, Dimension.WIDE_NETWORKS, block, today)
-            for kind in PEER_TYPES
-        ):
+        if surroundings.organisation_knows(block, today):
             return
         key = f"{SOURCE_PREFIX}{obs.source_ip}"
         events = [e for e in self.events.get(key, ()) if e.principal != obs.principal]
@@ -331,10 +328,7 @@ class Chains:
             Dimension.WIDE_NETWORKS, block, today, self.settings.baseline_max_age_days
         )
         # Known to the organisation: to any deployment, person, pipeline or identity.
-        if known or any(
-            surroundings.peers_know(kind, Dimension.WIDE_NETWORKS, block, today)
-            for kind in PEER_TYPES
-        ):
+        if known or surroundings.organisation_knows(block, today):
             return
         # Someone using the profile they just took from a network they use is the
         # profile's ordinary use (Visual Studio, Kudu, FTP clients).
