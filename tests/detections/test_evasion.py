@@ -369,3 +369,16 @@ def test_a_new_pipeline_identity_unlike_the_family_alerts(run_rows, sites, agent
     rows += moved_pipelines(AFTER.replace(hour=15), agents, sites)
     alerts, _ = run_rows(rows)
     assert [a for a in of(alerts, CRED) if a["principal"]["id"] == NEW_CONNECTION]
+
+
+def test_the_learning_days_quarantine_nothing(run_rows):
+    """What the learning days see is history, alerting or not: activity on their last day
+    is known two days later, not held back as an alert's novelty would be."""
+    rows = jane_history()
+    there = Actor(caller=JANE.caller, app_id=POWERSHELL, ip=FOREIGN, name=JANE.name)
+    for day in (START + timedelta(days=18), AFTER):
+        rows += activity(there, day.replace(hour=11), PUBLISHXML, site_id("app1"))
+    alerts, _ = run_rows(rows, learning_days=19)
+    assert not [a for a in of(alerts, CRED) if "NEW_NETWORK" in codes(a)]
+    held, _ = run_rows(rows, learning_days=18)  # the same activity, alerted: held back
+    assert [a for a in of(held, CRED) if "NEW_NETWORK" in codes(a)]
