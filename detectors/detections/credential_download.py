@@ -31,6 +31,7 @@ from detectors.model.observation import (
     SourceTable,
     Status,
     app_of,
+    is_automation_id,
 )
 from detectors.model.operations import FAMILY_ACTIVITIES, takes_deployment_credentials
 from detectors.model.reasons import ReasonCode
@@ -584,12 +585,6 @@ def _teams_sites(ctx: Context, known: Sequence[str], new: Sequence[str]) -> set[
         ):
             related.add(key)
     return related
-
-
-def is_automation_id(principal_id: str) -> bool:
-    """Whether a principal id is an Entra object id (a service principal's or a managed
-    identity's); people are kept by their UPN, publishing users as `$site`."""
-    return "@" not in principal_id and not principal_id.startswith("$")
 
 
 def pipeline_family(ctx: Context, core: Sequence[Observation]) -> list[str]:

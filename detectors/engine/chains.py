@@ -31,7 +31,7 @@ from detectors.baselines.baseline import (
 )
 from detectors.baselines.surroundings import Surroundings, is_creation
 from detectors.detections import CREDENTIAL_DOWNLOAD, WEBJOB_ACTIVITY, spec_of
-from detectors.detections.credential_download import is_automation_id, repeats_its_history
+from detectors.detections.credential_download import repeats_its_history
 from detectors.detections.evidence import Context, graded, located
 from detectors.detections.spec import Finding
 from detectors.model.days import day_number
@@ -42,6 +42,7 @@ from detectors.model.observation import (
     Principal,
     PrincipalType,
     Status,
+    is_automation_id,
 )
 from detectors.model.operations import takes_deployment_credentials
 from detectors.model.reasons import Reason, ReasonCode

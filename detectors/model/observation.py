@@ -146,6 +146,12 @@ def is_non_production(site_key: str) -> bool:
     return bool(words & ENVIRONMENT_WORDS) and not words & PRODUCTION_WORDS
 
 
+def is_automation_id(principal_id: str) -> bool:
+    """Whether a principal id is an Entra object id (a service principal's or a managed
+    identity's); people are kept by their UPN, publishing users as `$site`."""
+    return "@" not in principal_id and not principal_id.startswith("$")
+
+
 def app_of(site_key: str) -> str:
     """The app a site or slot is one environment of: its site name without the words that
     name an environment (`sub/rg/contoso-orders-api-prod/staging` -> `contoso-orders-api`).
