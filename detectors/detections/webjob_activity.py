@@ -250,9 +250,19 @@ def evaluate(
             )
             for o in stopped
         )
+        # Unless its files were written by hand while it was stopped: silenced while changed.
+        edited = hands_on is not None and any(
+            f.resource.site_key == o.resource.site_key
+            and (f.webjob or "").lower() == (o.webjob or "").lower()
+            and f.time >= o.time
+            for o in stopped
+            for f in files
+        )
         weight = s.weight_job_stopped_or_deleted
         habit = ""
-        if routine or restarted:
+        if edited:
+            habit = "; its files were written by hand while it was stopped"
+        elif routine or restarted:
             weight *= s.routine_factor
             habit = (
                 "; started again right after (a restart), which weighs less"

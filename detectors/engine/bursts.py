@@ -188,7 +188,9 @@ class Bursts:
             del self.open[key]
         if burst is None:
             if finding.severity is None:
-                if any(r.code is ReasonCode.FAILURES for r in finding.reasons):
+                if finding.score >= s.quiet_burst_score or any(
+                    r.code is ReasonCode.FAILURES for r in finding.reasons
+                ):
                     self._keep_quiet(key, finding, first, last)
                 return None
             burst = Burst(

@@ -428,34 +428,8 @@ class Chains:
         *,
         earlier: Sequence[Reason] = (),
     ) -> None:
-        """Add a chain reason (and the observations it adds) to a principal's finding."""
-        key = (detection, principal.id)
-        finding = out.get(key)
-        if finding is None:
-            if not extra:
-                return
-            spec = spec_of(detection)
-            reasons = [*earlier, reason]
-            out[key] = graded(
-                spec=spec,
-                principal=principal,
-                observations=extra,
-                reasons=reasons,
-                settings=self.settings,
-            )
-            return
-        # The earlier step's evidence joins the finding (a reset judged in an earlier
-        # window), each code once.
-        reasons = list(finding.reasons)
-        for held in (*earlier, reason):
-            if not any(r.code is held.code for r in reasons):
-                reasons.append(held)
-        out[key] = graded(
-            spec=finding.detection,
-            principal=finding.principal,
-            observations=[*finding.observations, *extra],
-            reasons=reasons,
-            settings=self.settings,
+        add_reason(
+            out, detection, principal, reason, extra, settings=self.settings, earlier=earlier
         )
 
     def _remember(
@@ -532,3 +506,43 @@ def _is_download(obs: Observation) -> bool:
 def _minutes(delta: timedelta) -> str:
     minutes = max(0, round(delta.total_seconds() / 60))
     return "under a minute" if minutes == 0 else f"{minutes} min"
+
+
+def add_reason(
+    out: Findings,
+    detection: str,
+    principal: Principal,
+    reason: Reason,
+    extra: Sequence[Observation],
+    *,
+    settings: DetectionSettings,
+    earlier: Sequence[Reason] = (),
+) -> None:
+    """Add a reason found across windows (and the observations it adds) to a principal's
+    finding in `out`: with no finding yet, only if it adds observations."""
+    key = (detection, principal.id)
+    finding = out.get(key)
+    if finding is None:
+        if not extra:
+            return
+        out[key] = graded(
+            spec=spec_of(detection),
+            principal=principal,
+            observations=extra,
+            reasons=[*earlier, reason],
+            settings=settings,
+        )
+        return
+    # The earlier step's evidence joins the finding (a reset judged in an earlier
+    # window), each code once.
+    reasons = list(finding.reasons)
+    for held in (*earlier, reason):
+        if not any(r.code is held.code for r in reasons):
+            reasons.append(held)
+    out[key] = graded(
+        spec=finding.detection,
+        principal=finding.principal,
+        observations=[*finding.observations, *extra],
+        reasons=reasons,
+        settings=settings,
+    )

@@ -37,6 +37,7 @@ from detectors.detections.spec import Finding
 from detectors.engine.bursts import Bursts
 from detectors.engine.chains import Chains
 from detectors.engine.held import held_size, observation_from, observation_json
+from detectors.engine.trails import Trails
 from detectors.model.errors import StoreError
 from detectors.model.observation import (
     UNATTRIBUTED_PREFIX,
@@ -184,6 +185,7 @@ class Engine:
         held back from the baselines until the rest of their burst can no longer arrive."""
         self._bursts = Bursts(settings)
         self._chains = Chains(settings)
+        self._trails = Trails(settings)
         self._newest: datetime | None = None
 
     def export_state(self) -> dict[str, Any]:
@@ -198,6 +200,7 @@ class Engine:
             "version": STATE_VERSION,
             "bursts": self._bursts.export(self._newest),
             "siteEvents": self._chains.export(self._newest),
+            "trails": self._trails.export(self._newest),
             "recentActions": {k: t.isoformat() for k, t in sorted(self._recent_actions.items())},
             "lastLogins": {
                 site: [login.to_json() for login in logins]
@@ -231,6 +234,7 @@ class Engine:
             }
             self._bursts.restore(state.get("bursts") or {})
             self._chains.restore(state.get("siteEvents") or {})
+            self._trails.restore(state.get("trails") or {})
         except (KeyError, TypeError, ValueError, AttributeError) as err:
             raise StoreError(f"engine state cannot be read: {type(err).__name__}: {err}") from err
 
@@ -371,6 +375,7 @@ class Engine:
         findings = self._chains.link(
             findings, window, around, judging, alerting=self._bursts.alerting()
         )
+        findings = self._trails.link(findings, window, judging, around)
         self._admit(findings, stored, emit, result, alerted)
         quarantined = _alerted_events([*first.values(), *findings.values()]) if emit else {}
         result.alerts.sort(key=lambda a: (a["firstSeen"], a["detection"], a["id"]))
@@ -488,17 +493,19 @@ class Engine:
         half of it. Returns the principals held back."""
         if not self.late_rows:
             return set()
-        quiet: set[str] = set()
+        quiet: dict[str, float] = {}
         loud: set[str] = set()
         for finding in findings:
             principal_id = finding.principal.id
             if finding.severity is not None:
                 loud.add(principal_id)
             elif finding.score > 0 and principal_id in whole:
-                quiet.add(principal_id)
+                quiet[principal_id] = max(quiet.get(principal_id, 0.0), finding.score)
         held = set()
         room = _PARTIAL_BUDGET - sum(held_size(o) for g in self._partial.values() for o in g)
-        for principal_id in sorted(quiet - loud):
+        # The budget goes to the bursts nearest an alert first: an ordinary download scores
+        # a little too, and a busy hour holds many.
+        for principal_id in sorted(quiet.keys() - loud, key=lambda p: (-quiet[p], p)):
             size = sum(held_size(o) for o in whole[principal_id])
             if size <= room:
                 self._partial[principal_id] = list(whole[principal_id])

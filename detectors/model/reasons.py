@@ -40,6 +40,7 @@ class ReasonCode(enum.StrEnum):
     LOGIN_THEN_JOB_FILES = "LOGIN_THEN_JOB_FILES"
     JOB_CREATED_THEN_RUN = "JOB_CREATED_THEN_RUN"
     SHARED_SOURCE = "SHARED_SOURCE"
+    CAMPAIGN = "CAMPAIGN"
 
 
 TAKEN = frozenset(
@@ -133,6 +134,10 @@ NEXT_STEPS: Mapping[ReasonCode, str] = MappingProxyType(
         ReasonCode.SHARED_SOURCE: (
             "Treat both identities as one actor's: revoke their sessions, and search the "
             "Activity Log and the sign-in logs for the address."
+        ),
+        ReasonCode.CAMPAIGN: (
+            "Ask the person whether they worked from the block; search the sign-in logs for "
+            "it, and treat every credential taken from it since its first day as stolen."
         ),
     }
 )

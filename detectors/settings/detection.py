@@ -135,11 +135,21 @@ class DetectionSettings:
     weight_login_then_job_files: float = 15
     weight_job_created_then_run: float = 20
     weight_shared_source: float = 30
+    weight_campaign: float = 20
+    """`CAMPAIGN` adds this for each later day (up to three) on which a block new to the
+    principal and the organisation took credentials of another site, and nothing else."""
+    campaign_days: int = 7
+    """How long a new block's trail is followed after its last use (`CAMPAIGN`)."""
 
     # Alert bursts: one alert per principal, detection and burst; updates, not repeats.
     burst_gap_minutes: int = 120
     """A finding this close to the last one of the same principal and detection continues
     its burst (same `burst.id`) instead of opening a new alert."""
+    quiet_burst_score: float = 20
+    """A finding that scores below an alert but at least this opens a quiet burst: the
+    principal's findings of the next `burst_gap_minutes` are judged together with it, so a
+    session that straddles two scoring windows (a job stopped in one, its files edited in
+    the next) is judged whole. Probing (`FAILURES`) always opens one."""
     update_min_score_gain: float = 10
     """A burst's later finding is sent as an update only if its severity rises or its
     accumulated score grows by at least this much; otherwise it is counted in `repeats`."""
