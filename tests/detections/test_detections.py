@@ -1177,3 +1177,132 @@ def test_pipelines_moved_to_a_new_service_connection_are_a_family_not_a_harvest(
     rows = pipelines_deploying() + moved_pipelines(AFTER.replace(hour=15), "4.207.35.", sites)
     alerts, _ = run_rows(rows)
     assert not [a for a in alerts if a["principal"]["id"] == NEW_CONNECTION]
+
+
+# -- evidence across days and across windows ---------------------------------------------------
+
+SPREAD = ("orders-web", "billing-api", "search-web", "hr-api")
+CONFIG_WRITE = "MICROSOFT.WEB/SITES/CONFIG/WRITE"
+
+
+def cli_history(days: int = 30) -> list[dict]:
+    """Jane's usual work, and her Azure CLI taking the profiles of four other teams' sites
+    now and then from the office: none of those sites, nor the CLI, is new to her."""
+    rows = jane_history(days)
+    cli = replace(JANE, app_id=CLI)
+    for n, day in enumerate(workdays(START, days, hour=14)):
+        rows += activity(cli, day, PUBLISHXML, site_id(SPREAD[n % len(SPREAD)]))
+    return rows
+
+
+def one_site_a_day(
+    sites: tuple[str, ...] = SPREAD, days: int = 4, also: str | None = None
+) -> list[dict]:
+    """Jane's identity takes one site's profile a day with the CLI, from a residential block
+    abroad that neither she nor anyone in the organisation used; `also`: an operation done
+    from the block each day as well."""
+    there = replace(JANE, app_id=CLI, ip="203.0.113.45")
+    rows = []
+    for n, day in enumerate(workdays(AFTER, days)):
+        at = day + timedelta(minutes=30)
+        rows += activity(there, at, PUBLISHXML, site_id(sites[n % len(sites)]))
+        if also is not None:
+            rows += activity(
+                there, at + timedelta(minutes=5), also, site_id("app1") + "/config/web"
+            )
+    return rows
+
+
+def janes(alerts: list[dict], detection: str = CRED) -> list[dict]:
+    return [a for a in of(alerts, detection) if a["principal"]["name"] == JANE.name]
+
+
+def test_a_new_block_taking_one_site_a_day_while_she_works_from_the_office_is_a_campaign(
+    run_rows,
+):
+    """Each day alone (a known site, a known tool, one new block) is below an alert; four
+    days of it, a new site each day, from a block used for nothing else while her own work
+    goes on from the office, are a campaign (`CAMPAIGN`), rated at least medium. Without the
+    trail (its weight at 0) nothing alerts."""
+    rows = cli_history() + one_site_a_day()
+    alerts, _ = run_rows(rows)
+    found = janes(alerts)
+    assert any("CAMPAIGN" in codes(a) for a in found), [a["reasons"] for a in found]
+    assert max(a["score"] for a in found) >= DetectionSettings().medium_threshold
+    message = next(r["message"] for a in found for r in a["reasons"] if r["code"] == "CAMPAIGN")
+    assert "203.0.0.0/16" in message
+    assert "orders-web" in message
+    without, _ = run_rows(rows, settings=DetectionSettings(weight_campaign=0))
+    assert janes(without) == []
+
+
+@pytest.mark.parametrize(
+    "case",
+    ["works from the block", "only works from the block", "the same site every day"],
+)
+def test_a_new_block_she_works_from_is_one_of_her_places_not_a_campaign(run_rows, case):
+    """A trip or a new home: she changes settings from the block too (her work, not only
+    taking), or works from nowhere else those days, or takes the same site each day. None
+    is a campaign."""
+    if case == "works from the block":
+        rows = cli_history() + one_site_a_day(also=CONFIG_WRITE)
+    elif case == "only works from the block":
+        rows = cli_history(14) + one_site_a_day()  # her office history ends before the trip
+    else:
+        rows = cli_history() + one_site_a_day(sites=("orders-web",))
+    alerts, _ = run_rows(rows)
+    assert not any("CAMPAIGN" in codes(a) for a in janes(alerts)), [
+        a["reasons"] for a in janes(alerts)
+    ]
+
+
+def stop_edit_start(at: datetime, site: str = "app1", job: str = "continuous/sync") -> list[dict]:
+    """Jane stops a continuous job in the portal, edits its script at the Kudu console seven
+    minutes later, and starts it again."""
+    portal = replace(JANE, app_id=PORTAL)
+    resource = site_id(site) + f"/continuouswebjobs/{job.split('/')[1]}"
+    rows = activity(portal, at, STOP_JOB, resource)
+    rows.append(login(JANE.caller, at + timedelta(minutes=1), site_id(site), JANE.ip))
+    rows += job_files(site, at + timedelta(minutes=7), job, ("run.cmd",))
+    rows += activity(portal, at + timedelta(minutes=8), START_JOB, resource)
+    return rows
+
+
+def job_with_a_history(days: int = 25) -> list[dict]:
+    """Jane's usual work; the pipeline ships app1's continuous job 'sync' every day, and the
+    operators restart it now and then."""
+    rows = jane_history(days)
+    ops = Actor(caller="ops@contoso.com", app_id=PORTAL, ip="198.51.100.20", name="Ops")
+    resource = site_id("app1") + "/continuouswebjobs/sync"
+    for n, day in enumerate(workdays(START, days, hour=16)):
+        rows.append(login("$app1", day, site_id("app1"), f"20.{40 + n}.3.20", "WebDeploy"))
+        rows += job_files("app1", day + timedelta(seconds=30), "continuous/sync", DEPLOYED)
+        if n % 3 == 0:
+            rows += activity(ops, day + timedelta(hours=1), STOP_JOB, resource)
+            rows += activity(ops, day + timedelta(hours=1, minutes=1), START_JOB, resource)
+    return rows
+
+
+def test_a_job_stopped_then_edited_by_hand_in_the_next_window_is_judged_whole(run_rows):
+    """The stop falls in one scoring window, the edit and the start in the next: the stop
+    scores below an alert but opens a quiet burst (`quiet_burst_score`), so the session is
+    judged whole, as if one window held it, and is rated medium. With no quiet burst for
+    it, the edit is judged alone and scores less."""
+    rows = job_with_a_history() + stop_edit_start(AFTER.replace(hour=11, minute=9))
+    alerts, _ = run_rows(rows)
+    [alert] = janes_edits(alerts)
+    assert {"JOB_STOPPED_OR_DELETED", "JOB_FILES_CHANGED", "LOGIN_THEN_JOB_FILES"} <= codes(alert)
+    assert alert["score"] >= DetectionSettings().medium_threshold
+    apart, _ = run_rows(rows, settings=DetectionSettings(quiet_burst_score=1000))
+    assert max((a["score"] for a in janes_edits(apart)), default=0) < alert["score"]
+
+
+def test_a_job_stopped_around_a_hand_edit_was_silenced_not_restarted(run_rows):
+    """Stopped, edited at the console and started again, all in one window: not a restart
+    (which weighs less), a job silenced while its files were changed by hand."""
+    rows = job_with_a_history() + stop_edit_start(AFTER.replace(hour=11, minute=1))
+    alerts, _ = run_rows(rows)
+    [alert] = janes_edits(alerts)
+    stopped = next(r for r in alert["reasons"] if r["code"] == "JOB_STOPPED_OR_DELETED")
+    assert stopped["weight"] == DetectionSettings().weight_job_stopped_or_deleted
+    assert "written by hand while it was stopped" in stopped["message"]

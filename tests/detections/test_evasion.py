@@ -30,6 +30,7 @@ from tests.detections.test_detections import (
     START,
     WEBJOB,
     admin_with_weekly_maintenance,
+    cli_history,
     codes,
     jane_history,
     janes_edits,
@@ -382,3 +383,20 @@ def test_the_learning_days_quarantine_nothing(run_rows):
     assert not [a for a in of(alerts, CRED) if "NEW_NETWORK" in codes(a)]
     held, _ = run_rows(rows, learning_days=18)  # the same activity, alerted: held back
     assert [a for a in of(held, CRED) if "NEW_NETWORK" in codes(a)]
+
+
+def test_a_campaign_that_skips_days_and_reads_settings_too_is_still_one(run_rows):
+    """A thief who spaces the sites out (every other working day) and reads app settings
+    from the block as well (looking, not working) still leaves one block that only takes:
+    `CAMPAIGN` within `campaign_days`."""
+    there = replace(JANE, app_id=CLI, ip="203.0.113.45")
+    rows = cli_history()
+    for n, day in enumerate(list(workdays(AFTER, 8))[::2]):
+        site = site_id(("orders-web", "billing-api", "search-web", "hr-api")[n])
+        rows += activity(there, day + timedelta(minutes=30), PUBLISHXML, site)
+        rows += activity(
+            there, day + timedelta(minutes=31), CONFIG_LIST, site + "/config/appsettings"
+        )
+    alerts, _ = run_rows(rows)
+    found = [a for a in of(alerts, CRED) if a["principal"]["name"] == JANE.name]
+    assert any("CAMPAIGN" in codes(a) for a in found), [a["reasons"] for a in found]

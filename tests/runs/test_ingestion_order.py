@@ -298,3 +298,41 @@ def test_a_quiet_burst_held_for_its_late_rows_still_teaches_what_follows_it(tmp_
     )
     assert [a["id"] for a in in_timer_order] == [a["id"] for a in in_event_order]
     assert not [a for a in in_timer_order if a["principal"]["id"] == "hannah@contoso.com"]
+
+
+def test_the_burst_nearest_an_alert_is_held_for_its_late_rows_in_a_busy_hour(
+    tmp_path, monkeypatch
+):
+    """In a busy hour every ordinary download scores a little and may wait for late rows, but
+    what the engine state can hold is bounded: the burst nearest an alert waits first. Jane
+    stops a job, logs in to Kudu and starts it again while 250 colleagues each take a
+    profile; her file edit in between reaches the workspace 25 minutes late and is still
+    judged with the stop, as one session (a replay in event order judges it so too). Quiet
+    bursts, which would also join the two parts, are turned off: this is the hold."""
+    monkeypatch.setenv("DETECTOR_QUIET_BURST_SCORE", "1000")
+    from tests.detections.test_detections import STOP_JOB, job_with_a_history, stop_edit_start
+
+    rows = job_with_a_history(14)
+    fillers = [
+        Actor(caller=f"aa{n:03}@contoso.com", name=f"Dev {n}", ip=f"198.51.{n // 200}.{n % 200}")
+        for n in range(250)
+    ]
+    at = datetime(2026, 10, 21, 11, 1, tzinfo=UTC)
+    for n, dev in enumerate(fillers):
+        for day in workdays(START.replace(hour=11, minute=5), 14):
+            rows += activity(dev, day, PUBLISHXML, site_id(f"team{n}"))
+        rows += activity(dev, at + timedelta(minutes=4), PUBLISHXML, site_id(f"team{n}"))
+    session = stop_edit_start(at)
+    rows += session
+    rows.sort(key=lambda r: r["TimeGenerated"])
+    late = {id(r) for r in session if r.get("Type") == "AppServiceFileAuditLogs"}
+    arrivals = [
+        parse_time(r["TimeGenerated"]) + timedelta(minutes=25 if id(r) in late else 1) for r in rows
+    ]
+    assert any(r["OperationNameValue"] == STOP_JOB for r in session if "OperationNameValue" in r)
+    alerts = _replay(tmp_path, rows, arrivals, "--learning-days", "14", "--window", "15m")
+    janes = [a for a in alerts if a["principal"]["id"] == "jane@contoso.com"]
+    assert any(
+        {"JOB_STOPPED_OR_DELETED", "JOB_FILES_CHANGED"} <= {r["code"] for r in a["reasons"]}
+        for a in janes
+    ), [a["reasons"] for a in janes]
