@@ -300,9 +300,7 @@ def test_a_quiet_burst_held_for_its_late_rows_still_teaches_what_follows_it(tmp_
     assert not [a for a in in_timer_order if a["principal"]["id"] == "hannah@contoso.com"]
 
 
-def test_the_burst_nearest_an_alert_is_held_for_its_late_rows_in_a_busy_hour(
-    tmp_path, monkeypatch
-):
+def test_the_burst_nearest_an_alert_is_held_for_its_late_rows_in_a_busy_hour(tmp_path, monkeypatch):
     """In a busy hour every ordinary download scores a little and may wait for late rows, but
     what the engine state can hold is bounded: the burst nearest an alert waits first. Jane
     stops a job, logs in to Kudu and starts it again while 250 colleagues each take a
