@@ -185,7 +185,8 @@ def evaluate(
             weight,
             F.FUNCTION_KEYS_READ,
             message,
-            ordinary=ordinary,
+            # A newcomer settling in lists its team's keys as its peers do.
+            ordinary=ordinary or ctx.settling,
             team=team,
             # Listing keys is routine for the apps it lists them of, not for new ones; and a
             # person lists them app by app (the portal's blades): a sweep of `burst_sites`

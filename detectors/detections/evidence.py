@@ -111,6 +111,7 @@ class Context:
     """One principal's burst, its baseline and the settings: what every evidence check needs."""
 
     __slots__ = (
+        "_settling",
         "baseline",
         "has_history",
         "history_days",
@@ -150,6 +151,16 @@ class Context:
         maturity = min(1.0, history / max(settings.mature_history_days, 1))
         self.novelty_scale = settings.immature_factor + (1 - settings.immature_factor) * maturity
         """How much novelty counts: a short history makes everything look new."""
+        self._settling: bool | None = None
+
+    @property
+    def settling(self) -> bool:
+        """Whether a principal with a short history (below `mature_history_days`: a joiner's
+        first weeks, a leaver back after its history aged out) acts as its peers do, from
+        their address blocks with their tools: a newcomer settling in, judged as one."""
+        if self._settling is None:
+            self._settling = self.novelty_scale < 1 and self.ordinary_for_peers(self.observations)
+        return self._settling
 
     def knows(self, dimension: Dimension, value: str) -> bool:
         """Whether the baseline still remembers this value."""
@@ -267,9 +278,16 @@ class Scorer:
 
     def novel(self, code: ReasonCode, weight: float, message: str) -> None:
         """Record a reason judged against history, weighed by how much history there is."""
-        scale = self.ctx.novelty_scale
-        if scale < 1:
-            message += f" (only {self.ctx.history_days} days of history: weighs less)"
+        ctx = self.ctx
+        scale = ctx.novelty_scale
+        if ctx.settling:
+            scale *= ctx.settings.peer_routine_factor
+            message += (
+                f" (only {ctx.history_days} days of history, acting from its peers' address "
+                "blocks with their tools, as a newcomer settling in: weighs less)"
+            )
+        elif scale < 1:
+            message += f" (only {ctx.history_days} days of history: weighs less)"
         self.add(code, weight * scale, message)
 
     def no_history(
@@ -395,14 +413,23 @@ class Scorer:
 
         added = self.reasons[start:]
         kinds = {_NOVELTY_KIND[r.code] for r in added if r.code not in routine}
+        # A trip moves where and when together: for a person, a new block with hours of its
+        # own is one novelty (a thief brings something more: a tool, a site, a rented server).
+        trip = kinds == {"network", "hour"} and ctx.principal.type is PrincipalType.USER
         # A person on a rented server is not a traveller: that novelty is never damped so.
-        if sites_known and added and len(kinds) <= 1 and not rented:
-            alone = (
-                " Alone, on sites it knows, this weighs less."
-                if len(added) == 1
-                else " On sites it knows, with nothing else new but what its peers do "
-                "routinely, this weighs less."
-            )
+        if sites_known and added and (len(kinds) <= 1 or trip) and not rented:
+            if trip:
+                alone = (
+                    " On sites it knows, with its own tools, a new place with hours of its own "
+                    "(a trip), nothing else new: this weighs less."
+                )
+            elif len(added) == 1:
+                alone = " Alone, on sites it knows, this weighs less."
+            else:
+                alone = (
+                    " On sites it knows, with nothing else new but what its peers do "
+                    "routinely, this weighs less."
+                )
             self.reasons[start:] = [
                 replace(
                     r,

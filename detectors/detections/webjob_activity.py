@@ -327,7 +327,8 @@ def _development(
     if ctx.has_history:
         apps = ctx.known_apps()
         ours = all(ctx.knows(Dimension.SITES, key) or app_of(key) in apps for key in sites)
-        development = ours and ctx.familiar(done)
+        # Its usual networks and hours; or, settling in, its peers' blocks and tools.
+        development = ours and (ctx.familiar(done) or ctx.settling)
     else:
         # A newcomer has no apps yet: from its peers' blocks, with their tools, it is one
         # more developer at the console of a test site.

@@ -1306,3 +1306,78 @@ def test_a_job_stopped_around_a_hand_edit_was_silenced_not_restarted(run_rows):
     stopped = next(r for r in alert["reasons"] if r["code"] == "JOB_STOPPED_OR_DELETED")
     assert stopped["weight"] == DetectionSettings().weight_job_stopped_or_deleted
     assert "written by hand while it was stopped" in stopped["message"]
+
+
+def test_a_trip_moves_the_block_and_the_hours_together(run_rows):
+    """Jane abroad: her own site's profile with her own tool, from a hotel's block at 04:00
+    UTC, an hour she never works at home. Where and when moved together, and nothing else is
+    new: one novelty (a trip), which weighs less and does not alert. Judged as two
+    novelties (the damping off), the same alerts."""
+    rows = jane_history(25)
+    hotel = replace(JANE, ip="203.0.113.77")
+    rows += activity(hotel, AFTER.replace(hour=4, minute=20), PUBLISHXML, site_id("app1"))
+    alerts, _ = run_rows(rows, settings=DetectionSettings(alert_threshold=1))
+    [alert] = [a for a in janes(alerts) if "T04:" in a["firstSeen"]]
+    assert {"NEW_NETWORK", "UNUSUAL_HOUR"} <= codes(alert)
+    assert all("(a trip)" in r["message"] for r in alert["reasons"] if r["code"] == "UNUSUAL_HOUR")
+    assert alert["score"] < DetectionSettings().alert_threshold
+    full, _ = run_rows(rows, settings=DetectionSettings(alert_threshold=1, known_sites_factor=1))
+    [undamped] = [a for a in janes(full) if "T04:" in a["firstSeen"]]
+    assert undamped["score"] >= DetectionSettings().alert_threshold
+
+
+NEO = Actor(caller="neo@contoso.com", app_id=VSCODE, ip="198.51.100.12", name="Neo")
+KEYS = "MICROSOFT.WEB/SITES/HOST/LISTKEYS/ACTION"
+
+
+def neos_third_day(address: str = NEO.ip) -> list[dict]:
+    """Jane lists func1's keys in the portal every day; Kim and Lou take their team's sites
+    with the CLI. Neo joins: two days of taking app1's profile with VS Code from the office,
+    then, on the third, the CLI for the profile of app2 and the keys of two function apps."""
+    rows = jane_history() + team_at_work()
+    for day in workdays(START, 20, hour=15):
+        rows += activity(JANE, day, KEYS, site_id("func1") + "/host/default")
+    for day in (AFTER - timedelta(days=2), AFTER - timedelta(days=1)):
+        rows += activity(NEO, day.replace(hour=10), PUBLISHXML, site_id("app1"))
+    cli = replace(NEO, app_id=CLI, ip=address)
+    t = AFTER.replace(hour=10, minute=30)
+    rows += activity(cli, t, PUBLISHXML, site_id("app2"))
+    for n, app in enumerate(("func1", "func2")):
+        rows += activity(cli, t + timedelta(minutes=3 + n), KEYS, site_id(app) + "/host/default")
+    return rows
+
+
+def test_a_newcomer_settling_in_is_judged_as_a_newcomer_until_its_history_matures(run_rows):
+    """On Neo's third day everything is still new to Neo (sites, the CLI, keys), but all of
+    it comes from the office's block with the tools colleagues use: a newcomer settling in,
+    judged as one (`Context.settling`) rather than as a principal whose history has turned
+    against it overnight. Without the peers' routine damping it alerts."""
+    rows = neos_third_day()
+    alerts, _ = run_rows(rows)
+    assert [a for a in of(alerts, CRED) if a["principal"]["name"] == NEO.name] == []
+    undamped, _ = run_rows(rows, settings=DetectionSettings(peer_routine_factor=1))
+    [alert] = [a for a in of(undamped, CRED) if a["principal"]["name"] == NEO.name]
+    assert "FUNCTION_KEYS" in codes(alert)
+
+
+def test_a_newcomer_settling_in_editing_a_test_sites_job_is_development(run_rows):
+    """Neo's third day: a Kudu edit of orders-api-test's job, from a home block he never
+    used but his colleagues do (Jane opens the console from it too). Not his usual place yet,
+    as it cannot be in three days, but his peers': development, as for a familiar developer.
+    Without the damping (the factor at 1) the same edit alerts."""
+    rows = team_on_dev_and_prod()
+    for day in workdays(START, 20, hour=12):
+        rows.append(login(JANE.caller, day, site_id("orders-api-test"), "203.0.113.90"))
+    for day in (AFTER - timedelta(days=2), AFTER - timedelta(days=1)):
+        rows += activity(NEO, day.replace(hour=10), PUBLISHXML, site_id("orders-api-test"))
+    at = AFTER.replace(hour=11)
+    rows.append(login(NEO.caller, at, site_id("orders-api-test"), "203.0.113.91"))
+    rows += job_files("orders-api-test", at + timedelta(minutes=2), "triggered/cleanup", DEPLOYED)
+
+    def neos(alerts: list[dict]) -> list[dict]:
+        return [a for a in of(alerts, WEBJOB) if a["principal"]["id"] == NEO.caller]
+
+    alerts, _ = run_rows(rows)
+    assert neos(alerts) == []
+    undamped, _ = run_rows(rows, settings=DetectionSettings(non_production_factor=1))
+    assert neos(undamped)

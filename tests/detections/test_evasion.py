@@ -40,6 +40,7 @@ from tests.detections.test_detections import (
     lead_history,
     monthly_rotation,
     moved_pipelines,
+    neos_third_day,
     of,
     pipeline_deploys,
     pipelines_deploying,
@@ -400,3 +401,25 @@ def test_a_campaign_that_skips_days_and_reads_settings_too_is_still_one(run_rows
     alerts, _ = run_rows(rows)
     found = [a for a in of(alerts, CRED) if a["principal"]["name"] == JANE.name]
     assert any("CAMPAIGN" in codes(a) for a in found), [a["reasons"] for a in found]
+
+
+@pytest.mark.parametrize(
+    ("address", "tool"),
+    [("203.0.113.77", CLI), ("167.99.158.167", None)],
+    ids=["with a tool she never used", "from a rented server"],
+)
+def test_a_trip_that_brings_something_more_is_no_trip(run_rows, address, tool):
+    """A new block at a new hour is a trip only with nothing else new: with the Azure CLI she
+    never used, or from a VPS at DigitalOcean, the same download at 04:00 alerts."""
+    rows = jane_history(25)
+    there = replace(JANE, ip=address, app_id=tool or JANE.app_id)
+    rows += activity(there, AFTER.replace(hour=4, minute=20), PUBLISHXML, site_id("app1"))
+    alerts, _ = run_rows(rows)
+    assert [a for a in of(alerts, CRED) if a["principal"]["name"] == JANE.name]
+
+
+def test_a_newcomers_identity_from_a_rented_server_is_not_settling_in(run_rows):
+    """Neo's third day from a VPS at DigitalOcean: not his peers' block, so not a newcomer
+    settling in: it alerts."""
+    alerts, _ = run_rows(neos_third_day(address="167.99.158.167"))
+    assert [a for a in of(alerts, CRED) if a["principal"]["name"] == "Neo"]
