@@ -10,6 +10,7 @@ from detectors.baselines.surroundings import Surroundings, is_creation
 from detectors.detections.evidence import Context, Scorer, listing, total
 from detectors.detections.spec import DetectionSpec, Finding, Technique
 from detectors.model.days import hour_number
+from detectors.model.hosting import hosting_provider
 from detectors.model.observation import (
     Observation,
     OperationFamily,
@@ -433,7 +434,7 @@ def _hands_on(ctx: Context, files: Sequence[Observation]) -> str | None:
                 and not ctx.surroundings.organisation_knows(wide_network_of(o.source_ip), ctx.today)
             }
         )
-        if not far:
+        if not far or _release(ctx, files, far):
             return None
         how = (
             f"right after a login with the site's publishing credentials from {listing(far)}, "
@@ -443,6 +444,20 @@ def _hands_on(ctx: Context, files: Sequence[Observation]) -> str | None:
     else:
         return None
     return how
+
+
+def _release(ctx: Context, files: Sequence[Observation], far: Sequence[str]) -> bool:
+    """Whether job files written with a site's publishing credentials from a new block are
+    a release from a new agent: files of several of the site's existing jobs (whose files
+    deployments wrote before) written at once, not from a rented server. A person at a
+    console edits a job; a pipeline ships them all."""
+    if any(hosting_provider(ip) is not None for ip in far):
+        return False
+    jobs = {(o.resource.site_key, o.webjob) for o in files if o.webjob}
+    around, family = ctx.surroundings, F.WEBJOB_FILE_CHANGE.value
+    return len(jobs) >= 2 and all(
+        job and around.job_does(site, job, family, ctx.today) for site, job in jobs
+    )
 
 
 def _jobs_new_to_site(

@@ -1381,3 +1381,34 @@ def test_a_newcomer_settling_in_editing_a_test_sites_job_is_development(run_rows
     assert neos(alerts) == []
     undamped, _ = run_rows(rows, settings=DetectionSettings(non_production_factor=1))
     assert neos(undamped)
+
+
+def release_of_two_jobs(days: int = 20) -> list[dict]:
+    """The pipeline ships app1's two jobs, 'cleanup' and 'sync', with every release."""
+    rows = []
+    for n, day in enumerate(workdays(START, days, hour=16)):
+        rows.append(login("$app1", day, site_id("app1"), f"20.40.{n}.20", "WebDeploy"))
+        for job in ("triggered/cleanup", "continuous/sync"):
+            rows += job_files("app1", day + timedelta(seconds=30), job, DEPLOYED)
+    return rows
+
+
+def release_from(address: str, jobs: tuple[str, ...]) -> list[dict]:
+    """The site's publishing credentials log in to Kudu from `address` and write the files
+    of `jobs`."""
+    at = AFTER.replace(hour=10, minute=50)
+    rows = [login("$app1", at, site_id("app1"), address, "Kudu")]
+    for job in jobs:
+        rows += job_files("app1", at + timedelta(seconds=5), job, DEPLOYED)
+    return rows
+
+
+def test_a_release_from_a_new_agent_is_not_a_hands_on_session(run_rows):
+    """The pipeline moves to an agent pool in a block nobody used and ships both of the
+    site's existing jobs at once: a release, not someone at the console
+    (no `LOGIN_THEN_JOB_FILES`), and no alert."""
+    rows = release_of_two_jobs() + release_from(
+        "4.207.35.53", ("triggered/cleanup", "continuous/sync")
+    )
+    alerts, _ = run_rows(rows)
+    assert of(alerts, WEBJOB) == []

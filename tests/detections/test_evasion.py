@@ -44,6 +44,8 @@ from tests.detections.test_detections import (
     of,
     pipeline_deploys,
     pipelines_deploying,
+    release_from,
+    release_of_two_jobs,
     rotation,
     scheduler_runs,
     sres_at_work,
@@ -423,3 +425,19 @@ def test_a_newcomers_identity_from_a_rented_server_is_not_settling_in(run_rows):
     settling in: it alerts."""
     alerts, _ = run_rows(neos_third_day(address="167.99.158.167"))
     assert [a for a in of(alerts, CRED) if a["principal"]["name"] == "Neo"]
+
+
+@pytest.mark.parametrize(
+    ("address", "jobs"),
+    [
+        ("4.207.35.53", ("continuous/sync",)),
+        ("167.99.158.167", ("triggered/cleanup", "continuous/sync")),
+    ],
+    ids=["one job edited", "from a rented server"],
+)
+def test_a_publishing_login_that_is_no_release_is_hands_on(run_rows, address, jobs):
+    """The site's credentials from a new block writing one job's files is someone at the
+    console, and from a VPS even a rewrite of every job is: both alert as hands-on."""
+    rows = release_of_two_jobs() + release_from(address, jobs)
+    alerts, _ = run_rows(rows)
+    assert [a for a in of(alerts, WEBJOB) if "LOGIN_THEN_JOB_FILES" in codes(a)]
