@@ -24,7 +24,7 @@ runs window by window from a checkpoint, and a replay behave the same.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -188,7 +188,7 @@ class Bursts:
             del self.open[key]
         if burst is None:
             if finding.severity is None:
-                if finding.score >= s.quiet_burst_score or any(
+                if _suspicion(finding) >= s.quiet_burst_score or any(
                     r.code is ReasonCode.FAILURES for r in finding.reasons
                 ):
                     self._keep_quiet(key, finding, first, last)
@@ -218,10 +218,15 @@ class Bursts:
             if added is not None:
                 burst.messages.setdefault(added.code, [added.message])
         burst.reasons = merged
+        # A quiet burst sent nothing yet: when it turns into an alert, the alert is of all its
+        # activity (the probe or the session that straddled windows), not the last finding's.
+        whole = burst.severity is None and bool(burst.activity)
         update = graded(
             spec=finding.detection,
             principal=finding.principal,
-            observations=finding.observations,
+            observations=_joined(burst.activity, finding.observations)
+            if whole
+            else finding.observations,
             reasons=burst.told(finding.detection.id, list(merged.values())),
             settings=s,
         )
@@ -300,6 +305,12 @@ class Bursts:
         self.open = {str(key): Burst.from_json(burst) for key, burst in value.items()}
 
 
+def _suspicion(finding: Finding) -> float:
+    """What a finding scores beyond what was taken (`TAKEN`: every download, setting or key
+    read adds that): the evidence that something about it is odd."""
+    return sum(r.weight for r in finding.reasons if r.code not in TAKEN)
+
+
 def _success_after_probing(
     merged: dict[ReasonCode, Reason], finding: Finding, settings: DetectionSettings
 ) -> None:
@@ -327,3 +338,14 @@ def _burst_field(burst: Burst) -> dict[str, Any]:
         "firstSeen": burst.first_seen,
         "repeats": burst.repeats,
     }
+
+
+def _joined(
+    activity: Sequence[Observation], observations: Sequence[Observation]
+) -> list[Observation]:
+    """A burst's kept activity and a finding's observations, each once, in time order."""
+    seen = {o.event_id for o in activity}
+    return sorted(
+        [*activity, *(o for o in observations if o.event_id not in seen)],
+        key=lambda o: (o.time, o.event_id),
+    )

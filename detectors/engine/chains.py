@@ -358,6 +358,15 @@ class Chains:
                 where += (
                     f", by a principal that takes {login.resource.name}'s credentials routinely"
                 )
+        elif self._hosted_agents(held, event, login, today):
+            # The site's publishing credentials log in from ever-new blocks (hosted agents),
+            # right after one that takes this site's profile routinely took it.
+            weight *= self.settings.roaming_factor
+            where += (
+                ", by a principal that takes the site's credentials routinely, for publishing "
+                "credentials that log in from a new block most times (hosted build agents), "
+                "which weighs less"
+            )
         if self._pipelines_agent(event.principal, login, surroundings, today):
             # A pipeline's new agents: its identity deploys where other pipelines do.
             weight *= self.settings.peer_routine_factor
@@ -381,6 +390,23 @@ class Chains:
                 out[(CRED, login.principal.id)] = replace(own, observations=rest)
             else:
                 del out[(CRED, login.principal.id)]
+
+    def _hosted_agents(
+        self, held: PrincipalBaseline | None, event: SiteEvent, login: Observation, today: int
+    ) -> bool:
+        """Whether a `$site` login from a new block looks like the site's hosted build agents:
+        its publishing credentials came from at least `roaming_networks` blocks before, the
+        download before it was one its taker makes routinely (no `NEW_SITE`, `NO_HISTORY`),
+        and the login comes from no rented server."""
+        s = self.settings
+        return (
+            held is not None
+            and held.known_count(Dimension.WIDE_NETWORKS, today, s.baseline_max_age_days)
+            >= s.roaming_networks
+            and bool(event.reasons)
+            and not any(r.code in _NOVEL_SITE for r in event.reasons)
+            and hosting_provider(login.source_ip or "") is None
+        )
 
     @staticmethod
     def _pipelines_agent(

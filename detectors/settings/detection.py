@@ -146,7 +146,8 @@ class DetectionSettings:
     """A finding this close to the last one of the same principal and detection continues
     its burst (same `burst.id`) instead of opening a new alert."""
     quiet_burst_score: float = 20
-    """A finding that scores below an alert but at least this opens a quiet burst: the
+    """A finding below an alert whose evidence beyond what it took (every download, setting
+    or key read scores that) adds up to at least this opens a quiet burst: the
     principal's findings of the next `burst_gap_minutes` are judged together with it, so a
     session that straddles two scoring windows (a job stopped in one, its files edited in
     the next) is judged whole. Probing (`FAILURES`) always opens one."""

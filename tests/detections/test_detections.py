@@ -1286,11 +1286,13 @@ def job_with_a_history(days: int = 25) -> list[dict]:
 def test_a_job_stopped_then_edited_by_hand_in_the_next_window_is_judged_whole(run_rows):
     """The stop falls in one scoring window, the edit and the start in the next: the stop
     scores below an alert but opens a quiet burst (`quiet_burst_score`), so the session is
-    judged whole, as if one window held it, and is rated medium. With no quiet burst for
-    it, the edit is judged alone and scores less."""
+    judged whole, as if one window held it, and is rated medium; the alert is of the whole
+    session, from the stop on. With no quiet burst for it, the edit is judged alone and
+    scores less."""
     rows = job_with_a_history() + stop_edit_start(AFTER.replace(hour=11, minute=9))
     alerts, _ = run_rows(rows)
     [alert] = janes_edits(alerts)
+    assert alert["firstSeen"].startswith("2026-10-21T11:09"), alert["firstSeen"]
     assert {"JOB_STOPPED_OR_DELETED", "JOB_FILES_CHANGED", "LOGIN_THEN_JOB_FILES"} <= codes(alert)
     assert alert["score"] >= DetectionSettings().medium_threshold
     apart, _ = run_rows(rows, settings=DetectionSettings(quiet_burst_score=1000))
@@ -1412,3 +1414,44 @@ def test_a_release_from_a_new_agent_is_not_a_hands_on_session(run_rows):
     )
     alerts, _ = run_rows(rows)
     assert of(alerts, WEBJOB) == []
+
+
+DEPLOYER = Actor(caller="6a10754f-0000-4000-8000-0000000000aa", app_id=CLI, ip="", kind="app")
+
+
+def hosted_agent_releases(days: int = 20) -> list[dict]:
+    """A pipeline's identity takes app1's profile on one hosted agent each day; the Web Deploy
+    login with it comes from another, in a block of its own every day."""
+    rows = []
+    for n, day in enumerate(workdays(START, days, hour=16)):
+        agent = replace(DEPLOYER, ip=f"51.124.{n}.132")
+        rows += activity(agent, day, PUBLISHXML, site_id("app1"))
+        rows.append(
+            login(
+                "$app1",
+                day + timedelta(seconds=40),
+                site_id("app1"),
+                f"20.{90 + n}.64.98",
+                "WebDeploy",
+            )
+        )
+    return rows
+
+
+def release_through(address: str) -> list[dict]:
+    """The next release: the profile on a known agent, the login from `address`."""
+    at = AFTER.replace(hour=16)
+    rows = activity(replace(DEPLOYER, ip="51.124.3.132"), at, PUBLISHXML, site_id("app1"))
+    rows.append(login("$app1", at + timedelta(seconds=40), site_id("app1"), address, "WebDeploy"))
+    return rows
+
+
+def test_a_release_through_hosted_agents_in_new_blocks_is_the_pipelines_routine(run_rows):
+    """A site whose publishing credentials log in from a new block at most releases, right
+    after its pipeline took the profile as it does every day: hosted agents, which weighs
+    `roaming_factor` (no alert). Without that damping, the same login alerts."""
+    rows = hosted_agent_releases() + release_through("20.123.64.98")
+    alerts, _ = run_rows(rows)
+    assert of(alerts, CRED) == []
+    undamped, _ = run_rows(rows, settings=DetectionSettings(roaming_factor=1))
+    assert [a for a in of(undamped, CRED) if "DOWNLOAD_THEN_LOGIN" in codes(a)]

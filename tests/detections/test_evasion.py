@@ -32,6 +32,7 @@ from tests.detections.test_detections import (
     admin_with_weekly_maintenance,
     cli_history,
     codes,
+    hosted_agent_releases,
     jane_history,
     janes_edits,
     job_files,
@@ -46,6 +47,7 @@ from tests.detections.test_detections import (
     pipelines_deploying,
     release_from,
     release_of_two_jobs,
+    release_through,
     rotation,
     scheduler_runs,
     sres_at_work,
@@ -441,3 +443,11 @@ def test_a_publishing_login_that_is_no_release_is_hands_on(run_rows, address, jo
     rows = release_of_two_jobs() + release_from(address, jobs)
     alerts, _ = run_rows(rows)
     assert [a for a in of(alerts, WEBJOB) if "LOGIN_THEN_JOB_FILES" in codes(a)]
+
+
+def test_a_release_login_from_a_rented_server_is_no_hosted_agent(run_rows):
+    """The same release with its login from a VPS at DigitalOcean: no hosted agent, the
+    chain weighs fully and alerts."""
+    rows = hosted_agent_releases() + release_through("167.99.158.167")
+    alerts, _ = run_rows(rows)
+    assert [a for a in of(alerts, CRED) if "DOWNLOAD_THEN_LOGIN" in codes(a)]
