@@ -396,11 +396,14 @@ class Chains:
     ) -> bool:
         """Whether a `$site` login from a new block looks like the site's hosted build agents:
         its publishing credentials came from at least `roaming_networks` blocks before, the
-        download before it was one its taker makes routinely (no `NEW_SITE`, `NO_HISTORY`),
-        and the login comes from no rented server."""
+        download before it was one its taker, an automation identity, makes routinely (no
+        `NEW_SITE`, `NO_HISTORY`), and the login comes from no rented server. A person's
+        profile used from a new block is no build agent."""
         s = self.settings
         return (
-            held is not None
+            event.principal.type
+            in (PrincipalType.SERVICE_PRINCIPAL, PrincipalType.MANAGED_IDENTITY)
+            and held is not None
             and held.known_count(Dimension.WIDE_NETWORKS, today, s.baseline_max_age_days)
             >= s.roaming_networks
             and bool(event.reasons)
