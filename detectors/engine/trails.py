@@ -6,8 +6,9 @@ tells them apart. A later day counts when the block is used again to take the cr
 a site not yet taken from it, and the identity does nothing else from there, while its own
 work goes on from the blocks it knows: one identity in two places, one of which only takes.
 A deployment, a Kudu session, a setting or a job changed from the block makes it one of the
-principal's places (a new home, a hotel) and ends the trail. A trail is forgotten
-`campaign_days` after its last use.
+principal's places (a new home, a hotel) and ends the trail. The days must follow each
+other within `campaign_days` (a block used now and then is a second home or a phone), and a
+trail is forgotten that long after its last use.
 
 Trails are part of the engine state (small, plain JSON), so the timer and a replay agree.
 """
@@ -161,8 +162,7 @@ class Trails:
         finding: Finding | None = out.get((CREDENTIAL_DOWNLOAD, principal_id))
         if trail is None or finding is None:
             return
-        horizon = max(trail.days) - s.campaign_days
-        days = sorted(day for day, sites in trail.days.items() if sites and day >= horizon)
+        days = _run(sorted(day for day, sites in trail.days.items() if sites), s.campaign_days)
         if len(days) < 2 or not trail.elsewhere:
             return
         first = _date(trail.first)
@@ -211,6 +211,18 @@ class Trails:
             str(p): {str(b): Trail.from_json(t) for b, t in trails.items()}
             for p, trails in value.items()
         }
+
+
+def _run(days: Sequence[int], gap: int) -> list[int]:
+    """The last run of days in which each follows the one before within `gap` days (a
+    weekend fits in four): a campaign goes on day after day, a second home is used now and
+    then."""
+    run: list[int] = []
+    for day in days:
+        if run and day - run[-1] > gap:
+            run = []
+        run.append(day)
+    return run
 
 
 def _date(day: int) -> date:

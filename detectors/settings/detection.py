@@ -138,8 +138,9 @@ class DetectionSettings:
     weight_campaign: float = 20
     """`CAMPAIGN` adds this for each later day (up to three) on which a block new to the
     principal and the organisation took credentials of another site, and nothing else."""
-    campaign_days: int = 7
-    """How long a new block's trail is followed after its last use (`CAMPAIGN`)."""
+    campaign_days: int = 4
+    """The days of a new block's trail (`CAMPAIGN`) must each follow the one before within
+    this many days (a weekend fits), and a trail is forgotten this long after its last use."""
 
     # Alert bursts: one alert per principal, detection and burst; updates, not repeats.
     burst_gap_minutes: int = 120

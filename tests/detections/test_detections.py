@@ -1238,18 +1238,29 @@ def test_a_new_block_taking_one_site_a_day_while_she_works_from_the_office_is_a_
 
 @pytest.mark.parametrize(
     "case",
-    ["works from the block", "only works from the block", "the same site every day"],
+    [
+        "works from the block",
+        "only works from the block",
+        "the same site every day",
+        "once a week",
+    ],
 )
 def test_a_new_block_she_works_from_is_one_of_her_places_not_a_campaign(run_rows, case):
     """A trip or a new home: she changes settings from the block too (her work, not only
-    taking), or works from nowhere else those days, or takes the same site each day. None
-    is a campaign."""
+    taking), or works from nowhere else those days, or takes the same site each day; or a
+    phone's hotspot used once a week. None is a campaign."""
     if case == "works from the block":
         rows = cli_history() + one_site_a_day(also=CONFIG_WRITE)
     elif case == "only works from the block":
         rows = cli_history(14) + one_site_a_day()  # her office history ends before the trip
-    else:
+    elif case == "the same site every day":
         rows = cli_history() + one_site_a_day(sites=("orders-web",))
+    else:  # a phone's hotspot now and then
+        rows = cli_history(40)
+        there = replace(JANE, app_id=CLI, ip="203.0.113.45")
+        for n, site in enumerate(SPREAD[:3]):
+            at = AFTER + timedelta(days=7 * n, minutes=30)
+            rows += activity(there, at.replace(hour=10), PUBLISHXML, site_id(site))
     alerts, _ = run_rows(rows)
     assert not any("CAMPAIGN" in codes(a) for a in janes(alerts)), [
         a["reasons"] for a in janes(alerts)

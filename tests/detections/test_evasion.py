@@ -393,7 +393,7 @@ def test_the_learning_days_quarantine_nothing(run_rows):
 def test_a_campaign_that_skips_days_and_reads_settings_too_is_still_one(run_rows):
     """A thief who spaces the sites out (every other working day) and reads app settings
     from the block as well (looking, not working) still leaves one block that only takes:
-    `CAMPAIGN` within `campaign_days`."""
+    `CAMPAIGN`, each day within `campaign_days` of the one before."""
     there = replace(JANE, app_id=CLI, ip="203.0.113.45")
     rows = cli_history()
     for n, day in enumerate(list(workdays(AFTER, 8))[::2]):
