@@ -155,11 +155,19 @@ class Context:
 
     @property
     def settling(self) -> bool:
-        """Whether a principal with a short history (below `mature_history_days`: a joiner's
-        first weeks, a leaver back after its history aged out) acts as its peers do, from
-        their address blocks with their tools: a newcomer settling in, judged as one."""
+        """Whether a newcomer (first seen within twice `mature_history_days`, its history
+        still short: a joiner's first weeks, a leaver whose old history aged out) acts as its
+        peers do, from their address blocks with their tools: settling in, judged as a
+        newcomer. A principal long on record with a thin history (it acts twice a week) is
+        no newcomer: its stolen session is judged against what it did."""
         if self._settling is None:
-            self._settling = self.novelty_scale < 1 and self.ordinary_for_peers(self.observations)
+            baseline, s = self.baseline, self.settings
+            self._settling = (
+                baseline is not None
+                and self.novelty_scale < 1
+                and self.today - day_number(baseline.first_seen) <= 2 * s.mature_history_days
+                and self.ordinary_for_peers(self.observations)
+            )
         return self._settling
 
     def knows(self, dimension: Dimension, value: str) -> bool:

@@ -19,6 +19,7 @@ from tests.detections.test_detections import (
     AFTER,
     CRED,
     JANE,
+    KEYS,
     KIM,
     LEAD,
     NEW_CONNECTION,
@@ -61,6 +62,7 @@ from tests.rowkit import (
     PORTAL,
     POWERSHELL,
     PUBLISHXML,
+    VSCODE,
     Actor,
     activity,
     login,
@@ -451,3 +453,22 @@ def test_a_release_login_from_a_rented_server_is_no_hosted_agent(run_rows):
     rows = hosted_agent_releases() + release_through("167.99.158.167")
     alerts, _ = run_rows(rows)
     assert [a for a in of(alerts, CRED) if "DOWNLOAD_THEN_LOGIN" in codes(a)]
+
+
+def test_a_principal_long_on_record_with_a_thin_history_is_not_settling_in(run_rows):
+    """Neo's history is as short as a newcomer's (five days), but spread over five weeks: no
+    newcomer. His session listing two function apps' keys with the CLI from the office
+    alerts, as the same from a newcomer (`neos_third_day`) does not."""
+    rows = [r for r in neos_third_day() if "neo@contoso.com" not in str(r.get("Caller"))]
+    neo = Actor(caller="neo@contoso.com", app_id=VSCODE, ip="198.51.100.12", name="Neo")
+    for week in range(5):
+        rows += activity(
+            neo, (START + timedelta(days=7 * week)).replace(hour=10), PUBLISHXML, site_id("app1")
+        )
+    cli = replace(neo, app_id=CLI)
+    t = (START + timedelta(days=35)).replace(hour=10, minute=30)
+    rows += activity(cli, t, PUBLISHXML, site_id("app2"))
+    for n, app in enumerate(("func1", "func2")):
+        rows += activity(cli, t + timedelta(minutes=3 + n), KEYS, site_id(app) + "/host/default")
+    alerts, _ = run_rows(rows)
+    assert [a for a in of(alerts, CRED) if a["principal"]["name"] == "Neo"]
