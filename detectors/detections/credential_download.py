@@ -189,10 +189,11 @@ def evaluate(
             ordinary=ordinary or ctx.settling,
             team=team,
             # Listing keys is routine for the apps it lists them of, not for new ones; and a
-            # person lists them app by app (the portal's blades): a sweep of `burst_sites`
-            # apps at once is never its routine.
+            # person lists them app by app (the portal's blades): a sweep is never its
+            # routine (see `_key_sweep`).
             on_known_sites=known
-            and (principal.type is not PrincipalType.USER or len(keys) < s.burst_sites),
+            and (principal.type is not PrincipalType.USER or len(keys) < s.burst_sites)
+            and _key_sweep(ctx, core) is None,
         )
     for family, code, weight in (
         (F.CREDENTIAL_CHANGE, ReasonCode.CREDENTIAL_CHANGE, s.weight_credential_change),
@@ -552,23 +553,29 @@ def _site_evidence(
         scorer.add(
             ReasonCode.SITE_BURST,
             s.weight_site_burst * s.known_sites_factor,
-            f"Listed the function keys of {len(swept)} apps in one burst, outside the "
-            f"portal: {listing(swept)}. A person lists them app by app; a sweep is a "
+            f"Listed {swept} in one burst, outside the portal. A person lists them app by "
+            "app, a set or two at a time; a sweep is a "
             "harvesting pattern, even of apps it knows (which weighs less).",
         )
 
 
-def _key_sweep(ctx: Context, core: Sequence[Observation]) -> list[str]:
-    """The apps, when a person listed the function keys of `burst_sites` apps or more in
-    one burst with a tool other than the portal, and did not change the keys of each (a
-    rotation, judged as a change of keys); else empty."""
+def _key_sweep(ctx: Context, core: Sequence[Observation]) -> str | None:
+    """What a person's sweep of function keys outside the portal took, said for the
+    analyst: the keys of `burst_sites` apps or more, or more than twice `own_app_key_sets`
+    sets (every function's keys and secrets of an app: a dump), in one burst, without changing
+    the keys of each (a rotation, judged as a change of keys); else None. A person reads
+    keys app by app, a set or two at a time, in the portal's blades."""
     if ctx.principal.type is not PrincipalType.USER:
-        return []
+        return None
     listed = [o for o in core if o.family is F.FUNCTION_KEYS_READ and o.status is not Status.FAILED]
-    apps = sorted({o.resource.name for o in listed})
-    if len(apps) < ctx.settings.burst_sites or all(o.tool is ClientTool.PORTAL for o in listed):
-        return []
-    return [] if _rotates_keys(core) else apps
+    if not listed or all(o.tool is ClientTool.PORTAL for o in listed) or _rotates_keys(core):
+        return None
+    apps, sets, s = sorted({o.resource.name for o in listed}), _key_sets(listed), ctx.settings
+    if len(apps) >= s.burst_sites:
+        return f"the function keys of {len(apps)} apps ({listing(apps)})"
+    if sets > 2 * s.own_app_key_sets:
+        return f"{sets} sets of function keys and secrets of {listing(apps)}"
+    return None
 
 
 def _teams_sites(ctx: Context, known: Sequence[str], new: Sequence[str]) -> set[str]:

@@ -472,3 +472,34 @@ def test_a_principal_long_on_record_with_a_thin_history_is_not_settling_in(run_r
         rows += activity(cli, t + timedelta(minutes=3 + n), KEYS, site_id(app) + "/host/default")
     alerts, _ = run_rows(rows)
     assert [a for a in of(alerts, CRED) if a["principal"]["name"] == "Neo"]
+
+
+def test_a_person_who_lists_her_apps_keys_routinely_dumping_every_functions_alerts(run_rows):
+    """Jane lists the host keys of her two function apps in the portal every day and uses
+    the CLI; listing the host keys and every function's keys of both with the CLI (eight
+    sets) is a dump, not her routine: at least medium. The same two host keys alone are."""
+    host = "MICROSOFT.WEB/SITES/HOST/LISTKEYS/ACTION"
+    function = "MICROSOFT.WEB/SITES/FUNCTIONS/LISTKEYS/ACTION"
+    portal = replace(JANE, app_id=PORTAL)
+    cli = replace(JANE, app_id=CLI)
+    rows = jane_history()
+    for day in workdays(START, 20, hour=14):
+        for app in ("func1", "func2"):
+            rows += activity(cli, day, PUBLISHXML, site_id(app))
+            rows += activity(
+                portal, day + timedelta(minutes=5), host, site_id(app) + "/host/default"
+            )
+    t = AFTER.replace(hour=14, minute=20)
+    for app in ("func1", "func2"):
+        rows += activity(cli, t, host, site_id(app) + "/host/default")
+        for n, name in enumerate(("orders", "refunds", "ledger")):
+            rows += activity(
+                cli,
+                t + timedelta(seconds=10 * (n + 1)),
+                function,
+                site_id(app) + f"/functions/{name}",
+            )
+    alerts, _ = run_rows(rows)
+    [alert] = [a for a in of(alerts, CRED) if a["principal"]["name"] == JANE.name]
+    assert alert["severity"] in ("medium", "high"), alert["reasons"]
+    assert "SITE_BURST" in codes(alert)
