@@ -225,14 +225,10 @@ def evaluate(
     # A refusal or two took nothing (a missing role assignment); refusals that add up to
     # probing (FAILURES) keep their sites in the judgement.
     probing = any(r.code is ReasonCode.FAILURES for r in scorer.reasons)
-    # Familiar sites: those it knows, and the other slots and environments of the apps it
-    # works on, as `NEW_SITE` weighs them.
-    apps = ctx.known_apps() if ctx.has_history else set()
     sites_known = (
         ctx.has_history
         and all(
             ctx.knows(dimension, o.resource.site_key)
-            or app_of(o.resource.site_key) in apps
             for o in core
             if probing or o.status is not Status.FAILED
         )

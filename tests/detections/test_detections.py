@@ -851,11 +851,7 @@ def test_another_environment_of_an_app_it_deploys_weighs_less(run_rows):
     """The pipeline's first release to shop-prod, a site nobody else works on either: the
     production environment of the app whose test site it deploys every day."""
     prod = site_id("shop-prod", group="rg-shop-prod")
-    # Below an alert (a familiar app's production, the new agent block a lone novelty): the
-    # threshold is lowered to read the finding, above the pipeline's daily releases.
-    alerts, _ = run_rows(
-        first_release(release_history(), prod), settings=DetectionSettings(alert_threshold=20)
-    )
+    alerts, _ = run_rows(first_release(release_history(), prod))
     [alert] = of(alerts, CRED)
     new_site = next(r for r in alert["reasons"] if r["code"] == "NEW_SITE")
     assert new_site["weight"] == 7.5
@@ -1470,28 +1466,3 @@ def test_a_release_through_hosted_agents_in_new_blocks_is_the_pipelines_routine(
     assert of(alerts, CRED) == []
     undamped, _ = run_rows(rows, settings=DetectionSettings(roaming_factor=1))
     assert [a for a in of(undamped, CRED) if "DOWNLOAD_THEN_LOGIN" in codes(a)]
-
-
-@pytest.mark.parametrize(
-    ("site", "damped"),
-    [("orders-api-prod", True), ("billing-api-prod", False)],
-    ids=["her app's production", "another team's app"],
-)
-def test_a_lone_new_network_on_her_apps_other_environment_is_damped(run_rows, site, damped):
-    """Jane works on orders-api-test; from a hotel she takes orders-api-prod's profile: the
-    production of an app she works on is a familiar site, so the new block is a lone
-    novelty (a traveller). Another team's production is no familiar site."""
-    rows = jane_history(25)
-    for day in workdays(START, 25, hour=11):
-        rows += activity(JANE, day, PUBLISHXML, site_id("orders-api-test"))
-    hotel = replace(JANE, ip="203.0.113.77")
-    rows += activity(hotel, AFTER.replace(hour=11, minute=20), PUBLISHXML, site_id(site))
-    alerts, _ = run_rows(rows, settings=DetectionSettings(alert_threshold=1))
-    [network] = [
-        r
-        for a in janes(alerts)
-        if "T11:20" in a["firstSeen"]
-        for r in a["reasons"]
-        if r["code"] == "NEW_NETWORK"
-    ]
-    assert ("on sites it knows" in network["message"]) is damped
