@@ -163,3 +163,43 @@ def test_a_replay_that_spills_to_disk_gives_the_same_alerts(tmp_path):
         results.append(alerts)
     assert results[0] == results[1]
     assert results[0]
+
+
+def test_a_new_blocks_trail_survives_the_engine_state_between_runs():
+    """The timer runs window by window, each run from the state the last one saved: a
+    campaign spread over days (`CAMPAIGN`) is followed across runs exactly as one engine
+    follows it, through the state's plain JSON."""
+    import json
+    from itertools import groupby
+
+    from detectors.model.days import day_number
+    from tests.detections.test_detections import cli_history, one_site_a_day
+
+    obs = sorted(observations(cli_history() + one_site_a_day()), key=lambda o: o.time)
+    windows = [
+        list(group)
+        for _, group in groupby(obs, key=lambda o: o.time.replace(minute=o.time.minute // 15 * 15))
+    ]
+    learning_until = START + timedelta(days=14)
+
+    def run(resume: bool) -> list[str]:
+        store, state, codes = SqliteStore(), None, []
+        step = WindowStep(Engine(settings=DetectionSettings()), store)
+        for window in windows:
+            if resume:  # a timer run per window, from the state the last one saved
+                step = WindowStep(Engine(settings=DetectionSettings()), store)
+                if state is not None:
+                    step.engine.restore_state(json.loads(state))
+            result = step.process(window, emit=window[0].time >= learning_until)
+            codes += [
+                f"{day_number(window[0].time)}:{r['code']}"
+                for alert in result.alerts
+                for r in alert["reasons"]
+            ]
+            state = json.dumps(step.engine.export_state())
+        assert '"trails"' in state
+        return codes
+
+    together = run(resume=False)
+    assert any(code.endswith(":CAMPAIGN") for code in together)
+    assert run(resume=True) == together
