@@ -52,7 +52,7 @@ F = OperationFamily
 CRED, WEBJOB = CREDENTIAL_DOWNLOAD, WEBJOB_ACTIVITY
 DOWNLOAD, POLICY, RESET, JOB_CREATED = "download", "policy", "reset", "jobCreated"
 SUSPECT = "suspect"
-"""An address used in activity that alerted; kept under `SOURCE_PREFIX` + the address."""
+"""An address used to probe (`FAILURES`); kept under `SOURCE_PREFIX` + the address."""
 SOURCE_PREFIX = "source:"
 """Events of an address rather than a site (site keys never start so)."""
 _NOVEL_SITE = frozenset({ReasonCode.NEW_SITE, ReasonCode.NO_HISTORY})
@@ -211,11 +211,11 @@ class Chains:
         return out
 
     def _remember_source(self, obs: Observation, out: Findings, surroundings: Surroundings) -> None:
-        """Note the address of an action whose principal's finding alerted for probing
-        (`FAILURES`: refused across sites, see `SHARED_SOURCE`); not an address of a block
-        any peer group uses, which links nobody."""
+        """Note the address of an action whose principal's finding holds probing
+        (`FAILURES`: refused across sites, alert or not yet, see `SHARED_SOURCE`); not an
+        address of a block any peer group uses, which links nobody."""
         finding = out.get((CRED, obs.principal.id))
-        if finding is None or finding.severity is None or not located(obs):
+        if finding is None or not located(obs):
             return
         if not any(r.code is ReasonCode.FAILURES for r in finding.reasons):
             return  # only probing: an identity refused across sites
@@ -242,7 +242,7 @@ class Chains:
         surroundings: Surroundings,
     ) -> None:
         """SHARED_SOURCE: credentials taken from an address that another identity used to
-        probe (alerting `FAILURES`) shortly before, from a block new to this principal and that
+        probe (`FAILURES`) shortly before, from a block new to this principal and that
         its peers do not use (an office's egress is everyone's). It joins two identities
         judged apart, so only a principal whose own burst does not alert already gets it
         (one that does is under investigation anyway, and its late rows then add nothing

@@ -1131,6 +1131,26 @@ def test_two_identities_from_one_source_are_judged_together(run_rows, address, l
         )
 
 
+def test_a_probe_below_an_alert_still_links_the_identity_that_succeeds_from_its_address(
+    run_rows,
+):
+    """The guest's refusals on four sites score below an alert here (the threshold raised
+    to 40), but they are probing (`FAILURES`) all the same: Jane's identity taking two of
+    those sites from the same new address ten minutes later is linked to them."""
+    rows = jane_history()
+    for day in workdays(START, 20):
+        rows += activity(GUEST, day.replace(hour=13), CONFIG_LIST, site_id("app9"))
+    t = AFTER.replace(hour=11)
+    rows += guest_refused(t, "203.0.113.150", ("app1", "app2", "team-a", "team-b"))
+    there = replace(JANE, ip="203.0.113.150")
+    for n, site in enumerate(("app1", "app2")):
+        rows += activity(there, t + timedelta(minutes=10 + n), PUBLISHXML, site_id(site))
+    alerts, _ = run_rows(rows, settings=DetectionSettings(alert_threshold=40))
+    assert not [a for a in alerts if a["principal"]["name"] == GUEST.name]
+    [alert] = janes(alerts)
+    assert "SHARED_SOURCE" in codes(alert)
+
+
 OLD_PIPELINES = ("1a2b3c4d-0000-4000-8000-00000000000a", "1a2b3c4d-0000-4000-8000-00000000000b")
 NEW_CONNECTION = "9f8e7d6c-0000-4000-8000-0000000000ff"
 PIPELINE_SITES = (("orders-api", "orders-web"), ("billing-api", "billing-worker"))
