@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
 from functools import lru_cache
+from operator import itemgetter
 from typing import Any
 
 from detectors.model.days import day_number, hour_number
@@ -438,8 +439,8 @@ def absorb(
     # Values that went back to an earlier day (a late row), or were forgotten, leave what
     # `_fresh` says no longer true.
     still_fresh = not moved and not other_days
-    for name in DIMENSIONS:
-        if not _merge(baseline, name, seen[name], horizon, max_values, prune=moved):
+    for name, new in seen.items():
+        if (new or moved) and not _merge(baseline, name, new, horizon, max_values, prune=moved):
             still_fresh = still_fresh and name not in _SHAPE_DIMENSIONS
     for counter in _PER_DAY:
         # Only a day before the horizon is dropped: one the window went back to, or all
@@ -483,6 +484,9 @@ def _writable(baseline: PrincipalBaseline, name: str) -> dict[Any, Any]:
     return copy
 
 
+_BY_DAY_THEN_VALUE = itemgetter(1, 0)
+
+
 def _merge(
     baseline: PrincipalBaseline,
     name: Dimension,
@@ -515,7 +519,7 @@ def _merge(
         del writable[value]
     if len(writable) > limit:
         # The most recent kept, in that order (as a stored baseline reads back).
-        recent = sorted(writable.items(), key=lambda item: (item[1], item[0]))[-limit:]
+        recent = sorted(writable.items(), key=_BY_DAY_THEN_VALUE)[-limit:]
         writable.clear()
         writable.update(recent)
     return False
