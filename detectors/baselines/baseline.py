@@ -11,6 +11,7 @@ Nothing here touches storage or reads a clock.
 from __future__ import annotations
 
 import ipaddress
+from collections import defaultdict
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -237,6 +238,10 @@ _WEBJOB_RUN = OperationFamily.WEBJOB_RUN
 _SHAPE_DIMENSIONS = frozenset(DIMENSIONS) - {Dimension.PRINCIPALS, Dimension.CHANGE_SLOTS}
 """The dimensions a `_Shape` teaches (the crowd and the change slots are learned apart)."""
 _PER_DAY = ("credential_reads_per_day", "webjob_runs_peak_hour")
+_VALUE: dict[OperationFamily | ClientTool, str] = {
+    member: member.value for kind in (OperationFamily, ClientTool) for member in kind
+}
+"""Each family's and tool's value: a lookup costs less than the enum's `value` property."""
 
 
 def learn(
@@ -335,7 +340,8 @@ def absorb(
         baseline._owned.update(_MAPPINGS)
     # Only a site keeps its crowd: a peer group's would be everyone, rewritten every window.
     crowd = context is not None and context[0].startswith(SITE_CONTEXT_PREFIX)
-    seen: dict[Dimension, dict[str, int]] = {name: {} for name in DIMENSIONS}
+    # What the window teaches each dimension (only those it teaches anything).
+    seen: defaultdict[Dimension, dict[str, int]] = defaultdict(dict)
     hours: list[int] | None = None
     weekdays: list[int] | None = None
     reads: dict[int, int] | None = None
@@ -408,13 +414,13 @@ def absorb(
         if shape in skip:
             continue
         today, family, suffix, resource, tool, app_id, ip, webjob = shape
-        seen[Dimension.FAMILIES][family.value] = today
+        seen[Dimension.FAMILIES][_VALUE[family]] = today
         if suffix:
             seen[Dimension.CONFIG_SUFFIXES][suffix] = today
         site_key = resource.site_key
         seen[Dimension.SITES][site_key] = today
         seen[Dimension.SUBSCRIPTIONS][resource.subscription_id] = today
-        seen[Dimension.TOOLS][tool.value] = today
+        seen[Dimension.TOOLS][_VALUE[tool]] = today
         if app_id:
             seen[Dimension.APP_IDS][app_id] = today
         if ip:
@@ -439,8 +445,12 @@ def absorb(
     # Values that went back to an earlier day (a late row), or were forgotten, leave what
     # `_fresh` says no longer true.
     still_fresh = not moved and not other_days
-    for name, new in seen.items():
-        if (new or moved) and not _merge(baseline, name, new, horizon, max_values, prune=moved):
+    # A day that moved ages every dimension; otherwise only those the window taught change.
+    for name in DIMENSIONS if moved else tuple(seen):
+        new = seen.get(name)
+        if not new and not getattr(baseline, name):
+            continue  # nothing to learn, nothing to age
+        if not _merge(baseline, name, new or {}, horizon, max_values, prune=moved):
             still_fresh = still_fresh and name not in _SHAPE_DIMENSIONS
     for counter in _PER_DAY:
         # Only a day before the horizon is dropped: one the window went back to, or all
@@ -501,7 +511,9 @@ def _merge(
     outgrew `limit`. Whether every value that was there before is still there, with the
     day it had or one `new` gave it."""
     values: Mapping[str, int] = getattr(baseline, name)
-    changed = [(value, day) for value, day in new.items() if values.get(value) != day]
+    changed = (
+        [(value, day) for value, day in new.items() if values.get(value) != day] if new else []
+    )
     if not changed and not prune:
         return True
     if changed:
