@@ -58,7 +58,10 @@ import json, resource, sys, time, duckdb
 path = sys.argv[1]
 columns = ", ".join(f"{name}: 'VARCHAR'" for name in sys.argv[2].split(","))
 start = time.perf_counter()
-(rows,) = duckdb.connect().execute(
+connection = duckdb.connect()
+# A scan slowed by a busy machine would print its progress bar into the figures read below.
+connection.execute("SET enable_progress_bar = false")
+(rows,) = connection.execute(
     f"SELECT count(*) FROM read_json(?, format='newline_delimited', columns={{{columns}}})",
     [path],
 ).fetchone()

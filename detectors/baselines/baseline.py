@@ -1,17 +1,24 @@
 """Per-principal baselines: what each identity did before, and how that memory ages.
 
-A baseline is a plain value. `learn` folds a window's observations into it and returns a
-new one; nothing here touches storage or reads a clock.
+A baseline is working state while a run learns into it and a value to everyone else.
+`absorb` folds a window's observations into a baseline in place: during a replay (and within
+a timer step) each baseline accumulates what it learns, window after window, and is encoded
+only when it is saved (`codec`). `learn` is the same step on a copy, for what is only
+supposed (the rows judged first, feedback's records), and leaves its argument as it was.
+Nothing here touches storage or reads a clock.
 """
 
 from __future__ import annotations
 
 import ipaddress
+from collections import defaultdict
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
 from functools import lru_cache
+from operator import itemgetter
+from typing import Any
 
 from detectors.model.days import day_number, hour_number
 from detectors.model.observation import (
@@ -63,9 +70,15 @@ def wide_network_of(ip: str) -> str:
     return str(ipaddress.ip_network(f"{ip}/{prefix}", strict=False))
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
+@dataclass(kw_only=True, slots=True)
 class PrincipalBaseline:
-    """What one principal has done, with the last day each thing was seen."""
+    """What one principal has done, with the last day each thing was seen.
+
+    Not frozen: `absorb` learns into a baseline in place, so that a replay does not build a
+    new one per principal and window. Everyone else reads it and never changes it; a
+    baseline made by `replace` shares its mappings with the one it was made from, and
+    `absorb` copies a mapping it did not make itself before it writes to it (`_owned`).
+    """
 
     principal_id: str
     principal_type: PrincipalType
@@ -108,6 +121,14 @@ class PrincipalBaseline:
     (`quarantine_days` after the alert, unless an analyst's verdict came first: see
     `baselines.feedback`), and while the burst that alerted goes on (`told`), so an alert
     nobody triages does not teach the baseline the attacker's network and tool at once."""
+    _owned: set[str] = field(default_factory=set, init=False, repr=False, compare=False)
+    """Names of the mappings this baseline made itself, which `absorb` may change in place
+    (none for one read from a store or made by `replace`: each is copied once, when first
+    written)."""
+    _fresh: set[_Shape] = field(default_factory=set, init=False, repr=False, compare=False)
+    """Activity (`_Shape`) learned on day `_fresh_day`, the day of `last_seen`, whose every
+    value the dimensions still hold with that day: learning it again changes nothing."""
+    _fresh_day: int = field(default=-1, init=False, repr=False, compare=False)
 
     def knows(self, dimension: Dimension, value: str, today: int, max_age_days: int) -> bool:
         """Whether `value` was seen in `dimension` within the last `max_age_days` (or was
@@ -211,8 +232,16 @@ def change_slot(moment: datetime) -> str:
 _Shape = tuple[
     int, OperationFamily, str | None, ResourceRef, ClientTool, str | None, str | None, str | None
 ]
+"""What one observation teaches the dimensions: (day, what, where, how, from where, job)."""
 _FAILED = Status.FAILED
 _WEBJOB_RUN = OperationFamily.WEBJOB_RUN
+_SHAPE_DIMENSIONS = frozenset(DIMENSIONS) - {Dimension.PRINCIPALS, Dimension.CHANGE_SLOTS}
+"""The dimensions a `_Shape` teaches (the crowd and the change slots are learned apart)."""
+_PER_DAY = ("credential_reads_per_day", "webjob_runs_peak_hour")
+_VALUE: dict[OperationFamily | ClientTool, str] = {
+    member: member.value for kind in (OperationFamily, ClientTool) for member in kind
+}
+"""Each family's and tool's value: a lookup costs less than the enum's `value` property."""
 
 
 def learn(
@@ -226,8 +255,42 @@ def learn(
     quarantined: Collection[str] = (),
     quarantine_days: int = 0,
 ) -> PrincipalBaseline | None:
-    """The baseline after also having seen these observations (time-ordered, one principal).
+    """The baseline after also having seen these observations, as a new baseline: `baseline`
+    is left as it was (`absorb`, on a copy that shares what it does not change)."""
+    items = list(observations)
+    if not items:
+        return baseline
+    return absorb(
+        replace(baseline) if baseline is not None else None,
+        items,
+        max_age_days=max_age_days,
+        max_values=max_values,
+        through=through,
+        context=context,
+        quarantined=quarantined,
+        quarantine_days=quarantine_days,
+    )
 
+
+def absorb(
+    baseline: PrincipalBaseline | None,
+    observations: Iterable[Observation],
+    *,
+    max_age_days: int,
+    max_values: int,
+    through: datetime | None = None,
+    context: tuple[str, str] | None = None,
+    quarantined: Collection[str] = (),
+    quarantine_days: int = 0,
+) -> PrincipalBaseline | None:
+    """Learn these observations (time-ordered, one principal) into `baseline`, in place, and
+    return it (a new baseline when there is none yet, None when there is nothing to learn).
+
+    The caller owns `baseline`: one read from a store for this step, or its own copy.
+    Ageing (values older than `max_age_days` before the last day seen are forgotten, at
+    most `max_values` per dimension are kept) happens as the days move on, once per day and
+    baseline, and whenever a dimension outgrows `max_values`: what a baseline answers
+    depends on it (a late row of yesterday, judged against a baseline that moved on).
     `through` marks the window they came from as learned (see `learned_through`).
     `context` (id, name) learns a context baseline (a site, a job, a peer group; see
     `surroundings`) from several principals' observations instead.
@@ -235,7 +298,7 @@ def learn(
     baseline does not know yet is held in `quarantine` for `quarantine_days` (0: learned
     at once like the rest).
     """
-    items = list(observations)
+    items = observations if isinstance(observations, list) else list(observations)
     if not items:
         return baseline
     held_back = (
@@ -246,7 +309,13 @@ def learn(
     if held_back:
         held_ids = {o.event_id for o in held_back}
         others = [o for o in items if o.event_id not in held_ids]
-        learned = learn(
+        before = None
+        if baseline is not None:
+            # What the baseline knew before: the mappings it has now become the snapshot's,
+            # and the baseline copies each one it changes below.
+            before = replace(baseline)
+            baseline._owned.clear()
+        learned = absorb(
             baseline,
             items,
             max_age_days=max_age_days,
@@ -255,9 +324,10 @@ def learn(
             context=context,
         )
         assert learned is not None  # items is not empty
-        return _quarantine(
-            baseline, learned, held_back, others, max_age_days=max_age_days, days=quarantine_days
+        _quarantine(
+            before, learned, held_back, others, max_age_days=max_age_days, days=quarantine_days
         )
+        return learned
     first = items[0]
     if baseline is None:
         baseline = PrincipalBaseline(
@@ -267,18 +337,23 @@ def learn(
             first_seen=first.time,
             last_seen=first.time,
         )
+        baseline._owned.update(_MAPPINGS)
     # Only a site keeps its crowd: a peer group's would be everyone, rewritten every window.
     crowd = context is not None and context[0].startswith(SITE_CONTEXT_PREFIX)
-    # Only what changes is copied: most windows repeat what the principal did an hour ago.
-    seen: dict[Dimension, dict[str, int]] = {name: {} for name in DIMENSIONS}
-    hours = list(baseline.hours)
-    weekdays = list(baseline.weekdays)
-    credential_reads = dict(baseline.credential_reads_per_day)
-    run_peaks = dict(baseline.webjob_runs_peak_hour)
+    # What the window teaches each dimension (only those it teaches anything).
+    seen: defaultdict[Dimension, dict[str, int]] = defaultdict(dict)
+    hours: list[int] | None = None
+    weekdays: list[int] | None = None
+    reads: dict[int, int] | None = None
+    run_peaks: dict[int, int] | None = None
     active_days, last_active_day = baseline.active_days, baseline.last_active_day
     last_hour_slot, current_hour_runs = baseline.last_hour_slot, baseline.current_hour_runs
     operations, failures = baseline.operations, baseline.failures
     last_seen = baseline.last_seen
+    old_day = day_number(last_seen)
+    # The fast path: activity of the baseline's own day that it learned already.
+    fresh = baseline._fresh if baseline._fresh_day == old_day else set()
+    other_days = False
 
     # One pass over the observations for time-based counters, then the dimensions once per
     # distinct (day, what, where, how, from where): a burst repeats the same few of these.
@@ -290,6 +365,8 @@ def learn(
             active_days += 1
             last_active_day = today
         if slot != last_hour_slot:
+            if hours is None or weekdays is None:
+                hours, weekdays = list(baseline.hours), list(baseline.weekdays)
             hours[obs.time.hour] += 1
             weekdays[obs.time.weekday()] += 1
             last_hour_slot = slot
@@ -302,14 +379,20 @@ def learn(
             continue
         family = obs.family
         if family in _CREDENTIAL_FAMILIES:
-            credential_reads[today] = credential_reads.get(today, 0) + n
+            if reads is None:
+                reads = _writable(baseline, "credential_reads_per_day")
+            reads[today] = reads.get(today, 0) + n
             if crowd and obs.config_suffix in _CROWD_SUFFIXES:
                 seen[Dimension.PRINCIPALS][obs.principal.id] = today
         elif family in CHANGE_SLOT_FAMILIES:
             seen[Dimension.CHANGE_SLOTS][change_slot(obs.time)] = today
         elif family is _WEBJOB_RUN:
             current_hour_runs += n
+            if run_peaks is None:
+                run_peaks = _writable(baseline, "webjob_runs_peak_hour")
             run_peaks[today] = max(run_peaks.get(today, 0), current_hour_runs)
+        if today != old_day:
+            other_days = True
         shapes[
             (
                 today,
@@ -324,14 +407,20 @@ def learn(
         ] = None
         last_seen = max(last_seen, obs.time)
 
-    for today, family, suffix, resource, tool, app_id, ip, webjob in shapes:
-        seen[Dimension.FAMILIES][family.value] = today
+    # Shapes of one day teach each value that day, so when every shape is of the baseline's
+    # own day, one it learned already that day (`_fresh`) teaches nothing new.
+    skip = fresh if not other_days else set()
+    for shape in shapes:
+        if shape in skip:
+            continue
+        today, family, suffix, resource, tool, app_id, ip, webjob = shape
+        seen[Dimension.FAMILIES][_VALUE[family]] = today
         if suffix:
             seen[Dimension.CONFIG_SUFFIXES][suffix] = today
         site_key = resource.site_key
         seen[Dimension.SITES][site_key] = today
         seen[Dimension.SUBSCRIPTIONS][resource.subscription_id] = today
-        seen[Dimension.TOOLS][tool.value] = today
+        seen[Dimension.TOOLS][_VALUE[tool]] = today
         if app_id:
             seen[Dimension.APP_IDS][app_id] = today
         if ip:
@@ -343,50 +432,109 @@ def learn(
         if family in SENSITIVE_FAMILIES:
             seen[Dimension.CREDENTIAL_SITES][site_key] = today
 
-    horizon = day_number(last_seen) - max_age_days
-    moved = day_number(last_seen) != day_number(baseline.last_seen)
-    quarantine = baseline.quarantine
-    if quarantine and moved:
+    new_day = day_number(last_seen)
+    horizon = new_day - max_age_days
+    moved = new_day != old_day
+    if baseline.quarantine and moved:
         # Released values join what is known, as seen on their day; expired ones go.
-        quarantine, released = _released(quarantine, day_number(last_seen), horizon)
+        baseline.quarantine, released = _released(baseline.quarantine, new_day, horizon)
         for name, values in released.items():
             for value, day in values.items():
                 if baseline_day(baseline, name, value) < day and seen[name].get(value, -1) < day:
                     seen[name][value] = day
-    kept = {
-        name: _merge(getattr(baseline, name), seen[name], horizon, max_values, prune=moved)
-        for name in DIMENSIONS
-    }
-    return replace(
-        baseline,
-        quarantine=quarantine,
-        name=baseline.name if context else first.principal.name or baseline.name,
-        last_seen=last_seen,
-        learned_through=through or baseline.learned_through,
-        active_days=active_days,
-        last_active_day=last_active_day,
-        operations=operations,
-        failures=failures,
-        hours=tuple(hours),
-        weekdays=tuple(weekdays),
-        last_hour_slot=last_hour_slot,
-        current_hour_runs=current_hour_runs,
-        credential_reads_per_day=_recent_days(credential_reads, horizon),
-        webjob_runs_peak_hour=_recent_days(run_peaks, horizon),
-        families=kept[Dimension.FAMILIES],
-        config_suffixes=kept[Dimension.CONFIG_SUFFIXES],
-        sites=kept[Dimension.SITES],
-        subscriptions=kept[Dimension.SUBSCRIPTIONS],
-        tools=kept[Dimension.TOOLS],
-        app_ids=kept[Dimension.APP_IDS],
-        ips=kept[Dimension.IPS],
-        networks=kept[Dimension.NETWORKS],
-        wide_networks=kept[Dimension.WIDE_NETWORKS],
-        credential_sites=kept[Dimension.CREDENTIAL_SITES],
-        webjobs=kept[Dimension.WEBJOBS],
-        change_slots=kept[Dimension.CHANGE_SLOTS],
-        principals=kept[Dimension.PRINCIPALS],
+    # Values that went back to an earlier day (a late row), or were forgotten, leave what
+    # `_fresh` says no longer true.
+    still_fresh = not moved and not other_days
+    # A day that moved ages every dimension; otherwise only those the window taught change.
+    for name in DIMENSIONS if moved else tuple(seen):
+        new = seen.get(name)
+        if not new and not getattr(baseline, name):
+            continue  # nothing to learn, nothing to age
+        if not _merge(baseline, name, new or {}, horizon, max_values, prune=moved):
+            still_fresh = still_fresh and name not in _SHAPE_DIMENSIONS
+    for counter in _PER_DAY:
+        # Only a day before the horizon is dropped: one the window went back to, or all
+        # of them once the day moved.
+        per_day: Mapping[int, int] = getattr(baseline, counter)
+        stale = [day for day in per_day if day < horizon]
+        if stale:
+            writable = _writable(baseline, counter)
+            for day in stale:
+                del writable[day]
+
+    if context is None:
+        baseline.name = first.principal.name or baseline.name
+    baseline.last_seen = last_seen
+    baseline.learned_through = through or baseline.learned_through
+    baseline.active_days, baseline.last_active_day = active_days, last_active_day
+    baseline.operations, baseline.failures = operations, failures
+    if hours is not None and weekdays is not None:
+        baseline.hours, baseline.weekdays = tuple(hours), tuple(weekdays)
+    baseline.last_hour_slot, baseline.current_hour_runs = last_hour_slot, current_hour_runs
+    if still_fresh:
+        fresh.update(shapes)
+        baseline._fresh, baseline._fresh_day = fresh, new_day
+    else:
+        baseline._fresh, baseline._fresh_day = set(), new_day
+    return baseline
+
+
+_MAPPINGS = frozenset({*DIMENSIONS, *_PER_DAY, "quarantine"})
+"""The mappings a baseline holds, which `absorb` changes in place when it owns them."""
+
+
+def _writable(baseline: PrincipalBaseline, name: str) -> dict[Any, Any]:
+    """A mapping of the baseline that it owns, copied first if it does not yet (`_owned`)."""
+    current: dict[Any, Any] = getattr(baseline, name)
+    if name in baseline._owned:
+        return current
+    copy = dict(current)
+    setattr(baseline, name, copy)
+    baseline._owned.add(name)
+    return copy
+
+
+_BY_DAY_THEN_VALUE = itemgetter(1, 0)
+
+
+def _merge(
+    baseline: PrincipalBaseline,
+    name: Dimension,
+    new: dict[str, int],
+    horizon: int,
+    limit: int,
+    *,
+    prune: bool,
+) -> bool:
+    """Update one dimension of the baseline with `new` (a value's day changes to the day it
+    was last seen, even an earlier one), ageing it when the day moved (`prune`) or it
+    outgrew `limit`. Whether every value that was there before is still there, with the
+    day it had or one `new` gave it."""
+    values: Mapping[str, int] = getattr(baseline, name)
+    changed = (
+        [(value, day) for value, day in new.items() if values.get(value) != day] if new else []
     )
+    if not changed and not prune:
+        return True
+    if changed:
+        writable = _writable(baseline, name)
+        for value, day in changed:
+            writable[value] = day
+        values = writable
+        if not prune and len(values) <= limit:
+            return True
+    stale = [value for value, day in values.items() if day < horizon]
+    if not stale and len(values) <= limit:
+        return True
+    writable = _writable(baseline, name)
+    for value in stale:
+        del writable[value]
+    if len(writable) > limit:
+        # The most recent kept, in that order (as a stored baseline reads back).
+        recent = sorted(writable.items(), key=_BY_DAY_THEN_VALUE)[-limit:]
+        writable.clear()
+        writable.update(recent)
+    return False
 
 
 def _released_by(held: tuple[int, int], today: int) -> bool:
@@ -441,18 +589,17 @@ def _quarantine(
     *,
     max_age_days: int,
     days: int,
-) -> PrincipalBaseline:
-    """`learned` (which learned everything) with the values that only `held_back` (an
-    alert's observations) taught, and that `before` did not know, moved to its quarantine
-    for `days` from their day. Counters (active days, hours, reads) stay learned."""
+) -> None:
+    """Move to `learned`'s quarantine (it learned everything, in place) the values that only
+    `held_back` (an alert's observations) taught and that `before` did not know, for `days`
+    from their day. Counters (active days, hours, reads) stay learned."""
     unbounded = 1 << 30
     alerted = learn(None, held_back, max_age_days=unbounded, max_values=unbounded)
     rest = learn(None, others, max_age_days=unbounded, max_values=unbounded) if others else None
     if alerted is None:
-        return learned
+        return
     today = day_number(learned.last_seen)
     quarantine = {name: dict(values) for name, values in learned.quarantine.items()}
-    changed: dict[str, dict[str, int]] = {}
     for name in DIMENSIONS:
         taught: Mapping[str, int] = getattr(alerted, name)
         also: Mapping[str, int] = getattr(rest, name) if rest is not None else {}
@@ -461,7 +608,7 @@ def _quarantine(
                 before is not None and before.knows(name, value, today, max_age_days)
             ):
                 continue
-            kept = changed.setdefault(name.value, dict(getattr(learned, name)))
+            kept = _writable(learned, name)
             previous = baseline_day(before, name, value) if before is not None else -1
             if previous >= 0:
                 kept[value] = previous  # forgotten before, and still: as it was
@@ -470,35 +617,6 @@ def _quarantine(
             held = quarantine.setdefault(name.value, {})
             first = held.get(value)
             held[value] = (day, first[1]) if first else (day, day + days)
-    return replace(
-        learned,
-        **changed,  # type: ignore[arg-type]
-        quarantine={name: values for name, values in quarantine.items() if values},
-    )
-
-
-def _merge(
-    old: Mapping[str, int], new: dict[str, int], horizon: int, limit: int, *, prune: bool
-) -> Mapping[str, int]:
-    """`old` updated with `new`, sharing `old` when nothing changed; pruned when the day moved."""
-    changed = {value: day for value, day in new.items() if old.get(value) != day}
-    if not changed and not prune:
-        return old
-    merged = dict(old)
-    merged.update(changed)
-    if prune or len(merged) > limit:
-        return _recent(merged, horizon, limit)
-    return merged
-
-
-def _recent(values: dict[str, int], horizon: int, limit: int) -> dict[str, int]:
-    """Values last seen on or after `horizon`, at most `limit` of them, the most recent kept."""
-    kept = {value: day for value, day in values.items() if day >= horizon}
-    if len(kept) > limit:
-        kept = dict(sorted(kept.items(), key=lambda item: (item[1], item[0]))[-limit:])
-    return kept
-
-
-def _recent_days(per_day: dict[int, int], horizon: int) -> dict[int, int]:
-    """Per-day counters for days on or after `horizon`."""
-    return {day: count for day, count in per_day.items() if day >= horizon}
+    learned.quarantine = {name: values for name, values in quarantine.items() if values}
+    learned._owned.add("quarantine")
+    learned._fresh, learned._fresh_day = set(), today

@@ -24,7 +24,7 @@ from typing import Any
 
 from detectors.alerts.document import AlertDocument, BurstDoc
 from detectors.alerts.render import burst_activity, iso, render
-from detectors.baselines.baseline import PrincipalBaseline, learn, told
+from detectors.baselines.baseline import PrincipalBaseline, absorb, learn, told
 from detectors.baselines.surroundings import (
     Surroundings,
     context_groups,
@@ -615,8 +615,8 @@ class Engine:
         through: datetime | None = None,
     ) -> dict[str, PrincipalBaseline]:
         """What the baselines of a scored window become: each of `current` (the stored
-        ones; absent: not stored yet) after the window's activity, for the ids in `only`
-        (default: all the window teaches).
+        ones, which it learns into in place; absent: not stored yet) after the window's
+        activity, for the ids in `only` (default: all the window teaches).
 
         With `through` (the end of a timer window), a baseline already marked as having
         learned that window is left alone, so a run that is repeated after a crash never
@@ -631,7 +631,7 @@ class Engine:
             if through is not None and done is not None and done >= through:
                 continue
             name = scored.names.get(principal_id)
-            new = learn(
+            new = absorb(
                 held,
                 obs,
                 max_age_days=self.settings.baseline_max_age_days,

@@ -76,8 +76,9 @@ class WindowStep:
         )
 
     def learn(self, judged: Judged, *, through: datetime | None = None) -> None:
-        """Fold a judged window into the stored baselines; on a lost race, re-read and fold
-        again (see `Engine.learned` for `through`)."""
+        """Fold a judged window into the stored baselines (in place: the ones it was judged
+        against are the step's to change now); on a lost race, re-read and fold again (see
+        `Engine.learned` for `through`)."""
         pending = set(judged.groups)
         stored = judged.stored
         for _attempt in range(SAVE_ATTEMPTS):

@@ -5,6 +5,11 @@ through the real store each window would spend most of the time serialising. Thi
 baselines in memory between windows and writes the changed ones back in one batch on
 `flush()` (and whenever the cache grows past its limit), with the same etag semantics as
 the store behind it.
+
+The baselines `load` returns are the cached ones themselves: the window step learns into
+them in place (`baselines.baseline.absorb`) and saves them back, so a baseline accumulates
+what it learns over the whole replay and is encoded once, when it is flushed. One writer
+uses a cache: a run that lost a race on it would leave what it learned in the cache.
 """
 
 from __future__ import annotations
