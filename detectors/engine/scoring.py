@@ -200,7 +200,7 @@ class Engine:
             "version": STATE_VERSION,
             "bursts": self._bursts.export(self._newest),
             "siteEvents": self._chains.export(self._newest),
-            "trails": self._trails.export(self._newest),
+            "trails": self._trails.export(),
             "recentActions": {k: t.isoformat() for k, t in sorted(self._recent_actions.items())},
             "lastLogins": {
                 site: [login.to_json() for login in logins]

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date
 from typing import Any
 
 from detectors.baselines.baseline import Dimension, PrincipalBaseline, wide_network_of
@@ -109,7 +109,32 @@ class Trails:
         for principal_id, blocks in sorted(touched.items()):
             for block in sorted(blocks):
                 self._judge(out, principal_id, block)
+        if window:
+            self._prune(day_number(max(o.time for o in window)))
         return out
+
+    def _prune(self, today: int) -> None:
+        """Forget trails unused for `campaign_days`, and keep at most `_MAX_TRAILS` (the most
+        recently used): every window, so that a replay and the timer, which saves the state
+        after its runs, follow the same trails."""
+        horizon = today - self.settings.campaign_days
+        kept = {
+            p: {b: t for b, t in trails.items() if t.last >= horizon}
+            for p, trails in self.open.items()
+        }
+        self.open = {p: trails for p, trails in kept.items() if trails}
+        every = sorted(
+            (
+                (t.last, len(t.days), p, b)
+                for p, trails in self.open.items()
+                for b, t in trails.items()
+            ),
+            reverse=True,
+        )
+        for _, _, p, b in every[_MAX_TRAILS:]:
+            del self.open[p][b]
+            if not self.open[p]:
+                del self.open[p]
 
     def _follow(
         self,
@@ -179,27 +204,8 @@ class Trails:
         )
         add_reason(out, CREDENTIAL_DOWNLOAD, finding.principal, reason, (), settings=s)
 
-    def export(self, newest: datetime | None) -> dict[str, Any]:
-        """The trails that can still go on after `newest`, as plain JSON values."""
-        if newest is not None:
-            horizon = day_number(newest) - self.settings.campaign_days
-            kept = {
-                p: {b: t for b, t in trails.items() if t.last >= horizon}
-                for p, trails in self.open.items()
-            }
-            self.open = {p: trails for p, trails in kept.items() if trails}
-        every = sorted(
-            (
-                (t.last, len(t.days), p, b)
-                for p, trails in self.open.items()
-                for b, t in trails.items()
-            ),
-            reverse=True,
-        )
-        for _, _, p, b in every[_MAX_TRAILS:]:
-            del self.open[p][b]
-            if not self.open[p]:
-                del self.open[p]
+    def export(self) -> dict[str, Any]:
+        """The trails, as plain JSON values (pruned as each window is followed)."""
         return {
             p: {b: t.to_json() for b, t in sorted(trails.items())}
             for p, trails in sorted(self.open.items())

@@ -1486,3 +1486,19 @@ def test_a_release_through_hosted_agents_in_new_blocks_is_the_pipelines_routine(
     assert of(alerts, CRED) == []
     undamped, _ = run_rows(rows, settings=DetectionSettings(roaming_factor=1))
     assert [a for a in of(undamped, CRED) if "DOWNLOAD_THEN_LOGIN" in codes(a)]
+
+
+def test_a_block_back_after_its_trail_was_forgotten_is_no_campaign(run_rows):
+    """The block took one site, then nothing for two weeks: its trail is forgotten after
+    `campaign_days` (in a replay as in the timer's saved state), and the block is now one
+    she used before. Back, it takes a site a day for three days: no `CAMPAIGN` (a trail
+    kept in a replay's memory would have counted them)."""
+    there = replace(JANE, app_id=CLI, ip="203.0.113.45")
+    rows = cli_history(40)
+    first = AFTER.replace(hour=10, minute=30)
+    rows += activity(there, first, PUBLISHXML, site_id("orders-web"))
+    back = [first + timedelta(days=d) for d in (13, 14, 15)]  # Tuesday to Thursday
+    for day, site in zip(back, ("billing-api", "search-web", "hr-api"), strict=True):
+        rows += activity(there, day, PUBLISHXML, site_id(site))
+    alerts, _ = run_rows(rows)
+    assert not [a for a in janes(alerts) if "CAMPAIGN" in codes(a)]
