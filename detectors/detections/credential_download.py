@@ -772,9 +772,11 @@ def _failures(scorer: Scorer, sensitive: Sequence[Observation]) -> None:
     detail = ", ".join(f"{n} {status}" for status, n in sorted(statuses.items()))
     habit = f"; it usually fails {usual:.0%} of the time" if ctx.has_history else ""
     add = scorer.novel if ctx.has_history else scorer.add
+    # Broader probing weighs more: each refused site past `burst_sites`, up to four.
+    wider = min(max(len(sites) - s.burst_sites, 0), 4)
     add(
         ReasonCode.FAILURES,
-        s.weight_failures,
+        s.weight_failures + s.weight_failures_extra * wider,
         f"{attempts} failed credential operations ({detail}) on {len(sites)} sites{habit}"
         + (
             f" (besides {total(refused) - attempts} on other environments of its own apps)."

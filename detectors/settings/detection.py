@@ -88,6 +88,8 @@ class DetectionSettings:
     weight_unusual_hour: float = 10
     weight_rate_spike: float = 20
     weight_failures: float = 15
+    weight_failures_extra: float = 2.5
+    """`FAILURES` adds this for each refused site past `burst_sites`, up to four."""
     weight_failures_then_success: float = 15
     weight_new_operation: float = 20
     weight_new_webjob: float = 25

@@ -613,8 +613,9 @@ def straddling_probe(hour: int) -> list[dict]:
 
 
 def test_a_probe_straddling_two_scoring_windows_is_judged_whole(run_rows):
-    """Around 03:00: neither window is an alert alone; the probe is."""
-    alerts, _ = run_rows(straddling_probe(3))
+    """Around 03:00: neither window is an alert alone; the probe is. (Refusals past
+    `burst_sites` weigh nothing extra here, so that the first window stays below an alert.)"""
+    alerts, _ = run_rows(straddling_probe(3), settings=DetectionSettings(weight_failures_extra=0))
     [alert] = of(alerts, CRED)
     assert {"FAILURES", "DEPLOYMENT_CREDENTIALS"} <= codes(alert)
     assert alert["burst"]["firstSeen"].startswith("2026-10-21T02:59")
@@ -1502,3 +1503,23 @@ def test_a_block_back_after_its_trail_was_forgotten_is_no_campaign(run_rows):
         rows += activity(there, day, PUBLISHXML, site_id(site))
     alerts, _ = run_rows(rows)
     assert not [a for a in janes(alerts) if "CAMPAIGN" in codes(a)]
+
+
+@pytest.mark.parametrize(("sites", "weight"), [(4, 15), (6, 20), (12, 25)])
+def test_broader_probing_weighs_more(run_rows, sites, weight):
+    """Refusals on more sites than `burst_sites` add `weight_failures_extra` each, up to
+    four: probing ten sites is more than probing four."""
+    rows = jane_history()
+    t = AFTER.replace(hour=11)
+    for n in range(sites):
+        rows += activity(
+            JANE,
+            t + timedelta(seconds=20 * n),
+            CONFIG_LIST,
+            site_id(f"other{n}") + "/config/appsettings",
+            status="Failure",
+            substatus="Forbidden",
+        )
+    alerts, _ = run_rows(rows, settings=DetectionSettings(alert_threshold=1))
+    [failures] = [r for a in janes(alerts) for r in a["reasons"] if r["code"] == "FAILURES"]
+    assert failures["weight"] == weight

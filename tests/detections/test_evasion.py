@@ -411,13 +411,17 @@ def test_a_campaign_that_skips_days_and_reads_settings_too_is_still_one(run_rows
 
 @pytest.mark.parametrize(
     ("address", "tool"),
-    [("203.0.113.77", CLI), ("167.99.158.167", None)],
-    ids=["with a tool she never used", "from a rented server"],
+    [("203.0.113.77", CLI), ("203.0.113.77", POWERSHELL), ("167.99.158.167", None)],
+    ids=["with a tool she never used", "with a tool only her peers use", "from a rented server"],
 )
 def test_a_trip_that_brings_something_more_is_no_trip(run_rows, address, tool):
     """A new block at a new hour is a trip only with nothing else new: with the Azure CLI she
-    never used, or from a VPS at DigitalOcean, the same download at 04:00 alerts."""
+    never used, with Azure PowerShell that only her colleague uses, or from a VPS at
+    DigitalOcean, the same download at 04:00 alerts."""
     rows = jane_history(25)
+    bo = Actor(caller="bo@contoso.com", app_id=POWERSHELL, ip="198.51.100.21", name="Bo")
+    for day in workdays(START, 25, hour=13):
+        rows += activity(bo, day, PUBLISHXML, site_id("app9"))
     there = replace(JANE, ip=address, app_id=tool or JANE.app_id)
     rows += activity(there, AFTER.replace(hour=4, minute=20), PUBLISHXML, site_id("app1"))
     alerts, _ = run_rows(rows)
