@@ -423,10 +423,10 @@ class Scorer:
         kinds = {_NOVELTY_KIND[r.code] for r in added if r.code not in routine}
         # A trip moves where and when together: for a person, a new block with hours of its
         # own is one novelty (a thief brings something more: a tool, a site, a rented server).
-        trip = (
-            {r.code for r in added} == {ReasonCode.NEW_NETWORK, ReasonCode.UNUSUAL_HOUR}
-            and ctx.principal.type is PrincipalType.USER
-        )
+        trip = {r.code for r in added} == {
+            ReasonCode.NEW_NETWORK,
+            ReasonCode.UNUSUAL_HOUR,
+        } and ctx.principal.type is PrincipalType.USER
         # A person on a rented server is not a traveller: that novelty is never damped so.
         if sites_known and added and (len(kinds) <= 1 or trip) and not rented:
             if trip:
