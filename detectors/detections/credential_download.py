@@ -143,6 +143,8 @@ def evaluate(
     )
 
     rotation = _team_rotation(ctx, core)
+    # A person's sweep of function keys outside the portal: judged once, used twice.
+    swept = _key_sweep(ctx, core)
     # What was actually taken: a refused read took nothing (failures are judged below).
     taken = [o for o in sensitive if o.status is not Status.FAILED]
     deployment = [o for o in taken if takes_deployment_credentials(o)]
@@ -193,7 +195,7 @@ def evaluate(
             # routine (see `_key_sweep`).
             on_known_sites=known
             and (principal.type is not PrincipalType.USER or len(keys) < s.burst_sites)
-            and _key_sweep(ctx, core) is None,
+            and swept is None,
         )
     for family, code, weight in (
         (F.CREDENTIAL_CHANGE, ReasonCode.CREDENTIAL_CHANGE, s.weight_credential_change),
@@ -215,6 +217,7 @@ def evaluate(
         ordinary=ordinary,
         team=team or len(deployers),
         rotation=rotation,
+        swept=swept,
     )
     _new_operations(scorer, sensitive)
     _failures(scorer, sensitive)
@@ -451,6 +454,7 @@ def _site_evidence(
     ordinary: bool,
     team: int,
     rotation: bool,
+    swept: str | None,
 ) -> None:
     ctx, s = scorer.ctx, scorer.ctx.settings
     touched = sorted({o.resource.site_key for o in core if o.status is not Status.FAILED})
@@ -544,7 +548,7 @@ def _site_evidence(
             weight *= s.peer_routine_factor
             message += " It has no history and acts like its peers, so this weighs less."
         scorer.add(ReasonCode.SITE_BURST, weight, message)
-    elif swept := _key_sweep(ctx, core):
+    elif swept is not None:
         # Known apps, but a person lists keys app by app, in the portal's blades.
         scorer.add(
             ReasonCode.SITE_BURST,
