@@ -203,3 +203,30 @@ def test_a_new_blocks_trail_survives_the_engine_state_between_runs():
     together = run(resume=False)
     assert any(code.endswith(":CAMPAIGN") for code in together)
     assert run(resume=True) == together
+
+
+def test_the_engine_state_keeps_at_most_two_hundred_trails_the_most_recent():
+    """docs/settings.md: the engine state keeps at most 200 new-block trails, the most
+    recently used; a window forgets the rest (and any unused for `campaign_days`)."""
+    from detectors.model.days import day_number
+
+    today = day_number(START)
+    trails = {
+        f"p{n:03}@contoso.com": {
+            "203.0.0.0/16": {"first": today - 1, "days": {}, "elsewhere": [], "last": today - n % 3}
+        }
+        for n in range(250)
+    }
+    trails["stale@contoso.com"] = {
+        "203.0.0.0/16": {"first": today - 9, "days": {}, "elsewhere": [], "last": today - 9}
+    }
+    step = engine()
+    step.engine.restore_state(
+        {"version": 1, "recentActions": {}, "lastLogins": {}, "trails": trails}
+    )
+    step.process(observations(activity(ACTOR, START, PUBLISHXML, site_id("a"))), emit=True)
+    kept = step.engine.export_state()["trails"]
+    assert len(kept) == 200
+    assert "stale@contoso.com" not in kept
+    recent = {p for p, t in trails.items() if t["203.0.0.0/16"]["last"] >= today - 1}
+    assert recent <= set(kept)  # the most recently used are kept first
