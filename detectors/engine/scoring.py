@@ -340,6 +340,8 @@ class Engine:
         )
 
         alerted: set[str] = set()
+        # New blocks are followed across days over every row of the window, late or not.
+        touched = self._trails.follow(window, stored, around)
         # First the late rows, with any burst held back for them: no chain links them (the
         # chains see every row of the window below, late or not).
         first = {}
@@ -350,6 +352,7 @@ class Engine:
                 )
                 if finding is not None:
                     first[(detection.spec.id, principal_id)] = finding
+        first = self._trails.mark(first, touched)
         self._admit(first, stored, emit, result, alerted)
         # What a replay in event order would have learned before these rows: the late rows
         # and held parts just judged teach the surroundings and baselines that the rows of
@@ -375,7 +378,7 @@ class Engine:
         findings = self._chains.link(
             findings, window, around, judging, alerting=self._bursts.alerting()
         )
-        findings = self._trails.link(findings, window, judging, around)
+        findings = self._trails.mark(findings, touched)
         self._admit(findings, stored, emit, result, alerted)
         quarantined = _alerted_events([*first.values(), *findings.values()]) if emit else {}
         result.alerts.sort(key=lambda a: (a["firstSeen"], a["detection"], a["id"]))

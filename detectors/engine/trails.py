@@ -82,6 +82,10 @@ class Trail:
         )
 
 
+Touched = dict[str, set[str]]
+"""Per principal, the blocks whose trails took something new in a window."""
+
+
 class Trails:
     """The new blocks being followed, per principal and block."""
 
@@ -89,28 +93,32 @@ class Trails:
         self.settings = settings
         self.open: dict[str, dict[str, Trail]] = {}
 
-    def link(
+    def follow(
         self,
-        findings: Findings,
         window: Sequence[Observation],
         baselines: Mapping[str, PrincipalBaseline],
         surroundings: Surroundings,
-    ) -> Findings:
-        """The window's findings with `CAMPAIGN` added where a trail says so; the window's
-        activity followed (time-ordered, as the chains see it)."""
-        out = dict(findings)
-        touched: dict[str, set[str]] = {}
+    ) -> Touched:
+        """Follow the window's activity (time-ordered, late rows included, once per window);
+        the principals' blocks that took something new today, for `mark`."""
+        touched: Touched = {}
         for obs in window:
             if obs.principal.type is PrincipalType.PUBLISHING_USER or not located(obs):
                 continue
             block = wide_network_of(obs.source_ip or "")
             if self._follow(obs, block, baselines, surroundings):
                 touched.setdefault(obs.principal.id, set()).add(block)
+        if window:
+            self._prune(day_number(max(o.time for o in window)))
+        return touched
+
+    def mark(self, findings: Findings, touched: Touched) -> Findings:
+        """The findings with `CAMPAIGN` added to each credential finding that holds what a
+        followed block took (a late row's finding as well as the window's own)."""
+        out = dict(findings)
         for principal_id, blocks in sorted(touched.items()):
             for block in sorted(blocks):
                 self._judge(out, principal_id, block)
-        if window:
-            self._prune(day_number(max(o.time for o in window)))
         return out
 
     def _prune(self, today: int) -> None:
@@ -185,7 +193,14 @@ class Trails:
         s = self.settings
         trail = self.open.get(principal_id, {}).get(block)
         finding: Finding | None = out.get((CREDENTIAL_DOWNLOAD, principal_id))
-        if trail is None or finding is None:
+        if (
+            trail is None
+            or finding is None
+            or not any(
+                o.family in _TAKING and located(o) and wide_network_of(o.source_ip or "") == block
+                for o in finding.observations
+            )
+        ):
             return
         days = _run(sorted(day for day, sites in trail.days.items() if sites), s.campaign_days)
         if len(days) < 2 or not trail.elsewhere:
