@@ -156,10 +156,11 @@ class Context:
     @property
     def settling(self) -> bool:
         """Whether a newcomer (first seen within twice `mature_history_days`, its history
-        still short: a joiner's first weeks, a leaver whose old history aged out) acts as its
-        peers do, from their address blocks with their tools: settling in, judged as a
-        newcomer. A principal long on record with a thin history (it acts twice a week) is
-        no newcomer: its stolen session is judged against what it did."""
+        still short: a joiner's first weeks) acts as its peers do, from their address blocks
+        with their tools: settling in, judged as a newcomer. A principal long on record with
+        a thin history (it acts twice a week) is no newcomer: its stolen session is judged
+        against what it did. Nor, yet, is a leaver back after its history aged out (its first
+        day on record is old)."""
         if self._settling is None:
             baseline, s = self.baseline, self.settings
             self._settling = (
