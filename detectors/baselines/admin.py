@@ -108,6 +108,8 @@ def readable(baseline: PrincipalBaseline) -> list[str]:
         f"{baseline.failures:,} failed",
         f"hours UTC   {hours or '-'}",
     ]
+    if baseline.resumed_day >= 0:
+        lines.append(f"back on     {day_text(baseline.resumed_day)} (history counts from there)")
     if baseline.learned_through:
         lines.append(f"learned to  {baseline.learned_through.isoformat()}")
     for name in DIMENSIONS:

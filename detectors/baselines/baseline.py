@@ -87,6 +87,10 @@ class PrincipalBaseline:
     last_seen: datetime
     active_days: int = 0
     last_active_day: int = -1
+    resumed_day: int = -1
+    """The day the principal came back after more than `baseline_max_age_days` away, all it
+    did before forgotten: where its remembered history starts again (-1: never away that
+    long)."""
     operations: int = 0
     failures: int = 0
     families: Mapping[str, int] = field(default_factory=dict)
@@ -159,6 +163,14 @@ class PrincipalBaseline:
             and _released_by((day, release), today)
             and today - day <= max_age_days
         )
+
+    def history_start(self, today: int, max_age_days: int) -> int:
+        """The day its remembered history starts, seen from `today`: its first day on record,
+        or the day it came back after an absence that made the baseline forget everything
+        before (`today` itself, when it comes back today)."""
+        if 0 <= self.last_active_day < today - max_age_days:
+            return today
+        return max(day_number(self.first_seen), self.resumed_day)
 
     def history_days(self, today: int) -> int:
         """Days on which the principal was active before `today`."""
@@ -347,6 +359,7 @@ def absorb(
     reads: dict[int, int] | None = None
     run_peaks: dict[int, int] | None = None
     active_days, last_active_day = baseline.active_days, baseline.last_active_day
+    resumed_day = baseline.resumed_day
     last_hour_slot, current_hour_runs = baseline.last_hour_slot, baseline.current_hour_runs
     operations, failures = baseline.operations, baseline.failures
     last_seen = baseline.last_seen
@@ -362,6 +375,8 @@ def absorb(
         today = day_number(obs.time)
         slot = hour_number(obs.time)
         if today != last_active_day:
+            if 0 <= last_active_day < today - max_age_days:
+                resumed_day = today
             active_days += 1
             last_active_day = today
         if slot != last_hour_slot:
@@ -467,6 +482,7 @@ def absorb(
     baseline.last_seen = last_seen
     baseline.learned_through = through or baseline.learned_through
     baseline.active_days, baseline.last_active_day = active_days, last_active_day
+    baseline.resumed_day = resumed_day
     baseline.operations, baseline.failures = operations, failures
     if hours is not None and weekdays is not None:
         baseline.hours, baseline.weekdays = tuple(hours), tuple(weekdays)

@@ -38,6 +38,7 @@ def to_properties(baseline: PrincipalBaseline) -> dict[str, Any]:
         "LastActiveDay": day_text(baseline.last_active_day)
         if baseline.last_active_day >= 0
         else "",
+        "ResumedDay": day_text(baseline.resumed_day) if baseline.resumed_day >= 0 else "",
         "Operations": baseline.operations,
         "Failures": baseline.failures,
         "HoursUtc": orjson.dumps(list(baseline.hours)).decode(),
@@ -84,6 +85,7 @@ def from_properties(props: Mapping[str, Any]) -> PrincipalBaseline:
             for name in DIMENSIONS
         }
         last_active = props.get("LastActiveDay") or ""
+        resumed = props.get("ResumedDay") or ""
         return PrincipalBaseline(
             principal_id=str(props["PrincipalId"]),
             principal_type=PrincipalType(props["PrincipalType"]),
@@ -92,6 +94,7 @@ def from_properties(props: Mapping[str, Any]) -> PrincipalBaseline:
             last_seen=_aware(props["LastSeen"]),
             active_days=int(props.get("ActiveDays") or 0),
             last_active_day=day_from_text(last_active) if last_active else -1,
+            resumed_day=day_from_text(resumed) if resumed else -1,
             operations=int(props.get("Operations") or 0),
             failures=int(props.get("Failures") or 0),
             hours=_counts(props.get("HoursUtc"), 24),

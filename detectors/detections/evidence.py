@@ -155,18 +155,19 @@ class Context:
 
     @property
     def settling(self) -> bool:
-        """Whether a newcomer (first seen within twice `mature_history_days`, its history
-        still short: a joiner's first weeks) acts as its peers do, from their address blocks
-        with their tools: settling in, judged as a newcomer. A principal long on record with
-        a thin history (it acts twice a week) is no newcomer: its stolen session is judged
-        against what it did. Nor, yet, is a leaver back after its history aged out (its first
-        day on record is old)."""
+        """Whether a newcomer (its remembered history started within twice
+        `mature_history_days` and is still short: a joiner's first weeks, or a leaver's first
+        weeks back after everything it did was forgotten) acts as its peers do, from their
+        address blocks with their tools: settling in, judged as a newcomer. A principal long
+        on record with a thin history (it acts twice a week) is no newcomer: its stolen
+        session is judged against what it did."""
         if self._settling is None:
             baseline, s = self.baseline, self.settings
             self._settling = (
                 baseline is not None
                 and self.novelty_scale < 1
-                and self.today - day_number(baseline.first_seen) <= 2 * s.mature_history_days
+                and self.today - baseline.history_start(self.today, s.baseline_max_age_days)
+                <= 2 * s.mature_history_days
                 and self.ordinary_for_peers(self.observations)
             )
         return self._settling

@@ -98,6 +98,7 @@ def reference_learn(
     credential_reads = dict(baseline.credential_reads_per_day)
     run_peaks = dict(baseline.webjob_runs_peak_hour)
     active_days, last_active_day = baseline.active_days, baseline.last_active_day
+    resumed_day = baseline.resumed_day
     last_hour_slot, current_hour_runs = baseline.last_hour_slot, baseline.current_hour_runs
     operations, failures = baseline.operations, baseline.failures
     last_seen = baseline.last_seen
@@ -109,6 +110,8 @@ def reference_learn(
         today = day_number(obs.time)
         slot = hour_number(obs.time)
         if today != last_active_day:
+            if 0 <= last_active_day < today - max_age_days:
+                resumed_day = today
             active_days += 1
             last_active_day = today
         if slot != last_hour_slot:
@@ -187,6 +190,7 @@ def reference_learn(
         learned_through=through or baseline.learned_through,
         active_days=active_days,
         last_active_day=last_active_day,
+        resumed_day=resumed_day,
         operations=operations,
         failures=failures,
         hours=tuple(hours),

@@ -1394,6 +1394,37 @@ def test_a_newcomer_settling_in_is_judged_as_a_newcomer_until_its_history_mature
     assert "FUNCTION_KEYS" in codes(alert)
 
 
+def neos_return(address: str = NEO.ip) -> list[dict]:
+    """Neo's third day, but seven weeks after his first two (app1's profile with VS Code
+    from the office), while his team went on working: a leaver back after longer than the
+    baselines remember (`baseline_max_age_days`), first seen long ago, his history forgotten.
+    Back, he takes app2's profile and lists two function apps' keys with the CLI."""
+    back = (START + timedelta(days=54)).replace(hour=10, minute=30)  # a Tuesday
+    rows = jane_history(56) + team_at_work(56)
+    for day in workdays(START, 56, hour=15):
+        rows += activity(JANE, day, KEYS, site_id("func1") + "/host/default")
+    for day in (START + timedelta(days=1), START + timedelta(days=2)):
+        rows += activity(NEO, day.replace(hour=10), PUBLISHXML, site_id("app1"))
+    cli = replace(NEO, app_id=CLI, ip=address)
+    rows += activity(cli, back, PUBLISHXML, site_id("app2"))
+    for n, app in enumerate(("func1", "func2")):
+        rows += activity(cli, back + timedelta(minutes=3 + n), KEYS, site_id(app) + "/host/default")
+    return rows
+
+
+def test_a_leaver_back_after_its_history_aged_out_settles_in_as_a_newcomer(run_rows):
+    """Neo back after seven weeks away, on his first day from the office with his peers'
+    CLI: his history starts again that day (`PrincipalBaseline.history_start`), so he is
+    settling in, as a joiner would be, though first seen two months ago. Without the
+    peers' routine damping the same day alerts."""
+    rows = neos_return()
+    alerts, _ = run_rows(rows)
+    assert [a for a in of(alerts, CRED) if a["principal"]["name"] == NEO.name] == []
+    undamped, _ = run_rows(rows, settings=DetectionSettings(peer_routine_factor=1))
+    [alert] = [a for a in of(undamped, CRED) if a["principal"]["name"] == NEO.name]
+    assert "FUNCTION_KEYS" in codes(alert)
+
+
 def test_a_newcomer_settling_in_editing_a_test_sites_job_is_development(run_rows):
     """Neo's third day: a Kudu edit of orders-api-test's job, from a home block he never
     used but his colleagues do (Jane opens the console from it too). Not his usual place yet,

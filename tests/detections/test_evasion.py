@@ -42,6 +42,7 @@ from tests.detections.test_detections import (
     lead_history,
     monthly_rotation,
     moved_pipelines,
+    neos_return,
     neos_third_day,
     of,
     pipeline_deploys,
@@ -457,6 +458,14 @@ def test_a_release_login_from_a_rented_server_is_no_hosted_agent(run_rows):
     rows = hosted_agent_releases() + release_through("167.99.158.167")
     alerts, _ = run_rows(rows)
     assert [a for a in of(alerts, CRED) if "DOWNLOAD_THEN_LOGIN" in codes(a)]
+
+
+def test_a_dormant_identity_back_from_a_rented_server_is_not_settling_in(run_rows):
+    """A leaver's identity used after seven weeks of silence (a dormant account, a favourite
+    of attackers) from a VPS at DigitalOcean: not his peers' block, so not a leaver settling
+    back in: it alerts."""
+    alerts, _ = run_rows(neos_return(address="167.99.158.167"))
+    assert [a for a in of(alerts, CRED) if a["principal"]["name"] == "Neo"]
 
 
 def test_a_principal_long_on_record_with_a_thin_history_is_not_settling_in(run_rows):

@@ -86,6 +86,26 @@ def test_what_was_not_seen_for_longer_than_the_age_limit_is_forgotten():
     assert not b.knows("sites", "sub/rg/old", day_number(T0 + timedelta(days=11)), 10)
 
 
+def test_a_return_after_everything_was_forgotten_restarts_the_remembered_history():
+    """Away longer than the age limit, a principal's history starts again the day it comes
+    back (`resumed_day`; `history_start` says so on that day already), though it was first
+    seen long ago; a shorter absence restarts nothing. The day is stored."""
+    b = teach(obs(T0), obs(T0 + timedelta(days=1)), max_age=10)
+    back = day_number(T0 + timedelta(days=13))
+    assert b.history_start(back - 2, 10) == day_number(T0)
+    assert b.history_start(back, 10) == back
+    b = teach(obs(T0 + timedelta(days=13)), baseline=b, max_age=10)
+    later = teach(obs(T0 + timedelta(days=20)), baseline=b, max_age=10)
+    assert (b.resumed_day, later.resumed_day) == (back, back)
+    assert later.history_start(back + 7, 10) == back
+    assert later.first_seen == T0
+    assert from_properties(to_properties(later)).resumed_day == back
+    assert to_properties(later)["ResumedDay"] == "2026-10-14"
+    short = teach(obs(T0), obs(T0 + timedelta(days=10)), max_age=10)
+    assert short.resumed_day == -1
+    assert short.history_start(day_number(T0 + timedelta(days=11)), 10) == day_number(T0)
+
+
 def test_failures_are_counted_but_teach_no_capability():
     b = teach(obs(T0, site="secret", status=Status.FAILED))
     assert b.failures == 1
