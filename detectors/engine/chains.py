@@ -54,6 +54,8 @@ DOWNLOAD, POLICY, RESET, JOB_CREATED = "download", "policy", "reset", "jobCreate
 SUSPECT = "suspect"
 """An address used to probe (`FAILURES`); kept under `SOURCE_PREFIX` + the address."""
 SOURCE_PREFIX = "source:"
+# A probe remembers at most this many of the sites it was refused (the most recent).
+_MAX_REFUSED = 32
 """Events of an address rather than a site (site keys never start so)."""
 _NOVEL_SITE = frozenset({ReasonCode.NEW_SITE, ReasonCode.NO_HISTORY})
 """Reasons that say a downloader's site was not one it knew when it took the profile."""
@@ -72,6 +74,9 @@ class SiteEvent:
     reasons: tuple[Reason, ...] = ()
     """For a download or a reset: the evidence of its principal's finding at the time, which
     joins the finding of the chain it starts."""
+    sites: tuple[str, ...] = ()
+    """For a probe (`SUSPECT`): the sites (site keys) its principal was refused from the
+    address, the most recent last (at most `_MAX_REFUSED`)."""
 
     def to_json(self) -> dict[str, Any]:
         """The event as plain JSON values."""
@@ -83,6 +88,7 @@ class SiteEvent:
             "principalType": self.principal.type.value,
             "job": self.job,
             "network": self.network,
+            "sites": list(self.sites),
             "reasons": [
                 {"code": r.code.value, "message": r.message, "weight": r.weight}
                 for r in self.reasons
@@ -102,6 +108,7 @@ class SiteEvent:
             ),
             job=value["job"],
             network=value.get("network"),
+            sites=tuple(str(site) for site in value.get("sites") or ()),
             reasons=tuple(
                 Reason(code=ReasonCode(r["code"]), message=r["message"], weight=float(r["weight"]))
                 for r in value["reasons"]
@@ -223,14 +230,21 @@ class Chains:
         if surroundings.organisation_knows(block, today):
             return
         key = f"{SOURCE_PREFIX}{obs.source_ip}"
-        events = [e for e in self.events.get(key, ()) if e.principal != obs.principal]
+        before = self.events.get(key, ())
+        sites = next((e.sites for e in before if e.principal == obs.principal), ())
+        if obs.status is Status.FAILED:
+            site = obs.resource.site_key
+            sites = (*(s for s in sites if s != site), site)[-_MAX_REFUSED:]
+        events = [e for e in before if e.principal != obs.principal]
         # The codes say what alerted; the messages stay with the alert (the state is small).
         codes = tuple(
             Reason(code=code, message="", weight=0.0)
             for code in sorted({r.code for r in finding.reasons})
         )
         events.append(
-            SiteEvent(kind=SUSPECT, time=obs.time, principal=obs.principal, reasons=codes)
+            SiteEvent(
+                kind=SUSPECT, time=obs.time, principal=obs.principal, reasons=codes, sites=sites
+            )
         )
         self.events[key] = events
 
@@ -250,11 +264,10 @@ class Chains:
         if obs.family not in SENSITIVE_FAMILIES or not located(obs) or not obs.source_ip:
             return
         own = out.get((CRED, obs.principal.id))
-        if (
-            own is not None
-            and own.severity is not None
-            and not any(r.code is ReasonCode.SHARED_SOURCE for r in own.reasons)
-        ):
+        linked = next(
+            (r for r in (own.reasons if own else ()) if r.code is ReasonCode.SHARED_SOURCE), None
+        )
+        if own is not None and own.severity is not None and linked is None:
             return
         horizon = timedelta(minutes=self.settings.chain_minutes)
         earlier = [
@@ -275,17 +288,35 @@ class Chains:
             return
         if surroundings.peers_know(obs.principal.type, Dimension.WIDE_NETWORKS, block, today):
             return
-        event = earlier[-1]
+        # The probe refused this very site, if one did; else the latest.
+        site = obs.resource.site_key
+        event = next((e for e in reversed(earlier) if site in e.sites), earlier[-1])
+        refused = site in event.sites
+        weight = self.settings.weight_shared_source
+        if refused:
+            weight += self.settings.weight_shared_source_refused
+        if linked is not None and linked.weight >= weight:
+            return
         codes = ", ".join(sorted({r.code.value for r in event.reasons}))
         other = event.principal.name or event.principal.id
+        holding = (
+            f"this identity took {obs.resource.name}'s, which the first was refused"
+            if refused
+            else "the second holding credentials where the first was refused"
+        )
         reason = Reason(
             code=ReasonCode.SHARED_SOURCE,
             message=f"From {obs.source_ip}, the address {other} "
             f"({event.principal.type.value}) probed from {_minutes(obs.time - event.time)} "
-            f"before, refused across sites ({codes}): one source behind two identities, the "
-            "second holding what the first was refused.",
-            weight=self.settings.weight_shared_source,
+            f"before, refused across sites ({codes}): one source behind two identities; "
+            f"{holding}.",
+            weight=weight,
         )
+        if linked is not None and own is not None:
+            # A stronger link (the very site the probe was refused) replaces a weaker one.
+            out[(CRED, obs.principal.id)] = replace(
+                own, reasons=tuple(r for r in own.reasons if r is not linked)
+            )
         self._add(out, CRED, obs.principal, reason, ())
 
     def _on_cadence(

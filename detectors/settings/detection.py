@@ -137,6 +137,9 @@ class DetectionSettings:
     weight_login_then_job_files: float = 15
     weight_job_created_then_run: float = 20
     weight_shared_source: float = 30
+    weight_shared_source_refused: float = 15
+    """`SHARED_SOURCE` adds this when the credentials taken are of a site the probing
+    identity was refused: the second identity holds exactly what the first could not get."""
     weight_campaign: float = 20
     """`CAMPAIGN` adds this for each later day (up to three) on which a block new to the
     principal and the organisation took credentials of another site, and nothing else."""

@@ -1103,6 +1103,28 @@ def guest_refused(at: datetime, address: str, sites: tuple[str, ...]) -> list[di
     return rows
 
 
+PROBED = ("app1", "app2", "team-a", "team-b", "team-c", "team-d", "x1", "x2")
+
+
+def one_source_two_identities(
+    address: str = "203.0.113.150",
+    taken: tuple[str, ...] = ("app1", "app2"),
+    refused: tuple[str, ...] = PROBED,
+    minutes: int = 10,
+) -> list[dict]:
+    """A guest (who reads app9's settings daily) refused the profiles of `refused` at 11:00,
+    then, `minutes` later, Jane's identity taking those of `taken` from the same address."""
+    rows = jane_history()
+    for day in workdays(START, 20):
+        rows += activity(GUEST, day.replace(hour=13), CONFIG_LIST, site_id("app9"))
+    t = AFTER.replace(hour=11)
+    rows += guest_refused(t, address, refused)
+    there = replace(JANE, ip=address)
+    for n, site in enumerate(taken):
+        rows += activity(there, t + timedelta(minutes=minutes + n), PUBLISHXML, site_id(site))
+    return rows
+
+
 @pytest.mark.parametrize(
     ("address", "linked"),
     [("203.0.113.150", True), (JANE.ip, False)],
@@ -1112,16 +1134,7 @@ def test_two_identities_from_one_source_are_judged_together(run_rows, address, l
     """A guest probing eight sites, then Jane's identity taking two of them ten minutes
     later from the same new address: one actor behind two identities (`SHARED_SOURCE`).
     From her own office (which the guest shares, as everyone there), nothing links them."""
-    rows = jane_history()
-    for day in workdays(START, 20):
-        rows += activity(GUEST, day.replace(hour=13), CONFIG_LIST, site_id("app9"))
-    sites = ("app1", "app2", "team-a", "team-b", "team-c", "team-d", "x1", "x2")
-    t = AFTER.replace(hour=11)
-    rows += guest_refused(t, address, sites)
-    there = replace(JANE, ip=address)
-    for n, site in enumerate(("app1", "app2")):
-        rows += activity(there, t + timedelta(minutes=10 + n), PUBLISHXML, site_id(site))
-    alerts, _ = run_rows(rows)
+    alerts, _ = run_rows(one_source_two_identities(address))
     janes = [a for a in of(alerts, CRED) if a["principal"]["name"] == JANE.name]
     shared = [a for a in janes if "SHARED_SOURCE" in codes(a)]
     assert bool(shared) is linked, [a["reasons"] for a in janes]
@@ -1132,20 +1145,51 @@ def test_two_identities_from_one_source_are_judged_together(run_rows, address, l
         )
 
 
+def shared_source(alerts: list[dict]) -> dict:
+    """Jane's one SHARED_SOURCE reason."""
+    [reason] = [
+        r
+        for a in of(alerts, CRED)
+        if a["principal"]["name"] == JANE.name
+        for r in a["reasons"]
+        if r["code"] == "SHARED_SOURCE"
+    ]
+    return reason
+
+
+@pytest.mark.parametrize(
+    ("taken", "refused", "extra"),
+    [
+        (("app1", "app2"), PROBED, True),
+        (("app1", "app2"), ("team-a", "team-b", "team-c", "team-d", "x1", "x2", "x3", "x4"), False),
+        (("app2", "app1"), ("app1", "team-a", "team-b", "team-c", "team-d", "x1", "x2"), True),
+    ],
+    ids=["sites it was refused", "other sites", "another site first, then one it was refused"],
+)
+def test_holding_the_very_site_the_probe_was_refused_weighs_more(run_rows, taken, refused, extra):
+    """Jane's identity taking a site the guest was refused from the same address is the
+    second identity holding exactly what the first could not get: `SHARED_SOURCE` weighs
+    `weight_shared_source_refused` more and names the site. Sites the guest did not try link
+    the two identities all the same, at the base weight; a refused site taken after another
+    one raises the link once."""
+    alerts, _ = run_rows(one_source_two_identities(taken=taken, refused=refused))
+    s = DetectionSettings()
+    reason = shared_source(alerts)
+    if extra:
+        assert reason["weight"] == s.weight_shared_source + s.weight_shared_source_refused
+        assert "took app1's, which the first was refused" in reason["message"]
+    else:
+        assert reason["weight"] == s.weight_shared_source
+        assert "which the first was refused" not in reason["message"]
+
+
 def test_a_probe_below_an_alert_still_links_the_identity_that_succeeds_from_its_address(
     run_rows,
 ):
     """The guest's refusals on four sites score below an alert here (the threshold raised
     to 40), but they are probing (`FAILURES`) all the same: Jane's identity taking two of
     those sites from the same new address ten minutes later is linked to them."""
-    rows = jane_history()
-    for day in workdays(START, 20):
-        rows += activity(GUEST, day.replace(hour=13), CONFIG_LIST, site_id("app9"))
-    t = AFTER.replace(hour=11)
-    rows += guest_refused(t, "203.0.113.150", ("app1", "app2", "team-a", "team-b"))
-    there = replace(JANE, ip="203.0.113.150")
-    for n, site in enumerate(("app1", "app2")):
-        rows += activity(there, t + timedelta(minutes=10 + n), PUBLISHXML, site_id(site))
+    rows = one_source_two_identities(refused=("app1", "app2", "team-a", "team-b"))
     alerts, _ = run_rows(rows, settings=DetectionSettings(alert_threshold=40))
     assert not [a for a in alerts if a["principal"]["name"] == GUEST.name]
     [alert] = janes(alerts)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from detectors.engine.scoring import Engine
 from detectors.model.observation import Observation, RawRow, SourceTable
@@ -202,6 +202,46 @@ def test_a_new_blocks_trail_survives_the_engine_state_between_runs():
 
     together = run(resume=False)
     assert any(code.endswith(":CAMPAIGN") for code in together)
+    assert run(resume=True) == together
+
+
+def test_the_sites_a_probe_was_refused_survive_the_engine_state_between_runs():
+    """The guest's refusals at 11:00 and Jane's identity taking one of those sites from the
+    same address at 11:20, in the next window: a timer run per window, each from the state
+    the last one saved (plain JSON), links them with the refused site's weight, as one
+    engine does."""
+    import json
+
+    from tests.detections.test_detections import JANE, one_source_two_identities
+
+    obs = sorted(observations(one_source_two_identities(minutes=20)), key=lambda o: o.time)
+    windows: dict[datetime, list] = {}
+    for o in obs:
+        windows.setdefault(o.time.replace(minute=o.time.minute // 15 * 15, second=0), []).append(o)
+    learning_until = START + timedelta(days=14)
+
+    def run(resume: bool) -> list[tuple[str, float]]:
+        store, state, found = SqliteStore(), None, []
+        step = WindowStep(Engine(settings=DetectionSettings()), store)
+        for start, window in windows.items():
+            if resume:
+                step = WindowStep(Engine(settings=DetectionSettings()), store)
+                if state is not None:
+                    step.engine.restore_state(json.loads(state))
+            result = step.process(window, emit=start >= learning_until)
+            found += [
+                (r["code"], r["weight"])
+                for alert in result.alerts
+                if alert["principal"]["name"] == JANE.name
+                for r in alert["reasons"]
+                if r["code"] == "SHARED_SOURCE"
+            ]
+            state = json.dumps(step.engine.export_state())
+        return found
+
+    s = DetectionSettings()
+    together = run(resume=False)
+    assert together == [("SHARED_SOURCE", s.weight_shared_source + s.weight_shared_source_refused)]
     assert run(resume=True) == together
 
 
