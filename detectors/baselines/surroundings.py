@@ -20,9 +20,15 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
-from detectors.baselines.baseline import SITE_CONTEXT_PREFIX, Dimension, PrincipalBaseline
+from detectors.baselines.baseline import (
+    SITE_CONTEXT_PREFIX,
+    Dimension,
+    PrincipalBaseline,
+    network_of,
+)
 from detectors.model.days import day_number
 from detectors.model.observation import Observation, OperationFamily, PrincipalType, Status
 
@@ -101,6 +107,19 @@ class Surroundings:
 
     baselines: Mapping[str, PrincipalBaseline]
     max_age_days: int
+    deployments: Mapping[str, tuple[tuple[datetime, str], ...]] = field(default_factory=dict)
+    """Deployments by automation identities (service principals, managed identities) of the
+    window and the chains' memory before it: site key -> (time, network /24 or /48)."""
+
+    def deployed_from(self, site_key: str, at: datetime, ip: str, within: timedelta) -> bool:
+        """Whether an automation identity deployed the site from this address's network at
+        most `within` before `at`: a `$site` login or file write from there then is that
+        deployment's own (a pipeline's zip deploy signs in to Kudu from its agent)."""
+        deployed = self.deployments.get(site_key)
+        if not deployed or not ip:
+            return False
+        net = network_of(ip)
+        return any(n == net and timedelta(0) <= at - t <= within for t, n in deployed)
 
     def job(self, site_key: str, webjob: str) -> PrincipalBaseline | None:
         """The history of one WebJob on a site, if any."""

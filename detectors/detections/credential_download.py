@@ -575,6 +575,10 @@ def _key_sweep(ctx: Context, core: Sequence[Observation]) -> str | None:
         return f"the function keys of {len(apps)} apps ({listing(apps)})"
     if sets > 2 * s.own_app_key_sets:
         return f"{sets} sets of function keys and secrets of {listing(apps)}"
+    # Its first listing ever is a set or two of the function it works on, not a script
+    # enumerating an app's keys and its functions' secrets.
+    if sets >= s.own_app_key_sets and not ctx.knows(Dimension.FAMILIES, F.FUNCTION_KEYS_READ.value):
+        return f"{sets} sets of function keys and secrets of {listing(apps)}, its first listing"
     return None
 
 

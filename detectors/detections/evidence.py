@@ -119,6 +119,7 @@ class Context:
         "observations",
         "principal",
         "settings",
+        "settling_scale",
         "surroundings",
         "today",
     )
@@ -152,24 +153,35 @@ class Context:
         self.novelty_scale = settings.immature_factor + (1 - settings.immature_factor) * maturity
         """How much novelty counts: a short history makes everything look new."""
         self._settling: bool | None = None
+        self.settling_scale = self.novelty_scale
+        """How much novelty counts for a newcomer settling in (see `settling`): as for
+        `novelty_scale`, from the days since its remembered history (re)started."""
 
     @property
     def settling(self) -> bool:
-        """Whether a newcomer (its remembered history started within twice
-        `mature_history_days` and is still short: a joiner's first weeks, or a leaver's first
-        weeks back after everything it did was forgotten) acts as its peers do, from their
-        address blocks with their tools: settling in, judged as a newcomer. A principal long
-        on record with a thin history (it acts twice a week) is no newcomer: its stolen
-        session is judged against what it did."""
+        """Whether a newcomer acts as its peers do, from their address blocks with their
+        tools: settling in, judged as a newcomer. A newcomer's remembered history started
+        within twice `mature_history_days` and is still short (a joiner's first weeks), or
+        started again then (a leaver's first weeks back, everything it did before forgotten,
+        however long its history was). A principal long on record with a thin history (it
+        acts twice a week) is no newcomer: its stolen session is judged against what it did;
+        nor is a dormant identity back from elsewhere than its peers' blocks."""
         if self._settling is None:
             baseline, s = self.baseline, self.settings
-            self._settling = (
-                baseline is not None
-                and self.novelty_scale < 1
-                and self.today - baseline.history_start(self.today, s.baseline_max_age_days)
-                <= 2 * s.mature_history_days
-                and self.ordinary_for_peers(self.observations)
-            )
+            if baseline is None:
+                self._settling = False
+            else:
+                start = baseline.history_start(self.today, s.baseline_max_age_days)
+                restarted = start > day_number(baseline.first_seen)
+                self._settling = (
+                    (self.novelty_scale < 1 or restarted)
+                    and self.today - start <= 2 * s.mature_history_days
+                    and self.ordinary_for_peers(self.observations)
+                )
+                # What it remembers is at most what it did since its history (re)started.
+                remembered = min(self.history_days, self.today - start)
+                maturity = min(1.0, remembered / max(s.mature_history_days, 1))
+                self.settling_scale = s.immature_factor + (1 - s.immature_factor) * maturity
         return self._settling
 
     def knows(self, dimension: Dimension, value: str) -> bool:
@@ -291,10 +303,15 @@ class Scorer:
         ctx = self.ctx
         scale = ctx.novelty_scale
         if ctx.settling:
-            scale *= ctx.settings.peer_routine_factor
+            scale = ctx.settling_scale * ctx.settings.peer_routine_factor
+            history = (
+                f"only {ctx.history_days} days of history"
+                if ctx.novelty_scale < 1
+                else "back after longer away than its baseline remembers"
+            )
             message += (
-                f" (only {ctx.history_days} days of history, acting from its peers' address "
-                "blocks with their tools, as a newcomer settling in: weighs less)"
+                f" ({history}, acting from its peers' address blocks with their tools, as a "
+                "newcomer settling in: weighs less)"
             )
         elif scale < 1:
             message += f" (only {ctx.history_days} days of history: weighs less)"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
+from datetime import timedelta
 
 from detectors.baselines.baseline import Dimension, PrincipalBaseline, wide_network_of
 from detectors.baselines.surroundings import Surroundings, is_creation
@@ -432,6 +433,7 @@ def _hands_on(ctx: Context, files: Sequence[Observation]) -> str | None:
                 if o.source_ip
                 and not ctx.knows(Dimension.WIDE_NETWORKS, wide_network_of(o.source_ip))
                 and not ctx.surroundings.organisation_knows(wide_network_of(o.source_ip), ctx.today)
+                and not _deployed(ctx, o)
             }
         )
         if not far or _release(ctx, files, far):
@@ -444,6 +446,19 @@ def _hands_on(ctx: Context, files: Sequence[Observation]) -> str | None:
     else:
         return None
     return how
+
+
+def _deployed(ctx: Context, written: Observation) -> bool:
+    """Whether job files written with a site's publishing credentials came with an automation
+    identity's deployment of the site, from the agent that deployed it (its network, within
+    `deployment_login_minutes`), not from a rented server: a release, not a console."""
+    ip = written.source_ip or ""
+    return hosting_provider(ip) is None and ctx.surroundings.deployed_from(
+        written.resource.site_key,
+        written.time,
+        ip,
+        timedelta(minutes=ctx.settings.deployment_login_minutes),
+    )
 
 
 def _release(ctx: Context, files: Sequence[Observation], far: Sequence[str]) -> bool:

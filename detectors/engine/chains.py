@@ -51,13 +51,16 @@ from detectors.settings.detection import DetectionSettings
 F = OperationFamily
 CRED, WEBJOB = CREDENTIAL_DOWNLOAD, WEBJOB_ACTIVITY
 DOWNLOAD, POLICY, RESET, JOB_CREATED = "download", "policy", "reset", "jobCreated"
+DEPLOYED = "deployed"
+"""An automation identity's deployment of the site (its `$site` logins follow it)."""
 SUSPECT = "suspect"
 """An address used to probe (`FAILURES`); kept under `SOURCE_PREFIX` + the address."""
 SOURCE_PREFIX = "source:"
+"""Events of an address rather than a site (site keys never start so)."""
 # A probe remembers at most this many of the sites it was refused (the most recent).
 _MAX_REFUSED = 32
-"""Events of an address rather than a site (site keys never start so)."""
 _NOVEL_SITE = frozenset({ReasonCode.NEW_SITE, ReasonCode.NO_HISTORY})
+_AUTOMATION = frozenset({PrincipalType.SERVICE_PRINCIPAL, PrincipalType.MANAGED_IDENTITY})
 """Reasons that say a downloader's site was not one it knew when it took the profile."""
 
 
@@ -375,6 +378,13 @@ class Chains:
         if not downloads:
             return
         event = downloads[-1]
+        if hosting_provider(login.source_ip) is None and surroundings.deployed_from(
+            login.resource.site_key,
+            login.time,
+            login.source_ip,
+            timedelta(minutes=self.settings.deployment_login_minutes),
+        ):
+            return  # the deployment's own login, from the agent that deployed
         weight = self.settings.weight_download_then_login
         where = "a block nobody in the organisation has used"
         if event.network == net:
@@ -464,6 +474,23 @@ class Chains:
             Dimension.NETWORKS, net, today, self.settings.baseline_max_age_days
         )
 
+    def deployments(
+        self, window: Sequence[Observation]
+    ) -> dict[str, tuple[tuple[datetime, str], ...]]:
+        """Automation identities' deployments, by site: those remembered from earlier windows
+        and this window's (see `Surroundings.deployed_from`)."""
+        found: dict[str, list[tuple[datetime, str]]] = {}
+        for site, events in self.events.items():
+            for e in events:
+                if e.kind == DEPLOYED and e.network:
+                    found.setdefault(site, []).append((e.time, e.network))
+        for obs in window:
+            if _deploys(obs) and obs.source_ip:
+                found.setdefault(obs.resource.site_key, []).append(
+                    (obs.time, network_of(obs.source_ip))
+                )
+        return {site: tuple(sorted(times)) for site, times in found.items()}
+
     def wanted(self, window: Sequence[Observation]) -> set[str]:
         """Principals whose baselines a chain in this window may need (earlier downloaders)."""
         sites = {
@@ -509,6 +536,8 @@ class Chains:
                 kinds.append(RESET)
         elif obs.family is F.BASIC_AUTH_POLICY:
             kinds.append(POLICY)
+        elif _deploys(obs):
+            kinds.append(DEPLOYED)
         if obs.family is F.WEBJOB_FILE_CHANGE and obs.webjob and is_creation(obs):
             today = day_number(obs.time)
             if (
@@ -566,6 +595,15 @@ def _is_download(obs: Observation) -> bool:
 def _minutes(delta: timedelta) -> str:
     minutes = max(0, round(delta.total_seconds() / 60))
     return "under a minute" if minutes == 0 else f"{minutes} min"
+
+
+def _deploys(obs: Observation) -> bool:
+    """An automation identity's deployment of the site (`DEPLOYED`)."""
+    return (
+        obs.family is F.DEPLOYMENT
+        and obs.status is not Status.FAILED
+        and obs.principal.type in _AUTOMATION
+    )
 
 
 def add_reason(

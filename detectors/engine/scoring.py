@@ -337,6 +337,7 @@ class Engine:
         around = Surroundings(
             baselines={k: v for k, v in stored.items() if is_context_id(k)},
             max_age_days=self.settings.baseline_max_age_days,
+            deployments=self._chains.deployments(window),
         )
 
         alerted: set[str] = set()

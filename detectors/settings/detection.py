@@ -132,6 +132,9 @@ class DetectionSettings:
     chain_minutes: int = 120
     """Actions on one site this close in time can form a chain."""
     weight_download_then_login: float = 30
+    deployment_login_minutes: int = 5
+    """A `$site` login this soon after an automation identity's deployment of the site is
+    the deployment's own, not a use of a profile someone took before (`DOWNLOAD_THEN_LOGIN`)."""
     weight_policy_then_download: float = 20
     weight_reset_then_download: float = 20
     weight_login_then_job_files: float = 15

@@ -1438,16 +1438,17 @@ def test_a_newcomer_settling_in_is_judged_as_a_newcomer_until_its_history_mature
     assert "FUNCTION_KEYS" in codes(alert)
 
 
-def neos_return(address: str = NEO.ip) -> list[dict]:
-    """Neo's third day, but seven weeks after his first two (app1's profile with VS Code
-    from the office), while his team went on working: a leaver back after longer than the
-    baselines remember (`baseline_max_age_days`), first seen long ago, his history forgotten.
-    Back, he takes app2's profile and lists two function apps' keys with the CLI."""
-    back = (START + timedelta(days=54)).replace(hour=10, minute=30)  # a Tuesday
-    rows = jane_history(56) + team_at_work(56)
-    for day in workdays(START, 56, hour=15):
+def neos_return(address: str = NEO.ip, days: int = 2) -> list[dict]:
+    """Neo's third day, but seven weeks after his first `days` days (app1's profile with VS
+    Code from the office), while his team went on working: a leaver back after longer than
+    the baselines remember (`baseline_max_age_days`), first seen long ago, his history
+    forgotten. Back, he takes app2's profile and lists two function apps' keys with the CLI."""
+    back = (START + timedelta(days=61)).replace(hour=10, minute=30)  # a Tuesday
+    rows = jane_history(63) + team_at_work(63)
+    for day in workdays(START, 63, hour=15):
         rows += activity(JANE, day, KEYS, site_id("func1") + "/host/default")
-    for day in (START + timedelta(days=1), START + timedelta(days=2)):
+    for n in range(days):
+        day = START + timedelta(days=1 + n)
         rows += activity(NEO, day.replace(hour=10), PUBLISHXML, site_id("app1"))
     cli = replace(NEO, app_id=CLI, ip=address)
     rows += activity(cli, back, PUBLISHXML, site_id("app2"))
@@ -1456,12 +1457,14 @@ def neos_return(address: str = NEO.ip) -> list[dict]:
     return rows
 
 
-def test_a_leaver_back_after_its_history_aged_out_settles_in_as_a_newcomer(run_rows):
+@pytest.mark.parametrize("days", [2, 12], ids=["a short history", "a mature one"])
+def test_a_leaver_back_after_its_history_aged_out_settles_in_as_a_newcomer(run_rows, days):
     """Neo back after seven weeks away, on his first day from the office with his peers'
     CLI: his history starts again that day (`PrincipalBaseline.history_start`), so he is
-    settling in, as a joiner would be, though first seen two months ago. Without the
+    settling in, as a joiner would be, though first seen two months ago and however long
+    his history was before (his novelty counts from the day he came back). Without the
     peers' routine damping the same day alerts."""
-    rows = neos_return()
+    rows = neos_return(days=days)
     alerts, _ = run_rows(rows)
     assert [a for a in of(alerts, CRED) if a["principal"]["name"] == NEO.name] == []
     undamped, _ = run_rows(rows, settings=DetectionSettings(peer_routine_factor=1))
@@ -1562,6 +1565,51 @@ def test_a_release_through_hosted_agents_in_new_blocks_is_the_pipelines_routine(
     assert of(alerts, CRED) == []
     undamped, _ = run_rows(rows, settings=DetectionSettings(roaming_factor=1))
     assert [a for a in of(undamped, CRED) if "DOWNLOAD_THEN_LOGIN" in codes(a)]
+
+
+DEPLOYMENT_WRITE = "MICROSOFT.WEB/SITES/DEPLOYMENTS/WRITE"
+AGENT = "20.123.64.98"  # a hosted agent's address, in a block nobody used before
+
+
+def deployment_then(address: str, *, files: bool = False) -> list[dict]:
+    """At 16:00 the pipeline's identity deploys app1 from a new hosted agent (AGENT); four
+    seconds later the site's publishing credentials sign in to Kudu from `address` (and
+    write the files of job 'cleanup', with `files`)."""
+    at = AFTER.replace(hour=16)
+    rows = activity(
+        replace(DEPLOYER, ip=AGENT), at, DEPLOYMENT_WRITE, site_id("app1") + "/deployments/1"
+    )
+    rows.append(login("$app1", at + timedelta(seconds=4), site_id("app1"), address, "Kudu"))
+    if files:
+        rows += job_files("app1", at + timedelta(seconds=6), "triggered/cleanup", DEPLOYED)
+    return rows
+
+
+def test_a_deployments_own_login_is_no_use_of_a_profile_taken_before(run_rows):
+    """Jane takes app1's profile at 15:58, as she does every day; two minutes later the
+    pipeline deploys app1 from a new hosted agent, whose Kudu login with the site's
+    credentials comes from that agent: the deployment's own login
+    (`deployment_login_minutes`), not Jane's profile used from a block nobody knows. With
+    the window at zero the same login chains to her download."""
+    rows = jane_history()
+    rows += activity(JANE, AFTER.replace(hour=15, minute=58), PUBLISHXML, site_id("app1"))
+    rows += deployment_then(AGENT)
+    alerts, _ = run_rows(rows)
+    assert not [a for a in of(alerts, CRED) if "DOWNLOAD_THEN_LOGIN" in codes(a)]
+    chained, _ = run_rows(rows, settings=DetectionSettings(deployment_login_minutes=0))
+    assert [a for a in of(chained, CRED) if "DOWNLOAD_THEN_LOGIN" in codes(a)]
+
+
+def test_job_files_a_deployment_writes_from_its_agent_are_no_console_session(run_rows):
+    """The pipeline deploys app1 from a new hosted agent, and the site's publishing
+    credentials write job 'cleanup's files from that agent seconds later: the deployment's
+    release, not someone at the console (no `LOGIN_THEN_JOB_FILES`), though only one job
+    changed. With the window at zero the same write alerts as hands-on."""
+    rows = pipeline_deploys() + deployment_then(AGENT, files=True)
+    alerts, _ = run_rows(rows)
+    assert of(alerts, WEBJOB) == []
+    hands_on, _ = run_rows(rows, settings=DetectionSettings(deployment_login_minutes=0))
+    assert [a for a in of(hands_on, WEBJOB) if "LOGIN_THEN_JOB_FILES" in codes(a)]
 
 
 def test_a_block_back_after_its_trail_was_forgotten_is_no_campaign(run_rows):

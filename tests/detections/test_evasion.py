@@ -33,6 +33,7 @@ from tests.detections.test_detections import (
     admin_with_weekly_maintenance,
     cli_history,
     codes,
+    deployment_then,
     hosted_agent_releases,
     jane_history,
     janes_edits,
@@ -464,8 +465,27 @@ def test_a_dormant_identity_back_from_a_rented_server_is_not_settling_in(run_row
     """A leaver's identity used after seven weeks of silence (a dormant account, a favourite
     of attackers) from a VPS at DigitalOcean: not his peers' block, so not a leaver settling
     back in: it alerts."""
-    alerts, _ = run_rows(neos_return(address="167.99.158.167"))
-    assert [a for a in of(alerts, CRED) if a["principal"]["name"] == "Neo"]
+    for days in (2, 12):
+        alerts, _ = run_rows(neos_return(address="167.99.158.167", days=days))
+        assert [a for a in of(alerts, CRED) if a["principal"]["name"] == "Neo"]
+
+
+@pytest.mark.parametrize(
+    "address", ["4.207.35.53", "167.99.158.167"], ids=["another new block", "a rented server"]
+)
+def test_a_login_right_after_a_deployment_but_not_from_its_agent_is_still_hands_on(
+    run_rows, address
+):
+    """The pipeline deploys app1 from its agent, and seconds later the site's credentials
+    sign in to Kudu and write a job's files from elsewhere: not the deployment's own login.
+    It still alerts (`LOGIN_THEN_JOB_FILES`); after Jane's download, it still chains."""
+    rows = pipeline_deploys() + deployment_then(address, files=True)
+    alerts, _ = run_rows(rows)
+    assert [a for a in of(alerts, WEBJOB) if "LOGIN_THEN_JOB_FILES" in codes(a)]
+    rows = jane_history()
+    rows += activity(JANE, AFTER.replace(hour=15, minute=58), PUBLISHXML, site_id("app1"))
+    alerts, _ = run_rows(rows + deployment_then(address))
+    assert [a for a in of(alerts, CRED) if "DOWNLOAD_THEN_LOGIN" in codes(a)]
 
 
 def test_a_principal_long_on_record_with_a_thin_history_is_not_settling_in(run_rows):
