@@ -536,3 +536,40 @@ def test_a_person_who_lists_her_apps_keys_routinely_dumping_every_functions_aler
     [alert] = [a for a in of(alerts, CRED) if a["principal"]["name"] == JANE.name]
     assert alert["severity"] in ("medium", "high"), alert["reasons"]
     assert "SITE_BURST" in codes(alert)
+
+
+def test_a_first_key_listing_that_enumerates_an_apps_functions_is_a_sweep(run_rows):
+    """Jane, who never listed function keys, lists func1's host keys and the secrets of two
+    of its functions with the CLI, from the office in her hours: not a developer's first
+    look at one function's key (a set or two), a script enumerating the app. A sweep
+    (`SITE_BURST`), at least medium; with `own_app_key_sets` raised past the three sets it
+    is only her first listing, and low."""
+    host = "MICROSOFT.WEB/SITES/HOST/LISTKEYS/ACTION"
+    secrets = "MICROSOFT.WEB/SITES/FUNCTIONS/LISTSECRETS/ACTION"
+    cli = replace(JANE, app_id=CLI)
+    rows = jane_history()
+    for day in workdays(START, 20, hour=14):
+        rows += activity(cli, day, PUBLISHXML, site_id("func1"))
+    t = AFTER.replace(hour=14, minute=20)
+    rows += activity(cli, t, host, site_id("func1") + "/host/default")
+    for n, name in enumerate(("orders", "refunds")):
+        rows += activity(
+            cli,
+            t + timedelta(seconds=5 * (n + 1)),
+            secrets,
+            site_id("func1") + f"/functions/{name}",
+        )
+
+    def janes_alert(settings: DetectionSettings) -> dict:
+        alerts, _ = run_rows(rows, settings=settings)
+        [alert] = [a for a in of(alerts, CRED) if a["principal"]["name"] == JANE.name]
+        return alert
+
+    swept = janes_alert(DetectionSettings())
+    assert swept["severity"] in ("medium", "high"), swept["reasons"]
+    assert "its first listing" in next(
+        r["message"] for r in swept["reasons"] if r["code"] == "SITE_BURST"
+    )
+    alone = janes_alert(DetectionSettings(own_app_key_sets=4))
+    assert "SITE_BURST" not in codes(alone)
+    assert alone["severity"] == "low"
