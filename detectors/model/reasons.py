@@ -57,6 +57,12 @@ class Reason:
     message: str
     weight: float
 
+    def __post_init__(self) -> None:
+        # A weight is a float wherever it came from (a setting's default may be written 30):
+        # alerts and the engine state show every weight alike, `30.0`.
+        if type(self.weight) is not float:
+            object.__setattr__(self, "weight", float(self.weight))
+
 
 NEXT_STEPS: Mapping[ReasonCode, str] = MappingProxyType(
     {

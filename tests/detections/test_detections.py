@@ -1175,6 +1175,7 @@ def test_holding_the_very_site_the_probe_was_refused_weighs_more(run_rows, taken
     alerts, _ = run_rows(one_source_two_identities(taken=taken, refused=refused))
     s = DetectionSettings()
     reason = shared_source(alerts)
+    assert type(reason["weight"]) is float  # 45.0 or 30.0 in the JSON, as every weight
     if extra:
         assert reason["weight"] == s.weight_shared_source + s.weight_shared_source_refused
         assert "took app1's, which the first was refused" in reason["message"]
