@@ -21,7 +21,9 @@ def test_every_setting_is_documented_with_its_default():
         name = f"DETECTOR_{field.name.upper()}"
         row = re.search(rf"^\| `{name}` \| ([^|]+) \|", text, re.MULTILINE)
         assert row, f"{name} is not in docs/settings.md"
-        assert row.group(1).strip().split()[0] == f"{field.default:g}", name
+        default = field.default if field.default != "" else "(none)"
+        shown = default if isinstance(default, str) else f"{default:g}"
+        assert row.group(1).strip().split()[0] == shown, name
 
 
 def test_every_reason_code_is_documented():
@@ -45,6 +47,19 @@ def test_every_bad_setting_is_reported_at_once():
         )
     assert "DETECTOR_BURST_SITES='many' is not an integer" in str(err.value)
     assert "DETECTOR_WEIGHT_NEW_SITE='-3' must not be negative" in str(err.value)
+
+
+def test_the_operators_rented_ranges_come_from_the_environment_and_are_checked():
+    ranges = "Acme VPS=203.0.113.0/24 2001:db8::/32; Hetzner=5.75.128.0/17"
+    assert DetectionSettings.from_env({"DETECTOR_HOSTING_RANGES": ranges}).hosting_ranges == ranges
+    with pytest.raises(ConfigurationError) as err:
+        DetectionSettings.from_env(
+            {"DETECTOR_HOSTING_RANGES": "Acme=203.0.113.0/33", "DETECTOR_BURST_SITES": "x"}
+        )
+    assert "DETECTOR_HOSTING_RANGES: '203.0.113.0/33' (Acme) is not a network" in str(err.value)
+    assert "DETECTOR_BURST_SITES" in str(err.value)
+    with pytest.raises(ConfigurationError, match=r"'203\.0\.113\.0/24' is not Provider=CIDR"):
+        DetectionSettings.from_env({"DETECTOR_HOSTING_RANGES": "203.0.113.0/24"})
 
 
 def test_severity_bands_must_be_ordered():

@@ -617,7 +617,10 @@ def pipeline_family(ctx: Context, core: Sequence[Observation]) -> list[str]:
     )
     if not taken or any(
         not ctx.peers_know(Dimension.TOOLS, o.tool.value)
-        or (located(o) and hosting_provider(o.source_ip or "") is not None)
+        or (
+            located(o)
+            and hosting_provider(o.source_ip or "", ctx.settings.hosting_ranges) is not None
+        )
         for o in core
     ):
         return []

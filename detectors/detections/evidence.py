@@ -496,7 +496,7 @@ class Scorer:
             return False, False
         far = [ip for ip in new_ips if not ctx.knows(Dimension.WIDE_NETWORKS, wide_network_of(ip))]
         known = baseline.known_count(Dimension.WIDE_NETWORKS, ctx.today, s.baseline_max_age_days)
-        providers = {ip: hosting_provider(ip) for ip in far}
+        providers = {ip: hosting_provider(ip, s.hosting_ranges) for ip in far}
         rented = (
             sorted({p for p in providers.values() if p is not None})
             if ctx.principal.type is PrincipalType.USER

@@ -453,7 +453,9 @@ def _deployed(ctx: Context, written: Observation) -> bool:
     identity's deployment of the site, from the agent that deployed it (its network, within
     `deployment_login_minutes`), not from a rented server: a release, not a console."""
     ip = written.source_ip or ""
-    return hosting_provider(ip) is None and ctx.surroundings.deployed_from(
+    return hosting_provider(
+        ip, ctx.settings.hosting_ranges
+    ) is None and ctx.surroundings.deployed_from(
         written.resource.site_key,
         written.time,
         ip,
@@ -466,7 +468,7 @@ def _release(ctx: Context, files: Sequence[Observation], far: Sequence[str]) -> 
     a release from a new agent: files of several of the site's existing jobs (whose files
     deployments wrote before) written at once, not from a rented server. A person at a
     console edits a job; a pipeline ships them all."""
-    if any(hosting_provider(ip) is not None for ip in far):
+    if any(hosting_provider(ip, ctx.settings.hosting_ranges) is not None for ip in far):
         return False
     jobs = {(o.resource.site_key, o.webjob) for o in files if o.webjob}
     around, family = ctx.surroundings, F.WEBJOB_FILE_CHANGE.value

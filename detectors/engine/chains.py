@@ -378,7 +378,9 @@ class Chains:
         if not downloads:
             return
         event = downloads[-1]
-        if hosting_provider(login.source_ip) is None and surroundings.deployed_from(
+        if hosting_provider(
+            login.source_ip, self.settings.hosting_ranges
+        ) is None and surroundings.deployed_from(
             login.resource.site_key,
             login.time,
             login.source_ip,
@@ -449,19 +451,18 @@ class Chains:
             >= s.roaming_networks
             and bool(event.reasons)
             and not any(r.code in _NOVEL_SITE for r in event.reasons)
-            and hosting_provider(login.source_ip or "") is None
+            and hosting_provider(login.source_ip or "", self.settings.hosting_ranges) is None
         )
 
-    @staticmethod
     def _pipelines_agent(
-        downloader: Principal, login: Observation, surroundings: Surroundings, today: int
+        self, downloader: Principal, login: Observation, surroundings: Surroundings, today: int
     ) -> bool:
         """Whether a `$site` login after an automation identity took the profile looks like
         a pipeline's agent: another automation identity deploys the site too, and the login
         comes from no rented server (see `model.hosting`)."""
         if downloader.type not in (PrincipalType.SERVICE_PRINCIPAL, PrincipalType.MANAGED_IDENTITY):
             return False
-        if hosting_provider(login.source_ip or "") is not None:
+        if hosting_provider(login.source_ip or "", self.settings.hosting_ranges) is not None:
             return False
         crowd = surroundings.crowd(login.resource.site_key, today)
         return any(is_automation_id(p) and p != downloader.id for p in crowd)

@@ -244,14 +244,46 @@ def _table() -> tuple[list[int], list[tuple[int, str]]]:
 _STARTS, _ENDS = _table()
 
 
+def parse_ranges(
+    text: str,
+) -> tuple[tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, str], ...]:
+    """An operator's own rented ranges (`DETECTOR_HOSTING_RANGES`): `Provider=CIDR CIDR;
+    Provider=CIDR`, IPv4 or IPv6, e.g. `Hetzner=5.75.128.0/17; Acme VPS=203.0.113.0/24
+    2001:db8::/32`. ValueError names what is wrong."""
+    ranges = []
+    for part in text.split(";"):
+        if not part.strip():
+            continue
+        name, sep, prefixes = part.partition("=")
+        name = name.strip()
+        if not sep or not name or not prefixes.split():
+            raise ValueError(f"{part.strip()!r} is not Provider=CIDR [CIDR ...]")
+        for prefix in prefixes.split():
+            try:
+                ranges.append((ipaddress.ip_network(prefix, strict=False), name))
+            except ValueError as err:
+                raise ValueError(f"{prefix!r} ({name}) is not a network: {err}") from None
+    return tuple(ranges)
+
+
+@lru_cache(maxsize=8)
+def _extra(text: str) -> tuple[tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, str], ...]:
+    return parse_ranges(text)
+
+
 @lru_cache(maxsize=65_536)
-def hosting_provider(ip: str) -> str | None:
+def hosting_provider(ip: str, extra: str = "") -> str | None:
     """The provider renting out the server this address belongs to, or None (an office,
-    a home, a phone, Azure, or an address this list does not know)."""
+    a home, a phone, Azure, or an address this list does not know). `extra`: the
+    operator's own ranges (see `parse_ranges`), looked up first."""
     try:
         address = ipaddress.ip_address(ip)
     except ValueError:
         return None
+    if extra:
+        for net, name in _extra(extra):
+            if address.version == net.version and address in net:
+                return name
     if address.version != 4:
         return None
     value = int(address)

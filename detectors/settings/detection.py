@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Self
 
 from detectors.model.errors import ConfigurationError
+from detectors.model.hosting import parse_ranges
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -164,6 +165,10 @@ class DetectionSettings:
     """A burst's later finding is sent as an update only if its severity rises or its
     accumulated score grows by at least this much; otherwise it is counted in `repeats`."""
 
+    hosting_ranges: str = ""
+    """The operator's own additions to the providers that rent servers by the hour
+    (`model.hosting`): `Provider=CIDR CIDR; Provider=CIDR`. Empty: the built-in list only."""
+
     # Severity bands.
     alert_threshold: float = 35
     """Findings scoring below this are not alerts."""
@@ -179,6 +184,14 @@ class DetectionSettings:
             name = f"DETECTOR_{spec.name.upper()}"
             raw = environ.get(name)
             if raw is None or raw == "":
+                continue
+            if spec.type in ("str", str):
+                try:
+                    parse_ranges(raw)
+                except ValueError as err:
+                    problems.append(f"{name}: {err}")
+                    continue
+                values[spec.name] = raw
                 continue
             kind = int if spec.type in ("int", int) else float
             try:

@@ -573,3 +573,17 @@ def test_a_first_key_listing_that_enumerates_an_apps_functions_is_a_sweep(run_ro
     alone = janes_alert(DetectionSettings(own_app_key_sets=4))
     assert "SITE_BURST" not in codes(alone)
     assert alone["severity"] == "low"
+
+
+def test_a_person_from_a_range_the_operator_lists_as_rented_is_not_a_traveller(run_rows):
+    """203.0.113.70 is a hotel's to the built-in list (a traveller: no alert); an operator
+    who knows it is a VPS provider's lists it (`hosting_ranges`), and Jane taking her own
+    site's profile from there alerts, naming the provider."""
+    rows = jane_history()
+    there = Actor(caller=JANE.caller, app_id=JANE.app_id, ip="203.0.113.70", name=JANE.name)
+    rows += activity(there, AFTER.replace(hour=11), PUBLISHXML, site_id("app1"))
+    quiet, _ = run_rows(rows)
+    assert of(quiet, CRED) == []
+    listed, _ = run_rows(rows, settings=DetectionSettings(hosting_ranges="Acme VPS=203.0.113.0/24"))
+    [alert] = of(listed, CRED)
+    assert "Acme VPS" in next(r["message"] for r in alert["reasons"] if r["code"] == "NEW_NETWORK")

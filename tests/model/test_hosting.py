@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import ipaddress
 import itertools
+import re
 
 import pytest
 
-from detectors.model.hosting import _PROVIDERS, hosting_provider
+from detectors.model.hosting import _PROVIDERS, hosting_provider, parse_ranges
 
 
 @pytest.mark.parametrize(
@@ -43,3 +44,31 @@ def test_the_blocks_are_valid_and_never_overlap():
     for net in nets:  # every block's edges are found
         assert hosting_provider(str(net.network_address)) is not None
         assert hosting_provider(str(net.broadcast_address)) is not None
+
+
+def test_an_operators_own_ranges_are_rented_servers_too():
+    """`DETECTOR_HOSTING_RANGES` adds ranges (IPv4 and IPv6) the built-in list lacks, and
+    its names win over the built-in list's; without it nothing changes."""
+    extra = "Acme VPS=203.0.113.0/24 2001:db8:aa::/48; Own name=167.99.158.0/24"
+    assert hosting_provider("203.0.113.70") is None
+    assert hosting_provider("203.0.113.70", extra) == "Acme VPS"
+    assert hosting_provider("2001:db8:aa::1", extra) == "Acme VPS"
+    assert hosting_provider("2001:db8:ab::1", extra) is None
+    assert hosting_provider("167.99.158.167", extra) == "Own name"
+    assert hosting_provider("167.99.158.167") == "DigitalOcean"
+    assert hosting_provider("81.134.202.17", extra) is None
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("203.0.113.0/24", "is not Provider=CIDR"),
+        ("Acme=", "is not Provider=CIDR"),
+        ("=203.0.113.0/24", "is not Provider=CIDR"),
+        ("Acme=203.0.113.0/33", "'203.0.113.0/33' (Acme) is not a network"),
+        ("Acme=somewhere", "'somewhere' (Acme) is not a network"),
+    ],
+)
+def test_a_malformed_range_is_a_clear_error(text, problem):
+    with pytest.raises(ValueError, match=re.escape(problem)):
+        parse_ranges(text)
