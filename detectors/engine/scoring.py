@@ -404,11 +404,16 @@ class Engine:
                 if since is None or o.time >= since or o.principal.id not in alerting
             ]
             teach = [o for o in teach if o.principal.id not in alerting]
-        context = context_groups([*current, *teach], exclude=exclude)
+        context = context_groups(current, exclude=exclude)
+        # A held part let go was judged when it came: it teaches the surroundings even when
+        # the principal's newer rows are held back in turn (unless its burst alerted).
+        let_go = frozenset(alerted | self._bursts.alerting(window[0].time))
+        for key, part in context_groups(teach, exclude=let_go).items():
+            context.setdefault(key, []).extend(part)
         names = {key: key.split(":", 1)[0] + " " + key.split(":", 1)[1] for key in context}
-        return result, Scored(
-            groups={**released, **learned, **context}, names=names, quarantined=quarantined
-        )
+        # A principal's part let go, then its rows of this window: both teach its baseline.
+        own = {p: [*released.get(p, ()), *learned.get(p, ())] for p in {*released, *learned}}
+        return result, Scored(groups={**own, **context}, names=names, quarantined=quarantined)
 
     def _learned_first(
         self,

@@ -5,6 +5,8 @@ from __future__ import annotations
 import random
 from datetime import datetime, timedelta
 
+import pytest
+
 from detectors.engine.scoring import Engine
 from detectors.model.observation import Observation, RawRow, SourceTable
 from detectors.normalize.rows import Normalizer
@@ -270,3 +272,36 @@ def test_the_engine_state_keeps_at_most_two_hundred_trails_the_most_recent():
     assert "stale@contoso.com" not in kept
     recent = {p for p, t in trails.items() if t["203.0.0.0/16"]["last"] >= today - 1}
     assert recent <= set(kept)  # the most recently used are kept first
+
+
+@pytest.mark.parametrize(
+    ("operation", "site", "held"),
+    [(PUBLISHXML, "app4", True), ("MICROSOFT.WEB/SITES/SYNC/ACTION", "app1", False)],
+    ids=["newer rows held in turn", "newer rows learned at once"],
+)
+def test_a_held_part_let_go_teaches_the_site_and_its_principal(operation, site, held):
+    """With late rows expected, Jane's quiet download of app3's profile at 10:00 is held for
+    its rest (`_PARTIAL_FOR`). At 10:45 she acts again and the 10:00 part is let go (judged
+    when it came). It teaches app3's crowd and her own baseline whether her newer rows are
+    held in turn (taking app4's profile) or learned at once (a sync of app1): it was lost
+    in both cases, so a pipeline's new identity taking app3 the next day, say, found no one
+    else working on it."""
+    from detectors.baselines.surroundings import site_history_id
+    from tests.detections.test_detections import JANE, jane_history
+
+    day = START + timedelta(days=14)
+    history = sorted(observations(jane_history(14)), key=lambda o: o.time)
+    first = observations(activity(JANE, day.replace(hour=10), PUBLISHXML, site_id("app3")))
+    later = observations(activity(JANE, day.replace(hour=10, minute=45), operation, site_id(site)))
+    store = SqliteStore()
+    step = WindowStep(Engine(settings=DetectionSettings()), store)
+    step.engine.late_rows = True
+    step.process(history, emit=False)
+    step.process(first, emit=True)
+    assert JANE.caller in step.engine._partial  # held for its rest
+    step.process(later, emit=True)
+    assert (JANE.caller in step.engine._partial) is held
+    [app3] = {o.resource.site_key for o in first}
+    loaded = store.load([site_history_id(app3), JANE.caller])
+    assert JANE.caller in loaded[site_history_id(app3)].baseline.principals
+    assert app3 in loaded[JANE.caller].baseline.credential_sites
