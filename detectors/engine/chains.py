@@ -366,18 +366,15 @@ class Chains:
         if known or surroundings.organisation_knows(block, today):
             return
         # Someone using the profile they just took from a network they use is the
-        # profile's ordinary use (Visual Studio, Kudu, FTP clients).
+        # profile's ordinary use (Visual Studio, Kudu, FTP clients): such a download
+        # explains the login, whoever else took the profile before.
         net = network_of(login.source_ip)
-        downloads = [
-            e
-            for e in earlier
-            if e.kind == DOWNLOAD
-            and e.principal != login.principal
-            and not self._knows(baselines, e.principal.id, net, today)
-        ]
-        if not downloads:
+        taken = [e for e in earlier if e.kind == DOWNLOAD and e.principal != login.principal]
+        if any(self._knows(baselines, e.principal.id, net, today) for e in taken):
             return
-        event = downloads[-1]
+        if not taken:
+            return
+        event = taken[-1]
         if hosting_provider(
             login.source_ip, self.settings.hosting_ranges
         ) is None and surroundings.deployed_from(
