@@ -279,8 +279,21 @@ def evaluate(
 
     _runs(scorer, done)
     if development := _development(ctx, done, files):
+        # What the burst did to production besides (an on-call run of a job) keeps its own
+        # novelty when it is new to the principal: then only the edit is development.
+        novel = any(
+            not is_non_production(o.resource.site_key)
+            and (
+                not ctx.knows(Dimension.FAMILIES, o.family.value)
+                or (
+                    o.webjob
+                    and not ctx.knows(Dimension.WEBJOBS, f"{o.resource.site_key}/{o.webjob}")
+                )
+            )
+            for o in done
+        )
         scorer.scale(
-            _HANDS_ON_REASONS,
+            _EDIT_REASONS if novel else _HANDS_ON_REASONS,
             s.non_production_factor,
             f"(By hand on {listing(development)}, non-production sites of apps it works on, "
             "from its usual networks in its usual hours, with nothing stopped or deleted: "
@@ -302,6 +315,8 @@ _HANDS_ON_REASONS = frozenset(
     }
 )
 """What a person's hands-on edit of job files adds up to (see `_development`)."""
+_EDIT_REASONS = frozenset({ReasonCode.JOB_FILES_CHANGED, ReasonCode.LOGIN_THEN_JOB_FILES})
+"""The edit itself, when the burst also did something new to production (runs, say)."""
 
 
 def _development(
@@ -323,7 +338,8 @@ def _development(
         for f in silenced
     ):
         return []
-    sites = {o.resource.site_key for o in done}
+    # The edited sites: running a production job in the same sitting is no edit of it.
+    sites = {o.resource.site_key for o in files}
     if not all(is_non_production(key) for key in sites):
         return []
     if ctx.has_history:
@@ -335,7 +351,7 @@ def _development(
         # A newcomer has no apps yet: from its peers' blocks, with their tools, it is one
         # more developer at the console of a test site.
         development = ctx.ordinary_for_peers(done)
-    return sorted({o.resource.name for o in done}) if development else []
+    return sorted({o.resource.name for o in files}) if development else []
 
 
 def _runs(scorer: Scorer, done: Sequence[Observation]) -> None:

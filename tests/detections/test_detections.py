@@ -996,6 +996,24 @@ def test_a_developer_editing_a_job_by_hand_on_its_test_site_is_development(run_r
     assert undamped["score"] >= DetectionSettings().alert_threshold
 
 
+def test_a_test_sites_edit_beside_a_production_jobs_run_is_still_development(run_rows):
+    """On call, Jane runs production's job 'cleanup' (as she does every day) in the same
+    sitting as her Kudu edit of the test site's: the run is no edit of production, so the
+    edit is still development and nothing alerts. The run keeps its own weight (any novelty
+    of production stays undamped). With the factor at 1 the same sitting alerts."""
+    rows = team_on_dev_and_prod()
+    for day in workdays(START, 20, hour=11):
+        rows += job_runs(JANE, day, 1, timedelta(0), "orders-api-prod", "cleanup")
+    at = AFTER.replace(hour=11)
+    rows += kudu_edit("orders-api-test", at)
+    rows += job_runs(JANE, at + timedelta(minutes=4), 1, timedelta(0), "orders-api-prod", "cleanup")
+    alerts, _ = run_rows(rows)
+    assert janes_edits(alerts) == []
+    full, _ = run_rows(rows, settings=DetectionSettings(non_production_factor=1))
+    [alert] = janes_edits(full)
+    assert "LOGIN_THEN_JOB_FILES" in codes(alert)
+
+
 def janes_edits(alerts: list[dict]) -> list[dict]:
     """Jane's WebJob alerts (her hands-on edits)."""
     return [a for a in of(alerts, WEBJOB) if a["principal"]["name"] in (JANE.name, JANE.caller)]

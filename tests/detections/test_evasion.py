@@ -587,3 +587,17 @@ def test_a_person_from_a_range_the_operator_lists_as_rented_is_not_a_traveller(r
     listed, _ = run_rows(rows, settings=DetectionSettings(hosting_ranges="Acme VPS=203.0.113.0/24"))
     [alert] = of(listed, CRED)
     assert "Acme VPS" in next(r["message"] for r in alert["reasons"] if r["code"] == "NEW_NETWORK")
+
+
+def test_a_test_sites_edit_does_not_damp_a_first_run_of_a_production_job(run_rows):
+    """In the sitting of a Kudu edit of the test site's job (development), Jane's identity
+    also runs production's job for the first time: that run is new to her, so its novelty
+    keeps its weight (only the edit is development), and the sitting alerts."""
+    rows = team_on_dev_and_prod()
+    at = AFTER.replace(hour=11)
+    rows += kudu_edit("orders-api-test", at)
+    rows += job_runs(JANE, at + timedelta(minutes=4), 1, timedelta(0), "orders-api-prod", "cleanup")
+    alerts, _ = run_rows(rows)
+    [alert] = janes_edits(alerts)
+    new = next(r for r in alert["reasons"] if r["code"] == "NEW_OPERATION")
+    assert "development" not in new["message"]
