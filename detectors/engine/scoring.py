@@ -174,6 +174,9 @@ class Engine:
         """Actions already counted, by key, with their time: the end row of one arriving late."""
         self._logins: dict[str, list[_Login]] = {}
         """The recent Kudu/FTP logins of each site, oldest first (a login may arrive late)."""
+        self._stops: dict[str, dict[str, tuple[str, datetime]]] = {}
+        """Who stopped each continuous WebJob of a site last, and when (see
+        `_attribute_file_changes`)."""
         self.late_rows = late_rows
         """Whether a row may arrive after rows of later events (the timer; a replay in
         ingestion order): a WebJob file change no login explains then waits one window for
@@ -196,6 +199,11 @@ class Engine:
             horizon = newest - timedelta(minutes=self.settings.login_attribution_minutes)
             kept = {s: [x for x in v if x.time >= horizon] for s, v in self._logins.items()}
             self._logins = {s: v for s, v in kept.items() if v}
+            stops = {
+                site: {job: stop for job, stop in jobs.items() if stop[1] >= horizon}
+                for site, jobs in self._stops.items()
+            }
+            self._stops = {site: jobs for site, jobs in stops.items() if jobs}
         return {
             "version": STATE_VERSION,
             "bursts": self._bursts.export(self._newest),
@@ -205,6 +213,10 @@ class Engine:
             "lastLogins": {
                 site: [login.to_json() for login in logins]
                 for site, logins in sorted(self._logins.items())
+            },
+            "jobStops": {
+                site: {job: [who, at.isoformat()] for job, (who, at) in sorted(jobs.items())}
+                for site, jobs in sorted(self._stops.items())
             },
             "unexplained": [observation_json(obs) for obs in self._unexplained],
             "partial": {
@@ -228,6 +240,13 @@ class Engine:
             }
             # Added later: a state written before bursts and chains existed has neither.
             self._unexplained = [observation_from(v) for v in state.get("unexplained") or ()]
+            self._stops = {
+                str(site): {
+                    str(job): (str(who), datetime.fromisoformat(at))
+                    for job, (who, at) in jobs.items()
+                }
+                for site, jobs in (state.get("jobStops") or {}).items()
+            }
             self._partial = {
                 str(p): [observation_from(v) for v in group]
                 for p, group in (state.get("partial") or {}).items()
@@ -571,7 +590,10 @@ class Engine:
     def _attribute_file_changes(
         self, window: list[Observation], *, judge: frozenset[str]
     ) -> list[Observation]:
-        """Tie each WebJob file change to the last Kudu/FTP login on its site, if recent.
+        """Tie each WebJob file change to the last Kudu/FTP login on its site, if recent; or,
+        for a job someone stopped since, to that principal's own Kudu login after the stop:
+        who silenced a job and opened the console edits it, not a colleague who signed in
+        to the same site a moment later.
 
         With `late_rows`, a change no login explains within `_SURE_LOGIN` is held for the
         next window (its login, or a later one, may arrive late), unless it is in `judge`
@@ -591,6 +613,9 @@ class Engine:
                     key=lambda x: x.time,
                 )
                 del logins[:-_LOGINS_PER_SITE]
+            elif obs.family is OperationFamily.WEBJOB_STOP and obs.webjob:
+                if obs.status is not Status.FAILED:
+                    self._stops.setdefault(site, {})[obs.webjob] = (obs.principal.id, obs.time)
             elif obs.table is SourceTable.APP_SERVICE_FILE_AUDIT:
                 login = _latest_before(self._logins.get(site, ()), obs.time)
                 explained = login is not None and obs.time - login.time <= limit
@@ -606,6 +631,7 @@ class Engine:
                     self._unexplained.append(obs)
                     held += held_size(obs)
                 elif login is not None and explained:
+                    login = self._stoppers_login(site, obs, limit) or login
                     out.append(
                         replace(obs, principal=login.principal, source_ip=login.ip, tool=login.tool)
                     )
@@ -614,6 +640,24 @@ class Engine:
                 continue
             out.append(obs)
         return out
+
+    def _stoppers_login(self, site: str, change: Observation, limit: timedelta) -> _Login | None:
+        """The Kudu login, after it stopped the changed job and before the change, of the
+        principal that stopped it within `limit`; else None."""
+        stop = self._stops.get(site, {}).get(change.webjob or "")
+        if stop is None or not timedelta(0) <= change.time - stop[1] <= limit:
+            return None
+        who, stopped = stop
+        return next(
+            (
+                login
+                for login in reversed(self._logins.get(site, ()))
+                if login.principal.id == who
+                and login.tool is ClientTool.KUDU
+                and stopped <= login.time <= change.time
+            ),
+            None,
+        )
 
     def learned(
         self,

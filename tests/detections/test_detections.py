@@ -1378,6 +1378,24 @@ def job_with_a_history(days: int = 25) -> list[dict]:
     return rows
 
 
+@pytest.mark.parametrize("window", [timedelta(minutes=15), timedelta(minutes=5)])
+def test_a_colleagues_login_in_between_does_not_take_the_edit_of_a_job_she_stopped(
+    run_rows, window
+):
+    """Jane stops app1's job 'sync', opens the Kudu console, and edits the job's script; a
+    colleague signs in to the same site with its publishing credentials from the office a
+    minute after her (using the profile he just took). The edit belongs to whoever stopped
+    the job and opened the console: Jane's hands-on session alerts (it went to the later
+    login, a known block's, and nothing alerted). With five-minute windows the stop, the
+    logins and the edit fall in different windows: the same."""
+    at = AFTER.replace(hour=11, minute=1)
+    rows = job_with_a_history() + stop_edit_start(at)
+    rows.append(login("$app1", at + timedelta(minutes=2), site_id("app1"), JANE.ip, "Kudu"))
+    alerts, _ = run_rows(rows, window=window)
+    [alert] = janes_edits(alerts)
+    assert {"JOB_FILES_CHANGED", "LOGIN_THEN_JOB_FILES"} <= codes(alert)
+
+
 def test_a_job_stopped_then_edited_by_hand_in_the_next_window_is_judged_whole(run_rows):
     """The stop falls in one scoring window, the edit and the start in the next: the stop
     scores below an alert but opens a quiet burst (`quiet_burst_score`), so the session is

@@ -305,3 +305,56 @@ def test_a_held_part_let_go_teaches_the_site_and_its_principal(operation, site, 
     loaded = store.load([site_history_id(app3), JANE.caller])
     assert JANE.caller in loaded[site_history_id(app3)].baseline.principals
     assert app3 in loaded[JANE.caller].baseline.credential_sites
+
+
+def test_who_stopped_a_job_survives_the_engine_state_between_runs():
+    """Jane stops app1's job at 11:01, signs in to Kudu at 11:02; a colleague signs in with
+    the site's credentials at 11:03; the script changes at 11:08. One timer run per
+    five-minute window, each from the state the last one saved (plain JSON), gives the edit
+    to Jane as one engine does (`jobStops`)."""
+    import json
+
+    from tests.detections.test_detections import (
+        AFTER,
+        JANE,
+        job_with_a_history,
+        stop_edit_start,
+    )
+    from tests.rowkit import login
+
+    at = AFTER.replace(hour=11, minute=1)
+    rows = job_with_a_history() + stop_edit_start(at)
+    rows.append(login("$app1", at + timedelta(minutes=2), site_id("app1"), JANE.ip, "Kudu"))
+    normalizer = Normalizer()
+    obs = []
+    for n, row in enumerate(rows):
+        table = SourceTable(row.get("Type") or "AzureActivity")
+        result = normalizer.normalize(RawRow(source="t", line=n, table=table, fields=row))
+        if isinstance(result, Observation):
+            obs.append(result)
+    obs.sort(key=lambda o: o.time)
+    windows: dict[datetime, list[Observation]] = {}
+    for o in obs:
+        windows.setdefault(o.time.replace(minute=o.time.minute // 5 * 5, second=0), []).append(o)
+    learning_until = START + timedelta(days=14)
+
+    def run(resume: bool) -> list[str]:
+        store, state, edits = SqliteStore(), None, []
+        step = WindowStep(Engine(settings=DetectionSettings()), store)
+        for start, window in windows.items():
+            if resume:
+                step = WindowStep(Engine(settings=DetectionSettings()), store)
+                if state is not None:
+                    step.engine.restore_state(json.loads(state))
+            result = step.process(window, emit=start >= learning_until)
+            edits += [
+                alert["principal"]["id"]
+                for alert in result.alerts
+                if any(r["code"] == "JOB_FILES_CHANGED" for r in alert["reasons"])
+            ]
+            state = json.dumps(step.engine.export_state())
+        return edits
+
+    together = run(resume=False)
+    assert JANE.caller in together
+    assert run(resume=True) == together
