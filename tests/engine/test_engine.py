@@ -23,12 +23,35 @@ def observations(rows) -> list[Observation]:
     normalizer = Normalizer()
     out = []
     for n, row in enumerate(rows):
-        result = normalizer.normalize(
-            RawRow(source="t", line=n, table=SourceTable.AZURE_ACTIVITY, fields=row)
-        )
+        table = SourceTable(row.get("Type") or SourceTable.AZURE_ACTIVITY.value)
+        result = normalizer.normalize(RawRow(source="t", line=n, table=table, fields=row))
         if isinstance(result, Observation):
             out.append(result)
     return out
+
+
+def timer_runs(rows, minutes: int, pick, *, resume: bool) -> list:
+    """What `pick` takes from each window's result, scoring the rows window by window
+    (`minutes` long) in one engine, or (`resume`) in one timer run per window, each from the
+    state the last one saved, through its plain JSON."""
+    import json
+
+    obs = sorted(observations(rows), key=lambda o: o.time)
+    windows: dict[datetime, list[Observation]] = {}
+    for o in obs:
+        start = o.time.replace(minute=o.time.minute // minutes * minutes, second=0, microsecond=0)
+        windows.setdefault(start, []).append(o)
+    learning_until = START + timedelta(days=14)
+    store, state, found = SqliteStore(), None, []
+    step = WindowStep(Engine(settings=DetectionSettings()), store)
+    for start, window in windows.items():
+        if resume:
+            step = WindowStep(Engine(settings=DetectionSettings()), store)
+            if state is not None:
+                step.engine.restore_state(json.loads(state))
+        found += pick(step.process(window, emit=start >= learning_until))
+        state = json.dumps(step.engine.export_state())
+    return found
 
 
 def engine() -> Engine:
@@ -212,39 +235,22 @@ def test_the_sites_a_probe_was_refused_survive_the_engine_state_between_runs():
     same address at 11:20, in the next window: a timer run per window, each from the state
     the last one saved (plain JSON), links them with the refused site's weight, as one
     engine does."""
-    import json
-
     from tests.detections.test_detections import JANE, one_source_two_identities
 
-    obs = sorted(observations(one_source_two_identities(minutes=20)), key=lambda o: o.time)
-    windows: dict[datetime, list] = {}
-    for o in obs:
-        windows.setdefault(o.time.replace(minute=o.time.minute // 15 * 15, second=0), []).append(o)
-    learning_until = START + timedelta(days=14)
+    def shared(result) -> list[tuple[str, float]]:
+        return [
+            (r["code"], r["weight"])
+            for alert in result.alerts
+            if alert["principal"]["name"] == JANE.name
+            for r in alert["reasons"]
+            if r["code"] == "SHARED_SOURCE"
+        ]
 
-    def run(resume: bool) -> list[tuple[str, float]]:
-        store, state, found = SqliteStore(), None, []
-        step = WindowStep(Engine(settings=DetectionSettings()), store)
-        for start, window in windows.items():
-            if resume:
-                step = WindowStep(Engine(settings=DetectionSettings()), store)
-                if state is not None:
-                    step.engine.restore_state(json.loads(state))
-            result = step.process(window, emit=start >= learning_until)
-            found += [
-                (r["code"], r["weight"])
-                for alert in result.alerts
-                if alert["principal"]["name"] == JANE.name
-                for r in alert["reasons"]
-                if r["code"] == "SHARED_SOURCE"
-            ]
-            state = json.dumps(step.engine.export_state())
-        return found
-
+    rows = one_source_two_identities(minutes=20)
     s = DetectionSettings()
-    together = run(resume=False)
+    together = timer_runs(rows, 15, shared, resume=False)
     assert together == [("SHARED_SOURCE", s.weight_shared_source + s.weight_shared_source_refused)]
-    assert run(resume=True) == together
+    assert timer_runs(rows, 15, shared, resume=True) == together
 
 
 def test_the_engine_state_keeps_at_most_two_hundred_trails_the_most_recent():
@@ -312,8 +318,6 @@ def test_who_stopped_a_job_survives_the_engine_state_between_runs():
     the site's credentials at 11:03; the script changes at 11:08. One timer run per
     five-minute window, each from the state the last one saved (plain JSON), gives the edit
     to Jane as one engine does (`jobStops`)."""
-    import json
-
     from tests.detections.test_detections import (
         AFTER,
         JANE,
@@ -325,36 +329,14 @@ def test_who_stopped_a_job_survives_the_engine_state_between_runs():
     at = AFTER.replace(hour=11, minute=1)
     rows = job_with_a_history() + stop_edit_start(at)
     rows.append(login("$app1", at + timedelta(minutes=2), site_id("app1"), JANE.ip, "Kudu"))
-    normalizer = Normalizer()
-    obs = []
-    for n, row in enumerate(rows):
-        table = SourceTable(row.get("Type") or "AzureActivity")
-        result = normalizer.normalize(RawRow(source="t", line=n, table=table, fields=row))
-        if isinstance(result, Observation):
-            obs.append(result)
-    obs.sort(key=lambda o: o.time)
-    windows: dict[datetime, list[Observation]] = {}
-    for o in obs:
-        windows.setdefault(o.time.replace(minute=o.time.minute // 5 * 5, second=0), []).append(o)
-    learning_until = START + timedelta(days=14)
 
-    def run(resume: bool) -> list[str]:
-        store, state, edits = SqliteStore(), None, []
-        step = WindowStep(Engine(settings=DetectionSettings()), store)
-        for start, window in windows.items():
-            if resume:
-                step = WindowStep(Engine(settings=DetectionSettings()), store)
-                if state is not None:
-                    step.engine.restore_state(json.loads(state))
-            result = step.process(window, emit=start >= learning_until)
-            edits += [
-                alert["principal"]["id"]
-                for alert in result.alerts
-                if any(r["code"] == "JOB_FILES_CHANGED" for r in alert["reasons"])
-            ]
-            state = json.dumps(step.engine.export_state())
-        return edits
+    def edits(result) -> list[str]:
+        return [
+            alert["principal"]["id"]
+            for alert in result.alerts
+            if any(r["code"] == "JOB_FILES_CHANGED" for r in alert["reasons"])
+        ]
 
-    together = run(resume=False)
+    together = timer_runs(rows, 5, edits, resume=False)
     assert JANE.caller in together
-    assert run(resume=True) == together
+    assert timer_runs(rows, 5, edits, resume=True) == together
