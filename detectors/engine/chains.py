@@ -60,8 +60,8 @@ SOURCE_PREFIX = "source:"
 # A probe remembers at most this many of the sites it was refused (the most recent).
 _MAX_REFUSED = 32
 _NOVEL_SITE = frozenset({ReasonCode.NEW_SITE, ReasonCode.NO_HISTORY})
-_AUTOMATION = frozenset({PrincipalType.SERVICE_PRINCIPAL, PrincipalType.MANAGED_IDENTITY})
 """Reasons that say a downloader's site was not one it knew when it took the profile."""
+_AUTOMATION = frozenset({PrincipalType.SERVICE_PRINCIPAL, PrincipalType.MANAGED_IDENTITY})
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -370,9 +370,7 @@ class Chains:
         # explains the login, whoever else took the profile before.
         net = network_of(login.source_ip)
         taken = [e for e in earlier if e.kind == DOWNLOAD and e.principal != login.principal]
-        if any(self._knows(baselines, e.principal.id, net, today) for e in taken):
-            return
-        if not taken:
+        if not taken or any(self._knows(baselines, e.principal.id, net, today) for e in taken):
             return
         event = taken[-1]
         if hosting_provider(
@@ -457,7 +455,7 @@ class Chains:
         """Whether a `$site` login after an automation identity took the profile looks like
         a pipeline's agent: another automation identity deploys the site too, and the login
         comes from no rented server (see `model.hosting`)."""
-        if downloader.type not in (PrincipalType.SERVICE_PRINCIPAL, PrincipalType.MANAGED_IDENTITY):
+        if downloader.type not in _AUTOMATION:
             return False
         if hosting_provider(login.source_ip or "", self.settings.hosting_ranges) is not None:
             return False
@@ -475,11 +473,11 @@ class Chains:
     def deployments(
         self, window: Sequence[Observation]
     ) -> dict[str, tuple[tuple[datetime, str], ...]]:
-        """Automation identities' deployments, by site: those remembered from earlier windows
-        and this window's (see `Surroundings.deployed_from`)."""
+        """Automation identities' deployments of the window's sites: those remembered from
+        earlier windows and this window's (see `Surroundings.deployed_from`)."""
         found: dict[str, list[tuple[datetime, str]]] = {}
-        for site, events in self.events.items():
-            for e in events:
+        for site in {o.resource.site_key for o in window}:
+            for e in self.events.get(site, ()):
                 if e.kind == DEPLOYED and e.network:
                     found.setdefault(site, []).append((e.time, e.network))
         for obs in window:
