@@ -294,6 +294,7 @@ def absorb(
     context: tuple[str, str] | None = None,
     quarantined: Collection[str] = (),
     quarantine_days: int = 0,
+    idle: Collection[str] = (),
 ) -> PrincipalBaseline | None:
     """Learn these observations (time-ordered, one principal) into `baseline`, in place, and
     return it (a new baseline when there is none yet, None when there is nothing to learn).
@@ -308,7 +309,9 @@ def absorb(
     `surroundings`) from several principals' observations instead.
     `quarantined`: event ids of observations an alert listed; what they teach that the
     baseline does not know yet is held in `quarantine` for `quarantine_days` (0: learned
-    at once like the rest).
+    at once like the rest); they count as operations but not as the principal's active
+    days (`idle`): an intrusion that used a leaver's identity does not make the leaver look
+    active while away.
     """
     items = observations if isinstance(observations, list) else list(observations)
     if not items:
@@ -334,6 +337,7 @@ def absorb(
             max_values=max_values,
             through=through,
             context=context,
+            idle=held_ids,
         )
         assert learned is not None  # items is not empty
         _quarantine(
@@ -374,7 +378,7 @@ def absorb(
     for obs in items:
         today = day_number(obs.time)
         slot = hour_number(obs.time)
-        if today != last_active_day:
+        if today != last_active_day and obs.event_id not in idle:
             if 0 <= last_active_day < today - max_age_days:
                 resumed_day = today
             active_days += 1

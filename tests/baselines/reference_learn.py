@@ -47,6 +47,7 @@ def reference_learn(
     context: tuple[str, str] | None = None,
     quarantined: Collection[str] = (),
     quarantine_days: int = 0,
+    idle: Collection[str] = (),
 ) -> PrincipalBaseline | None:
     """The old `learn`, verbatim: a new frozen-style baseline per call.
 
@@ -75,6 +76,7 @@ def reference_learn(
             max_values=max_values,
             through=through,
             context=context,
+            idle=held_ids,
         )
         assert learned is not None  # items is not empty
         return _ref_quarantine(
@@ -109,7 +111,7 @@ def reference_learn(
     for obs in items:
         today = day_number(obs.time)
         slot = hour_number(obs.time)
-        if today != last_active_day:
+        if today != last_active_day and obs.event_id not in idle:
             if 0 <= last_active_day < today - max_age_days:
                 resumed_day = today
             active_days += 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -104,6 +105,32 @@ def test_a_return_after_everything_was_forgotten_restarts_the_remembered_history
     short = teach(obs(T0), obs(T0 + timedelta(days=10)), max_age=10)
     assert short.resumed_day == -1
     assert short.history_start(day_number(T0 + timedelta(days=11)), 10) == day_number(T0)
+
+
+def test_a_day_only_an_alerts_activity_fell_on_is_no_active_day():
+    """An intrusion using a leaver's identity while she is away alerts: its day counts its
+    operations but is no day of hers (`idle`), so when she comes back after longer than
+    the baseline remembers, her history restarts (`resumed_day`) all the same. Learned
+    without the quarantine, the same day makes her look active, and nothing restarts."""
+    before = teach(obs(T0), obs(T0 + timedelta(days=1)), max_age=10)
+    attack = obs(T0 + timedelta(days=6), ip="203.0.113.9", site="app2")
+
+    def back(quarantined: set[str]) -> PrincipalBaseline:
+        during = learn(
+            replace(before),
+            [attack],
+            max_age_days=10,
+            max_values=256,
+            quarantined=quarantined,
+            quarantine_days=7,
+        )
+        assert during is not None
+        return teach(obs(T0 + timedelta(days=13)), baseline=during, max_age=10)
+
+    held = back({attack.event_id})
+    assert (held.active_days, held.operations) == (3, 4)
+    assert held.resumed_day == day_number(T0 + timedelta(days=13))
+    assert back(set()).resumed_day == -1
 
 
 def test_failures_are_counted_but_teach_no_capability():
