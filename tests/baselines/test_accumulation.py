@@ -211,6 +211,19 @@ def _window(day: int, minute: int, *, ip: str, n: int) -> list[Observation]:
     return [o]
 
 
+def _absorb_like_reference(
+    sequence: list[list[Observation]], max_values: int = 256
+) -> PrincipalBaseline | None:
+    """Learn the windows in place and with `reference_learn`, checking after each window
+    that both left the same baseline; the accumulated one."""
+    accumulated = reference = None
+    for items in sequence:
+        accumulated = absorb(accumulated, items, max_age_days=45, max_values=max_values)
+        reference = reference_learn(reference, items, max_age_days=45, max_values=max_values)
+        assert _state(accumulated) == _state(reference)
+    return accumulated
+
+
 def test_known_activity_after_a_late_row_still_moves_the_day_it_was_last_seen():
     """The fast path skips what the baseline learned already that day; a late row of an
     earlier day moves a value back, and the same activity on the baseline's day after it
@@ -221,11 +234,7 @@ def test_known_activity_after_a_late_row_still_moves_the_day_it_was_last_seen():
         _window(1, 30, ip="198.51.100.7", n=3),  # late: back to day 1
         _window(3, 40, ip="198.51.100.7", n=4),  # known today again, but stored as day 1
     ]
-    accumulated = reference = None
-    for items in sequence:
-        accumulated = absorb(accumulated, items, max_age_days=45, max_values=256)
-        reference = reference_learn(reference, items, max_age_days=45, max_values=256)
-        assert _state(accumulated) == _state(reference)
+    accumulated = _absorb_like_reference(sequence)
     assert accumulated is not None
     assert accumulated.ips["198.51.100.7"] == accumulated.last_active_day
 
@@ -253,11 +262,7 @@ def test_values_the_limit_pushes_out_are_those_learning_each_window_anew_pushed_
         _window(0, 30, ip="198.51.100.1", n=3),  # and again
         _window(0, 40, ip="198.51.100.3", n=4),
     ]
-    accumulated = reference = None
-    for items in sequence:
-        accumulated = absorb(accumulated, items, max_age_days=45, max_values=1)
-        reference = reference_learn(reference, items, max_age_days=45, max_values=1)
-        assert _state(accumulated) == _state(reference)
+    accumulated = _absorb_like_reference(sequence, max_values=1)
     assert accumulated is not None
     assert set(accumulated.ips) == {"198.51.100.3"}
 
@@ -268,8 +273,4 @@ def test_a_window_across_midnight_teaches_the_later_day_whatever_the_fast_path_k
     late_then_known = _window(0, 23 * 60 + 50, ip="198.51.100.7", n=3)
     late_then_known.insert(0, _window(-1, 10, ip="198.51.100.7", n=2)[0])
     sequence = [_window(0, 10, ip="198.51.100.7", n=1), late_then_known[::-1]]
-    accumulated = reference = None
-    for items in sequence:
-        accumulated = absorb(accumulated, items, max_age_days=45, max_values=256)
-        reference = reference_learn(reference, items, max_age_days=45, max_values=256)
-        assert _state(accumulated) == _state(reference)
+    _absorb_like_reference(sequence)
