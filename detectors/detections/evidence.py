@@ -119,7 +119,6 @@ class Context:
         "observations",
         "principal",
         "settings",
-        "settling_scale",
         "surroundings",
         "today",
     )
@@ -153,9 +152,6 @@ class Context:
         self.novelty_scale = settings.immature_factor + (1 - settings.immature_factor) * maturity
         """How much novelty counts: a short history makes everything look new."""
         self._settling: bool | None = None
-        self.settling_scale = self.novelty_scale
-        """How much novelty counts for a newcomer settling in (see `settling`): as for
-        `novelty_scale`, from the days since its remembered history (re)started."""
 
     @property
     def settling(self) -> bool:
@@ -178,11 +174,20 @@ class Context:
                     and self.today - start <= 2 * s.mature_history_days
                     and self.ordinary_for_peers(self.observations)
                 )
-                # What it remembers is at most what it did since its history (re)started.
-                remembered = min(self.history_days, self.today - start)
-                maturity = min(1.0, remembered / max(s.mature_history_days, 1))
-                self.settling_scale = s.immature_factor + (1 - s.immature_factor) * maturity
         return self._settling
+
+    @property
+    def settling_scale(self) -> float:
+        """How much novelty counts for a newcomer settling in (see `settling`): as for
+        `novelty_scale`, but counting only the days since its remembered history (re)started
+        (a leaver back remembers nothing from before)."""
+        s = self.settings
+        if self.baseline is None:
+            return self.novelty_scale
+        start = self.baseline.history_start(self.today, s.baseline_max_age_days)
+        remembered = min(self.history_days, self.today - start)
+        maturity = min(1.0, remembered / max(s.mature_history_days, 1))
+        return s.immature_factor + (1 - s.immature_factor) * maturity
 
     def knows(self, dimension: Dimension, value: str) -> bool:
         """Whether the baseline still remembers this value."""

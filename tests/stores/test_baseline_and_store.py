@@ -268,7 +268,6 @@ def test_write_behind_cache_evicts_when_full_without_losing_updates(tmp_path):
 
 
 def replace_principal(o: Observation, p: Principal) -> Observation:
-    from dataclasses import replace
 
     return replace(o, principal=p)
 
