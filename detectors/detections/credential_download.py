@@ -559,15 +559,20 @@ def _site_evidence(
         )
 
 
-def _key_sweep(ctx: Context, core: Sequence[Observation]) -> str | None:
+def _key_sweep(ctx: Context, core: Sequence[Observation], *, refused: bool = False) -> str | None:
     """What a person's sweep of function keys outside the portal took, said for the
     analyst: the keys of `burst_sites` apps or more, or more than twice `own_app_key_sets`
     sets (every function's keys and secrets of an app: a dump), in one burst, without changing
     the keys of each (a rotation, judged as a change of keys); else None. A person reads
-    keys app by app, a set or two at a time, in the portal's blades."""
+    keys app by app, a set or two at a time, in the portal's blades. With `refused`, the same
+    of the listings that were refused: what the sweep tried to take."""
     if ctx.principal.type is not PrincipalType.USER:
         return None
-    listed = [o for o in core if o.family is F.FUNCTION_KEYS_READ and o.status is not Status.FAILED]
+    listed = [
+        o
+        for o in core
+        if o.family is F.FUNCTION_KEYS_READ and (o.status is Status.FAILED) is refused
+    ]
     if not listed or all(o.tool is ClientTool.PORTAL for o in listed) or _rotates_keys(core):
         return None
     apps, sets, s = sorted({o.resource.name for o in listed}), _key_sets(listed), ctx.settings
@@ -766,10 +771,17 @@ def _failures(scorer: Scorer, sensitive: Sequence[Observation]) -> None:
     ctx, s = scorer.ctx, scorer.ctx.settings
     refused = [o for o in sensitive if o.status is Status.FAILED]
     # Probing is broad: 403s on a site or two are more likely a missing role assignment, and
-    # 403s on its own apps' other environments (production) least privilege at work.
-    if not is_probe(refused, s, lambda: ctx.own_apps(sensitive)):
+    # 403s on its own apps' other environments (production) least privilege at work. A
+    # script's sweep of function keys on apps it does not work on is probing however few the
+    # apps: a person asks for a set or two, sees the 403 and asks for a role.
+    if not refused:
         return
     failed = probing_refusals(refused, ctx.own_apps(sensitive))
+    swept = None
+    if not is_probe(refused, s, lambda: ctx.own_apps(sensitive)):
+        swept = _key_sweep(ctx, failed, refused=True) if failed else None
+        if swept is None:
+            return
     sites = sorted({o.resource.name for o in failed})
     attempts = total(failed)
     share = attempts / total(sensitive)
@@ -795,6 +807,14 @@ def _failures(scorer: Scorer, sensitive: Sequence[Observation]) -> None:
             else "."
         ),
     )
+    if swept is not None and not any(r.code is ReasonCode.SITE_BURST for r in scorer.reasons):
+        scorer.add(
+            ReasonCode.SITE_BURST,
+            s.weight_refused_key_sweep,
+            f"Tried to list {swept}, outside the portal, of apps it does not work on, and was "
+            "refused: a harvesting pattern that found no role to use. A person lists keys of "
+            "its own apps, a set or two at a time.",
+        )
     first_failure = min(o.time for o in failed)
     if any(o.status is Status.SUCCEEDED and o.time > first_failure for o in sensitive):
         add(

@@ -92,6 +92,9 @@ class DetectionSettings:
     weight_failures_extra: float = 2.5
     """`FAILURES` adds this for each refused site past `burst_sites`, up to four."""
     weight_failures_then_success: float = 15
+    weight_refused_key_sweep: float = 35
+    """`SITE_BURST` for a person's refused sweep of function keys, outside the portal, of apps
+    it does not work on (with `FAILURES`, though the refusals are on fewer sites)."""
     weight_new_operation: float = 20
     weight_new_webjob: float = 25
     weight_job_files_changed: float = 15

@@ -157,6 +157,52 @@ def refused_reads(actor: Actor, t: datetime, sites: list[str]) -> list[dict]:
     return rows
 
 
+def refused_key_listings(
+    actor: Actor, t: datetime, apps: tuple[str, ...], functions: tuple[str, ...]
+) -> list[dict]:
+    """Refused (403) listings, seconds apart, of each app's host keys and of the secrets of
+    each of its `functions`: a set each."""
+    rows = []
+    for app in apps:
+        children = ["/host/default", *(f"/functions/{name}" for name in functions)]
+        for child in children:
+            operation = KEYS if child.startswith("/host") else SECRETS
+            rows += activity(
+                actor, t, operation, site_id(app) + child, status="Failure", substatus="Forbidden"
+            )
+            t += timedelta(seconds=3)
+    return rows
+
+
+@pytest.mark.parametrize(
+    ("apps", "functions", "tool"),
+    [
+        (("func1-prod",), ("orders", "refunds"), CLI),
+        (("pay-func",), ("orders",), CLI),
+        (("pay-func", "hr-func"), ("orders", "refunds"), PORTAL),
+    ],
+    ids=[
+        "a sweep of its own app's production",
+        "a set or two of another app",
+        "in the portal's blades",
+    ],
+)
+def test_refused_key_listings_that_are_no_sweep_of_strangers_apps_do_not_alert(
+    run_rows, apps, functions, tool
+):
+    """Jane, whose CLI takes func1's profile daily, is refused function keys: a sweep of her
+    own app's production (least privilege at work), a set or two of another team's app (a
+    role she lacks), or two apps' keys in the portal's blades (a person, app by app). None is
+    a sweep of apps she does not work on, and none alerts (`weight_refused_key_sweep`)."""
+    me = replace(JANE, app_id=tool)
+    rows = jane_history()
+    for day in workdays(START, 20, hour=14):
+        rows += activity(replace(JANE, app_id=CLI), day, PUBLISHXML, site_id("func1"))
+    rows += refused_key_listings(me, AFTER.replace(hour=14, minute=20), apps, functions)
+    alerts, _ = run_rows(rows)
+    assert of(alerts, CRED) == []
+
+
 def probing_then_success() -> list[dict]:
     prober = Actor(caller=JANE.caller, app_id=CLI, ip=JANE.ip, name=JANE.name)
     rows = jane_history()
@@ -1051,6 +1097,7 @@ def test_a_monthly_rotation_back_on_its_day_is_not_a_new_principal(run_rows):
 
 SRE_APPS = ("func-orders", "func-billing", "func-search")
 HOST_KEYS = "MICROSOFT.WEB/SITES/HOST/LISTKEYS/ACTION"
+SECRETS = "MICROSOFT.WEB/SITES/FUNCTIONS/LISTSECRETS/ACTION"
 HOST_KEY_WRITE = "MICROSOFT.WEB/SITES/HOST/FUNCTIONKEYS/WRITE"
 SAM = Actor(caller="sam@contoso.com", app_id=CLI, ip="198.51.100.40", name="Sam")
 KIM = Actor(caller="kim@contoso.com", app_id=CLI, ip="198.51.100.41", name="Kim")

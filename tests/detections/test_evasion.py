@@ -48,6 +48,7 @@ from tests.detections.test_detections import (
     of,
     pipeline_deploys,
     pipelines_deploying,
+    refused_key_listings,
     release_from,
     release_of_two_jobs,
     release_through,
@@ -573,6 +574,28 @@ def test_a_first_key_listing_that_enumerates_an_apps_functions_is_a_sweep(run_ro
     alone = janes_alert(DetectionSettings(own_app_key_sets=4))
     assert "SITE_BURST" not in codes(alone)
     assert alone["severity"] == "low"
+
+
+def test_a_refused_sweep_of_another_teams_function_keys_alerts(run_rows):
+    """Jane's identity, with the CLI she uses daily, from her desk in her hours, tries to
+    list the host keys and two functions' secrets of two apps she never worked on, and is
+    refused each time: only two sites, so no `FAILURES` by breadth, but a script's sweep that
+    found no role to use (`SITE_BURST`), at least medium. Without the sweep's weight it
+    would be below the alert threshold."""
+    cli = replace(JANE, app_id=CLI)
+    rows = jane_history()
+    for day in workdays(START, 20, hour=14):
+        rows += activity(cli, day, PUBLISHXML, site_id("func1"))
+    at = AFTER.replace(hour=14, minute=20)
+    rows += refused_key_listings(cli, at, ("pay-func", "pay-func-prod"), ("orders", "refunds"))
+    alerts, _ = run_rows(rows)
+    [alert] = of(alerts, CRED)
+    assert alert["severity"] in ("medium", "high"), alert["reasons"]
+    assert {"FAILURES", "SITE_BURST"} <= codes(alert)
+    swept = next(r for r in alert["reasons"] if r["code"] == "SITE_BURST")
+    assert swept["message"].startswith("Tried to list 6 sets of function keys and secrets")
+    unweighed, _ = run_rows(rows, settings=DetectionSettings(weight_refused_key_sweep=0))
+    assert of(unweighed, CRED) == []
 
 
 def test_a_person_from_a_range_the_operator_lists_as_rented_is_not_a_traveller(run_rows):
