@@ -19,7 +19,7 @@ that an attacker's addresses never become "what colleagues use".
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -81,12 +81,18 @@ def context_ids(obs: Observation) -> Iterator[str]:
 
 
 def context_groups(
-    observations: Iterable[Observation], *, exclude: frozenset[str] = frozenset()
+    observations: Iterable[Observation],
+    *,
+    exclude: Collection[str] = frozenset(),
+    alerted: Collection[str] = frozenset(),
 ) -> dict[str, list[Observation]]:
-    """Observations by the context baselines they teach, leaving out excluded principals."""
+    """Observations by the context baselines they teach, leaving out excluded principals
+    and the observations an alert listed (`alerted`, event ids), whoever's they are: a
+    `$site` login an alert of its downloader told does not make the address ordinary for
+    deployments."""
     groups: dict[str, list[Observation]] = defaultdict(list)
     for obs in observations:
-        if obs.principal.id in exclude:
+        if obs.principal.id in exclude or obs.event_id in alerted:
             continue
         for key in context_ids(obs):
             groups[key].append(obs)

@@ -385,7 +385,8 @@ class Engine:
                 stored,
                 around,
                 alerted,
-                _alerted_events(first.values()) if emit else {},
+                _alerted_events(first.values()),
+                emit=emit,
             )
 
         findings = {}
@@ -423,11 +424,12 @@ class Engine:
                 if since is None or o.time >= since or o.principal.id not in alerting
             ]
             teach = [o for o in teach if o.principal.id not in alerting]
-        context = context_groups(current, exclude=exclude)
+        listed = _all_events(_alerted_events([*first.values(), *findings.values()]))
+        context = context_groups(current, exclude=exclude, alerted=listed)
         # A held part let go was judged when it came: it teaches the surroundings even when
         # the principal's newer rows are held back in turn (unless its burst alerted).
         let_go = frozenset(alerted | self._bursts.alerting(window[0].time))
-        for key, part in context_groups(teach, exclude=let_go).items():
+        for key, part in context_groups(teach, exclude=let_go, alerted=listed).items():
             context.setdefault(key, []).extend(part)
         names = {key: key.split(":", 1)[0] + " " + key.split(":", 1)[1] for key in context}
         # A principal's part let go, then its rows of this window: both teach its baseline.
@@ -440,9 +442,13 @@ class Engine:
         stored: Mapping[str, PrincipalBaseline],
         around: Surroundings,
         alerted: set[str],
-        quarantined: Mapping[str, frozenset[str]],
+        listed_by: Mapping[str, frozenset[str]],
+        *,
+        emit: bool,
     ) -> tuple[Surroundings, dict[str, PrincipalBaseline]]:
-        """The surroundings and baselines as if the rows judged first had been learned."""
+        """The surroundings and baselines as if the rows judged first had been learned;
+        `listed_by`: what their alerts listed, by principal, quarantined when they are
+        emitted (`emit`)."""
         age, values = self.settings.baseline_max_age_days, self.settings.baseline_max_values
         judging = dict(stored)
         for principal_id, obs in learned_first.items():
@@ -451,14 +457,15 @@ class Engine:
                 obs,
                 max_age_days=age,
                 max_values=values,
-                quarantined=quarantined.get(principal_id, frozenset()),
+                quarantined=listed_by.get(principal_id, frozenset()) if emit else frozenset(),
                 quarantine_days=self.settings.quarantine_days,
             )
             if baseline is not None:
                 judging[principal_id] = baseline
         contexts = dict(around.baselines)
         first = [o for group in learned_first.values() for o in group]
-        for key, obs in context_groups(first, exclude=frozenset(alerted)).items():
+        listed = _all_events(listed_by)
+        for key, obs in context_groups(first, exclude=alerted, alerted=listed).items():
             name = key.split(":", 1)[0] + " " + key.split(":", 1)[1]
             learned = learn(
                 contexts.get(key), obs, max_age_days=age, max_values=values, context=(key, name)
@@ -700,14 +707,19 @@ class Engine:
 
 
 def _alerted_events(findings: Iterable[Finding]) -> dict[str, frozenset[str]]:
-    """Event ids of the observations of findings that alerted, by principal."""
+    """Event ids of the observations of findings that alerted, by the principal each
+    observation is of: a `$site` login a chain told in its downloader's alert is quarantined
+    in the `$site`'s own baseline."""
     out: dict[str, set[str]] = {}
     for finding in findings:
         if finding.severity is not None:
-            out.setdefault(finding.principal.id, set()).update(
-                o.event_id for o in finding.observations
-            )
+            for o in finding.observations:
+                out.setdefault(o.principal.id, set()).add(o.event_id)
     return {principal_id: frozenset(ids) for principal_id, ids in out.items()}
+
+
+def _all_events(by_principal: Mapping[str, frozenset[str]]) -> frozenset[str]:
+    return frozenset().union(*by_principal.values())
 
 
 def _by_time(obs: Observation) -> tuple[datetime, str]:

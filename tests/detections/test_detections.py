@@ -439,6 +439,21 @@ def profile_then_login_from_an_unknown_block() -> list[dict]:
     return rows
 
 
+def test_a_login_an_alert_told_does_not_make_its_block_the_organisations(run_rows):
+    """The `$app1` login from 203.0.113.77 after Jane's download alerted, in Jane's alert.
+    It teaches neither `$app1` nor the deployments that the block is ordinary: two days
+    later, `$app2` logging in from another server of the same block (203.0.0.0/16) after
+    Jane took app2's profile is chained again."""
+    rows = profile_then_login_from_an_unknown_block()
+    cli = Actor(caller=JANE.caller, app_id=CLI, ip=JANE.ip, name=JANE.name)
+    t = AFTER.replace(hour=10) + timedelta(days=2)
+    rows += activity(cli, t, PUBLISHXML, site_id("app2"))
+    rows.append(login("$app2", t + timedelta(minutes=25), site_id("app2"), "203.0.7.20", "FTP"))
+    alerts, _ = run_rows(rows)
+    chained = [a for a in of(alerts, CRED) if "DOWNLOAD_THEN_LOGIN" in codes(a)]
+    assert [a["sourceIps"][-1] for a in chained] == ["203.0.113.77", "203.0.7.20"]
+
+
 def test_profile_download_then_site_login_from_an_unknown_block_is_one_alert(run_rows):
     alerts, _ = run_rows(profile_then_login_from_an_unknown_block())
     [alert] = of(alerts, CRED)
