@@ -45,7 +45,7 @@ from detectors.model.observation import (
     is_automation_id,
 )
 from detectors.model.operations import takes_deployment_credentials
-from detectors.model.reasons import Reason, ReasonCode
+from detectors.model.reasons import TAKEN, Reason, ReasonCode
 from detectors.settings.detection import DetectionSettings
 
 F = OperationFamily
@@ -372,7 +372,11 @@ class Chains:
         taken = [e for e in earlier if e.kind == DOWNLOAD and e.principal != login.principal]
         if not taken or any(self._knows(baselines, e.principal.id, net, today) for e in taken):
             return
-        event = taken[-1]
+        # Told against the latest download something was odd about (its finding held
+        # evidence beyond what was taken), else the latest: a pipeline's routine release of
+        # the site minutes before does not hide the harvest that took its profile at night.
+        odd = [e for e in taken if any(r.code not in TAKEN for r in e.reasons)]
+        event = (odd or taken)[-1]
         if hosting_provider(
             login.source_ip, self.settings.hosting_ranges
         ) is None and surroundings.deployed_from(

@@ -454,6 +454,27 @@ def test_a_login_an_alert_told_does_not_make_its_block_the_organisations(run_row
     assert [a["sourceIps"][-1] for a in chained] == ["203.0.113.77", "203.0.7.20"]
 
 
+def test_a_login_continues_the_odd_download_not_a_routine_release_after_it(run_rows):
+    """At 01:00 Jane's identity takes app1's profile from a block abroad, at an hour she
+    never works; at 01:20 the release pipeline takes it, as it does every night; at 01:26
+    `$app1` logs in from a rented server. The login continues Jane's odd download, not the
+    pipeline's routine one: `DOWNLOAD_THEN_LOGIN` is told in Jane's alert, and the pipeline
+    does not alert."""
+    rows = jane_history()
+    for n, day in enumerate(workdays(START, 20, hour=1)):
+        agent = Actor(caller=PIPELINE_OID, app_id=CLI, ip=f"20.40.{n}.10", kind="app")
+        rows += activity(agent, day + timedelta(minutes=20), PUBLISHXML, site_id("app1"))
+    t = AFTER.replace(hour=1)
+    rows += activity(replace(JANE, app_id=CLI, ip="203.0.113.45"), t, PUBLISHXML, site_id("app1"))
+    agent = Actor(caller=PIPELINE_OID, app_id=CLI, ip="20.40.99.10", kind="app")
+    rows += activity(agent, t + timedelta(minutes=20), PUBLISHXML, site_id("app1"))
+    rows.append(login("$app1", t + timedelta(minutes=26), site_id("app1"), "45.77.1.9", "FTP"))
+    alerts, _ = run_rows(rows)
+    chained = [a for a in of(alerts, CRED) if "DOWNLOAD_THEN_LOGIN" in codes(a)]
+    assert [a["principal"]["id"] for a in chained] == [JANE.caller]
+    assert not [a for a in alerts if a["principal"]["id"] == PIPELINE_OID]
+
+
 def test_profile_download_then_site_login_from_an_unknown_block_is_one_alert(run_rows):
     alerts, _ = run_rows(profile_then_login_from_an_unknown_block())
     [alert] = of(alerts, CRED)
