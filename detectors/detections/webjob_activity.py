@@ -303,7 +303,12 @@ def evaluate(
         ctx.knows(Dimension.SITES, o.resource.site_key) for o in done
     )
     scorer.novelty(relevant, sites_known=sites_known)
-    return scorer.finding(SPEC, relevant)
+    # A hands-on edit is told with the console logins it was made in: where the editor came
+    # from, and, should it alert, part of what its quarantine holds.
+    at_console = {f.resource.site_key for f in files} if hands_on is not None else set()
+    logins = [o for o in observations if o.family is F.SCM_LOGIN]
+    consoles = [o for o in logins if o.resource.site_key in at_console]
+    return scorer.finding(SPEC, sorted([*relevant, *consoles], key=lambda o: o.time))
 
 
 _HANDS_ON_REASONS = frozenset(

@@ -1592,6 +1592,22 @@ def test_a_leaver_back_after_its_history_aged_out_settles_in_as_a_newcomer(run_r
     assert "FUNCTION_KEYS" in codes(alert)
 
 
+def test_an_intrusion_while_a_leaver_was_away_is_no_day_of_his(run_rows):
+    """Three weeks before Neo comes back, his identity opens app1-prod's Kudu console from a
+    rented server and edits its job. That alerts, and the alert tells the console login it
+    was made in; what an alert told is no active day of Neo's, so, back, he still settles in
+    as a newcomer (his history before the intrusion had aged out)."""
+    rows = neos_return(days=12)
+    at = (START + timedelta(days=40)).replace(hour=11)
+    rows.append(login(NEO.caller, at, site_id("app1-prod"), "159.89.1.20"))
+    rows += job_files("app1-prod", at + timedelta(minutes=2), "triggered/cleanup", DEPLOYED)
+    alerts, _ = run_rows(rows)
+    [edit] = [a for a in of(alerts, WEBJOB) if a["principal"]["id"] == NEO.caller]
+    assert "Kudu (SCM) login" in {op["name"] for op in edit["operations"]}
+    assert edit["sourceIps"] == ["159.89.1.20"]
+    assert [a for a in of(alerts, CRED) if a["principal"]["name"] == NEO.name] == []
+
+
 def test_a_newcomer_settling_in_editing_a_test_sites_job_is_development(run_rows):
     """Neo's third day: a Kudu edit of orders-api-test's job, from a home block he never
     used but his colleagues do (Jane opens the console from it too). Not his usual place yet,
