@@ -405,12 +405,24 @@ def team_routine(ctx: Context, families: Sequence[OperationFamily]) -> bool:
 
 def _rotates_keys(core: Sequence[Observation]) -> bool:
     """Whether the burst changes the function keys of every app whose keys it lists: a
-    rotation (judged as a change of keys), not a harvest."""
+    rotation (judged as a change of keys), not a harvest. A rotation goes app by app, keys
+    listed then changed: the one app listed after the burst's last change, and nothing done
+    after it, is the rotation's next step, whose change may fall in the next window."""
+    done = [o for o in core if o.status is not Status.FAILED]
     listed, changed = (
-        {o.resource.site_key for o in core if o.family is family and o.status is not Status.FAILED}
+        {o.resource.site_key for o in done if o.family is family}
         for family in (F.FUNCTION_KEYS_READ, F.FUNCTION_KEYS_CHANGE)
     )
-    return bool(listed) and listed <= changed
+    if not listed or not changed:
+        return False
+    last_change = max(o.time for o in done if o.family is F.FUNCTION_KEYS_CHANGE)
+    pending = listed - changed
+    after = [o for o in done if o.time > last_change]
+    return not pending or (
+        len(pending) == 1
+        and all(o.family is F.FUNCTION_KEYS_READ and o.resource.site_key in pending for o in after)
+        and bool(after)
+    )
 
 
 def _team_rotation(ctx: Context, core: Sequence[Observation]) -> bool:

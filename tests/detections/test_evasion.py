@@ -28,6 +28,7 @@ from tests.detections.test_detections import (
     PLANTED,
     ROTATION,
     RUN_JOB,
+    SRE_APPS,
     START,
     WEBJOB,
     admin_with_weekly_maintenance,
@@ -596,6 +597,20 @@ def test_a_refused_sweep_of_another_teams_function_keys_alerts(run_rows):
     assert swept["message"].startswith("Tried to list 6 sets of function keys and secrets")
     unweighed, _ = run_rows(rows, settings=DetectionSettings(weight_refused_key_sweep=0))
     assert of(unweighed, CRED) == []
+
+
+def test_a_rotation_of_one_app_does_not_cover_a_sweep_of_the_others(run_rows):
+    """Kim's identity lists and changes func-orders' host keys, as a rotation would, then
+    lists those of func-billing and func-search and changes neither: one app listed after
+    the last change is a rotation's next step, two are a sweep under its cover, and alert
+    (`SITE_BURST`)."""
+    rows = sres_at_work() + rotation(KIM, AFTER.replace(hour=11), apps=SRE_APPS[:1])
+    t = AFTER.replace(hour=11, minute=1)
+    for n, app in enumerate(SRE_APPS[1:]):
+        rows += activity(KIM, t + timedelta(seconds=20 * n), KEYS, site_id(app) + "/host/default")
+    alerts, _ = run_rows(rows)
+    [alert] = [a for a in of(alerts, CRED) if a["principal"]["name"] == KIM.name]
+    assert "SITE_BURST" in codes(alert)
 
 
 def test_a_person_from_a_range_the_operator_lists_as_rented_is_not_a_traveller(run_rows):
