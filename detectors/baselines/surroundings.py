@@ -127,6 +127,20 @@ class Surroundings:
         net = network_of(ip)
         return any(n == net and timedelta(0) <= at - t <= within for t, n in deployed)
 
+    stops: Mapping[str, Mapping[str, tuple[str, datetime]]] = field(default_factory=dict)
+    """Who stopped each continuous WebJob of a site last, and when, in this window or before
+    it: site key -> job -> (principal id, time)."""
+
+    def stopped_by(
+        self, site_key: str, webjob: str, principal_id: str, before: datetime, within: timedelta
+    ) -> datetime | None:
+        """When this principal stopped the job, if it was the last to, at most `within`
+        before `before`; else None."""
+        stop = self.stops.get(site_key, {}).get(webjob)
+        if stop is None or stop[0] != principal_id:
+            return None
+        return stop[1] if timedelta(0) <= before - stop[1] <= within else None
+
     def job(self, site_key: str, webjob: str) -> PrincipalBaseline | None:
         """The history of one WebJob on a site, if any."""
         return self.baselines.get(job_history_id(site_key, webjob))

@@ -277,6 +277,14 @@ def evaluate(
             f"WebJobs stopped or deleted ({counts}): {listing(jobs_hit)}{habit}.",
         )
 
+    elif hands_on is not None and (earlier := _stopped_before(ctx, done, files)):
+        scorer.add(
+            ReasonCode.JOB_STOPPED_OR_DELETED,
+            s.weight_job_stopped_or_deleted,
+            "WebJobs it stopped in an earlier scoring window, whose files it wrote by hand "
+            f"while they were stopped: {listing(earlier)}.",
+        )
+
     _runs(scorer, done)
     if development := _development(ctx, done, files):
         # What the burst did to production besides (an on-call run of a job) keeps its own
@@ -432,6 +440,34 @@ def _job_rates(scorer: Scorer, runs: Sequence[Observation]) -> None:
             s.weight_job_run_spike,
             f"Run far more often than the job's own history: {listing(sorted(set(spikes)))}.",
         )
+
+
+def _stopped_before(
+    ctx: Context, done: Sequence[Observation], files: Sequence[Observation]
+) -> list[str]:
+    """The jobs (site/job, with the time of the stop) whose files were written here after
+    this principal stopped them in an earlier window (at most `login_attribution_minutes`
+    before), and that nothing here started again before the write: silenced while changed,
+    across the windows' edge."""
+    within = timedelta(minutes=ctx.settings.login_attribution_minutes)
+    out = set()
+    for f in files:
+        if not f.webjob:
+            continue
+        site = f.resource.site_key
+        stopped = ctx.surroundings.stopped_by(site, f.webjob, ctx.principal.id, f.time, within)
+        if stopped is None:
+            continue
+        restarted = any(
+            o.family is F.WEBJOB_START
+            and o.resource.site_key == site
+            and (o.webjob or "").lower() == f.webjob
+            and stopped <= o.time <= f.time
+            for o in done
+        )
+        if not restarted:
+            out.add(f"{f.resource.name}/{f.webjob} (stopped at {stopped:%H:%M} UTC)")
+    return sorted(out)
 
 
 def _hands_on(ctx: Context, files: Sequence[Observation]) -> str | None:

@@ -357,6 +357,7 @@ class Engine:
             baselines={k: v for k, v in stored.items() if is_context_id(k)},
             max_age_days=self.settings.baseline_max_age_days,
             deployments=self._chains.deployments(window),
+            stops=self._stops,
         )
 
         alerted: set[str] = set()

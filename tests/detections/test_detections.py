@@ -1063,6 +1063,33 @@ def kudu_edit(site: str, at: datetime, address: str = JANE.ip) -> list[dict]:
     return rows
 
 
+@pytest.mark.parametrize("stop_minutes", [2, 45], ids=["just before", "long before"])
+def test_a_job_stopped_in_the_window_before_its_hand_edit_was_silenced_while_changed(
+    run_rows, stop_minutes
+):
+    """Jane stops orders-api-test's continuous job in the portal, then at 11:01 edits its
+    files at the Kudu console and starts it again: the stop fell in the scoring window before
+    the edit, and still counts as the job silenced while changed (`JOB_STOPPED_OR_DELETED`,
+    and no development). A stop longer ago than `login_attribution_minutes` does not."""
+    rows = team_on_dev_and_prod()
+    at = AFTER.replace(hour=11, minute=1)
+    job = site_id("orders-api-test") + "/continuouswebjobs/cleanup"
+    portal = replace(JANE, app_id=PORTAL)
+    rows += activity(portal, at - timedelta(minutes=stop_minutes), STOP_JOB, job)
+    rows.append(login(JANE.caller, at, site_id("orders-api-test"), JANE.ip))
+    rows += job_files("orders-api-test", at + timedelta(minutes=1), "continuous/cleanup", DEPLOYED)
+    rows += activity(portal, at + timedelta(minutes=3), START_JOB, job)
+    alerts, _ = run_rows(rows, settings=DetectionSettings(alert_threshold=1))
+    [edit] = [a for a in janes_edits(alerts) if "JOB_FILES_CHANGED" in codes(a)]
+    earlier = [r for r in edit["reasons"] if "an earlier scoring window" in r["message"]]
+    if stop_minutes < DetectionSettings().login_attribution_minutes:
+        assert [r["code"] for r in earlier] == ["JOB_STOPPED_OR_DELETED"], edit["reasons"]
+        assert "(stopped at 10:59 UTC)" in earlier[0]["message"]
+        assert not any("development" in r["message"] for r in edit["reasons"])
+    else:
+        assert not earlier
+
+
 def test_a_developer_editing_a_job_by_hand_on_its_test_site_is_development(run_rows):
     """Jane's first Kudu edit of her test site's job, from the office in her hours: her
     development, not a planted change (`non_production_factor`)."""
