@@ -623,7 +623,8 @@ def _teams_sites(ctx: Context, known: Sequence[str], new: Sequence[str]) -> set[
 def pipeline_family(ctx: Context, core: Sequence[Observation]) -> list[str]:
     """For a service principal or managed identity without history: the automation
     identities that take the credentials of the sites this burst took, when every such site
-    has one (a pipeline deploys it), and the burst comes from its peers' tools and not from
+    has one (a pipeline deploys it) or is another environment of an app whose site here has
+    one (a release to production), and the burst comes from its peers' tools and not from
     a rented server. A pipeline's new identity (a new service connection, an agent pool's
     managed identity) does the old ones' steps on their sites; a new identity taking sites
     no pipeline deploys, or acting from a VPS, is not one of the family. Else empty."""
@@ -641,15 +642,17 @@ def pipeline_family(ctx: Context, core: Sequence[Observation]) -> list[str]:
         for o in core
     ):
         return []
-    me, family = ctx.principal.id, set()
-    for key in taken:
-        deployers = {
-            p for p in ctx.surroundings.crowd(key, ctx.today) if p != me and is_automation_id(p)
-        }
-        if not deployers:
-            return []
-        family |= deployers
-    return sorted(family)
+    me = ctx.principal.id
+    deployers = {
+        key: {p for p in ctx.surroundings.crowd(key, ctx.today) if p != me and is_automation_id(p)}
+        for key in taken
+    }
+    # A pipeline deploys an app through its environments: a production site its pipelines
+    # release to too rarely to be remembered is theirs when they deploy its test site here.
+    deployed_apps = {app_of(key) for key, who in deployers.items() if who}
+    if any(not who and app_of(key) not in deployed_apps for key, who in deployers.items()):
+        return []
+    return sorted(set().union(*deployers.values()))
 
 
 def _team(ctx: Context, core: Sequence[Observation]) -> int:

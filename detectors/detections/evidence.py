@@ -363,8 +363,9 @@ class Scorer:
         elif family:
             weight *= ctx.settings.peer_routine_factor
             message += (
-                f" Every site whose credentials it took is deployed by another pipeline "
-                f"identity ({family} in all), with its peers' tools and not from a rented "
+                " Every site whose credentials it took is deployed by another pipeline "
+                "identity, or is another environment of an app such a site belongs to "
+                f"({family} such identities in all), with its peers' tools and not from a rented "
                 "server (a pipeline's new service connection or agent pool?), so this weighs "
                 "less."
             )

@@ -1369,11 +1369,18 @@ def moved_pipelines(at: datetime, agents: str, sites: tuple[str, ...]) -> list[d
     return rows
 
 
-def test_pipelines_moved_to_a_new_service_connection_are_a_family_not_a_harvest(run_rows):
+@pytest.mark.parametrize(
+    "production", [(), ("orders-api-prod",)], ids=["their sites", "and a production release"]
+)
+def test_pipelines_moved_to_a_new_service_connection_are_a_family_not_a_harvest(
+    run_rows, production
+):
     """Two pipelines move to one new service connection in another geography: a principal
     without history takes four sites' profiles and logs in from agent blocks nobody used.
-    Every site is deployed by another pipeline identity: a family, not a harvest."""
-    sites = tuple(site for pair in PIPELINE_SITES for site in pair)
+    Every site is deployed by another pipeline identity: a family, not a harvest. So is a
+    release to orders-api-prod, which no identity was seen deploying (releases to production
+    are rare), when the burst takes the orders-api site its pipeline deploys."""
+    sites = (*(site for pair in PIPELINE_SITES for site in pair), *production)
     rows = pipelines_deploying() + moved_pipelines(AFTER.replace(hour=15), "4.207.35.", sites)
     alerts, _ = run_rows(rows)
     assert not [a for a in alerts if a["principal"]["id"] == NEW_CONNECTION]

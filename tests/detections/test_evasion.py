@@ -367,13 +367,19 @@ def test_a_person_from_a_rented_server_is_not_a_traveller(run_rows, address, ale
     [
         (("orders-api", "orders-web", "payroll", "vault-ui"), "4.207.35."),
         (("orders-api", "orders-web", "billing-api", "billing-worker"), "167.99.158."),
+        (("orders-api", "orders-web", "billing-api", "payroll-prod"), "4.207.35."),
     ],
-    ids=["sites no pipeline deploys", "from a rented server"],
+    ids=[
+        "sites no pipeline deploys",
+        "from a rented server",
+        "the production site of an app no pipeline deploys",
+    ],
 )
 def test_a_new_pipeline_identity_unlike_the_family_alerts(run_rows, sites, agents):
     """A pipeline's new service connection taking its pipelines' sites is damped as their
     family; a new identity taking sites no pipeline deploys, or taking theirs from a VPS
-    (DigitalOcean), is not one of the family."""
+    (DigitalOcean), or taking with them the production site of an app people deploy by hand
+    (whose other site it did not take), is not one of the family."""
     rows = pipelines_deploying()
     for site in ("payroll", "vault-ui"):  # sites people deploy by hand, no pipeline
         for day in workdays(START, 20, hour=10):
