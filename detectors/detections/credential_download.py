@@ -518,6 +518,15 @@ def _site_evidence(
                     f" It already works on {breadth} such sites (a lead, an operator), "
                     "so one more weighs less."
                 )
+            rotated = {o.resource.site_key for o in core if o.family is F.FUNCTION_KEYS_CHANGE}
+            if rotation and all(key in rotated for key in new):
+                # The sites of its team's routine rotation are new to one who covers for
+                # the SRE that rotates them: they are the rotation's, not a harvest's.
+                weight *= s.peer_routine_factor
+                message += (
+                    " Each is an app whose keys it rotated as its team routinely does, so "
+                    "this weighs less."
+                )
             scorer.novel(ReasonCode.NEW_SITE, weight, message)
         # A credential it never took before makes that site new for the burst too.
         fresh_family = {
