@@ -173,6 +173,11 @@ class Surroundings:
         site = self.baselines.get(site_history_id(site_key))
         return site is not None and site.knows(Dimension.FAMILIES, family, today, self.max_age_days)
 
+    def site_uses(self, site_key: str, tool: str, today: int) -> bool:
+        """Whether those who work on this site used this client tool on it recently."""
+        site = self.baselines.get(site_history_id(site_key))
+        return site is not None and site.knows(Dimension.TOOLS, tool, today, self.max_age_days)
+
     def site_works_at(self, site_key: str, hour: int, share: float) -> bool:
         """Whether at least `share` of the site's active hours on record fell in this hour of
         the day (UTC): an hour its people work on it."""

@@ -245,7 +245,25 @@ def evaluate(
         )
     )
     scorer.novelty(core, sites_known=sites_known)
+    if rotation:
+        _team_rotation_tools(scorer, core)
     return scorer.finding(SPEC, relevant)
+
+
+def _team_rotation_tools(scorer: Scorer, core: Sequence[Observation]) -> None:
+    """A team's routine rotation made with the tools those who work on the rotated apps use
+    on them: a first use of those tools is the rotation's, and weighs less again."""
+    ctx = scorer.ctx
+    rotated = {o.resource.site_key for o in core if o.family is F.FUNCTION_KEYS_CHANGE}
+    tools = {
+        o.tool.value for o in core if o.family in (F.FUNCTION_KEYS_READ, F.FUNCTION_KEYS_CHANGE)
+    }
+    if all(ctx.surroundings.site_uses(key, tool, ctx.today) for key in rotated for tool in tools):
+        scorer.scale(
+            {ReasonCode.NEW_SCRIPTING_TOOL, ReasonCode.NEW_TOOL},
+            ctx.settings.peer_routine_factor,
+            "(The tool those who work on these apps rotate their keys with: weighs less.)",
+        )
 
 
 def _deployment_message(deployment: Sequence[Observation]) -> str:

@@ -1213,6 +1213,34 @@ def test_an_sres_first_rotation_of_the_keys_its_team_rotates_is_the_teams_routin
     assert "NEW_OPERATION" in codes(alert)
 
 
+@pytest.mark.parametrize("sams_tool", [POWERSHELL, CLI], ids=["the team's tool", "another tool"])
+def test_a_first_tool_an_sre_covers_the_teams_rotation_with_is_the_rotations(run_rows, sams_tool):
+    """Sam rotates the apps' keys with `sams_tool`; Jane uses Azure PowerShell on her own
+    apps. Kim covers Sam's rotation once with Azure PowerShell, new to her, taking one app's
+    profile on the way as she does daily. When it is the tool Sam rotates these apps' keys
+    with, her first use of it is the rotation's and weighs less again: no alert. With any
+    other tool (one only other people use elsewhere) the same burst alerts."""
+    rows = []
+    jane = replace(JANE, app_id=POWERSHELL)
+    for day in workdays(START, 20):
+        if day.weekday() in (0, 3):
+            rows += rotation(replace(SAM, app_id=sams_tool), day.replace(hour=14))
+        rows += activity(jane, day + timedelta(hours=1), PUBLISHXML, site_id("app1"))
+        for app in SRE_APPS:
+            rows += activity(KIM, day + timedelta(minutes=1), PUBLISHXML, site_id(app))
+            rows += activity(SAM, day + timedelta(minutes=2), PUBLISHXML, site_id(app))
+    at = AFTER.replace(hour=11)
+    rows += rotation(replace(KIM, app_id=POWERSHELL), at)
+    rows += activity(KIM, at + timedelta(minutes=3), PUBLISHXML, site_id("func-orders"))
+    alerts, _ = run_rows(rows)
+    kims = [a for a in of(alerts, CRED) if a["principal"]["name"] == KIM.name]
+    if sams_tool == POWERSHELL:
+        assert kims == []
+    else:
+        [alert] = kims
+        assert "NEW_SCRIPTING_TOOL" in codes(alert)
+
+
 GUEST = Actor(
     caller="ravi_fabrikam.com#EXT#@contoso.onmicrosoft.com",
     app_id=CLI,
