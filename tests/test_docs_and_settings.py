@@ -10,7 +10,7 @@ import pytest
 
 from detectors.model.errors import ConfigurationError
 from detectors.model.reasons import ReasonCode
-from detectors.settings.detection import DetectionSettings
+from detectors.settings.detection import _TEXT_CHECKS, DetectionSettings
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 
@@ -60,6 +60,13 @@ def test_the_operators_rented_ranges_come_from_the_environment_and_are_checked()
     assert "DETECTOR_BURST_SITES" in str(err.value)
     with pytest.raises(ConfigurationError, match=r"'203\.0\.113\.0/24' is not Provider=CIDR"):
         DetectionSettings.from_env({"DETECTOR_HOSTING_RANGES": "203.0.113.0/24"})
+
+
+def test_every_text_setting_says_how_it_is_checked():
+    """A text setting read from the environment is checked by its own parser, not taken on
+    trust: adding one without a check fails here, not when an operator first sets it."""
+    text = {f.name for f in dataclasses.fields(DetectionSettings) if f.type in ("str", str)}
+    assert text == set(_TEXT_CHECKS)
 
 
 def test_severity_bands_must_be_ordered():

@@ -254,7 +254,7 @@ def _team_rotation_tools(scorer: Scorer, core: Sequence[Observation]) -> None:
     """A team's routine rotation made with the tools those who work on the rotated apps use
     on them: a first use of those tools is the rotation's, and weighs less again."""
     ctx = scorer.ctx
-    rotated = {o.resource.site_key for o in core if o.family is F.FUNCTION_KEYS_CHANGE}
+    rotated = _rotated_sites(core)
     tools = {
         o.tool.value for o in core if o.family in (F.FUNCTION_KEYS_READ, F.FUNCTION_KEYS_CHANGE)
     }
@@ -421,16 +421,23 @@ def team_routine(ctx: Context, families: Sequence[OperationFamily]) -> bool:
     return len(works) * 2 >= len(sites)
 
 
+def _rotated_sites(core: Sequence[Observation]) -> set[str]:
+    """The sites whose function keys the burst changed."""
+    return {
+        o.resource.site_key
+        for o in core
+        if o.family is F.FUNCTION_KEYS_CHANGE and o.status is not Status.FAILED
+    }
+
+
 def _rotates_keys(core: Sequence[Observation]) -> bool:
     """Whether the burst changes the function keys of every app whose keys it lists: a
     rotation (judged as a change of keys), not a harvest. A rotation goes app by app, keys
     listed then changed: the one app listed after the burst's last change, and nothing done
     after it, is the rotation's next step, whose change may fall in the next window."""
     done = [o for o in core if o.status is not Status.FAILED]
-    listed, changed = (
-        {o.resource.site_key for o in done if o.family is family}
-        for family in (F.FUNCTION_KEYS_READ, F.FUNCTION_KEYS_CHANGE)
-    )
+    listed = {o.resource.site_key for o in done if o.family is F.FUNCTION_KEYS_READ}
+    changed = _rotated_sites(core)
     if not listed or not changed:
         return False
     last_change = max(o.time for o in done if o.family is F.FUNCTION_KEYS_CHANGE)
@@ -536,8 +543,7 @@ def _site_evidence(
                     f" It already works on {breadth} such sites (a lead, an operator), "
                     "so one more weighs less."
                 )
-            rotated = {o.resource.site_key for o in core if o.family is F.FUNCTION_KEYS_CHANGE}
-            if rotation and all(key in rotated for key in new):
+            if rotation and set(new) <= _rotated_sites(core):
                 # The sites of its team's routine rotation are new to one who covers for
                 # the SRE that rotates them: they are the rotation's, not a harvest's.
                 weight *= s.peer_routine_factor
@@ -818,9 +824,10 @@ def _failures(scorer: Scorer, sensitive: Sequence[Observation]) -> None:
     # apps: a person asks for a set or two, sees the 403 and asks for a role.
     if not refused:
         return
-    failed = probing_refusals(refused, ctx.own_apps(sensitive))
+    own = ctx.own_apps(sensitive)
+    failed = probing_refusals(refused, own)
     swept = None
-    if not is_probe(refused, s, lambda: ctx.own_apps(sensitive)):
+    if not is_probe(refused, s, lambda: own):
         swept = _key_sweep(ctx, failed, refused=True) if failed else None
         if swept is None:
             return

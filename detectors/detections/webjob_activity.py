@@ -276,7 +276,6 @@ def evaluate(
             weight,
             f"WebJobs stopped or deleted ({counts}): {listing(jobs_hit)}{habit}.",
         )
-
     elif hands_on is not None and (earlier := _stopped_before(ctx, done, files)):
         scorer.add(
             ReasonCode.JOB_STOPPED_OR_DELETED,
@@ -313,7 +312,9 @@ def evaluate(
     scorer.novelty(relevant, sites_known=sites_known)
     # A hands-on edit is told with the console logins it was made in: where the editor came
     # from, and, should it alert, part of what its quarantine holds.
-    at_console = {f.resource.site_key for f in files} if hands_on is not None else set()
+    if hands_on is None:
+        return scorer.finding(SPEC, relevant)
+    at_console = {f.resource.site_key for f in files}
     logins = [o for o in observations if o.family is F.SCM_LOGIN]
     consoles = [o for o in logins if o.resource.site_key in at_console]
     return scorer.finding(SPEC, sorted([*relevant, *consoles], key=lambda o: o.time))

@@ -402,7 +402,8 @@ class Engine:
         )
         findings = self._trails.mark(findings, touched)
         self._admit(findings, stored, emit, result, alerted)
-        quarantined = _alerted_events([*first.values(), *findings.values()]) if emit else {}
+        told_of = _alerted_events([*first.values(), *findings.values()])
+        quarantined = told_of if emit else {}
         result.alerts.sort(key=lambda a: (a["firstSeen"], a["detection"], a["id"]))
         # Each principal's whole activity of this window: a held burst with its late rows,
         # then its rows of this window.
@@ -425,7 +426,7 @@ class Engine:
                 if since is None or o.time >= since or o.principal.id not in alerting
             ]
             teach = [o for o in teach if o.principal.id not in alerting]
-        listed = _all_events(_alerted_events([*first.values(), *findings.values()]))
+        listed = _all_events(told_of)
         context = context_groups(current, exclude=exclude, alerted=listed)
         # A held part let go was judged when it came: it teaches the surroundings even when
         # the principal's newer rows are held back in turn (unless its burst alerted).

@@ -7,7 +7,7 @@ which is how the Function App's app settings reach it.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Self
 
@@ -190,7 +190,7 @@ class DetectionSettings:
                 continue
             if spec.type in ("str", str):
                 try:
-                    parse_ranges(raw)
+                    _TEXT_CHECKS[spec.name](raw)
                 except ValueError as err:
                     problems.append(f"{name}: {err}")
                     continue
@@ -218,3 +218,8 @@ class DetectionSettings:
                 f"{settings.high_threshold:g}"
             )
         return settings
+
+
+_TEXT_CHECKS: dict[str, Callable[[str], object]] = {"hosting_ranges": parse_ranges}
+"""How each text setting is checked when it is read from the environment (ValueError says
+what is wrong)."""
