@@ -289,15 +289,17 @@ class Bursts:
             for k in sorted(quiet, key=lambda k: (self.open[k].score, k))[:excess]:
                 del self.open[k]
 
-    def export(self, newest: datetime | None) -> dict[str, Any]:
-        """The bursts that can still continue after `newest`, as plain JSON values."""
+    def forget(self, newest: datetime) -> None:
+        """Keep only the bursts that can still continue after `newest`."""
         gap = timedelta(minutes=self.settings.burst_gap_minutes)
-        if newest is not None:
-            self.open = {
-                k: b
-                for k, b in self.open.items()
-                if newest - (b.last_seen if b.severity else b.first_seen) <= gap
-            }
+        self.open = {
+            k: b
+            for k, b in self.open.items()
+            if newest - (b.last_seen if b.severity else b.first_seen) <= gap
+        }
+
+    def export(self) -> dict[str, Any]:
+        """The open bursts, as plain JSON values."""
         return {key: burst.to_json() for key, burst in sorted(self.open.items())}
 
     def restore(self, value: Mapping[str, Any]) -> None:

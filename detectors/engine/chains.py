@@ -569,15 +569,16 @@ class Chains:
         if not events:
             del self.events[site]
 
-    def export(self, newest: datetime | None) -> dict[str, Any]:
-        """The events that can still start a chain after `newest`, as plain JSON values."""
-        if newest is not None:
-            horizon = newest - timedelta(minutes=self.settings.chain_minutes)
-            kept = {
-                site: [e for e in events if e.time >= horizon]
-                for site, events in self.events.items()
-            }
-            self.events = {site: events for site, events in kept.items() if events}
+    def forget(self, newest: datetime) -> None:
+        """Keep only the events that can still start a chain after `newest`."""
+        horizon = newest - timedelta(minutes=self.settings.chain_minutes)
+        kept = {
+            site: [e for e in events if e.time >= horizon] for site, events in self.events.items()
+        }
+        self.events = {site: events for site, events in kept.items() if events}
+
+    def export(self) -> dict[str, Any]:
+        """The events remembered, as plain JSON values."""
         return {site: [e.to_json() for e in events] for site, events in sorted(self.events.items())}
 
     def restore(self, value: Mapping[str, Any]) -> None:

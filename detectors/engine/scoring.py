@@ -191,8 +191,14 @@ class Engine:
         self._trails = Trails(settings)
         self._newest: datetime | None = None
 
-    def export_state(self) -> dict[str, Any]:
-        """What the next run needs to go on where this one stopped, as plain JSON values."""
+    def _forget(self) -> None:
+        """Drop what can no longer change a judgement after the newest row seen: logins and
+        stops past attribution, bursts past their gap, site events past the chains' horizon.
+
+        Done before each window and before the state is written, so that what a replay
+        remembers from one window to the next is what the timer carries from one run to the
+        next (its state between runs), and the engine's memory stays small.
+        """
         if self._logins:
             # Only logins that can still explain a file change are worth carrying.
             newest = max(logins[-1].time for logins in self._logins.values())
@@ -204,10 +210,17 @@ class Engine:
                 for site, jobs in self._stops.items()
             }
             self._stops = {site: jobs for site, jobs in stops.items() if jobs}
+        if self._newest is not None:
+            self._bursts.forget(self._newest)
+            self._chains.forget(self._newest)
+
+    def export_state(self) -> dict[str, Any]:
+        """What the next run needs to go on where this one stopped, as plain JSON values."""
+        self._forget()
         return {
             "version": STATE_VERSION,
-            "bursts": self._bursts.export(self._newest),
-            "siteEvents": self._chains.export(self._newest),
+            "bursts": self._bursts.export(),
+            "siteEvents": self._chains.export(),
             "trails": self._trails.export(),
             "recentActions": {k: t.isoformat() for k, t in sorted(self._recent_actions.items())},
             "lastLogins": {
@@ -267,6 +280,7 @@ class Engine:
         What the engine remembers across windows (counted actions, logins, held parts)
         moves on here, once per window.
         """
+        self._forget()
         result = WindowResult()
         window = self._deduplicate(observations, result)
         result.observations = len(window)

@@ -92,7 +92,7 @@ def test_windows_that_said_the_same_words_of_other_sites_are_counted_together():
 def test_a_burst_keeps_its_activity_through_the_engine_state_and_reads_an_older_state():
     bursts = Bursts(SETTINGS)
     bursts.admit(_finding(["a", "b"], 0, 30.0))
-    state = bursts.export(None)
+    state = bursts.export()
     again = Bursts(SETTINGS)
     again.restore(state)
     (burst,) = again.open.values()
