@@ -38,8 +38,28 @@ import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
-FLOOR = """
-import json, resource, sys, time, orjson
+PEAK_HELPER = """
+import resource
+
+
+def own_peak():
+    # This process's own peak (VmHWM). ru_maxrss is not: Linux carries the parent's peak
+    # into a child across fork and exec, so a child of the process that generated the
+    # inputs would report the generator's memory.
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+"""
+
+FLOOR = (
+    PEAK_HELPER
+    + """
+import json, sys, time, orjson
 path = sys.argv[1]
 start = time.perf_counter()
 rows = 0
@@ -49,12 +69,15 @@ with open(path, "rb") as handle:
             orjson.loads(line)
             rows += 1
 seconds = time.perf_counter() - start
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+peak = own_peak()
 print(json.dumps({"rows": rows, "seconds": seconds, "peak": peak}))
 """
+)
 
-COLUMNAR = """
-import json, resource, sys, time, duckdb
+COLUMNAR = (
+    PEAK_HELPER
+    + """
+import json, sys, time, duckdb
 path = sys.argv[1]
 columns = ", ".join(f"{name}: 'VARCHAR'" for name in sys.argv[2].split(","))
 start = time.perf_counter()
@@ -66,9 +89,10 @@ connection.execute("SET enable_progress_bar = false")
     [path],
 ).fetchone()
 seconds = time.perf_counter() - start
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+peak = own_peak()
 print(json.dumps({"rows": rows, "seconds": seconds, "peak": peak}))
 """
+)
 READ_COLUMNS = (
     "Type,TimeGenerated,OperationNameValue,ActivityStatusValue,ActivitySubstatusValue,Caller,"
     "CallerIpAddress,Claims,_ResourceId,EventDataId,CorrelationId,Path,User,UserDisplayName,"
@@ -77,8 +101,10 @@ READ_COLUMNS = (
 """The columns the normaliser reads from a Log Analytics row (Authorization and HTTPRequest
 only when the others do not say)."""
 
-REPLAY = """
-import io, json, resource, sys, time, contextlib
+REPLAY = (
+    PEAK_HELPER
+    + """
+import io, json, sys, time, contextlib
 from detectors.cli.main import main
 path, out = sys.argv[1], sys.argv[2]
 start = time.perf_counter()
@@ -86,10 +112,11 @@ summary = io.StringIO()
 with contextlib.redirect_stdout(summary), contextlib.redirect_stderr(io.StringIO()):
     code = main(["replay", path, "--out", out, "--quiet", "--json"])
 seconds = time.perf_counter() - start
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+peak = own_peak()
 print(json.dumps({"code": code, "seconds": seconds, "peak": peak,
                   "summary": json.loads(summary.getvalue())}))
 """
+)
 
 READING = """
 import json, sys, time
