@@ -26,7 +26,7 @@ from detectors.sources import RowSource
 from detectors.sources.arrival import Arrival
 from detectors.sources.files import FileSource
 from detectors.sources.queries import grid_start
-from detectors.sources.spool import ObservationSpool
+from detectors.sources.spool import Keyed, ObservationSpool
 
 log = logging.getLogger(__name__)
 
@@ -173,16 +173,16 @@ def _reason_kind(reason: str) -> str:
 
 
 def windows(
-    observations: Iterable[Observation], arrival: Arrival
+    ordered: Iterable[Keyed], arrival: Arrival
 ) -> Iterator[tuple[datetime, list[Observation]]]:
-    """Observations in step order (`steps_first`) cut into the steps that score them, each
-    with the start of its event slice; then one empty step, as the timer's next run, which
-    judges what the last one held back for a second look."""
+    """Observations in step order, each with its key from `steps_first` (whose first part
+    is its step), cut into the steps that score them, each with the start of its event
+    slice; then one empty step, as the timer's next run, which judges what the last one
+    held back for a second look."""
     current: datetime | None = None
     batch: list[Observation] = []
-    step = arrival.step
-    for obs in observations:
-        end = step(obs)
+    for key, obs in ordered:
+        end = key[0]
         if end != current:
             if batch and current is not None:
                 yield current - arrival.window, batch
@@ -193,7 +193,7 @@ def windows(
         yield current, []
 
 
-def steps_first(arrival: Arrival) -> Callable[[Observation], tuple[object, ...]]:
+def steps_first(arrival: Arrival) -> Callable[[Observation], tuple[datetime, datetime, str]]:
     """The order replay scores observations in: by step, then by event time."""
     step = arrival.step
     return lambda obs: (step(obs), obs.time, obs.event_id)
@@ -244,7 +244,7 @@ def replay(
         step.engine.late_rows = arrival.delays is not None or stats.ingestion_times > 0
         stats.learning_until = grid_start(stats.first + timedelta(days=learning_days), window)
         queued, scored = max(spool.count, 1), 0
-        for start, read in windows(spool, arrival):
+        for start, read in windows(spool.ordered(), arrival):
             scored += len(read)
             batch = [o for o in read if keep_from <= o.time < keep_until]
             if len(batch) < len(read):

@@ -10,14 +10,17 @@ import heapq
 import pickle
 import tempfile
 from collections.abc import Callable, Iterator
-from typing import IO
+from operator import itemgetter
+from typing import IO, Any
 
 from detectors.model.observation import Observation
 
 _BATCH = 10_000
 
 
-Order = Callable[[Observation], tuple[object, ...]]
+Order = Callable[[Observation], tuple[Any, ...]]
+Keyed = tuple[tuple[Any, ...], Observation]
+_KEY = itemgetter(0)
 
 
 def by_time(obs: Observation) -> tuple[object, ...]:
@@ -34,7 +37,8 @@ class ObservationSpool:
         self.memory_limit = memory_limit
         self._order = order
         self._directory = directory
-        self._buffer: list[Observation] = []
+        self._buffer: list[Keyed] = []
+        """Each observation with its place in the order, worked out once."""
         self._runs: list[IO[bytes]] = []
         self.count = 0
         self.first: Observation | None = None
@@ -42,7 +46,7 @@ class ObservationSpool:
 
     def add(self, obs: Observation) -> None:
         """Keep one observation."""
-        self._buffer.append(obs)
+        self._buffer.append((self._order(obs), obs))
         self.count += 1
         if self.first is None or obs.time < self.first.time:
             self.first = obs
@@ -57,7 +61,7 @@ class ObservationSpool:
         return len(self._runs)
 
     def _spill(self) -> None:
-        self._buffer.sort(key=self._order)
+        self._buffer.sort(key=_KEY)
         run = tempfile.TemporaryFile(dir=self._directory, prefix="detector-spool-")  # noqa: SIM115
         for start in range(0, len(self._buffer), _BATCH):
             # One dump per batch lets pickle share the principal and resource objects.
@@ -67,12 +71,17 @@ class ObservationSpool:
         self._buffer = []
 
     def __iter__(self) -> Iterator[Observation]:
-        self._buffer.sort(key=self._order)
+        for _, obs in self.ordered():
+            yield obs
+
+    def ordered(self) -> Iterator[Keyed]:
+        """Each observation in order, with its key (the order's value for it)."""
+        self._buffer.sort(key=_KEY)
         if not self._runs:
             yield from self._buffer
             return
         streams = [_read_run(run) for run in self._runs]
-        yield from heapq.merge(*streams, iter(self._buffer), key=self._order)
+        yield from heapq.merge(*streams, iter(self._buffer), key=_KEY)
 
     def close(self) -> None:
         """Delete the spilled runs."""
@@ -82,10 +91,10 @@ class ObservationSpool:
         self._buffer.clear()
 
 
-def _read_run(run: IO[bytes]) -> Iterator[Observation]:
+def _read_run(run: IO[bytes]) -> Iterator[Keyed]:
     while True:
         try:
-            batch: list[Observation] = pickle.load(run)  # noqa: S301 - our own temp file
+            batch: list[Keyed] = pickle.load(run)  # noqa: S301 - our own temp file
         except EOFError:
             return
         yield from batch

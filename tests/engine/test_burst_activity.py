@@ -135,3 +135,40 @@ def test_all_open_bursts_together_keep_no_more_than_the_total_budget():
     kept = sum(held_size(o) for b in bursts.open.values() for o in b.activity)
     assert kept <= _ACTIVITY_TOTAL
     assert sum(b.omitted for b in bursts.open.values()) > 0
+
+
+def test_bursts_past_their_gap_leave_the_activity_budget_to_the_next_one():
+    """Four thieves, each a burst of 40 sites two and a half hours after the last: by then
+    each earlier burst is past its gap (120 minutes), so the timer's state, saved between
+    runs, no longer holds it. The engine forgets it before each window too: a replay, one
+    engine window after window, keeps the fourth burst's whole activity, as the timer does,
+    instead of finding the budget spent on bursts that ended hours before."""
+    from detectors.engine.scoring import Engine
+    from detectors.model.observation import Observation
+
+    thieves = [
+        Actor(caller=f"thief{n}@contoso.com", app_id=CLI, ip=f"203.0.113.{20 + n}")
+        for n in range(4)
+    ]
+    windows: list[list[Observation]] = []
+    for n, thief in enumerate(thieves):
+        finding = _finding([f"site-{n}-{k}" for k in range(40)], 150 * n, 30.0, actor=thief)
+        assert sum(held_size(o) for o in finding.observations) > _ACTIVITY_TOTAL / 4
+        windows.append(list(finding.observations))
+    engine = Engine(settings=SETTINGS)
+    for window in windows:
+        engine.prepare(window)  # what moves on before each window
+        finding = _finding(
+            sorted({o.resource.site for o in window}),
+            int((window[0].time - START).total_seconds() // 60),
+            30.0,
+            actor=next(t for t in thieves if t.caller == window[0].principal.id),
+        )
+        engine._bursts.admit(finding)
+    last = engine._bursts.open[f"{credential_download.SPEC.id}\x1f{thieves[-1].caller}"]
+    assert last.omitted == 0
+    assert len(last.activity) == 40
+    # Only the burst that ended within the gap of the newest row is still held.
+    assert sorted(engine._bursts.open) == [
+        f"{credential_download.SPEC.id}\x1f{t.caller}" for t in thieves[2:]
+    ]
