@@ -2,4 +2,5 @@
 
 from detectors.cli.main import main
 
-raise SystemExit(main())
+if __name__ == "__main__":  # not when a worker process imports it (spawn)
+    raise SystemExit(main())

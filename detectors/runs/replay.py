@@ -8,11 +8,14 @@ the timer does (`arrival.Arrival`); otherwise every row is scored with its own s
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import multiprocessing
+import os
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -24,7 +27,7 @@ from detectors.normalize.rows import Normalizer, Skipped, TimeBounds, early_skip
 from detectors.runs.step import WindowStep
 from detectors.sources import RowSource
 from detectors.sources.arrival import Arrival
-from detectors.sources.files import FileSource
+from detectors.sources.files import FileSource, Row
 from detectors.sources.queries import grid_start
 from detectors.sources.spool import Keyed, ObservationSpool
 
@@ -75,6 +78,18 @@ class ReplayStats:
     learning_seconds: float = 0.0
     """The part of `scoring_seconds` spent learning what each window judged."""
 
+    def absorb_reading(self, other: ReplayStats) -> None:
+        """Add what another reader counted of a later part of the input."""
+        self.rows += other.rows
+        self.rejected += other.rejected
+        self.rejection_reasons.update(other.rejection_reasons)
+        room = MAX_REPORTED_REJECTIONS - len(self.rejection_examples)
+        self.rejection_examples.extend(other.rejection_examples[: max(room, 0)])
+        self.skipped.update(other.skipped)
+        self.days.update(other.days)
+        self.ingestion_times += other.ingestion_times
+        self.already_replayed += other.already_replayed
+
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Progress:
@@ -90,6 +105,11 @@ ProgressCallback = Callable[[Progress], None]
 AlertSink = Callable[[AlertDocument], None]
 
 
+SPLIT_BYTES = 64 * 2**20
+"""An NDJSON file at least this large is read in parts, one per worker, when replay has more
+than one core."""
+
+
 def read_observations(
     inputs: Sequence[str | RowSource],
     stats: ReplayStats,
@@ -98,23 +118,76 @@ def read_observations(
     *,
     after: datetime | None = None,
     bounds: TimeBounds | None = None,
+    arrival: Arrival | None = None,
+    workers: int = 1,
+    split_bytes: int = SPLIT_BYTES,
 ) -> None:
     """Normalise every row of every file into the spool, counting what was left out and why
-    (rows dated outside `bounds` among them)."""
-    normalizer = Normalizer(bounds)
+    (rows dated outside `bounds` among them).
+
+    With `workers` > 1 (and the `arrival` the spool is ordered by, `steps_first`), an NDJSON
+    file of at least `split_bytes` is cut into that many parts at line ends: this process
+    reads the first while the others read the rest into sorted runs the spool then merges.
+    The observations, counts and rejections (with their lines) are the same either way.
+    """
     sources = [FileSource(i, skip=early_skip) if isinstance(i, str) else i for i in inputs]
-    total = sum(source.total_bytes for source in sources)
-    done_before = 0
+    reader = _Reader(
+        stats=stats,
+        normalizer=Normalizer(bounds),
+        after=after,
+        progress=progress,
+        total=sum(source.total_bytes for source in sources),
+    )
     for source in sources:
         stats.files += 1
-        add, normalize = spool.add, normalizer.normalize
-        next_report = 20_000
-        for item in source:
+        parts = (
+            source.parts(workers)
+            if workers > 1 and isinstance(source, FileSource) and source.total_bytes >= split_bytes
+            else None
+        )
+        if parts is None or arrival is None or not isinstance(source, FileSource):
+            reader.read(source, source, spool.add)
+        else:
+            task = _PartTask(source=source, bounds=bounds, after=after, arrival=arrival)
+            _read_in_parts(reader, source, parts, spool, task)
+        reader.done_before += source.total_bytes
+    stats.bytes = reader.total
+    stats.observations = spool.count + stats.already_replayed
+
+
+@dataclass(kw_only=True, slots=True)
+class _Reader:
+    """Normalises rows into a spool, counting them in `stats`."""
+
+    stats: ReplayStats
+    normalizer: Normalizer
+    after: datetime | None
+    progress: ProgressCallback | None = None
+    done_before: int = 0
+    """Bytes of the inputs read before the current one, for progress."""
+    total: int = 0
+
+    def read(
+        self,
+        rows: Iterable[Row],
+        source: RowSource,
+        add: Callable[[Observation], None],
+        share: float = 1.0,
+    ) -> None:
+        """Normalise `rows` (all or, `share`, a part of `source`'s) into `add`."""
+        stats, normalize, after, progress = (
+            self.stats,
+            self.normalizer.normalize,
+            self.after,
+            self.progress,
+        )
+        next_report = stats.rows + 20_000
+        for item in rows:
             stats.rows += 1
             if stats.rows >= next_report and progress is not None:
                 next_report += 20_000
-                done = done_before + source.bytes_read
-                progress(Progress(phase="reading", done=done, total=total, rows=stats.rows))
+                done = self.done_before + int(source.bytes_read / share)
+                progress(Progress(phase="reading", done=done, total=self.total, rows=stats.rows))
             result = normalize(item) if type(item) is RawRow else item
             if type(result) is Observation:
                 if result.ingested is not None:
@@ -128,9 +201,79 @@ def read_observations(
                 stats.skipped[result.reason] += 1
             elif isinstance(result, RejectedRow):
                 _reject(stats, result)
-        done_before += source.total_bytes
-    stats.bytes = total
-    stats.observations = spool.count + stats.already_replayed
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class _PartTask:
+    """What a worker needs to read a part of a file as this process would."""
+
+    source: FileSource
+    """The file, with the options this process reads it with (not yet read)."""
+    bounds: TimeBounds | None
+    after: datetime | None
+    arrival: Arrival
+    directory: str | None = None
+    start: int = 0
+    end: int = 0
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class _Part:
+    """What a worker read of a part of a file: its counts and its sorted run."""
+
+    stats: ReplayStats
+    run: str
+    count: int
+    first: Observation | None
+    last: Observation | None
+
+
+def _read_in_parts(
+    reader: _Reader,
+    source: FileSource,
+    parts: list[tuple[int, int]],
+    spool: ObservationSpool,
+    task: _PartTask,
+) -> None:
+    """This process reads the first part while workers read the others."""
+    (start, end), rest = parts[0], parts[1:]
+    # Spawned, not forked: a fork would copy whatever locks the parent's threads hold.
+    with multiprocessing.get_context("spawn").Pool(processes=len(rest)) as pool:
+        pending = [
+            pool.apply_async(
+                _read_part, (replace(task, start=a, end=b, directory=spool.directory),)
+            )
+            for a, b in rest
+        ]
+        share = (end - start) / max(source.total_bytes, 1)
+        try:
+            reader.read(source.read_part(start, end), source, spool.add, share)
+            parts_read = [job.get() for job in pending]
+        except BaseException:
+            # The runs of the parts read already go with the rest.
+            for job in pending:
+                if job.ready() and job.successful():
+                    with contextlib.suppress(OSError):
+                        os.unlink(job.get().run)
+            raise
+        for part in parts_read:
+            reader.stats.absorb_reading(part.stats)
+            spool.adopt(part.run, part.count, part.first, part.last)
+
+
+def _read_part(task: _PartTask) -> _Part:
+    """A worker's reading of part of an NDJSON file, saved as a sorted run."""
+    source = task.source
+    reader = _Reader(stats=ReplayStats(), normalizer=Normalizer(task.bounds), after=task.after)
+    spool = ObservationSpool(order=steps_first(task.arrival), directory=task.directory)
+    try:
+        reader.read(source.read_part(task.start, task.end), source, spool.add)
+        run = spool.save()
+        return _Part(
+            stats=reader.stats, run=run, count=spool.count, first=spool.first, last=spool.last
+        )
+    finally:
+        spool.close()
 
 
 APART_DAYS = 7
@@ -157,6 +300,14 @@ def dense_days(days: Mapping[int, int]) -> tuple[int, int]:
         if ordered[i + 1] - ordered[i] > APART_DAYS:
             low = i + 1
     return ordered[low], ordered[-1]
+
+
+def _cores() -> int:
+    """Cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
 
 
 def _reject(stats: ReplayStats, row: RejectedRow) -> None:
@@ -213,6 +364,8 @@ def replay(
     keep_records: bool = False,
     arrival: Arrival | None = None,
     now: datetime | None = None,
+    read_workers: int | None = None,
+    split_bytes: int = SPLIT_BYTES,
 ) -> ReplayStats:
     """Read, normalise, order and score the inputs (paths of exported files, or sources of
     rows); alerts after the learning days go to `sink`.
@@ -223,7 +376,8 @@ def replay(
     feedback needs of each alert is collected in `records`. `arrival` (whose window must be
     `window`) says when rows arrived: by default each is scored with its own slice. With
     `now` (the run's clock), rows dated after it or older than any workspace keeps are
-    rejected (`TimeBounds`).
+    rejected (`TimeBounds`). `read_workers` processes read large NDJSON files in parts (by
+    default one per core, at most two; see `read_observations`).
     """
     arrival = arrival or Arrival(window=window)
     if arrival.window != window:
@@ -233,7 +387,18 @@ def replay(
     try:
         started = time.perf_counter()
         bounds = TimeBounds.around(now) if now is not None else None
-        read_observations(inputs, stats, spool, progress, after=after, bounds=bounds)
+        workers = read_workers if read_workers is not None else min(2, _cores())
+        read_observations(
+            inputs,
+            stats,
+            spool,
+            progress,
+            after=after,
+            bounds=bounds,
+            arrival=arrival,
+            workers=workers,
+            split_bytes=split_bytes,
+        )
         stats.reading_seconds = time.perf_counter() - started
         if spool.first is None or spool.last is None:
             return stats

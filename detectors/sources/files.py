@@ -8,6 +8,7 @@ on; only a file that cannot be read at all raises `InputError`.
 from __future__ import annotations
 
 import csv
+import enum
 import functools
 import itertools
 import json
@@ -97,6 +98,17 @@ MAX_NESTING = 512
 reader keeps per level is bounded, however many brackets a damaged or hostile file holds."""
 
 
+class Layout(enum.Enum):
+    """How an export's content is laid out (`ContentReader.layout`)."""
+
+    ARRAY = "a JSON array"
+    ENVELOPE = "records wrapped in an object"
+    PRETTY = "objects over several lines each"
+    NDJSON = "one JSON object per line"
+    GZIP_NDJSON = "one JSON object per line, gzip-compressed"
+    CSV = "CSV"
+
+
 class FileSource:
     """Streams rows from one exported file."""
 
@@ -119,11 +131,13 @@ class FileSource:
         self._skip = skip
         self._disk: ContentReader | None = None
         self._size: int | None = None
+        self._part_read = 0
+        """Bytes of the part being read (`read_part`) read so far."""
 
     @property
     def bytes_read(self) -> int:
         """Bytes consumed from the file on disk so far (compressed bytes if gzip), for progress."""
-        return self._disk.count if self._disk is not None else 0
+        return self._disk.count if self._disk is not None else self._part_read
 
     @property
     def total_bytes(self) -> int:
@@ -166,6 +180,73 @@ class FileSource:
                     f"{size:,} bytes were there); read it again once it is complete"
                 )
 
+    def parts(self, count: int) -> list[tuple[int, int]] | None:
+        """Byte ranges [start, end) that cut the file into `count` parts at line ends, each
+        to be read on its own (`read_part`); None unless it is uncompressed NDJSON (any other
+        layout is read from its start) long enough for each part to hold a line end."""
+        size = self.total_bytes
+        try:
+            with open(self._path, "rb") as handle:
+                layout, _ = ContentReader(self._path, handle, size).layout()
+                if layout is not Layout.NDJSON:
+                    return None
+                cuts = [0]
+                for n in range(1, count):
+                    handle.seek(max(size * n // count, cuts[-1]))
+                    # The next line starts after the next line end.
+                    while True:
+                        data = handle.read(CHUNK_BYTES)
+                        end = data.find(b"\n")
+                        if end >= 0:
+                            cuts.append(handle.tell() - len(data) + end + 1)
+                            break
+                        if not data:
+                            return None
+                cuts.append(size)
+        except OSError as err:
+            raise InputError(f"{self._path}: cannot read the file: {err.strerror}") from err
+        ranges = list(itertools.pairwise(cuts))
+        return ranges if all(start < end for start, end in ranges) else None
+
+    def read_part(self, start: int, end: int) -> Iterator[Row]:
+        """The rows of bytes [start, end) of an NDJSON file (a range `parts` gave), numbered
+        by their lines in the whole file."""
+        try:
+            handle = open(self._path, "rb")  # noqa: SIM115 - closed by the `with` just below
+        except OSError as err:
+            raise InputError(f"{self._path}: cannot open the file: {err.strerror}") from err
+        with handle:
+            lines = 0
+            while handle.tell() < start:
+                data = handle.read(min(CHUNK_BYTES, start - handle.tell()))
+                if not data:
+                    break
+                lines += data.count(b"\n")
+            read = 0
+
+            def chunks() -> Iterator[bytes]:
+                nonlocal read
+                while read < end - start:
+                    data = handle.read(min(CHUNK_BYTES, end - start - read))
+                    if not data:
+                        return
+                    if read == 0 and start == 0 and data.startswith(_UTF8_BOM):
+                        data = data[len(_UTF8_BOM) :]
+                        read += len(_UTF8_BOM)
+                    read += len(data)
+                    self._part_read = read
+                    yield data
+
+            yield from _ndjson_rows(
+                self._path, chunks(), self._max_row_bytes, self._skip, lines_before=lines
+            )
+            if read < end - start:
+                raise InputError(
+                    f"{self._path}: the file shrank while it was read ({start + read:,} of "
+                    f"its {self.total_bytes:,} bytes were there); read it again once it is "
+                    "complete"
+                )
+
 
 class ContentReader:
     """Reads the rows of one export's content (a file's, a blob's) from a stream of bytes:
@@ -201,31 +282,44 @@ class ContentReader:
 
     def __iter__(self) -> Iterator[Row]:
         """Yields every row in order, rejected ones included."""
+        layout, content = self.layout()
+        name, limit, skip = self._name, self._max_row_bytes, self._skip
+        if layout is Layout.ARRAY:
+            yield from _json_array_rows(name, content, limit, skip)
+        elif layout is Layout.ENVELOPE:
+            # `{"records": [...]}`, `{"value": [...], "nextLink": ...}`: streamed, however
+            # many records the array holds.
+            yield from _json_array_rows(name, content, limit, skip, envelope=True)
+        elif layout is Layout.PRETTY:
+            # Objects written over several lines each (a pretty-printed event, the portal's
+            # JSON view) read as the elements of an array.
+            wrapped = itertools.chain((b"[",), content, (b"]",))
+            yield from _json_array_rows(name, wrapped, limit, skip)
+        elif layout is Layout.NDJSON or layout is Layout.GZIP_NDJSON:
+            yield from _ndjson_rows(name, content, limit, skip)
+        elif layout is Layout.CSV:
+            yield from _CsvReader(name, limit, self._date_order).rows(content)
+
+    def layout(self) -> tuple[Layout | None, Iterator[bytes]]:
+        """How the content is laid out, told from its start, and the content (decompressed,
+        without its BOM); None for content with nothing but blanks."""
         disk = self._disk
         compressed = disk.peek(len(_GZIP_MAGIC))[: len(_GZIP_MAGIC)] == _GZIP_MAGIC
         chunks = self._gunzip(disk) if compressed else self._plain(disk)
         first, content = self._sniff(chunks)
         if first is None:
-            return
-        name, limit, skip = self._name, self._max_row_bytes, self._skip
+            return None, content
         if first == _LBRACKET:
-            yield from _json_array_rows(name, content, limit, skip)
-        elif first == _LBRACE:
-            head, content = _peek(content)
-            start = _JSON_BLANK.match(head).end()  # type: ignore[union-attr]  # always matches
-            if _ENVELOPE_HEAD.match(head, start) is not None:
-                # `{"records": [...]}`, `{"value": [...], "nextLink": ...}`: streamed, however
-                # many records the array holds.
-                yield from _json_array_rows(name, content, limit, skip, envelope=True)
-            elif _starts_pretty(head, start):
-                # Objects written over several lines each (a pretty-printed event, the
-                # portal's JSON view) read as the elements of an array.
-                wrapped = itertools.chain((b"[",), content, (b"]",))
-                yield from _json_array_rows(name, wrapped, limit, skip)
-            else:
-                yield from _ndjson_rows(name, content, limit, skip)
-        else:
-            yield from _CsvReader(name, limit, self._date_order).rows(content)
+            return Layout.ARRAY, content
+        if first != _LBRACE:
+            return Layout.CSV, content
+        head, content = _peek(content)
+        start = _JSON_BLANK.match(head).end()  # type: ignore[union-attr]  # always matches
+        if _ENVELOPE_HEAD.match(head, start) is not None:
+            return Layout.ENVELOPE, content
+        if _starts_pretty(head, start):
+            return Layout.PRETTY, content
+        return (Layout.GZIP_NDJSON if compressed else Layout.NDJSON), content
 
     def _plain(self, disk: _CountingReader) -> Iterator[bytes]:
         while True:
@@ -444,12 +538,18 @@ def _utf8_problem(data: bytes, err: UnicodeDecodeError, line: int) -> str:
 
 
 def _ndjson_rows(
-    source: str, chunks: Iterator[bytes], limit: int, skip: EarlySkip | None = None
+    source: str,
+    chunks: Iterator[bytes],
+    limit: int,
+    skip: EarlySkip | None = None,
+    *,
+    lines_before: int = 0,
 ) -> Iterator[Row]:
-    """Reads one JSON object per line; blank lines are skipped."""
+    """Reads one JSON object per line; blank lines are skipped. `lines_before`: lines of the
+    file before these chunks (a part of it read on its own), for the line numbers."""
     loads = orjson.loads
     carry = b""
-    line = 0
+    line = lines_before
     skipped: int | None = None  # bytes of an over-limit line discarded so far
     for chunk in chunks:
         pieces = chunk.split(b"\n")

@@ -7,6 +7,7 @@ up to a limit, then sorted runs are spilled to temporary files and merged back i
 from __future__ import annotations
 
 import heapq
+import os
 import pickle
 import tempfile
 from collections.abc import Callable, Iterator
@@ -54,6 +55,41 @@ class ObservationSpool:
             self.last = obs
         if len(self._buffer) >= self.memory_limit:
             self._spill()
+
+    @property
+    def directory(self) -> str | None:
+        """Where spilled runs go (None: the system's temporary directory)."""
+        return self._directory
+
+    def save(self) -> str:
+        """Write every observation, in order, to a file of its own (pickled batches of keyed
+        observations, as a spilled run) for another process to `adopt`; its path."""
+        with tempfile.NamedTemporaryFile(
+            dir=self._directory, prefix="detector-part-", delete=False
+        ) as run:
+            batch: list[Keyed] = []
+            for keyed in self.ordered():
+                batch.append(keyed)
+                if len(batch) >= _BATCH:
+                    pickle.dump(batch, run, pickle.HIGHEST_PROTOCOL)
+                    batch = []
+            if batch:
+                pickle.dump(batch, run, pickle.HIGHEST_PROTOCOL)
+        return run.name
+
+    def adopt(
+        self, path: str, count: int, first: Observation | None, last: Observation | None
+    ) -> None:
+        """Take over a run another spool saved (`save`): merged in order with the rest, and
+        deleted when this spool is closed."""
+        run = open(path, "rb")  # noqa: SIM115 - closed with the spool
+        os.unlink(path)  # the open handle keeps it readable until closed
+        self._runs.append(run)
+        self.count += count
+        if first is not None and (self.first is None or first.time < self.first.time):
+            self.first = first
+        if last is not None and (self.last is None or last.time > self.last.time):
+            self.last = last
 
     @property
     def spilled_runs(self) -> int:
