@@ -113,7 +113,9 @@ with contextlib.redirect_stdout(summary), contextlib.redirect_stderr(io.StringIO
     code = main(["replay", path, "--out", out, "--quiet", "--json"])
 seconds = time.perf_counter() - start
 peak = own_peak()
-print(json.dumps({"code": code, "seconds": seconds, "peak": peak,
+# Its reading worker's peak (ru_maxrss: at least what this process held when it started it).
+worker = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
+print(json.dumps({"code": code, "seconds": seconds, "peak": peak, "worker": worker,
                   "summary": json.loads(summary.getvalue())}))
 """
 )
@@ -288,6 +290,8 @@ def report(name: str, path: Path, tmp: str) -> None:
         scan = columnar["seconds"]
         print(line("columnar scan (DuckDB)", scan, rows, size, columnar["peak"], base))
     print(line("replay, end to end", replay["seconds"], rows, size, replay["peak"], base))
+    if replay.get("worker"):
+        print(f"    its reading worker's peak: {replay['worker'] / 2**20:,.0f} MiB")
     print(line("  reading", phases["reading"], rows, size, None, base))
     scoring = phases["scoring"]
     learning = phases["learning"]
