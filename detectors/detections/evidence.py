@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import replace
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from detectors.baselines.baseline import Dimension, PrincipalBaseline, network_of, wide_network_of
 from detectors.baselines.surroundings import NO_SURROUNDINGS, Surroundings
@@ -250,9 +250,26 @@ class Context:
                 Dimension.WIDE_NETWORKS, wide_network_of(obs.source_ip or "")
             ):
                 return False
-            if hours_known and not baseline.usual_hour(obs.time.hour, s.unusual_hour_share):
+            if hours_known and not self.usual_time(obs.time):
                 return False
         return True
+
+    def usual_time(self, moment: datetime) -> bool:
+        """Whether the principal works at this time of day: an hour it works in, or the hour
+        after one while the work it did there goes on (its last earlier action at most
+        `hour_overrun_minutes` before, in that usual hour). A Kudu session from 16:50 to
+        17:10 is one sitting, not a visit at 17:00."""
+        baseline, s = self.baseline, self.settings
+        if baseline is None:
+            return False
+        if baseline.usual_hour(moment.hour, s.unusual_hour_share):
+            return True
+        last = baseline.last_seen
+        return (
+            timedelta(0) < moment - last <= timedelta(minutes=s.hour_overrun_minutes)
+            and last.hour == (moment.hour - 1) % 24
+            and baseline.usual_hour(last.hour, s.unusual_hour_share)
+        )
 
     def peers_know(self, dimension: Dimension, value: str) -> bool:
         """Whether other principals of this one's type use this value: routine for its kind."""
@@ -432,7 +449,7 @@ class Scorer:
                 {
                     o.time.hour
                     for o in observations
-                    if not baseline.usual_hour(o.time.hour, s.unusual_hour_share)
+                    if not ctx.usual_time(o.time)
                 }
             )
             if odd:

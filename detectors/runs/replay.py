@@ -142,7 +142,10 @@ def read_observations(
         stats.files += 1
         parts = (
             source.parts(workers)
-            if workers > 1 and isinstance(source, FileSource) and source.total_bytes >= split_bytes
+            if workers > 1
+            and arrival is not None
+            and isinstance(source, FileSource)
+            and source.total_bytes >= split_bytes
             else None
         )
         if parts is None or arrival is None or not isinstance(source, FileSource):

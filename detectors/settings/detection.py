@@ -41,6 +41,10 @@ class DetectionSettings:
     unusual_hour_share: float = 0.02
     """An hour of day holding less than this share of the principal's activity (with half the
     share of the hours on either side) is unusual."""
+    hour_overrun_minutes: int = 30
+    """Work that goes on past the end of a usual hour, with no pause longer than this, is not
+    in an unusual hour: the hour after a usual one is usual while the principal's last action
+    was at most this long before."""
     maintenance_slot_hours: int = 1
     """A credential, key or basic-auth change within this many hours of an hour of the week
     in which the principal made such changes in an earlier week is in its maintenance window."""

@@ -1105,6 +1105,27 @@ def test_a_developer_editing_a_job_by_hand_on_its_test_site_is_development(run_r
     assert undamped["score"] >= DetectionSettings().alert_threshold
 
 
+@pytest.mark.parametrize("overrun", [30, 0], ids=["one sitting", "hour by hour"])
+def test_a_kudu_session_that_runs_past_the_hour_is_one_sitting(run_rows, overrun):
+    """Jane at her test site's Kudu console from 16:50 (an hour next to hers) to 17:04 (an
+    hour she never works in): the edit falls in two scoring windows, but work that runs
+    over the hour is still in her hours (`hour_overrun_minutes`), so both parts are
+    development and nothing alerts, as the first part alone would not. Judged hour by hour
+    (the setting at 0), the part after 17:00 is an edit at an unusual hour and alerts."""
+    rows = team_on_dev_and_prod()
+    at = AFTER.replace(hour=16, minute=50)
+    rows += kudu_edit("orders-api-test", at)
+    rows += job_files(
+        "orders-api-test", at + timedelta(minutes=14), "triggered/cleanup", ("run.py",)
+    )
+    alerts, _ = run_rows(rows, settings=DetectionSettings(hour_overrun_minutes=overrun))
+    if overrun:
+        assert janes_edits(alerts) == []
+    else:
+        [alert] = janes_edits(alerts)
+        assert "UNUSUAL_HOUR" in codes(alert), alert["reasons"]
+
+
 def test_a_test_sites_edit_beside_a_production_jobs_run_is_still_development(run_rows):
     """On call, Jane runs production's job 'cleanup' (as she does every day) in the same
     sitting as her Kudu edit of the test site's: the run is no edit of production, so the

@@ -263,6 +263,21 @@ def test_a_kudu_edit_unlike_development_alerts(run_rows, site, hour, address, st
     assert edits, "the edit raised no alert"
 
 
+def test_a_kudu_edit_in_the_hour_after_hers_but_not_in_her_sitting_alerts(run_rows):
+    """Work that runs over the hour counts as her hours only while it goes on: an edit at
+    17:20 with her identity, from her office, whose last action was at 16:45 (more than
+    `hour_overrun_minutes` before) is an edit at an hour she never works in, and alerts."""
+    rows = team_on_dev_and_prod()
+    portal = Actor(caller=JANE.caller, app_id=PORTAL, ip=JANE.ip, name=JANE.name)
+    at = AFTER.replace(hour=16, minute=45)
+    rows += activity(portal, at, CONFIG_LIST, site_id("app2") + "/config/appsettings")
+    rows += kudu_edit("orders-api-test", at + timedelta(minutes=35))
+    alerts, _ = run_rows(rows)
+    edits = [a for a in janes_edits(alerts) if "JOB_FILES_CHANGED" in codes(a)]
+    assert edits, "the edit raised no alert"
+    assert "UNUSUAL_HOUR" in codes(edits[0]), edits[0]["reasons"]
+
+
 def test_a_thief_copying_the_portals_key_listing_from_elsewhere_alerts(run_rows):
     """Listing one app's function and host keys as the portal does weighs less for a
     developer at work; from a block she never used, at night, the same listing alerts."""
