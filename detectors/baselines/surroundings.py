@@ -207,12 +207,13 @@ class Surroundings:
         peers = self.baselines.get(peer_group_id(kind))
         return peers is not None and peers.knows(dimension, value, today, self.max_age_days)
 
-    def organisation_knows(self, block: str, today: int) -> bool:
+    def organisation_knows(
+        self, block: str, today: int, dimension: Dimension = Dimension.WIDE_NETWORKS
+    ) -> bool:
         """Whether any peer group (deployments, people, pipelines, identities) used this
-        address block (/16, /32) recently: the organisation's own."""
-        return any(
-            self.peers_know(kind, Dimension.WIDE_NETWORKS, block, today) for kind in PEER_TYPES
-        )
+        address block (/16, /32; or, with `Dimension.NETWORKS`, this /24, /48) recently: the
+        organisation's own."""
+        return any(self.peers_know(kind, dimension, block, today) for kind in PEER_TYPES)
 
     def released_jobs(self, observations: Iterable[Observation]) -> set[tuple[str, str]]:
         """Jobs new to their site (site key, job) whose files a deployment created while it

@@ -255,10 +255,11 @@ class Context:
         return True
 
     def usual_time(self, moment: datetime) -> bool:
-        """Whether the principal works at this time of day: an hour it works in, or the hour
-        after one while the work it did there goes on (its last earlier action at most
-        `hour_overrun_minutes` before, in that usual hour). A Kudu session from 16:50 to
-        17:10 is one sitting, not a visit at 17:00."""
+        """Whether the principal works at this time of day: an hour it works in, or, for a
+        person, the hour after one while the work it did there goes on (its last earlier
+        action at most `hour_overrun_minutes` before, in that usual hour). A Kudu session
+        from 16:50 to 17:10 is one sitting, not a visit at 17:00; automation keeps its own
+        schedule, and a run past its hour is no sitting."""
         baseline, s = self.baseline, self.settings
         if baseline is None:
             return False
@@ -266,7 +267,8 @@ class Context:
             return True
         last = baseline.last_seen
         return (
-            timedelta(0) < moment - last <= timedelta(minutes=s.hour_overrun_minutes)
+            self.principal.type is PrincipalType.USER
+            and timedelta(0) < moment - last <= timedelta(minutes=s.hour_overrun_minutes)
             and last.hour == (moment.hour - 1) % 24
             and baseline.usual_hour(last.hour, s.unusual_hour_share)
         )
@@ -445,13 +447,7 @@ class Scorer:
 
         total_hours = sum(baseline.hours)
         if total_hours >= s.min_hour_history:
-            odd = sorted(
-                {
-                    o.time.hour
-                    for o in observations
-                    if not ctx.usual_time(o.time)
-                }
-            )
+            odd = sorted({o.time.hour for o in observations if not ctx.usual_time(o.time)})
             if odd:
                 hours = ", ".join(f"{h:02d}:00" for h in odd)
                 self.novel(

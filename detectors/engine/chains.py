@@ -223,14 +223,16 @@ class Chains:
     def _remember_source(self, obs: Observation, out: Findings, surroundings: Surroundings) -> None:
         """Note the address of an action whose principal's finding holds probing
         (`FAILURES`: refused across sites, alert or not yet, see `SHARED_SOURCE`); not an
-        address of a block any peer group uses, which links nobody."""
+        address of a network (/24) any peer group uses, which links nobody (an office's or a
+        gateway's egress). A wider block a colleague uses does not hide it: a residential
+        provider's /16 holds a town."""
         finding = out.get((CRED, obs.principal.id))
         if finding is None or not located(obs):
             return
         if not any(r.code is ReasonCode.FAILURES for r in finding.reasons):
             return  # only probing: an identity refused across sites
-        block, today = wide_network_of(obs.source_ip or ""), day_number(obs.time)
-        if surroundings.organisation_knows(block, today):
+        net, today = network_of(obs.source_ip or ""), day_number(obs.time)
+        if surroundings.organisation_knows(net, today, Dimension.NETWORKS):
             return
         key = f"{SOURCE_PREFIX}{obs.source_ip}"
         before = self.events.get(key, ())
@@ -289,7 +291,9 @@ class Chains:
             )
         ):
             return
-        if surroundings.peers_know(obs.principal.type, Dimension.WIDE_NETWORKS, block, today):
+        if surroundings.peers_know(
+            obs.principal.type, Dimension.NETWORKS, network_of(obs.source_ip), today
+        ):
             return
         # The probe refused this very site, if one did; else the latest.
         site = obs.resource.site_key

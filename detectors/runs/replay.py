@@ -12,6 +12,8 @@ import contextlib
 import logging
 import multiprocessing
 import os
+import sys
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -143,6 +145,7 @@ def read_observations(
         parts = (
             source.parts(workers)
             if workers > 1
+            and _can_fork()
             and arrival is not None
             and isinstance(source, FileSource)
             and source.total_bytes >= split_bytes
@@ -240,8 +243,9 @@ def _read_in_parts(
 ) -> None:
     """This process reads the first part while workers read the others."""
     (start, end), rest = parts[0], parts[1:]
-    # Spawned, not forked: a fork would copy whatever locks the parent's threads hold.
-    with multiprocessing.get_context("spawn").Pool(processes=len(rest)) as pool:
+    # Forked, from a process with no other thread (`_can_fork`): a spawned worker would
+    # import the caller's main module again, which a script calling `main` need not guard.
+    with multiprocessing.get_context("fork").Pool(processes=len(rest)) as pool:
         pending = [
             pool.apply_async(
                 _read_part, (replace(task, start=a, end=b, directory=spool.directory),)
@@ -303,6 +307,12 @@ def dense_days(days: Mapping[int, int]) -> tuple[int, int]:
         if ordered[i + 1] - ordered[i] > APART_DAYS:
             low = i + 1
     return ordered[low], ordered[-1]
+
+
+def _can_fork() -> bool:
+    """Whether reading may be shared with forked workers: on Linux, from a process running
+    no other thread (a fork copies only the calling thread, and the locks others hold)."""
+    return sys.platform == "linux" and threading.active_count() == 1
 
 
 def _cores() -> int:

@@ -1328,6 +1328,21 @@ def test_two_identities_from_one_source_are_judged_together(run_rows, address, l
         )
 
 
+def test_a_colleague_on_the_same_providers_block_does_not_hide_a_shared_source(run_rows):
+    """A colleague works from home every day on the same residential provider's /16
+    (203.0.7.9) as the address the guest probed from (203.0.113.150), never from its /24:
+    the guest's refusals and Jane's identity taking two of those sites from that very
+    address ten minutes later are still one source (`SHARED_SOURCE`). An office's or a
+    gateway's network (/24) that people use links nobody (see above)."""
+    rows = one_source_two_identities()
+    colleague = Actor(caller="sam@contoso.com", name="Sam", ip="203.0.7.9")
+    for day in workdays(START, 20, hour=9):
+        rows += activity(colleague, day, CONFIG_LIST, site_id("app5") + "/config/appsettings")
+    alerts, _ = run_rows(rows)
+    janes = [a for a in of(alerts, CRED) if a["principal"]["name"] == JANE.name]
+    assert any("SHARED_SOURCE" in codes(a) for a in janes), [a["reasons"] for a in janes]
+
+
 def shared_source(alerts: list[dict]) -> dict:
     """Jane's one SHARED_SOURCE reason."""
     [reason] = [

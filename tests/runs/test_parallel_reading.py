@@ -63,19 +63,22 @@ def damaged(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return _sample_with_damage(tmp_path_factory.mktemp("parts") / "sample.jsonl")
 
 
-def _read(path: Path, workers: int, directory: Path | None = None) -> tuple[ReplayStats, list[Any]]:
+def _read(
+    path: Path, workers: int, directory: Path | None = None, memory_limit: int = 5_000
+) -> tuple[ReplayStats, list[Any], int]:
+    """What reading gives: counts, keyed observations in order, and the spool's runs."""
     stats = ReplayStats()
     arrival = Arrival(window=WINDOW)
     spool = ObservationSpool(
         order=steps_first(arrival),
-        memory_limit=5_000,
+        memory_limit=memory_limit,
         directory=str(directory) if directory else None,
     )
     try:
         read_observations(
             [str(path)], stats, spool, arrival=arrival, workers=workers, split_bytes=0
         )
-        return stats, list(spool.ordered())
+        return stats, list(spool.ordered()), spool.spilled_runs
     finally:
         spool.close()
 
@@ -95,9 +98,13 @@ def test_parts_cut_at_line_ends_and_read_together_as_the_whole_file(damaged, cou
     assert any(getattr(row, "reason", "").startswith("row is") for row in whole)  # over limit
 
 
-def test_two_readers_give_the_same_observations_counts_and_rejected_lines(damaged):
-    one, read_once = _read(damaged, 1)
-    two, read_apart = _read(damaged, 2)
+@pytest.mark.parametrize("memory_limit", [1_000_000, 5_000], ids=["in memory", "spilling"])
+def test_two_readers_give_the_same_observations_counts_and_rejected_lines(damaged, memory_limit):
+    one, read_once, runs_once = _read(damaged, 1, memory_limit=memory_limit)
+    two, read_apart, runs_apart = _read(damaged, 2, memory_limit=memory_limit)
+    if memory_limit > len(read_once):
+        # Read in one process, nothing spilled; in two, the worker's part came as a run.
+        assert (runs_once, runs_apart) == (0, 1)
     assert one.rejected >= 30  # the damage was found
     assert read_apart == read_once
     assert dataclasses.asdict(two) == dataclasses.asdict(one)
@@ -166,5 +173,5 @@ def test_a_file_that_shrinks_before_its_last_part_is_read_is_an_input_error_and_
     runs = tmp_path / "runs"
     runs.mkdir()
     with pytest.raises(InputError, match="shrank while it was read"):
-        _read(path, 3, runs)
+        _read(path, 3, runs, memory_limit=1_000_000)
     assert not list(runs.iterdir())
