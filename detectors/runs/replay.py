@@ -219,6 +219,8 @@ class _PartTask:
     after: datetime | None
     arrival: Arrival
     directory: str | None = None
+    memory_limit: int = 250_000
+    """Observations the worker holds before it spills a sorted run."""
     start: int = 0
     end: int = 0
 
@@ -248,7 +250,17 @@ def _read_in_parts(
     with multiprocessing.get_context("fork").Pool(processes=len(rest)) as pool:
         pending = [
             pool.apply_async(
-                _read_part, (replace(task, start=a, end=b, directory=spool.directory),)
+                _read_part,
+                (
+                    replace(
+                        task,
+                        start=a,
+                        end=b,
+                        directory=spool.directory,
+                        # Both processes together keep about what one would.
+                        memory_limit=max(spool.memory_limit // (2 * len(rest)), 1_000),
+                    ),
+                ),
             )
             for a, b in rest
         ]
@@ -272,7 +284,9 @@ def _read_part(task: _PartTask) -> _Part:
     """A worker's reading of part of an NDJSON file, saved as a sorted run."""
     source = task.source
     reader = _Reader(stats=ReplayStats(), normalizer=Normalizer(task.bounds), after=task.after)
-    spool = ObservationSpool(order=steps_first(task.arrival), directory=task.directory)
+    spool = ObservationSpool(
+        order=steps_first(task.arrival), directory=task.directory, memory_limit=task.memory_limit
+    )
     try:
         reader.read(source.read_part(task.start, task.end), source, spool.add)
         run = spool.save()
