@@ -11,6 +11,7 @@ import dataclasses
 import gzip
 import json
 import os
+import threading
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ import pytest
 from detectors.engine.scoring import Engine
 from detectors.model.errors import InputError
 from detectors.normalize.rows import early_skip
+from detectors.runs import replay as replay_module
 from detectors.runs.replay import ReplayStats, read_observations, replay, steps_first
 from detectors.runs.step import WindowStep
 from detectors.settings.detection import DetectionSettings
@@ -56,6 +58,27 @@ def _sample_with_damage(path: Path) -> Path:
         out.append(line)
     path.write_bytes(b"\xef\xbb\xbf" + b"\n".join(out) + b"\n")
     return path
+
+
+@pytest.fixture(autouse=True)
+def may_fork(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Replay forks its reading worker only from a process running no other thread; the test
+    run has some (the services' fixtures), so the tests here allow the fork."""
+    monkeypatch.setattr(replay_module, "_can_fork", lambda: True)
+
+
+def test_a_process_running_other_threads_reads_in_one_process(monkeypatch):
+    """A fork copies only the calling thread, and the locks the others hold: with another
+    thread running, replay does not fork (the autouse fixture is undone here)."""
+    monkeypatch.undo()
+    done = threading.Event()
+    other = threading.Thread(target=done.wait)
+    other.start()
+    try:
+        assert not replay_module._can_fork()
+    finally:
+        done.set()
+        other.join()
 
 
 @pytest.fixture(scope="module")
