@@ -41,6 +41,8 @@ class ObservationSpool:
         self._buffer: list[Keyed] = []
         """Each observation with its place in the order, worked out once."""
         self._runs: list[IO[bytes]] = []
+        self._adopted: list[IO[bytes]] = []
+        """Runs other spools saved (`adopt`): a later part of the input than the buffer's."""
         self.count = 0
         self.first: Observation | None = None
         self.last: Observation | None = None
@@ -80,11 +82,12 @@ class ObservationSpool:
     def adopt(
         self, path: str, count: int, first: Observation | None, last: Observation | None
     ) -> None:
-        """Take over a run another spool saved (`save`): merged in order with the rest, and
-        deleted when this spool is closed."""
+        """Take over a run another spool saved (`save`) of a later part of the input: merged
+        in order with the rest (after them where keys are equal, as one reader would have
+        kept them), and deleted when this spool is closed."""
         run = open(path, "rb")  # noqa: SIM115 - closed with the spool
         os.unlink(path)  # the open handle keeps it readable until closed
-        self._runs.append(run)
+        self._adopted.append(run)
         self.count += count
         if first is not None and (self.first is None or first.time < self.first.time):
             self.first = first
@@ -93,8 +96,8 @@ class ObservationSpool:
 
     @property
     def spilled_runs(self) -> int:
-        """How many sorted runs went to disk."""
-        return len(self._runs)
+        """How many sorted runs are on disk (spilled, or adopted from another spool)."""
+        return len(self._runs) + len(self._adopted)
 
     def _spill(self) -> None:
         self._buffer.sort(key=_KEY)
@@ -113,17 +116,20 @@ class ObservationSpool:
     def ordered(self) -> Iterator[Keyed]:
         """Each observation in order, with its key (the order's value for it)."""
         self._buffer.sort(key=_KEY)
-        if not self._runs:
+        if not self._runs and not self._adopted:
             yield from self._buffer
             return
-        streams = [_read_run(run) for run in self._runs]
-        yield from heapq.merge(*streams, iter(self._buffer), key=_KEY)
+        # In the order their observations were read: equal keys keep it (a stable merge).
+        spilled = [_read_run(run) for run in self._runs]
+        adopted = [_read_run(run) for run in self._adopted]
+        yield from heapq.merge(*spilled, iter(self._buffer), *adopted, key=_KEY)
 
     def close(self) -> None:
-        """Delete the spilled runs."""
-        for run in self._runs:
+        """Delete the spilled and adopted runs."""
+        for run in (*self._runs, *self._adopted):
             run.close()
         self._runs.clear()
+        self._adopted.clear()
         self._buffer.clear()
 
 

@@ -198,3 +198,27 @@ def test_a_file_that_shrinks_before_its_last_part_is_read_is_an_input_error_and_
     with pytest.raises(InputError, match="shrank while it was read"):
         _read(path, 3, runs, memory_limit=1_000_000)
     assert not list(runs.iterdir())
+
+
+def test_rows_with_the_same_key_in_both_parts_keep_the_order_of_the_file(tmp_path):
+    """An action whose row appears twice with the same id and time, once in each part, the
+    second from another address (a digest or id collision): read in parts, the first part's
+    comes first, as one reader takes them, so the same one is counted."""
+    lines = gzip.decompress(SAMPLE.read_bytes()).splitlines()
+    rows = [json.loads(line) for line in lines]
+    first = next(
+        row
+        for row in rows
+        if row.get("Type") == "AzureActivity"
+        and row.get("ActivityStatusValue") == "Success"
+        and "PUBLISHXML" in str(row.get("OperationNameValue", "")).upper()
+    )
+    again = {**first, "CallerIpAddress": "198.51.100.250"}
+    path = tmp_path / "export.jsonl"
+    path.write_bytes(b"\n".join([*lines, orjson.dumps(again)]) + b"\n")
+    _, read_once, _ = _read(path, 1, memory_limit=1_000_000)
+    _, read_apart, runs = _read(path, 2, memory_limit=1_000_000)
+    assert runs == 1
+    ips = [obs.source_ip for _, obs in read_apart if obs.event_id == str(first["EventDataId"])]
+    assert ips[-1] == "198.51.100.250", ips
+    assert read_apart == read_once
