@@ -142,20 +142,15 @@ def read_observations(
     )
     for source in sources:
         stats.files += 1
-        parts = (
-            source.parts(workers)
-            if workers > 1
-            and _can_fork()
-            and arrival is not None
+        if (
+            arrival is not None
             and isinstance(source, FileSource)
-            and source.total_bytes >= split_bytes
-            else None
-        )
-        if parts is None or arrival is None or not isinstance(source, FileSource):
-            reader.read(source, source, spool.add)
-        else:
+            and (parts := _parts(source, workers, split_bytes))
+        ):
             task = _PartTask(source=source, bounds=bounds, after=after, arrival=arrival)
             _read_in_parts(reader, source, parts, spool, task)
+        else:
+            reader.read(source, source, spool.add)
         reader.done_before += source.total_bytes
     stats.bytes = reader.total
     stats.observations = spool.count + stats.already_replayed
@@ -321,6 +316,13 @@ def dense_days(days: Mapping[int, int]) -> tuple[int, int]:
         if ordered[i + 1] - ordered[i] > APART_DAYS:
             low = i + 1
     return ordered[low], ordered[-1]
+
+
+def _parts(source: FileSource, workers: int, split_bytes: int) -> list[tuple[int, int]] | None:
+    """Where to cut a file to read it with `workers` processes; None to read it in one."""
+    if workers < 2 or not _can_fork() or source.total_bytes < split_bytes:
+        return None
+    return source.parts(workers)
 
 
 def _can_fork() -> bool:
